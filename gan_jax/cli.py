@@ -1,0 +1,42 @@
+"""`gan-jax`: one command with subcommands. Each subcommand lives beside the code it drives and
+exposes `add_arguments(parser)` and `run(args) -> int`; this file only parses and dispatches,
+importing a subcommand's module (and JAX) when it is used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("gan_jax.commands.train", "cross-validate an experiment and write its results"),
+    "evaluate": ("gan_jax.commands.evaluate", "print the metrics table of a results file"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gan-jax", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gan_jax import runtime
+
+    runtime.split_host_devices()  # before anything initialises JAX
+    args = build_parser().parse_args(argv)
+    runtime.enable_compilation_cache()
+    try:
+        return importlib.import_module(args._module).run(args) or 0
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        print(f"gan-jax {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

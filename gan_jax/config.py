@@ -1,0 +1,111 @@
+"""Experiment configuration: a frozen dataclass, so configs are data, never code paths.
+
+An experiment is a file in `experiments/` whose `get_config()` returns a `Config`;
+`load_experiment("paper")` or `load_experiment("path/to/file.py")` finds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import os
+from typing import Any
+
+GEN_LOSSES = ("feature_matching", "eq7")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str = "paper"
+    data: str | None = None  # data URI; None = the bundled WDBC copy
+    # Preprocessing (eq. 1 "minmax" or eq. 2 "zscore"), fitted on each training fold only.
+    scaler: str = "minmax"
+    # Autoencoder (eq. 4); its latent codes are the classifier's features.
+    use_autoencoder: bool = True
+    latent_dim: int = 16
+    ae_hidden: tuple[int, ...] = (64,)
+    ae_steps: int = 400
+    ae_lr: float = 3e-3
+    # Semi-supervised GAN: K-class discriminator-classifier + generator (eqs. 5-8).
+    use_gan: bool = True  # False: the same classifier trained supervised only
+    disc_hidden: tuple[int, ...] = (64, 32)
+    gen_hidden: tuple[int, ...] = (64,)
+    noise_dim: int = 16
+    gen_loss: str = "feature_matching"  # or "eq7"
+    unsupervised_weight: float = 1.0
+    gan_steps: int = 600
+    d_lr: float = 1e-3
+    g_lr: float = 1e-3
+    batch_size: int = 64
+    # Evaluation: repeated stratified k-fold; every (fold, repeat) is one run.
+    n_folds: int = 10
+    n_repeats: int = 10
+    seed: int = 0
+    log_every: int = 200  # steps between host syncs (metrics, NaN check, checkpoints)
+
+    def __post_init__(self):
+        from gan_jax.preprocess import SCALERS
+
+        checks = [
+            (self.scaler in SCALERS, f"scaler must be one of {SCALERS}"),
+            (self.gen_loss in GEN_LOSSES, f"gen_loss must be one of {GEN_LOSSES}"),
+            (self.latent_dim > 0 and self.noise_dim > 0, "latent_dim and noise_dim must be > 0"),
+            (self.ae_steps >= 0 and self.gan_steps > 0, "need ae_steps >= 0 and gan_steps > 0"),
+            (self.batch_size > 0 and self.log_every > 0, "batch_size, log_every must be > 0"),
+            (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"config {self.name!r}: {message}")
+
+    @property
+    def n_runs(self) -> int:
+        return self.n_folds * self.n_repeats
+
+    @property
+    def total_steps(self) -> int:
+        return self.ae_phase_steps + self.gan_steps
+
+    @property
+    def ae_phase_steps(self) -> int:
+        return self.ae_steps if self.use_autoencoder else 0
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}; known: {sorted(fields)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def load_experiment(name_or_path: str, quick: bool = False) -> Config:
+    """`get_config()` of `experiments/<name>.py` or of a .py file; `quick` shrinks it for smoke runs."""
+    if name_or_path.endswith(".py") or os.sep in name_or_path:
+        spec = importlib.util.spec_from_file_location("_experiment", name_or_path)
+        if spec is None or not os.path.exists(name_or_path):
+            raise FileNotFoundError(f"experiment file {name_or_path!r} not found")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(f"experiments.{name_or_path}")
+        except ModuleNotFoundError as e:
+            raise ValueError(f"unknown experiment {name_or_path!r} (no experiments/{name_or_path}.py)") from e
+    config = module.get_config()
+    return quick_variant(config) if quick else config
+
+
+def quick_variant(config: Config) -> Config:
+    """A tiny version of `config` for smoke runs and tests: 2 folds × 2 repeats, few steps."""
+    return config.replace(
+        n_folds=2, n_repeats=2, ae_steps=min(config.ae_steps, 20), gan_steps=min(config.gan_steps, 30),
+        log_every=10,
+    )  # fmt: skip

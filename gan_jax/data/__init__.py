@@ -1,0 +1,23 @@
+"""Data loading and validation. Returns numpy arrays plus metadata; nothing here imports flax."""
+
+from gan_jax.data.wdbc import (
+    FEATURE_NAMES,
+    LABEL_NAMES,
+    DataError,
+    Dataset,
+    load_bundled,
+    load_csv,
+    load_dataset,
+    load_uci,
+)
+
+__all__ = [
+    "FEATURE_NAMES",
+    "LABEL_NAMES",
+    "DataError",
+    "Dataset",
+    "load_bundled",
+    "load_csv",
+    "load_dataset",
+    "load_uci",
+]

@@ -1,0 +1,12 @@
+"""Flax linen modules: MLP autoencoder, generator and semi-supervised discriminator-classifier."""
+
+from gan_jax.models.mlp import (
+    MLP,
+    AutoEncoder,
+    Decoder,
+    DiscriminatorClassifier,
+    Encoder,
+    Generator,
+)
+
+__all__ = ["MLP", "AutoEncoder", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator"]

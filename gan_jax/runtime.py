@@ -1,0 +1,50 @@
+"""Process-level JAX set-up shared by the CLI, scripts and tests."""
+
+from __future__ import annotations
+
+import os
+
+
+def split_host_devices() -> None:
+    """Exposes one XLA CPU device per core, so sharding the runs axis uses every core (XLA keeps
+    a small model on one core otherwise). Must run before JAX initialises its backends; it only
+    affects the CPU platform and leaves an explicit setting alone."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n or 1}".strip()
+
+
+def enable_compilation_cache(path: str | None = None) -> str:
+    """Turns on JAX's persistent compilation cache (a 4.5 s compile became 0.8 s on a 2-core
+    CPU). The folder is `path`, $GAN_JAX_CACHE_DIR, or ~/.cache/gan_jax/jax."""
+    import jax
+
+    path = path or os.environ.get("GAN_JAX_CACHE_DIR") or os.path.expanduser("~/.cache/gan_jax/jax")
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide the numbers, written beside every result."""
+    import importlib.metadata as md
+    import platform
+
+    versions = {"python": platform.python_version()}
+    for name in ("gan_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy",
+                 "scikit-learn"):  # fmt: skip
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def device_description() -> dict[str, object]:
+    import jax
+
+    devices = jax.devices()
+    return {"platform": devices[0].platform, "count": len(devices), "kind": devices[0].device_kind}
