@@ -3,7 +3,7 @@
 Eq. 1 (min-max): x' = (x - min) / (max - min).   Eq. 2 (z-score): x' = (x - mean) / std.
 `fit` takes an optional row mask so that it can be fitted on the training part of a fold
 inside a vmapped training (rows outside the mask never touch the statistics). Constant
-columns get a scale of 1, so they map to 0 instead of NaN.
+columns (up to float rounding) get a scale of 1, so they map to 0 instead of NaN or noise.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def fit(kind: str, x: jax.Array, mask: jax.Array | None = None) -> ScalerParams:
         spread = jnp.sqrt(jnp.sum(jnp.where(m, (x - shift) ** 2, 0.0), axis=0) / n)
     else:
         raise ValueError(f"unknown scaler {kind!r}; expected one of {SCALERS}")
-    scale = jnp.where(spread > 0, spread, 1.0)
+    # float32 rounding leaves a constant column's std at ~1e-7, not 0: treat that as constant.
+    tiny = 16 * jnp.finfo(x.dtype).eps * (1.0 + jnp.abs(shift))
+    scale = jnp.where(spread > tiny, spread, 1.0)
     return ScalerParams(shift=shift, scale=scale)
 
 

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from gan_jax import cli
+from gan_jax.config import Config, load_experiment, quick_variant
+from gan_jax.evaluate import METRICS
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(["train", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_train_writes_every_run_config_seed_and_versions(quick_run):
+    _, results = quick_run
+    config = quick_variant(load_experiment("paper"))
+    assert results["config"] == json.loads(json.dumps(config.to_dict()))
+    assert results["seed"] == 0 and results["data"] == "bundled:sklearn-wdbc"
+    assert {"jax", "flax", "optax", "scikit-learn"} <= set(results["versions"])
+    assert len(results["runs"]) == config.n_runs == 4
+    assert sum(r["n_test"] for r in results["runs"]) == 2 * 569  # every row tested once per repeat
+    for k in METRICS:
+        s = results["summary"][k]
+        assert 0.0 <= s["mean"] <= 1.0 and s["ci95_low"] <= s["mean"] <= s["ci95_high"]
+        assert s["mean"] == pytest.approx(sum(r[k] for r in results["runs"]) / 4)
+
+
+def test_same_config_and_seed_give_identical_numbers(quick_run, tmp_path):
+    _, first = quick_run
+    assert cli.main(["train", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    second = json.loads((tmp_path / "results.json").read_text())
+    assert second["runs"] == first["runs"] and second["summary"] == first["summary"]
+
+
+def test_evaluate_prints_the_table(quick_run, capsys):
+    out, results = quick_run
+    assert cli.main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert all(k in printed for k in METRICS)
+    assert f"{100 * results['summary']['accuracy']['mean']:.2f}" in printed
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--set", "latent_dim=big"], "'big' is not a valid int"),
+        (["train", "--set", "nonsense=1"], "FIELD a config field"),
+        (["train", "--set", "scaler=robust"], "scaler must be one of"),
+        (["train", "--experiment", "nope"], "unknown experiment 'nope'"),
+        (["train", "--quick", "--data", "/no/such/file.csv"], "file not found"),
+        (["evaluate", "/no/such/results.json"], "No such file"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_set_parses_types():
+    from gan_jax.commands import _parse_override
+
+    c = Config()
+    assert _parse_override(c, "ae_hidden=[32,16]") == ("ae_hidden", (32, 16))
+    assert _parse_override(c, "ae_lr=1") == ("ae_lr", 1.0)
+    assert _parse_override(c, "use_gan=False") == ("use_gan", False)
+    assert _parse_override(c, "data=s3://b/k.csv") == ("data", "s3://b/k.csv")
