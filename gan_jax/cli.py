@@ -12,6 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("gan_jax.commands.train", "cross-validate an experiment and write its results"),
     "evaluate": ("gan_jax.commands.evaluate", "print the metrics table of a results file"),
+    "reproduce": ("gan_jax.commands.reproduce", "run the reproduction study and write results/"),
 }
 
 

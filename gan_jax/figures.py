@@ -1,6 +1,6 @@
 """Figures, drawn with matplotlib's Agg backend (no display needed).
 
-Each function takes plain numbers (as written to results/) and a path, so a figure can be
+Each function takes plain numbers (as written to results/) and a path or binary file, so a figure can be
 redrawn from the JSON without rerunning anything.
 """
 
@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 FIGURE3_METRICS = ("accuracy", "precision", "recall", "f1")
 
 
-def figure3_metrics(bars: dict[str, dict[str, dict]], path: str, title: str = "") -> None:
+def figure3_metrics(bars: dict[str, dict[str, dict]], path, title: str = "") -> None:
     """Figure 3: grouped bars of the four metrics per model, with 95 % CI error bars.
 
     Args:
@@ -42,11 +42,11 @@ def figure3_metrics(bars: dict[str, dict[str, dict]], path: str, title: str = ""
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, format="png")
     plt.close(fig)
 
 
-def confusion_matrix_plot(counts: dict[str, int], path: str, title: str) -> None:
+def confusion_matrix_plot(counts: dict[str, int], path, title: str) -> None:
     """2×2 confusion matrix (rows: true benign/malignant; columns: predicted), summed over runs."""
     m = np.array([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]])
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
@@ -60,5 +60,38 @@ def confusion_matrix_plot(counts: dict[str, int], path: str, title: str) -> None
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, format="png")
+    plt.close(fig)
+
+
+def figure5_energy(tasks: dict[str, dict], source_label: str, path, title: str = "") -> None:
+    """Figure 5: energy against the number of tasks, one panel per kind of task, each with its
+    measured points, the least-squares line and its slope (joules per task).
+
+    Args:
+      tasks: kind -> {"unit": "prediction", "points": [{"n_tasks", "joules"}, ...],
+        "fit": {"joules_per_task", "intercept_joules"}} (the "tasks" part of energy.json).
+      source_label: how the energy was obtained, e.g. "measured (rapl)" or "ESTIMATE (...)";
+        it goes into every legend, so an estimate is never shown as a measurement.
+    """
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4.2), squeeze=False)
+    for ax, (kind, t) in zip(axes[0], tasks.items(), strict=True):
+        n = np.array([p["n_tasks"] for p in t["points"]], float)
+        joules = np.array([p["joules"] for p in t["points"]], float)
+        ax.plot(n, joules, "o", alpha=0.6, label=f"windows ({source_label})")
+        fit = t["fit"]
+        grid = np.linspace(0, n.max() * 1.05, 50)
+        ax.plot(grid, fit["intercept_joules"] + fit["joules_per_task"] * grid, "-",
+                label=f"fit: {fit['joules_per_task']:.4g} J per {t['unit']}"
+                      f" + {fit['intercept_joules']:.3g} J")  # fmt: skip
+        ax.set_xlabel(f"number of tasks ({t['unit']}s)")
+        ax.set_ylabel("energy (J)")
+        ax.set_title(kind, fontsize=10)
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(title or f"Figure 5: energy vs number of tasks ({source_label})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130, format="png")
     plt.close(fig)

@@ -48,3 +48,17 @@ def device_description() -> dict[str, object]:
 
     devices = jax.devices()
     return {"platform": devices[0].platform, "count": len(devices), "kind": devices[0].device_kind}
+
+
+def git_commit() -> str:
+    """The checkout's commit (with "+dirty" for uncommitted changes), or "unknown"."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10)
+        commit = run("rev-parse", "HEAD").stdout.strip()
+        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}+dirty" if commit and dirty else commit or "unknown"

@@ -1,0 +1,148 @@
+"""The reproduction study (`gan-jax reproduce`): the paper pipeline, its ablations and the
+scikit-learn baselines on one shared set of repeated stratified k-fold splits.
+
+Every GAN/AE variant trains all its runs in one fused, sharded call. Everything the study
+writes to `out` (JSON, CSV, figures, README.md) comes from this run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from experiments.study import BASELINES, PAPER_CLAIMS, get_variants
+from gan_jax import baselines, evaluate, figures, report, runtime, stats, storage, train
+from gan_jax.config import Config, quick_variant
+from gan_jax.data import load_dataset
+from gan_jax.experiment import write_json
+
+PAPER = "paper (AE → SGAN)"
+COMPARED_METRICS = ("accuracy", "f1", "roc_auc")
+
+
+def run_study(
+    base: Config, out: str = "results", *, quick: bool = False, progress: bool = False,
+    baseline_names: tuple[str, ...] = BASELINES, variant_names: tuple[str, ...] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Runs every variant and baseline on the same folds and writes the study to `out`.
+    `variant_names` restricts the GAN/AE variants (the paper pipeline always runs)."""
+    variants = get_variants(base)
+    if variant_names is not None:
+        variants = {k: v for k, v in variants.items() if k == PAPER or k in variant_names}
+    if quick:
+        variants = {k: quick_variant(v) for k, v in variants.items()}
+    config = variants[PAPER]
+    data = load_dataset(config.data)
+    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    models: dict[str, dict[str, Any]] = {}
+    for name, cfg in variants.items():
+        t0 = time.perf_counter()
+        result = train.train_runs(cfg, data.x, data.y, masks, progress=progress)
+        proba = train.predict_runs(cfg, result.state, data.x)
+        models[name] = _record("gan_jax", cfg.to_dict(), proba, data.y, masks, time.perf_counter() - t0)
+    for name in baseline_names:
+        t0 = time.perf_counter()
+        proba = baselines.baseline_proba(name, config, data.x, data.y, masks)
+        params = baselines.make_baseline(name, config, config.seed).get_params(deep=False)
+        models[name] = _record("sklearn", {"steps": repr(params["steps"])}, proba, data.y, masks,
+                               time.perf_counter() - t0)  # fmt: skip
+    study = {
+        "command": "gan-jax reproduce" + (" --quick" if quick else ""),
+        "data": data.source,
+        "seed": config.seed,
+        "n_folds": config.n_folds,
+        "n_repeats": config.n_repeats,
+        "folds_sha256": _folds_digest(masks),
+        "test_train_ratio": _ratio(masks),
+        "versions": runtime.library_versions(),
+        "device": runtime.device_description(),
+        "git_commit": runtime.git_commit(),
+        "paper_claims": PAPER_CLAIMS,
+        "models": models,
+        "comparisons": compare(models, _ratio(masks)),
+    }
+    write_outputs(study, out)
+    return study
+
+
+def _ratio(masks: np.ndarray) -> float:
+    return float((~masks).sum() / masks.sum())
+
+
+def _folds_digest(masks: np.ndarray) -> str:
+    return hashlib.sha256(np.packbits(masks).tobytes()).hexdigest()
+
+
+def _record(kind, config, proba, y, masks, seconds) -> dict[str, Any]:
+    m = evaluate.classification_metrics(y, proba, ~masks)
+    ratio = _ratio(masks)
+    return {
+        "kind": kind,
+        "config": config,
+        "seconds": seconds,
+        "folds_sha256": _folds_digest(masks),
+        "summary": {k: evaluate.summarize(m[k], ratio) for k in evaluate.METRICS},
+        "confusion_total": {k: int(m[k].sum()) for k in ("tp", "fp", "tn", "fn")},
+        "runs": {k: np.asarray(v).tolist() for k, v in m.items()},
+    }
+
+
+def compare(models: dict[str, dict], ratio: float) -> list[dict[str, Any]]:
+    """The paper pipeline against every other model, paired over the same runs."""
+    ref = models[PAPER]["runs"]
+    rows = []
+    for name, model in models.items():
+        if name == PAPER:
+            continue
+        for metric in COMPARED_METRICS:
+            test = stats.corrected_resampled_ttest(ref[metric], model["runs"][metric], ratio)
+            rows.append({"a": PAPER, "b": name, "metric": metric, **test})
+    return rows
+
+
+def load_study(out: str) -> dict[str, Any]:
+    uri = f"{str(out).rstrip('/')}/study.json"
+    try:
+        return json.loads(storage.read_text(uri))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{uri}: not a study JSON file ({e})") from None
+
+
+def write_outputs(study: dict[str, Any], out: str) -> None:
+    """study.json, study_runs.csv, Figure 3, the confusion matrix and README.md."""
+    out = str(out).rstrip("/")
+    write_json(f"{out}/study.json", study)
+    storage.write_text(f"{out}/study_runs.csv", _runs_csv(study))
+    best = report.best_baseline(study)
+    bars = {
+        "this pipeline (measured)": study["models"][PAPER]["summary"],
+        f"best baseline: {best} (measured)": study["models"][best]["summary"],
+        "paper's claim (single split)": {k: {"mean": v} for k, v in study["paper_claims"].items()},
+    }
+    with storage.open_uri(f"{out}/figure3_metrics.png", "wb") as f:
+        figures.figure3_metrics(bars, f)
+    with storage.open_uri(f"{out}/confusion_matrix.png", "wb") as f:
+        n = study["n_folds"] * study["n_repeats"]
+        figures.confusion_matrix_plot(
+            study["models"][PAPER]["confusion_total"], f,
+            f"Paper pipeline: test predictions summed over {n} CV runs",
+        )  # fmt: skip
+    storage.write_text(f"{out}/README.md", report.study_markdown(study, out))
+
+
+def _runs_csv(study: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    keys = list(evaluate.METRICS) + ["tp", "fp", "tn", "fn"]
+    writer.writerow(["model", "run", "repeat", "fold", *keys])
+    for name, model in study["models"].items():
+        for r in range(len(model["runs"]["accuracy"])):
+            row = [model["runs"][k][r] for k in keys]
+            writer.writerow([name, r, r // study["n_folds"], r % study["n_folds"], *row])
+    return buf.getvalue()

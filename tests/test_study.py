@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+
+from experiments.paper import get_config
+from experiments.study import BASELINES, get_variants
+from gan_jax import baselines, stats
+from gan_jax.data import load_bundled
+from gan_jax.evaluate import cv_folds
+from gan_jax.study import PAPER, run_study
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    run_study(get_config(), str(out), quick=True, baseline_names=("logistic_regression", "svm_rbf"),
+              variant_names=("no GAN (supervised)",))  # fmt: skip
+    return out
+
+
+def test_tiny_study_writes_every_output(study_dir):
+    for name in ("study.json", "study_runs.csv", "README.md", "figure3_metrics.png", "confusion_matrix.png"):
+        assert (study_dir / name).stat().st_size > 0, name
+    assert (study_dir / "figure3_metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    study = json.loads((study_dir / "study.json").read_text())
+    assert list(study["models"]) == [PAPER, "no GAN (supervised)", "logistic_regression", "svm_rbf"]
+    assert {c["b"] for c in study["comparisons"]} == set(study["models"]) - {PAPER}
+    lines = (study_dir / "study_runs.csv").read_text().splitlines()
+    assert len(lines) == 1 + 4 * 4  # header + 4 models × 4 runs
+
+
+def test_every_model_saw_the_same_folds(study_dir):
+    study = json.loads((study_dir / "study.json").read_text())
+    digests = {m["folds_sha256"] for m in study["models"].values()}
+    assert digests == {study["folds_sha256"]}
+
+
+def test_readme_reports_measured_numbers_and_labels_the_claim(study_dir):
+    study = json.loads((study_dir / "study.json").read_text())
+    text = (study_dir / "README.md").read_text()
+    acc = study["models"][PAPER]["summary"]["accuracy"]["mean"]
+    assert f"{100 * acc:.2f}" in text
+    assert "**paper's claim** (single undisclosed split" in text
+    assert "2PR/(P+R) = 97.97 %" in text  # computed from the claimed P and R
+
+
+def test_variants_each_change_one_thing():
+    base = get_config()
+    variants = get_variants(base)
+    assert variants[PAPER] == base
+    for name, cfg in variants.items():
+        changed = {k for k, v in cfg.to_dict().items() if v != base.to_dict()[k]} - {"name"}
+        assert len(changed) == (0 if name == PAPER else 1), (name, changed)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_baseline_scaler_is_fitted_inside_the_fold(name):
+    ds = load_bundled()
+    masks = cv_folds(ds.y, 2, 1, seed=0)[:1]
+    x = ds.x.copy()
+    leaked = x.copy()
+    leaked[~masks[0]] *= 1000.0  # changing test rows must not change predictions on train rows
+    cfg = get_config()
+    p1 = baselines.baseline_proba(name, cfg, x, ds.y, masks, n_jobs=1)
+    p2 = baselines.baseline_proba(name, cfg, leaked, ds.y, masks, n_jobs=1)
+    np.testing.assert_allclose(p1[:, masks[0]], p2[:, masks[0]], rtol=1e-9)
+    assert p1.shape == (1, 569) and np.all((p1 >= 0) & (p1 <= 1))
+
+
+def test_corrected_ttest_against_hand_computation():
+    a = np.array([0.95, 0.97, 0.96, 0.94, 0.98])
+    b = np.array([0.94, 0.95, 0.96, 0.92, 0.95])
+    d = a - b
+    se = np.sqrt((1 / 5 + 0.25) * d.var(ddof=1))
+    got = stats.corrected_resampled_ttest(a, b, 0.25)
+    assert got["t"] == pytest.approx(d.mean() / se)
+    from scipy.stats import t
+
+    assert got["p"] == pytest.approx(2 * t.sf(d.mean() / se, 4))
+    assert stats.corrected_resampled_ttest(a, a, 0.25)["p"] == 1.0
