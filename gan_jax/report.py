@@ -32,15 +32,24 @@ def metrics_table(study: dict[str, Any]) -> list[str]:
     lines = [head, "|" + "---|" * (len(evaluate.METRICS) + 1)]
     for name, model in study["models"].items():
         kind = "" if model["kind"] == "gan_jax" else " (sklearn)"
-        lines.append(f"| {name}{kind} | " + " | ".join(_cell(model["summary"][k]) for k in evaluate.METRICS) + " |")
+        lines.append(
+            f"| {name}{kind} | " + " | ".join(_cell(model["summary"][k]) for k in evaluate.METRICS) + " |"
+        )
     claims = study["paper_claims"]
     cells = [_pct(claims[k]) if k in claims else "not reported" for k in evaluate.METRICS]
-    lines.append("| **paper's claim** (single undisclosed split, not a measurement of ours) | " + " | ".join(cells) + " |")
+    lines.append(
+        "| **paper's claim** (single undisclosed split, not a measurement of ours) | "
+        + " | ".join(cells)
+        + " |"
+    )
     return lines
 
 
 def comparisons_table(study: dict[str, Any]) -> list[str]:
-    lines = ["| paper pipeline vs | metric | mean difference (pp) | corrected 95 % CI (pp) | p |", "|---|---|---|---|---|"]
+    lines = [
+        "| paper pipeline vs | metric | mean difference (pp) | corrected 95 % CI (pp) | p |",
+        "|---|---|---|---|---|",
+    ]
     for c in study["comparisons"]:
         lines.append(
             f"| {c['b']} | {c['metric']} | {100 * c['mean_diff']:+.2f} | "
@@ -83,9 +92,7 @@ def verdict(study: dict[str, Any]) -> list[str]:
         lines.append(_effect(study, "no GAN (supervised)", "Does the GAN help?"))
     if best != PAPER:
         lines.append(_effect(study, best, f"Against the best baseline ({best})"))
-    inside = [
-        k for k, v in claims.items() if ours[k]["ci95_low"] <= v <= ours[k]["ci95_high"]
-    ]
+    inside = [k for k, v in claims.items() if ours[k]["ci95_low"] <= v <= ours[k]["ci95_high"]]
     p, r = claims["precision"], claims["recall"]
     lines.append(
         f"- **The paper's claims**: of its four numbers, {len(inside)} ({', '.join(inside) or 'none'}) "

@@ -27,9 +27,7 @@ def test_generator_eq7():
 
 def test_discriminator_eq8():
     expected = -np.mean(np.log(d_of(LOGITS_REAL))) - np.mean(np.log(1 - d_of(LOGITS_FAKE)))
-    assert float(losses.discriminator_loss_eq8(LOGITS_REAL, LOGITS_FAKE)) == pytest.approx(
-        expected, rel=1e-6
-    )
+    assert float(losses.discriminator_loss_eq8(LOGITS_REAL, LOGITS_FAKE)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_supervised_cross_entropy():

@@ -30,5 +30,7 @@ def run(args: argparse.Namespace) -> int:
     ours = study["models"][PAPER]["summary"]
     print(f"paper pipeline: accuracy {100 * ours['accuracy']['mean']:.2f} %, "
           f"F1 {100 * ours['f1']['mean']:.2f} %, ROC-AUC {100 * ours['roc_auc']['mean']:.2f} %")  # fmt: skip
-    print(f"wrote {args.out}/README.md, study.json, study_runs.csv, figure3_metrics.png, confusion_matrix.png")
+    print(
+        f"wrote {args.out}/README.md, study.json, study_runs.csv, figure3_metrics.png, confusion_matrix.png"
+    )
     return 0

@@ -135,7 +135,7 @@ def _parse_uci(rows: list[tuple[int, list[str]]], path: str) -> Dataset:
 
 def _parse_headed(rows: list[tuple[int, list[str]]], path: str) -> Dataset:
     header_line, header = rows[0]
-    if header and header[-1] == "" and all(c == "" for _, r in rows[1:] for c in r[len(header) - 1:]):
+    if header and header[-1] == "" and all(c == "" for _, r in rows[1:] for c in r[len(header) - 1 :]):
         header = header[:-1]  # Kaggle's copy ends every line with a comma.
     names = [canonical_feature_name(h) for h in header]
     label_cols = [i for i, h in enumerate(header) if h.lower() in _LABEL_COLUMNS]
@@ -162,10 +162,8 @@ def _parse_headed(rows: list[tuple[int, list[str]]], path: str) -> Dataset:
     order = [names.index(f) for f in FEATURE_NAMES]
     labels, features = [], []
     for line, cells in rows[1:]:
-        if len(cells) < len(header) or any(cells[len(header):]):
-            raise DataError(
-                f"{path}: row {line} has {len(cells)} columns; the header has {len(header)}"
-            )
+        if len(cells) < len(header) or any(cells[len(header) :]):
+            raise DataError(f"{path}: row {line} has {len(cells)} columns; the header has {len(header)}")
         labels.append(_parse_label(cells[label_cols[0]], path, line, header[label_cols[0]]))
         features.append([_parse_number(cells[i], path, line, header[i]) for i in order])
     return _finish(features, labels, path)
@@ -185,9 +183,7 @@ def _parse_number(cell: str, path: str, line: int, column: str) -> float:
     try:
         value = float(cell)
     except ValueError:
-        raise DataError(
-            f"{path}: row {line}, column {column!r}: {cell!r} is not a number"
-        ) from None
+        raise DataError(f"{path}: row {line}, column {column!r}: {cell!r} is not a number") from None
     if not math.isfinite(value):
         raise DataError(f"{path}: row {line}, column {column!r}: {cell!r} is not finite")
     return value
@@ -198,7 +194,5 @@ def _finish(features: list[list[float]], labels: list[int], path: str) -> Datase
         raise DataError(f"{path}: no data rows; expected WDBC rows after the header")
     y = np.asarray(labels, np.int32)
     if len(np.unique(y)) < 2:
-        raise DataError(
-            f"{path}: every row is {LABEL_NAMES[y[0]]}; a classifier needs both classes"
-        )
+        raise DataError(f"{path}: every row is {LABEL_NAMES[y[0]]}; a classifier needs both classes")
     return Dataset(x=np.asarray(features, np.float32), y=y, source=path)
