@@ -24,7 +24,8 @@ def _pct(v: float) -> str:
 
 
 def _cell(s: dict[str, float]) -> str:
-    return f"{_pct(s['mean'])} ± {_pct(s['std'])} [{_pct(max(s['ci95_low'], 0))}, {_pct(min(s['ci95_high'], 1))}]"
+    low, high = max(s["ci95_low"], 0.0), min(s["ci95_high"], 1.0)  # metrics live in [0, 1]
+    return f"{_pct(s['mean'])} ± {_pct(s['std'])} [{_pct(low)}, {_pct(high)}]"
 
 
 def metrics_table(study: dict[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, help="CV repeats (default 10)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.add_argument("--report-only", action="store_true",
-                        help="redraw the figures and README.md from <out>/study.json without retraining")  # fmt: skip
+                        help="redraw figures and README.md from <out>/study.json, no training")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
