@@ -1,0 +1,264 @@
+"""Figure 5: energy against the number of tasks (10, 20, ..., 100), for two kinds of task:
+
+- prediction: one prediction request for one case. In-process by default (a jitted predict of
+  one run's model on one row, result fetched to the host); with `--http BUNDLE` each task is
+  one HTTP request to the real `gan-jax serve` server on loopback.
+- training: one training run of the paper pipeline (scaler, autoencoder, semi-supervised GAN,
+  experiments/paper.py). n tasks = `train.train_runs` with n runs *batched* (vmapped), which is
+  how the pipeline trains its 100 CV runs; sequential runs would measure a pipeline nobody runs.
+
+Every window is measured by `gan_jax.energy.EnergyMeter` (NVML, RAPL, or a labelled CPU-time
+estimate); the first call for each task count (compilation) is measured but kept out of the fit.
+Joules per task is the slope of a least-squares line through all windows.
+
+Run:    python scripts/energy_bench.py            # full: paper config, ~5 min on 2 CPU cores
+        python scripts/energy_bench.py --quick    # smoke run (tiny config)
+Writes: results/energy.json, results/figure5_energy.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+DEFAULT_TASKS = tuple(range(10, 101, 10))
+LOAD_CAVEAT = (
+    "Other jobs may have shared this machine during the run (see loadavg per window). The "
+    "CPU-time estimate counts only this process and its children, so other load changes it "
+    "little (through contention); RAPL/NVML count the whole socket/GPU, so other load adds to them."
+)
+
+
+@dataclasses.dataclass
+class TaskSuite:
+    """A kind of task: `prepare(n)` runs untimed set-up, `run(n)` does n tasks (measured and
+    blocking until the results are on the host), `close()` frees what `prepare` made."""
+
+    kind: str
+    unit: str
+    how: str
+    prepare: Callable[[int], None]
+    run: Callable[[int], None]
+    close: Callable[[], None] = lambda: None
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--experiment", default="paper", help="experiment name or .py file")
+    p.add_argument("--quick", action="store_true", help="tiny config for smoke runs and tests")
+    p.add_argument("--tasks", default=",".join(map(str, DEFAULT_TASKS)),
+                   help="comma-separated task counts")  # fmt: skip
+    p.add_argument("--train-repeats", type=int, default=3, help="windows per task count")
+    p.add_argument("--predict-repeats", type=int, default=10, help="windows per task count")
+    p.add_argument("--only", choices=("prediction", "training"), help="run one kind of task")
+    p.add_argument("--http", metavar="BUNDLE", help="predictions as HTTP requests to gan-jax serve")
+    p.add_argument("--backend", default="auto", help="auto, zeus, nvml, rapl or estimate")
+    p.add_argument("--out", default="results", help="folder for energy.json and the figure")
+    args = p.parse_args(argv)
+    args.tasks = [int(t) for t in args.tasks.split(",")]
+    if min(args.tasks) < 1 or args.train_repeats < 1 or args.predict_repeats < 1:
+        p.error("task counts and repeats must be >= 1")
+    return args
+
+
+# --- task suites ----------------------------------------------------------------------------
+
+
+def training_suite(config, data, masks: np.ndarray) -> tuple[TaskSuite, dict]:
+    """n tasks = n CV runs (repeat r // folds, fold r % folds) trained in one batched call.
+    The returned dict receives the last trained state, which the prediction suite reuses."""
+    import jax
+
+    from gan_jax import train
+
+    trained: dict[str, Any] = {}
+    if len(masks) < 1:
+        raise ValueError("the config has no CV runs")
+
+    def run(n: int) -> None:
+        if n > len(masks):
+            raise ValueError(f"{n} training tasks asked, but the config has {len(masks)} CV runs")
+        result = train.train_runs(config, data.x, data.y, masks[:n])
+        trained["state"] = jax.block_until_ready(result.state)
+
+    how = ("train.train_runs on the first n (repeat, fold) runs of the config's CV folds, "
+           "batched in one fused, vmapped call; the same call with the same n first runs once "
+           "unrecorded in the fit (compilation)")  # fmt: skip
+    # The first call per n compiles; running it once in prepare keeps compilation out of the fit.
+    return TaskSuite("training", "training run", how, prepare=run, run=run), trained
+
+
+def inprocess_prediction_suite(config, data, state) -> TaskSuite:
+    """One task = predict one case (one row of raw features) with one run's model."""
+    import jax
+    import jax.numpy as jnp
+
+    from gan_jax import train
+
+    model = jax.tree.map(lambda a: a[0], state)  # run 0's model
+    predict = jax.jit(functools.partial(train.predict_proba, config))
+    rows = np.asarray(data.x, np.float32)
+
+    def run(n: int) -> None:
+        for i in range(n):
+            case = rows[i % len(rows)][None, :]  # [1, 30]
+            float(predict(model, jnp.asarray(case))[0])  # to the host, as a server would
+
+    how = ("in process: jitted train.predict_proba of run 0's model on one row, the probability "
+           "fetched to the host; one call per task")  # fmt: skip
+    return TaskSuite("prediction", "prediction", how, prepare=lambda n: run(1), run=run)
+
+
+def http_prediction_suite(bundle: str, data) -> TaskSuite:  # pragma: no cover - needs the server
+    """One task = one HTTP prediction request to `gan-jax serve BUNDLE` on loopback."""
+    raise NotImplementedError(
+        "the HTTP variant needs gan_jax/serve (gan-jax serve BUNDLE), which is not in this checkout"
+    )
+
+
+# --- measurement ----------------------------------------------------------------------------
+
+
+def measure_suite(meter, suite: TaskSuite, tasks: list[int], repeats: int) -> dict[str, Any]:
+    """Measures `repeats` windows of `suite.run(n)` per task count; the first, compiling call
+    per n is measured separately. Repeats are interleaved over n so slow drift (other load,
+    temperature) spreads over all task counts instead of biasing one."""
+    first_calls = [dict(_window(meter, suite.prepare, n), n_tasks=n) for n in tasks]
+    points = []
+    for repeat in range(repeats):
+        for n in tasks:
+            points.append(dict(_window(meter, suite.run, n), n_tasks=n, repeat=repeat))
+    suite.close()
+    return {"unit": suite.unit, "how": suite.how, **suite.info, "repeats": repeats,
+            "fit": fit_line(points), "points": points, "first_calls": first_calls}  # fmt: skip
+
+
+def _window(meter, fn: Callable[[int], None], n: int) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    with meter.window() as w:
+        fn(n)
+    m = w.result
+    return {"joules": m.joules, "seconds": m.seconds, "aligned": m.detail.get("aligned"),
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            **({"warning": m.detail["warning"]} if "warning" in m.detail else {})}  # fmt: skip
+
+
+def fit_line(points: list[dict]) -> dict[str, float]:
+    """Least-squares energy = intercept + slope × n over all windows; slope = J per task."""
+    n = np.array([p["n_tasks"] for p in points], float)
+    joules = np.array([p["joules"] for p in points], float)
+    if len(set(n)) < 2:
+        per_task = float(np.mean(joules / n))
+        return {"joules_per_task": per_task, "intercept_joules": 0.0, "r2": float("nan")}
+    slope, intercept = np.polyfit(n, joules, 1)
+    residual = joules - (intercept + slope * n)
+    total = np.sum((joules - joules.mean()) ** 2)
+    r2 = 1 - np.sum(residual**2) / total if total > 0 else float("nan")
+    return {"joules_per_task": float(slope), "intercept_joules": float(intercept),
+            "r2": float(r2), "mean_joules_per_task": float(np.mean(joules / n))}  # fmt: skip
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Runs the benchmark and writes `<out>/energy.json` and `<out>/figure5_energy.png`;
+    returns the record."""
+    from gan_jax import energy, evaluate, figures, runtime
+    from gan_jax.config import load_experiment
+    from gan_jax.data import load_dataset
+
+    args = parse_args(argv)
+    t0, load_start = time.perf_counter(), os.getloadavg()
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    meter = energy.EnergyMeter(args.backend)
+    print(f"energy source: {meter.source} ({'ESTIMATE' if meter.is_estimate else 'measured'})")
+    config = load_experiment(args.experiment, quick=args.quick)
+    data = load_dataset(config.data)
+    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+
+    tasks: dict[str, Any] = {}
+    train_suite, trained = training_suite(config, data, masks)
+    if args.only != "prediction":
+        tasks["training"] = measure_suite(meter, train_suite, args.tasks, args.train_repeats)
+        _print_fit("training", tasks["training"])
+    if args.only != "training":
+        if args.http:
+            suite = http_prediction_suite(args.http, data)
+        else:
+            if "state" not in trained:  # a model to predict with: train the first run(s)
+                train_suite.run(1)
+            suite = inprocess_prediction_suite(config, data, trained["state"])
+        tasks["prediction"] = measure_suite(meter, suite, args.tasks, args.predict_repeats)
+        _print_fit("prediction", tasks["prediction"])
+
+    record = {
+        "figure": "Figure 5: energy vs number of tasks",
+        "command": " ".join(["python", "scripts/energy_bench.py", *(argv or sys.argv[1:])]),
+        "started_utc": started,
+        "wall_seconds": time.perf_counter() - t0,
+        "energy": meter.describe(),
+        "label": _label(meter),
+        "experiment": config.name,
+        "quick": args.quick,
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "machine": _machine(),
+        "versions": runtime.library_versions(),
+        "device": runtime.device_description(),
+        "load": _load(load_start),
+        "tasks": tasks,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "energy.json"), "w") as f:
+        json.dump(record, f, indent=1)
+    figures.figure5_energy(tasks, record["label"], os.path.join(args.out, "figure5_energy.png"))
+    print(f"wrote {args.out}/energy.json and {args.out}/figure5_energy.png")
+    return record
+
+
+def _load(load_start: tuple[float, ...]) -> dict[str, Any]:
+    return {"loadavg_start": load_start, "loadavg_end": os.getloadavg(), "cpus": os.cpu_count(),
+            "caveat": LOAD_CAVEAT}  # fmt: skip
+
+
+def _label(meter) -> str:
+    if not meter.is_estimate:
+        return f"measured ({meter.source})"
+    return f"ESTIMATE: CPU time x {meter.backend.watts_per_thread:g} W/thread"
+
+
+def _print_fit(kind: str, result: dict[str, Any]) -> None:
+    fit = result["fit"]
+    print(f"{kind}: {fit['joules_per_task']:.4g} J per {result['unit']} "
+          f"(intercept {fit['intercept_joules']:.3g} J, r2 {fit['r2']:.3f})")  # fmt: skip
+
+
+def _machine() -> dict[str, Any]:
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"cpu": model, "cpus": os.cpu_count(), "platform": platform.platform()}
+
+
+if __name__ == "__main__":
+    from gan_jax import runtime
+
+    runtime.split_host_devices()  # before JAX starts: one XLA device per core
+    runtime.enable_compilation_cache()
+    main()
