@@ -1,8 +1,13 @@
-"""`gan-jax train`: cross-validate an experiment, print the metrics table, write results.json."""
+"""`gan-jax train`: cross-validate an experiment, print the metrics table, write results.json.
+
+With --checkpoint-dir the training state is saved every --checkpoint-every steps and
+--resume continues from the newest good checkpoint; SIGINT/SIGTERM save one and stop.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gan_jax.commands import add_experiment_arguments, config_from_args
 
@@ -11,14 +16,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_experiment_arguments(parser)
     parser.add_argument("--out", help="results folder URI (default: runs/<experiment>)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ckpt = parser.add_argument_group("checkpoints and storage")
+    ckpt.add_argument("--checkpoint-dir", metavar="URI",
+                      help="save training checkpoints here (local path, s3:// or gs://)")  # fmt: skip
+    ckpt.add_argument("--resume", action="store_true",
+                      help="continue from the newest good checkpoint in --checkpoint-dir")  # fmt: skip
+    ckpt.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                      help="steps between checkpoints (default: the config's log_every)")  # fmt: skip
+    ckpt.add_argument("--keep", type=int, default=3, help="newest checkpoints to keep (default 3)")
+    ckpt.add_argument("--s3-endpoint", metavar="URL",
+                      help="S3-compatible endpoint, e.g. http://minio:9000 (default: "
+                           "$AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL, else AWS)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
+    from gan_jax import storage
     from gan_jax.experiment import format_summary, train_and_evaluate
 
+    storage.set_s3_endpoint(args.s3_endpoint)
     config = config_from_args(args)
     out = args.out or f"runs/{config.name}"
-    results = train_and_evaluate(config, out, progress=not args.no_progress)
+    if args.checkpoint_dir is None:
+        if args.resume or args.checkpoint_every is not None:
+            raise ValueError("--resume and --checkpoint-every need --checkpoint-dir")
+        results = train_and_evaluate(config, out, progress=not args.no_progress)
+    else:
+        from gan_jax import checkpoint  # Orbax only when checkpointing
+
+        try:
+            results = _run_with_checkpoints(args, config, out)
+        except checkpoint.TrainingStopped as e:
+            print(f"gan-jax train: {e}; continue with the same command and --resume", file=sys.stderr)
+            # 128 + signal number, what a shell reports for a job ended by that signal, so a
+            # scheduler sees a stopped training, not a finished one.
+            return 128 + e.signum
     print(format_summary(results))
-    print(f"trained in {results['train_seconds']:.1f} s; results: {out}/results.json")
+    print(f"trained in {results['train_seconds']:.1f} s; results: {storage.redact(out)}/results.json")
     return 0
+
+
+def _run_with_checkpoints(args, config, out) -> dict:
+    """Results; raises checkpoint.TrainingStopped after a signal (a checkpoint was saved)."""
+    from gan_jax import checkpoint
+
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
+    log = lambda msg: print(f"gan-jax train: {msg}", file=sys.stderr)
+    with checkpoint.stop_on_signals() as stop:
+        return checkpoint.train_and_evaluate_resumable(
+            config, out, args.checkpoint_dir, resume=args.resume, every=args.checkpoint_every,
+            keep=args.keep, progress=not args.no_progress, stop=stop, log=log,
+        )  # fmt: skip
