@@ -11,7 +11,7 @@ Every window is measured by `gan_jax.energy.EnergyMeter` (NVML, RAPL, or a label
 estimate); the first call for each task count (compilation) is measured but kept out of the fit.
 Joules per task is the slope of a least-squares line through all windows.
 
-Run:    python scripts/energy_bench.py            # full: paper config, ~5 min on 2 CPU cores
+Run:    python scripts/energy_bench.py            # full: paper config, ~6 min on 2 CPU cores
         python scripts/energy_bench.py --quick    # smoke run (tiny config)
 Writes: results/energy.json, results/figure5_energy.png
 """
@@ -118,7 +118,7 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
 
     how = ("in process: jitted train.predict_proba of run 0's model on one row, the probability "
            "fetched to the host; one call per task")  # fmt: skip
-    return TaskSuite("prediction", "prediction", how, prepare=lambda n: run(1), run=run)
+    return TaskSuite("prediction", "prediction", how, prepare=run, run=run)
 
 
 def http_prediction_suite(bundle: str, data) -> TaskSuite:  # pragma: no cover - needs the server
