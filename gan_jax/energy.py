@@ -90,6 +90,9 @@ class CounterBackend:
     def info(self) -> dict[str, Any]:
         return {}
 
+    def changed(self, first: tuple, now: tuple) -> bool:
+        return now != first
+
     def aligned_read(self) -> tuple[tuple, float, bool]:
         """(counters, time, aligned): the first read after the counter changes, so a window
         starts and ends on an update of a slowly updating counter."""
@@ -99,7 +102,7 @@ class CounterBackend:
         deadline = time.perf_counter() + self.max_wait_s
         while time.perf_counter() < deadline:
             now = self.read()
-            if now != first:
+            if self.changed(first, now):
                 return now, time.perf_counter(), True
             time.sleep(0.0005)
         return first, time.perf_counter(), False
@@ -261,6 +264,10 @@ class SumBackend(CounterBackend):
 
     def read(self) -> tuple:
         return tuple(p.read() for p in self.parts)
+
+    def changed(self, first: tuple, now: tuple) -> bool:
+        # Align to the slowest counter: every aligned part must have updated.
+        return all(p.changed(f, n) for p, f, n in zip(self.parts, first, now, strict=True) if p.align)
 
     def joules(self, a: tuple, b: tuple) -> float:
         return sum(p.joules(x, y) for p, x, y in zip(self.parts, a, b, strict=True))

@@ -144,29 +144,36 @@ def test_nvml_and_rapl_are_summed(rapl_tree):
     assert m.end(token).joules == pytest.approx(3.0)
 
 
+class SlowCounter(energy.CounterBackend):
+    """A counter that gains 1 J only every `period`-th read."""
+
+    source, align, max_wait_s = "slow", True, 1.0
+
+    def __init__(self, period: int):
+        self.period, self.reads = period, 0
+
+    def read(self):
+        self.reads += 1
+        return ((self.reads - 1) // self.period * 1_000_000,)
+
+    def joules(self, a, b):
+        return (b[0] - a[0]) * 1e-6
+
+    def assumption(self):
+        return "fake"
+
+
 def test_slow_counter_window_is_aligned_to_updates():
-    """A counter that changes only every 3rd read: both ends wait for a change."""
-
-    class Slow(energy.CounterBackend):
-        source, align, max_wait_s = "slow", True, 1.0
-
-        def __init__(self):
-            self.reads = 0
-
-        def read(self):
-            self.reads += 1
-            return ((self.reads - 1) // 3 * 1_000_000,)
-
-        def joules(self, a, b):
-            return (b[0] - a[0]) * 1e-6
-
-        def assumption(self):
-            return "fake"
-
-    window = energy._Window(Slow())  # reads 1..3 are 0 J, read 4 is the first update
+    window = energy._Window(SlowCounter(3))  # reads 1..3 are 0 J, read 4 is the first update
     assert window.last == (1_000_000,) and window.aligned_start
     result = window.close()  # reads 5, 6 are 1 J; read 7 is the next update
     assert result.joules == pytest.approx(1.0) and result.detail["aligned"]
+
+
+def test_summed_counters_align_to_the_slowest():
+    fast, slow = SlowCounter(1), SlowCounter(4)
+    window = energy._Window(energy.SumBackend([fast, slow]))
+    assert slow.reads == 5 and window.last == ((4_000_000,), (1_000_000,))
 
 
 def test_zeus_monitor_is_used_when_given(tmp_path):
