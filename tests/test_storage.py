@@ -1,0 +1,194 @@
+"""Storage URIs: a real S3 protocol server on loopback (moto's server mode) for s3://, and
+fsspec's in-memory filesystem standing in for gs:// (gcsfs needs Google's servers)."""
+
+import json
+import socket
+
+import jax
+import numpy as np
+import pytest
+from fsspec.implementations.memory import MemoryFileSystem
+from fsspec.registry import _registry as fsspec_registry  # the writable registry
+
+from gan_jax import checkpoint, cli, storage
+from gan_jax.checkpoint import CheckpointWarning, TrainCheckpoints
+from gan_jax.config import Config
+from gan_jax.data import FEATURE_NAMES, load_bundled
+from gan_jax.evaluate import cv_folds
+
+SECRET = "gan-jax-test-secret-7f3c9a"  # must never appear in any output or artifact
+TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """A bucket on a moto S3 server on a free loopback port; yields (bucket URI, endpoint)."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ACCESS_KEY_ID", "gan-jax-test-key")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.setenv("AWS_ENDPOINT_URL", endpoint)
+        mp.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        _clear_s3_cache()
+        fs, _ = storage.filesystem("s3://gan-jax-test")
+        fs.mkdir("gan-jax-test")
+        yield "s3://gan-jax-test", endpoint
+        _clear_s3_cache()
+    server.stop()
+
+
+def _clear_s3_cache():
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def _wdbc_csv() -> str:
+    ds = load_bundled()
+    lines = [",".join(["diagnosis", *FEATURE_NAMES])]
+    lines += [",".join(["M" if y else "B", *map(repr, map(float, x))]) for x, y in zip(ds.x, ds.y)]
+    return "\n".join(lines) + "\n"
+
+
+def _all_bytes(fs, root) -> bytes:
+    return b"".join(fs.cat_file(p) for p in fs.find(root))
+
+
+def test_uri_handling():
+    assert storage.is_remote("s3://b/k") and storage.is_remote("gs://b/k")
+    assert not storage.is_remote("/tmp/x") and not storage.is_remote("file:///tmp/x")
+    assert storage.join("gs://b/runs/", "/ckpt", "30/") == "gs://b/runs/ckpt/30"
+    assert storage.redact("s3://AKIA:hunter2@bucket/k") == "s3://***@bucket/k"
+    with pytest.raises(ValueError, match=r"s3://\*\*\*@bucket/k: credentials inside a URI") as e:
+        storage.read_text("s3://AKIA:hunter2@bucket/k")
+    assert "hunter2" not in str(e.value)
+
+
+def test_missing_cloud_package_says_what_to_install(monkeypatch):
+    try:
+        import gcsfs  # noqa: F401
+
+        pytest.skip("gcsfs is installed")
+    except ImportError:
+        pass
+    monkeypatch.delitem(fsspec_registry, "gs", raising=False)
+    with pytest.raises(ImportError, match=r"gs://b/x: gs:// needs gcsfs.*gan_jax\[cloud\]"):
+        storage.read_text("gs://b/x")
+
+
+def test_s3_files_and_folders(s3, tmp_path):
+    bucket, _ = s3
+    storage.write_text(f"{bucket}/a/b.txt", "héllo")
+    assert storage.read_text(f"{bucket}/a/b.txt") == "héllo" and storage.exists(f"{bucket}/a/b.txt")
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "x.bin").write_bytes(b"\0\1")
+    (tmp_path / "src" / "sub" / "y.txt").write_text("y")
+    assert storage.upload_dir(tmp_path / "src", f"{bucket}/dir") == ["sub/y.txt", "x.bin"]
+    assert storage.listdir(f"{bucket}/dir") == ["sub", "x.bin"]
+    storage.download_dir(f"{bucket}/dir", tmp_path / "back")
+    assert (tmp_path / "back" / "sub" / "y.txt").read_text() == "y"
+    storage.remove(f"{bucket}/dir")
+    assert storage.listdir(f"{bucket}/dir") == []
+    with pytest.raises(FileNotFoundError):
+        storage.read_text(f"{bucket}/no/such.txt")
+
+
+def test_train_on_s3_data_results_checkpoints_and_resume(s3, monkeypatch, capsys):
+    bucket, endpoint = s3
+    storage.write_text(f"{bucket}/data/wdbc.csv", _wdbc_csv())
+    # The --s3-endpoint flag alone must reach the server.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    _clear_s3_cache()
+    argv = ["train", "--quick", "--no-progress", "--data", f"{bucket}/data/wdbc.csv", "--out",
+            f"{bucket}/runs/quick", "--checkpoint-dir", f"{bucket}/ckpt", "--s3-endpoint", endpoint]  # fmt: skip
+    assert cli.main(argv) == 0
+    results = json.loads(storage.read_text(f"{bucket}/runs/quick/results.json"))
+    assert results["data"].endswith("s3://gan-jax-test/data/wdbc.csv")
+    assert results["resumed_from_step"] == 0 and len(results["history"]) == 5
+    ckpts = TrainCheckpoints(f"{bucket}/ckpt")
+    assert ckpts.steps() == [50, 40, 30]  # keep=3
+    assert storage.exists(f"{bucket}/ckpt/50/{checkpoint.MANIFEST}")
+    # Resuming reads the newest checkpoint back from S3; nothing is left to train.
+    assert cli.main([*argv, "--resume"]) == 0
+    again = json.loads(storage.read_text(f"{bucket}/runs/quick/results.json"))
+    assert again["resumed_from_step"] == 50
+    assert again["runs"] == results["runs"] and again["history"] == results["history"]
+    printed = capsys.readouterr()
+    fs, root = storage.filesystem(bucket)
+    assert SECRET not in printed.out + printed.err
+    assert SECRET.encode() not in _all_bytes(fs, root)
+
+
+def _state(seed):
+    ds = load_bundled()
+    template = checkpoint.state_template(TINY, ds.x, cv_folds(ds.y, 2, 1, 0))
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda a: rng.standard_normal(a.shape).astype(a.dtype), template), template
+
+
+def test_remote_partial_upload_and_corrupt_step_are_skipped(s3):
+    bucket, _ = s3
+    uri = f"{bucket}/ckpt-damaged"
+    meta = {"config": TINY.to_dict(), "data_fingerprint": "x", "history": []}
+    states = {step: _state(step)[0] for step in (10, 20, 30)}
+    with TrainCheckpoints(uri) as ckpts:
+        for step, s in states.items():
+            ckpts.save(step, s, meta)
+    storage.remove(f"{uri}/30/{checkpoint.MANIFEST}")  # as if the upload of 30 was cut short
+    fs, root = storage.filesystem(f"{uri}/20/state")
+    victim = max(fs.find(root), key=lambda p: fs.size(p))
+    fs.pipe_file(victim, b"garbage")  # a damaged object in step 20
+    with TrainCheckpoints(uri) as ckpts:
+        assert ckpts.steps() == [20, 10]
+        with pytest.warns(CheckpointWarning, match="step 20 .*SHA-256"):
+            state, restored = ckpts.restore_latest(_state(0)[1])
+    assert restored["step"] == 10 and not storage.exists(f"{uri}/20")
+    for u, v in zip(jax.tree.leaves(state), jax.tree.leaves(states[10])):
+        assert np.array_equal(u, v)
+
+
+class FakeGCS(MemoryFileSystem):
+    """fsspec's memory filesystem answering gs:// URIs, so the code path of gcsfs (an fsspec
+    filesystem like s3fs) runs offline."""
+
+    protocol = ("gs", "gcs")
+    store: dict = {}
+    pseudo_dirs = [""]
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        return super()._strip_protocol(str(path).removeprefix("gs://").removeprefix("gcs://"))
+
+
+@pytest.fixture
+def fake_gcs(monkeypatch):
+    monkeypatch.setitem(fsspec_registry, "gs", FakeGCS)
+    FakeGCS.store.clear()
+    FakeGCS.clear_instance_cache()
+    yield FakeGCS.store
+    FakeGCS.store.clear()
+
+
+def test_gcs_data_results_and_checkpoints(fake_gcs):
+    storage.write_text("gs://bkt/data/wdbc.csv", _wdbc_csv())
+    config = TINY.replace(data="gs://bkt/data/wdbc.csv")
+    checkpoint.train_and_evaluate_resumable(config, "gs://bkt/out", "gs://bkt/ckpt", log=lambda m: None)
+    results = json.loads(storage.read_text("gs://bkt/out/results.json"))
+    assert results["data"].endswith("gs://bkt/data/wdbc.csv") and len(results["runs"]) == 2
+    assert TrainCheckpoints("gs://bkt/ckpt").steps() == [30, 20, 10]
+    assert "/bkt/ckpt/30/gan_jax_manifest.json" in fake_gcs
+    again = checkpoint.train_and_evaluate_resumable(config, None, "gs://bkt/ckpt", resume=True)
+    assert again["resumed_from_step"] == 30 and again["runs"] == results["runs"]
