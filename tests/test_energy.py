@@ -212,3 +212,4 @@ def test_benchmark_writes_json_and_png(tmp_path, monkeypatch):
     assert record["label"].startswith("ESTIMATE") == record["energy"]["is_estimate"]
     assert "loadavg_start" in record["load"]
     assert (out / "figure5_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Figure 5" in (out / "energy.md").read_text()
