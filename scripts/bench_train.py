@@ -447,9 +447,11 @@ def markdown(record: dict) -> str:
         f"({fl['per_run'] / 1e9:.2f} GFLOP per run) vs measured {fl['matmul']['size']}² matmul "
         f"{fl['matmul']['peak_flops_per_s'] / 1e9:.1f} GFLOP/s, the best of one device / all devices "
         f"({100 * fl['fraction_of_matmul_peak']:.1f} %).",
-        "- Per phase (fused): " + ", ".join(
+        "- Per phase (fused): "
+        + ", ".join(
             f"{p} {fl['achieved_by_phase_flops_per_s'][p] / 1e9:.1f} GFLOP/s" for p in f["phase_wall_s"]
-        ) + f"; (b) reaches {fl['loop_achieved_flops_per_s'] / 1e9:.1f} GFLOP/s on one device.",
+        )
+        + f"; (b) reaches {fl['loop_achieved_flops_per_s'] / 1e9:.1f} GFLOP/s on one device.",
         f"- Cores really used (process CPU s / wall s): (a) {f['steady_cpu_per_wall']:.2f}, "
         f"(b) {lp['cpu_per_wall']:.2f}, (c) {sk['cpu_per_wall']:.2f}.",
         f"- Load average before / after: {load['before'][0]:.2f} / {load['after'][0]:.2f} "

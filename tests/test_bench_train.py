@@ -9,7 +9,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("bench_train", os.path.join(ROOT, "scripts", "bench_train.py"))
+    spec = importlib.util.spec_from_file_location(
+        "bench_train", os.path.join(ROOT, "scripts", "bench_train.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
