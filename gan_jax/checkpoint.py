@@ -154,9 +154,11 @@ class TrainCheckpoints:
 
     def save(self, step: int, state: Any, meta: dict) -> None:
         """Saves `state` (copied to the host first: the trainer donates its buffers to the next
-        chunk) with `meta` as step `step`."""
+        chunk) with a snapshot of `meta` as step `step`."""
         host_state = jax.tree.map(lambda a: np.array(a, copy=True), state)
-        meta = {**meta, "step": step, "format": FORMAT_VERSION}
+        # A snapshot: an async save serialises `meta` later, while training appends to lists
+        # in it (a shared history list once made a resumed history repeat entries).
+        meta = json.loads(json.dumps({**meta, "step": step, "format": FORMAT_VERSION}))
         args = ocp.args.Composite(state=ocp.args.StandardSave(host_state), meta=ocp.args.JsonSave(meta))
         self.manager.save(step, args=args, force=True)
         if self.remote:

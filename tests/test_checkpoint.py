@@ -51,6 +51,17 @@ def test_round_trip_is_exact_and_keeps_the_newest(tmp_path):
     _assert_same(state, s30)
 
 
+def test_metadata_is_a_snapshot_at_save_time(tmp_path):
+    # Saves are asynchronous; training appends to the history list right after a save.
+    s10, template = _state(10)
+    history = [{"step": 10}]
+    with TrainCheckpoints(str(tmp_path)) as ckpts:
+        ckpts.save(10, s10, {**_meta(), "history": history})
+        history.append({"step": 20})
+    _, meta = TrainCheckpoints(str(tmp_path)).restore_latest(template)
+    assert meta["history"] == [{"step": 10}]
+
+
 @pytest.mark.parametrize("damage", ["truncate arrays", "delete metadata", "delete arrays"])
 def test_corrupt_newest_falls_back_to_the_previous_with_a_warning(tmp_path, damage):
     (s10, template), (s20, _) = _state(10), _state(20)
