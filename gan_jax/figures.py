@@ -83,7 +83,7 @@ def figure5_energy(tasks: dict[str, dict], source_label: str, path, title: str =
         grid = np.linspace(0, n.max() * 1.05, 50)
         ax.plot(grid, fit["intercept_joules"] + fit["joules_per_task"] * grid, "-",
                 label=f"fit: {fit['joules_per_task']:.4g} J per {t['unit']}"
-                      f" + {fit['intercept_joules']:.3g} J")  # fmt: skip
+                      f" {fit['intercept_joules']:+.3g} J")  # fmt: skip
         ax.set_xlabel(f"number of tasks ({t['unit']}s)")
         ax.set_ylabel("energy (J)")
         ax.set_title(kind, fontsize=10)

@@ -1,8 +1,8 @@
 """Figure 5: energy against the number of tasks (10, 20, ..., 100), for two kinds of task:
 
-- prediction: one prediction request for one case. In-process by default (a jitted predict of
-  one run's model on one row, result fetched to the host); with `--http BUNDLE` each task is
-  one HTTP request to the real `gan-jax serve` server on loopback.
+- prediction: one prediction request for one case, two ways: one HTTP request to the real
+  `gan-jax serve` server on loopback ("prediction (HTTP)"), and in process (a jitted predict of
+  one run's model on one row, result fetched to the host) ("prediction").
 - training: one training run of the paper pipeline (scaler, autoencoder, semi-supervised GAN,
   experiments/paper.py). n tasks = `train.train_runs` with n runs *batched* (vmapped), which is
   how the pipeline trains its 100 CV runs; sequential runs would measure a pipeline nobody runs.
@@ -20,13 +20,19 @@ Writes: results/energy.json, results/figure5_energy.png and results/energy.md (t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import functools
+import http.client
 import json
 import os
 import platform
+import secrets
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,11 +70,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-repeats", type=int, default=3, help="windows per task count")
     p.add_argument("--predict-repeats", type=int, default=10, help="windows per task count")
     p.add_argument("--only", choices=("prediction", "training"), help="run one kind of task")
-    p.add_argument("--http", metavar="BUNDLE", help="predictions as HTTP requests to gan-jax serve")
+    p.add_argument("--predict", default="http,inprocess",
+                   help="prediction tasks: http (requests to gan-jax serve), inprocess, or both")  # fmt: skip
+    p.add_argument("--bundle", help="bundle for the server (default: train and export run 0)")
     p.add_argument("--backend", default="auto", help="auto, zeus, nvml, rapl or estimate")
     p.add_argument("--out", default="results", help="folder for energy.json and the figure")
     args = p.parse_args(argv)
     args.tasks = [int(t) for t in args.tasks.split(",")]
+    args.predict = [k for k in args.predict.split(",") if k]
+    if not set(args.predict) <= {"http", "inprocess"}:
+        p.error(f"--predict takes http and/or inprocess, got {args.predict}")
     if min(args.tasks) < 1 or args.train_repeats < 1 or args.predict_repeats < 1:
         p.error("task counts and repeats must be >= 1")
     return args
@@ -121,11 +132,83 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
     return TaskSuite("prediction", "prediction", how, prepare=run, run=run)
 
 
-def http_prediction_suite(bundle: str, data) -> TaskSuite:  # pragma: no cover - needs the server
-    """One task = one HTTP prediction request to `gan-jax serve BUNDLE` on loopback."""
-    raise NotImplementedError(
-        "the HTTP variant needs gan_jax/serve (gan-jax serve BUNDLE), which is not in this checkout"
-    )
+def http_prediction_suite(bundle_uri: str, data, log_path: str) -> TaskSuite:
+    """One task = one HTTP request (POST /predict, one case, bearer token, keep-alive
+    connection) to the real `gan-jax serve BUNDLE` server, started here on loopback. The
+    server is a child process, so the estimate counts its CPU time too."""
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k != "GAN_JAX_API_TOKEN_FILE"}
+    env["GAN_JAX_API_TOKEN"] = token
+    cmd = [sys.executable, "-m", "gan_jax.cli", "serve", bundle_uri, "--host", "127.0.0.1",
+           "--port", str(port)]  # fmt: skip
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the server
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def close() -> None:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+    try:
+        _wait_ready(port, server, log_path)
+    except BaseException:
+        close()
+        raise
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    bodies = [json.dumps({"features": row.tolist()}) for row in np.asarray(data.x, float)]
+
+    def run(n: int) -> None:
+        for i in range(n):
+            conn.request("POST", "/predict", bodies[i % len(bodies)], headers)
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"POST /predict answered {response.status}: {payload[:200]!r}")
+
+    how = ("over HTTP: one POST /predict with one case (JSON, bearer token, keep-alive) to "
+           "`gan-jax serve BUNDLE` on loopback; client and server CPU both counted")  # fmt: skip
+    return TaskSuite("prediction (HTTP)", "request", how, prepare=run, run=run,
+                     close=lambda: (conn.close(), close()), info={"bundle": bundle_uri})  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, server: subprocess.Popen, log_path: str, timeout_s: float = 300) -> None:
+    """Waits for GET /ping = 200 (the server answers it once the model is compiled and warm)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gan-jax serve exited with {server.returncode}:\n{_tail(log_path)}")
+        with contextlib.suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"gan-jax serve was not ready after {timeout_s:.0f} s:\n{_tail(log_path)}")
+
+
+def _tail(path: str, n: int = 20) -> str:
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-n:])
+
+
+def export_bundle(config, out_dir: str) -> str:
+    """Trains run 0 of the config's CV (held-out fold) and writes it as a served bundle."""
+    from gan_jax import bundle
+
+    uri = os.path.join(out_dir, "bundle")
+    bundle.export(bundle.train_bundle(config, fold=0), uri, overwrite=True)
+    return uri
 
 
 # --- measurement ----------------------------------------------------------------------------
@@ -194,15 +277,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.only != "prediction":
         tasks["training"] = measure_suite(meter, train_suite, args.tasks, args.train_repeats)
         _print_fit("training", tasks["training"])
-    if args.only != "training":
-        if args.http:
-            suite = http_prediction_suite(args.http, data)
-        else:
-            if "state" not in trained:  # a model to predict with: train the first run(s)
-                train_suite.run(1)
-            suite = inprocess_prediction_suite(config, data, trained["state"])
+    if args.only != "training" and "inprocess" in args.predict:
+        if "state" not in trained:  # a model to predict with: train the first run(s)
+            train_suite.run(1)
+        suite = inprocess_prediction_suite(config, data, trained["state"])
         tasks["prediction"] = measure_suite(meter, suite, args.tasks, args.predict_repeats)
         _print_fit("prediction", tasks["prediction"])
+    if args.only != "training" and "http" in args.predict:
+        with tempfile.TemporaryDirectory() as tmp:
+            uri = args.bundle or export_bundle(config, tmp)
+            suite = http_prediction_suite(uri, data, os.path.join(tmp, "serve.log"))
+            tasks["prediction (HTTP)"] = measure_suite(meter, suite, args.tasks, args.predict_repeats)
+        _print_fit("prediction (HTTP)", tasks["prediction (HTTP)"])
 
     record = {
         "figure": "Figure 5: energy vs number of tasks",

@@ -200,7 +200,7 @@ def test_benchmark_writes_json_and_png(tmp_path, monkeypatch):
     spec.loader.exec_module(bench)
     out = tmp_path / "results"
     bench.main(["--quick", "--tasks", "2,4", "--train-repeats", "1", "--predict-repeats", "2",
-                "--out", str(out)])  # fmt: skip
+                "--predict", "inprocess", "--out", str(out)])  # fmt: skip
     record = json.loads((out / "energy.json").read_text())
     assert set(record["tasks"]) == {"training", "prediction"}
     for kind, n_points in (("training", 2), ("prediction", 4)):
