@@ -192,3 +192,25 @@ def test_gcs_data_results_and_checkpoints(fake_gcs):
     assert "/bkt/ckpt/30/gan_jax_manifest.json" in fake_gcs
     again = checkpoint.train_and_evaluate_resumable(config, None, "gs://bkt/ckpt", resume=True)
     assert again["resumed_from_step"] == 30 and again["runs"] == results["runs"]
+
+
+def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
+    bundle = pytest.importorskip("gan_jax.bundle")
+    serve_app = pytest.importorskip("gan_jax.serve.app")
+    from fastapi.testclient import TestClient
+
+    bucket, _ = s3
+    trained = bundle.train_bundle(TINY)
+    uri = bundle.export(trained, f"{bucket}/models/tiny")
+    assert storage.exists(f"{uri}/{bundle.MANIFEST}")
+    loaded = bundle.load(uri)
+    x = load_bundled().x[:5]
+    assert loaded.checksum == trained.checksum and loaded.model_version == trained.model_version
+    np.testing.assert_array_equal(loaded.predict_proba(x), trained.predict_proba(x))
+    model = serve_app.load_model(uri, 8, "gan-jax")  # what the server does at start-up
+    with TestClient(serve_app.create_app(model, serve_app.ServeSettings())) as client:
+        case = dict(zip(loaded.feature_names, map(float, x[0])))
+        reply = client.post("/predict", json={"features": case})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["model_version"] == trained.model_version
+    assert reply.json()["malignant_probability"] == pytest.approx(float(trained.predict_proba(x[:1])[0]), abs=1e-6)
