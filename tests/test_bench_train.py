@@ -20,7 +20,7 @@ def _load_script():
 def test_bench_train_quick_writes_positive_numbers(tmp_path):
     bench = _load_script()
     # The session's persistent cache (conftest): JAX reads its cache folder once per process.
-    argv = ["--quick", "--loop-runs", "2", "--sklearn-runs", "1", "--repeats", "1", "--matmul-size", "64",
+    argv = ["--quick", "--loop-runs", "1", "--sklearn-runs", "1", "--repeats", "1", "--matmul-size", "64",
             "--cache-dir", os.environ["GAN_JAX_CACHE_DIR"], "--out", str(tmp_path)]  # fmt: skip
     bench.main(argv)
     record = json.loads((tmp_path / "bench_train.json").read_text())
@@ -36,6 +36,7 @@ def test_bench_train_quick_writes_positive_numbers(tmp_path):
         value = record[section][field]
         assert min(value if isinstance(value, list) else [value]) > 0, (section, field, value)
     assert record["flops"]["matmul"]["peak_flops_per_s"] > 0
+    assert len(record["rounds"]) == 1 and record["rounds"][0]["fused_vs_loop"] > 0
     assert record["sklearn"]["epochs_run"] == record["sklearn"]["epochs"]  # no early stop
     assert record["targets"]["applies"] is False  # a quick run is no evidence for the targets
     assert record["loop"]["max_abs_diff_disc_params_vs_fused"] < 1e-3  # (b) trains the same model
