@@ -124,6 +124,7 @@ def _phase_wall(marks: list[tuple[str, float]]) -> dict[str, float]:
 def fused_record(cold: dict, warm: dict, steady: list[dict], n_runs: int) -> dict:
     walls = [c["wall"] for c in steady]
     mean = float(np.mean(walls))  # the mean, as for (b) and (c): no best-of advantage
+    cpu = float(np.mean([c["cpu"] for c in steady]))
     phases = steady[0]["phase_wall"]
     return {
         "runs": n_runs,
@@ -137,6 +138,11 @@ def fused_record(cold: dict, warm: dict, steady: list[dict], n_runs: int) -> dic
         "first_call_warm_cache_s": warm["wall"],
         "compile_cold_cache_s": cold["wall"] - mean,
         "compile_warm_cache_s": warm["wall"] - mean,
+        # CPU-second versions: compilation is mostly one thread, so these shift far less than
+        # the wall-clock differences when other jobs take cores away.
+        "cpu_s_per_run": cpu / n_runs,
+        "compile_cold_cache_cpu_s": cold["cpu"] - cpu,
+        "compile_warm_cache_cpu_s": warm["cpu"] - cpu,
         "how": "train.train_runs(config, x, y, masks) incl. init, blocked until the state is "
         "ready; per run = mean steady call / runs; compile = first call - mean steady call, "
         "cold = empty persistent cache, warm = filled persistent cache after jax.clear_caches()",
@@ -223,6 +229,8 @@ def loop_record(config: Config, first: dict, timed: list[dict], fused_state) -> 
         "run_times_s": walls,
         "first_run_s": first["wall"],
         "compile_s": first["wall"] - per_run,
+        "cpu_s_per_run": float(np.mean([c["cpu"] for c in timed])),
+        "compile_cpu_s": first["cpu"] - float(np.mean([c["cpu"] for c in timed])),
         "cpu_per_wall": sum(c["cpu"] for c in timed) / sum(walls),
         "step_calls_per_run": config.total_steps,
         "max_abs_diff_disc_params_vs_fused": diff,
@@ -278,6 +286,7 @@ def sklearn_record(timed: list[dict]) -> dict:
         "per_run_s": float(np.mean(walls)),
         "run_times_s": walls,
         "cpu_per_wall": sum(c["cpu"] for c in timed) / sum(walls),
+        "cpu_s_per_run": float(np.mean([c["cpu"] for c in timed])),
         "epochs": [c["epochs"] for c in timed],
         "epochs_run": [c["epochs_run"] for c in timed],
         "how": "Pipeline(fold-fitted scaler, MLPClassifier(disc_hidden, batch_size, lr=d_lr, "
@@ -446,6 +455,10 @@ def summarize(args, config, fused: dict, loop: dict, sk: dict, rounds: list, flo
         "fused_vs_sklearn": sk["per_run_s"] / fused["per_run_s"],
         "fused_incl_cold_compile_vs_loop": loop["per_run_s"] / cold_per_run,
         "fused_incl_cold_compile_vs_sklearn": sk["per_run_s"] / cold_per_run,
+        # CPU seconds per run (all threads): less moved by other jobs than wall time, but it
+        # ignores that the fused trainer spreads its CPU time over every core.
+        "cpu_fused_vs_loop": loop["cpu_s_per_run"] / fused["cpu_s_per_run"],
+        "cpu_fused_vs_sklearn": sk["cpu_s_per_run"] / fused["cpu_s_per_run"],
         "fused_vs_loop_round_range": _range([r["fused_vs_loop"] for r in rounds]),
         "fused_vs_sklearn_round_range": _range([r["fused_vs_sklearn"] for r in rounds]),
     }
@@ -516,7 +529,11 @@ def markdown(record: dict) -> str:
         )
         + f"; (b) reaches {fl['loop_achieved_flops_per_s'] / 1e9:.1f} GFLOP/s on one device.",
         f"- Cores really used (process CPU s / wall s): (a) {f['steady_cpu_per_wall']:.2f}, "
-        f"(b) {lp['cpu_per_wall']:.2f}, (c) {sk['cpu_per_wall']:.2f}.",
+        f"(b) {lp['cpu_per_wall']:.2f}, (c) {sk['cpu_per_wall']:.2f}. CPU s per run: (a) "
+        f"{f['cpu_s_per_run']:.3f}, (b) {lp['cpu_s_per_run']:.3f}, (c) {sk['cpu_s_per_run']:.3f} "
+        f"(fused uses {s['cpu_fused_vs_loop']:.1f}× less CPU than (b), {s['cpu_fused_vs_sklearn']:.1f}× "
+        f"less than (c)); cold compile {f['compile_cold_cache_cpu_s']:.1f} CPU s, warm "
+        f"{f['compile_warm_cache_cpu_s']:.1f} CPU s.",
         f"- Load average before / after: {load['before'][0]:.2f} / {load['after'][0]:.2f} "
         f"(1 min) on {record['host']['cpu_count']} cores; other jobs may have shared the machine.",
     ]

@@ -30,7 +30,8 @@ def test_bench_train_quick_writes_positive_numbers(tmp_path):
         ("fused", "first_call_warm_cache_s"), ("loop", "per_run_s"), ("loop", "run_times_s"),
         ("sklearn", "per_run_s"), ("sklearn", "epochs"), ("speedup", "fused_vs_loop"),
         ("speedup", "fused_vs_sklearn"), ("flops", "total"), ("flops", "achieved_flops_per_s"),
-        ("targets", "study_wall_s"),
+        ("targets", "study_wall_s"), ("fused", "cpu_s_per_run"), ("loop", "cpu_s_per_run"),
+        ("sklearn", "cpu_s_per_run"), ("speedup", "cpu_fused_vs_loop"),
     ]  # fmt: skip
     for section, field in positive:
         value = record[section][field]
