@@ -75,9 +75,18 @@ class TrainCheckpoints:
         self.remote = storage.is_remote(self.uri)
         self.keep = keep
         self.async_save = async_save
-        self._staging = tempfile.mkdtemp(prefix="gan_jax_ckpt_") if self.remote else None
-        self.local_dir = self._staging or os.path.abspath(self.uri)
+        self._staging: str | None = None
         self._manager: ocp.CheckpointManager | None = None
+
+    @property
+    def local_dir(self) -> str:
+        """Where Orbax reads and writes: the folder itself, or for a remote one a local
+        staging folder made on first use (listing remote steps needs none)."""
+        if not self.remote:
+            return os.path.abspath(self.uri)
+        if self._staging is None:
+            self._staging = tempfile.mkdtemp(prefix="gan_jax_ckpt_")
+        return self._staging
 
     # -- listing and restoring ------------------------------------------------------------
 
@@ -189,6 +198,7 @@ class TrainCheckpoints:
             self._manager = None
         if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
 
     def __enter__(self) -> TrainCheckpoints:
         return self
