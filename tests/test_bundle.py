@@ -1,0 +1,175 @@
+"""Model bundles: export -> load round trip, metadata, remote staging, and refusal of corrupt,
+truncated and mismatched bundles with a BundleError (never a raw Orbax error)."""
+
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import bundle, train
+from gan_jax.config import Config
+from gan_jax.data import load_dataset
+from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
+
+TINY = Config(ae_steps=5, gan_steps=5, log_every=5)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return bundle.train_bundle(TINY, mesh=train.runs_mesh(jax.devices()[:1]))
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundle") / "b"
+    bundle.export(trained, path)
+    return path
+
+
+@pytest.fixture
+def copy(exported, tmp_path):
+    """A fresh copy of the exported bundle to damage."""
+    dst = tmp_path / "b"
+    shutil.copytree(exported, dst)
+    return dst
+
+
+def test_round_trip_gives_identical_predictions(trained, exported):
+    loaded = bundle.load(exported)
+    x = load_dataset().x
+    np.testing.assert_array_equal(loaded.predict_proba(x), trained.predict_proba(x))
+    # ... and the same as the trainer's own prediction path for that run's state.
+    state = jax.tree.map(lambda a: np.asarray(a)[None], trained.state())
+    np.testing.assert_allclose(
+        loaded.predict_proba(x), train.predict_runs(TINY, state, x)[0], rtol=1e-6, atol=1e-7
+    )
+    assert loaded.checksum == trained.checksum and loaded.model_version == trained.model_version
+
+
+def test_bundle_holds_everything_needed_to_serve(exported):
+    b = bundle.load(exported)
+    assert b.config == TINY
+    assert b.feature_names == FEATURE_NAMES and b.label_names == LABEL_NAMES
+    assert {"jax", "flax", "orbax-checkpoint"} <= set(b.meta["versions"])
+    assert b.meta["training"]["n_train_rows"] == 569 and b.meta["training"]["fold"] is None
+    assert 0.0 <= b.meta["metrics"]["train"]["accuracy"] <= 1.0
+    assert b.model_version.startswith("paper-") and len(b.model_version) == len("paper-") + 12
+    scaler = b.params["scaler"]
+    x = load_dataset().x
+    np.testing.assert_allclose(scaler["shift"], x.min(0))  # min-max fitted on every row
+    manifest = json.loads((exported / bundle.MANIFEST).read_text())
+    assert manifest["checksum"] == b.checksum and manifest["format"] == bundle.FORMAT
+
+
+def test_a_fold_bundle_reports_held_out_metrics(tmp_path):
+    b = bundle.train_bundle(TINY, fold=3, model_version="v-test", mesh=train.runs_mesh(jax.devices()[:1]))
+    assert b.model_version == "v-test"
+    assert b.meta["training"]["n_train_rows"] < 569
+    assert b.meta["metrics"]["held_out"]["n_rows"] == 569 - b.meta["training"]["n_train_rows"]
+    with pytest.raises(ValueError, match="fold must be in"):
+        bundle.train_bundle(TINY, fold=TINY.n_runs)
+
+
+def test_remote_uri_is_staged_and_copied(trained):
+    uri = "memory://bundles/tiny"
+    bundle.export(trained, uri)
+    loaded = bundle.load(uri)
+    assert loaded.checksum == trained.checksum
+    with pytest.raises(bundle.BundleError, match="already holds a bundle"):
+        bundle.export(trained, uri)
+    bundle.export(trained, uri, overwrite=True)
+
+
+def _largest_file(path):
+    files = [os.path.join(d, f) for d, _, names in os.walk(path) for f in names]
+    return max(files, key=os.path.getsize)
+
+
+def _rewrite_manifest(path):
+    """Re-hash the files, as an attacker or a careless edit would, so only deeper checks remain."""
+    manifest = json.loads((path / bundle.MANIFEST).read_text())
+    manifest["files"] = {rel: bundle._digest(str(path / rel)) for rel in manifest["files"]}
+    (path / bundle.MANIFEST).write_text(json.dumps(manifest))
+
+
+def _flip_byte(f):
+    with open(f, "r+b") as fh:
+        fh.seek(os.path.getsize(f) // 2)
+        byte = fh.read(1)[0]
+        fh.seek(-1, os.SEEK_CUR)
+        fh.write(bytes([byte ^ 0xFF]))
+
+
+def _truncate(f):
+    with open(f, "r+b") as fh:
+        fh.truncate(100)
+
+
+def _edit_meta(path, change):
+    meta_file = path / "model" / "meta" / "metadata"
+    meta = json.loads(meta_file.read_text())
+    change(meta)
+    meta_file.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: _flip_byte(_largest_file(p)), "is corrupt"),
+        (lambda p: _truncate(_largest_file(p)), "truncated"),
+        (lambda p: os.remove(_largest_file(p)), "is missing"),
+        (lambda p: os.remove(p / bundle.MANIFEST), "not a gan_jax bundle"),
+        (lambda p: (p / bundle.MANIFEST).write_text("{not json"), "not valid JSON"),
+        (
+            lambda p: (p / bundle.MANIFEST).write_text('{"format": "other/9"}'),
+            "format 'other/9' is not supported",
+        ),
+        (lambda p: (_flip_byte(_largest_file(p)), _rewrite_manifest(p)), "checksum mismatch|parameters"),
+        (
+            lambda p: (_edit_meta(p, lambda m: m.update(model_version="forged")), _rewrite_manifest(p)),
+            "checksum mismatch",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m["config"].update(latent_dim=8)), _rewrite_manifest(p)),
+            "do not match the bundle's config|has shape",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m.pop("feature_names")), _rewrite_manifest(p)),
+            r"lacks the fields \['feature_names'\]",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m["config"].update(bogus=1)), _rewrite_manifest(p)),
+            "config is not valid",
+        ),
+    ],
+    ids=[
+        "flipped-byte",
+        "truncated",
+        "missing-file",
+        "no-manifest",
+        "bad-manifest",
+        "other-format",
+        "params-altered",
+        "meta-altered",
+        "config-mismatch",
+        "schema",
+        "unknown-config-field",
+    ],
+)
+def test_damaged_bundles_are_refused_with_a_clear_error(copy, damage, message):
+    damage(copy)
+    with pytest.raises(bundle.BundleError, match=message) as info:
+        bundle.load(copy)
+    assert str(copy) in str(info.value)
+    e = info.value  # no Orbax traceback chained to it
+    assert e.__cause__ is None and (e.__context__ is None or e.__suppress_context__)
+
+
+def test_missing_bundle(tmp_path):
+    with pytest.raises(bundle.BundleError, match="not a gan_jax bundle"):
+        bundle.load(tmp_path / "nothing")
+    with pytest.raises(bundle.BundleError, match="no bundle there"):
+        bundle.load("memory://no/such/bundle")
