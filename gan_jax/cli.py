@@ -13,6 +13,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("gan_jax.commands.train", "cross-validate an experiment and write its results"),
     "evaluate": ("gan_jax.commands.evaluate", "print the metrics table of a results file"),
     "reproduce": ("gan_jax.commands.reproduce", "run the reproduction study and write results/"),
+    "export": ("gan_jax.commands.export", "train one model and write it as a served bundle"),
+    "serve": ("gan_jax.commands.serve", "serve a bundle over HTTP (native, KServe v2, SageMaker, Vertex AI)"),
+    "predict": ("gan_jax.commands.predict", "score a CSV file of cases with a bundle"),
 }
 
 

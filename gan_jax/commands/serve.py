@@ -1,0 +1,64 @@
+"""`gan-jax serve [BUNDLE]`: the prediction server (gan_jax/serve/) under uvicorn.
+
+BUNDLE defaults to $GAN_JAX_BUNDLE, then $AIP_STORAGE_URI (Vertex AI), then /opt/ml/model
+(SageMaker); the port to $AIP_HTTP_PORT, then $PORT, then 8080 (what SageMaker, Vertex AI and
+KServe expect). The token comes from --token-file, $GAN_JAX_API_TOKEN_FILE or $GAN_JAX_API_TOKEN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", nargs="?", help="bundle folder URI (default: see gan-jax serve --help)")
+    parser.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port (default $AIP_HTTP_PORT, $PORT or 8080)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument("--model-name", default="gan_jax", help="name in the KServe v2 routes")
+    parser.add_argument("--max-batch", type=int, default=1024, help="most cases per request (default 1024)")
+    parser.add_argument("--max-body-bytes", type=int, default=4 << 20, help="largest body (default 4 MiB)")
+    parser.add_argument("--token-file", help="file holding the bearer token (else $GAN_JAX_API_TOKEN[_FILE])")
+    echo_help = "serve a do-nothing model, not a bundle (load-test the server alone)"
+    parser.add_argument("--echo", action="store_true", help=echo_help)
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+
+
+def default_bundle() -> str | None:
+    env = os.environ
+    return (
+        env.get("GAN_JAX_BUNDLE")
+        or env.get("AIP_STORAGE_URI")
+        or ("/opt/ml/model" if os.path.isdir("/opt/ml/model") else None)
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import orjson
+    import uvicorn
+
+    from gan_jax.serve.app import ENV_SPEC
+    from gan_jax.serve.middleware import load_token
+
+    uri = args.bundle or default_bundle()
+    if uri is None and not args.echo:
+        raise ValueError(
+            "no bundle given: pass BUNDLE or set $GAN_JAX_BUNDLE (write one with gan-jax export)"
+        )
+    if args.max_batch < 1 or args.max_body_bytes < 1 or args.workers < 1:
+        raise ValueError("--max-batch, --max-body-bytes and --workers must be >= 1")
+    if not args.echo:
+        from gan_jax import bundle
+
+        bundle.load(uri)  # fail here, with a clear message, before any worker starts
+    port = args.port or int(os.environ.get("AIP_HTTP_PORT") or os.environ.get("PORT") or 8080)
+    settings = {"token": load_token(args.token_file), "max_batch": args.max_batch,
+                "max_body_bytes": args.max_body_bytes}  # fmt: skip
+    spec = {"bundle": uri, "max_batch": args.max_batch, "model_name": args.model_name, "echo": args.echo,
+            "settings": settings}  # fmt: skip
+    os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory
+    uvicorn.run("gan_jax.serve.app:app_from_env", factory=True, host=args.host, port=port,
+                workers=args.workers, access_log=False, log_level=args.log_level,
+                loop="auto", http="auto")  # fmt: skip
+    return 0

@@ -1,0 +1,340 @@
+"""The prediction server: one FastAPI app, four contracts.
+
+- native:      POST /predict ({"features": case} or {"instances": [case, ...]}), GET /model
+- KServe v2 (Open Inference Protocol): GET /v2, /v2/health/live, /v2/health/ready,
+               /v2/models/{name}, /v2/models/{name}/ready; POST /v2/models/{name}/infer
+- SageMaker:   GET /ping, POST /invocations (application/json or text/csv)
+- Vertex AI:   GET $AIP_HEALTH_ROUTE, POST $AIP_PREDICT_ROUTE ({"instances"} -> {"predictions"})
+- operations:  GET /metrics (Prometheus), /docs and /openapi.json
+
+Handlers are async and parse bodies with orjson; concurrent requests share one jitted model
+call through the micro-batcher. The model is compiled and warmed up for every batch size in the
+lifespan start-up, before uvicorn opens the port, so the first request is as fast as the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import os
+import time
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gan_jax.serve import schemas
+from gan_jax.serve.middleware import Gate, Metrics, log
+from gan_jax.serve.model import MicroBatcher
+from gan_jax.serve.schemas import ApiError
+
+HEALTH_ROUTES = {"/ping", "/v2/health/live", "/v2/health/ready"}
+DOC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    token: str | None = None  # bearer token; None: no auth (a warning is logged)
+    max_batch: int = 1024  # cases per request (and per model call)
+    max_body_bytes: int = 4 * 1024 * 1024
+    threshold: float = 0.5  # malignant if probability >= threshold (as in evaluate.py)
+    vertex_health_route: str | None = None  # from AIP_HEALTH_ROUTE
+    vertex_predict_route: str | None = None  # from AIP_PREDICT_ROUTE
+
+    @classmethod
+    def from_env(cls, **overrides) -> ServeSettings:
+        env = {"vertex_health_route": os.environ.get("AIP_HEALTH_ROUTE"),
+               "vertex_predict_route": os.environ.get("AIP_PREDICT_ROUTE")}  # fmt: skip
+        return cls(**{**env, **overrides})
+
+
+Reply = tuple[int, bytes, str]  # status, body, media type
+JSON = "application/json"
+
+
+def json_reply(body, status: int = 200) -> Reply:
+    return status, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+
+
+def json_response(body, status: int = 200) -> Response:
+    _, data, media = json_reply(body, status)
+    return Response(data, status, media_type=media)
+
+
+def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
+    """The ASGI app serving `model` (a serve.model.BundleModel or EchoModel)."""
+    parser = schemas.CaseParser(model.feature_names, settings.max_batch)
+    metrics = Metrics()
+    batcher = MicroBatcher(model, settings.max_batch, on_call=metrics.batch_rows.observe)
+    ready = {"value": False}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        seconds = model.warmup()
+        # Start-up objects (JAX, FastAPI, the bundle) never die: freezing them keeps the
+        # garbage collector's full passes, and the latency spikes they cause, short.
+        gc.collect()
+        gc.freeze()
+        ready["value"] = True
+        auth = "on" if settings.token else "OFF (no token set)"
+        log.warning("model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s",
+                    model.name, model.version, list(model.buckets), seconds, auth)  # fmt: skip
+        yield
+
+    app = FastAPI(title="gan_jax prediction server", version=model.version, lifespan=lifespan,
+                  description=__doc__)  # fmt: skip
+    app.state.batcher, app.state.metrics = batcher, metrics
+    _add_error_handlers(app)
+    score = _scorer(model, batcher, settings.threshold)
+    hot = {}  # (method, path) -> (core handler, route template); see HotRoutes
+    hot.update(_add_native(app, model, parser, score))
+    hot.update(_add_kserve(app, model, parser, score, ready))
+    hot.update(_add_sagemaker(app, parser, score, ready))
+    if settings.vertex_predict_route:
+        hot.update(_add_vertex(app, model, parser, score, ready, settings))
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def prometheus_metrics():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
+    app.add_middleware(HotRoutes, routes={(m, path): (core, routes[m, template])
+                                          for (m, path), (core, template) in hot.items()})  # fmt: skip
+    open_paths = HEALTH_ROUTES | DOC_ROUTES | {settings.vertex_health_route or "/ping"}
+    app.add_middleware(Gate, token=settings.token, open_paths=open_paths,
+                       max_body_bytes=settings.max_body_bytes, metrics=metrics)  # fmt: skip
+    return app
+
+
+class HotRoutes:
+    """Serves the scoring routes straight from ASGI, before FastAPI's router, dependency
+    machinery and Request objects (together ~40 % of a request's CPU time here). The same core
+    handlers back the FastAPI routes, which document them and serve them when called another
+    way, so both paths answer identically; auth, limits and metrics (Gate) wrap both."""
+
+    def __init__(self, app, routes: dict):
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope, receive, send):
+        entry = self.routes.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
+        if entry is None:
+            return await self.app(scope, receive, send)
+        core, scope["route"] = entry  # the route tells Gate's metrics which template this was
+        try:
+            body = await _read_body(receive)
+            if body is None:
+                return  # the client went away
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            status, data, media = await core(body, headers)
+        except ApiError as e:
+            status, data, media = json_reply(e.body(), e.status)
+        head = [(b"content-type", media.encode()), (b"content-length", str(len(data)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": head})
+        await send({"type": "http.response.body", "body": data})
+
+
+async def _read_body(receive) -> bytes | None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _endpoint(core):
+    """A FastAPI endpoint around a core handler `(body, headers) -> Reply`."""
+
+    async def endpoint(request: Request):
+        status, data, media = await core(await request.body(), request.headers)
+        return Response(data, status, media_type=media)
+
+    return endpoint
+
+
+def _scorer(model, batcher: MicroBatcher, threshold: float):
+    labels = model.label_names
+
+    async def score(x: np.ndarray) -> list[dict]:
+        proba = await batcher.predict(x)
+        return [{"label": labels[int(p >= threshold)], "malignant_probability": float(p)} for p in proba]
+
+    return score
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError):
+        return json_response(e.body(), e.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        return json_response({"error": str(e.detail), "field": None}, e.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError):
+        first = e.errors()[0] if e.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        return json_response({"error": f"{field}: {first.get('msg', 'invalid')}", "field": field}, 422)
+
+
+def _add_native(app: FastAPI, model, parser, score) -> dict:
+    async def predict(body: bytes, headers) -> Reply:
+        x, single = schemas.native_cases(parser, schemas.loads(body))
+        predictions = await score(x)
+        if single:
+            return json_reply({**predictions[0], "model_version": model.version})
+        return json_reply({"predictions": predictions, "model_version": model.version})
+
+    summary = "Score one case ({'features': ...}) or many ({'instances': [...]})"
+    body = schemas.native_body(model.feature_names)
+    app.post("/predict", tags=["native"], openapi_extra=body, summary=summary)(_endpoint(predict))
+
+    @app.get("/model", tags=["native"], summary="The served bundle: version, features, metrics, config")
+    async def model_info():
+        return json_response(model.info())
+
+    return {("POST", "/predict"): (predict, "/predict")}
+
+
+def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
+    n = len(model.feature_names)
+    metadata = {
+        "name": model.name, "versions": [model.version], "platform": "jax",
+        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, n]}],
+        "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
+                    {"name": "label", "datatype": "INT32", "shape": [-1]}],
+        "parameters": {"feature_names": list(model.feature_names), "label_names": list(model.label_names)},
+    }  # fmt: skip
+
+    def check_name(name: str) -> None:
+        if name != model.name:
+            raise ApiError(404, f"model {name!r} not found; this server serves {model.name!r}", "name")
+
+    @app.get("/v2", tags=["kserve-v2"], summary="Server metadata")
+    async def server_metadata():
+        return json_response({"name": "gan_jax", "version": model.version, "extensions": []})
+
+    @app.get("/v2/health/live", tags=["kserve-v2"])
+    async def live():
+        return json_response({"live": True})
+
+    @app.get("/v2/health/ready", tags=["kserve-v2"])
+    async def server_ready():
+        return json_response({"ready": ready["value"]}, 200 if ready["value"] else 503)
+
+    @app.get("/v2/models/{name}", tags=["kserve-v2"], summary="Model metadata")
+    async def model_metadata(name: str):
+        check_name(name)
+        return json_response(metadata)
+
+    @app.get("/v2/models/{name}/ready", tags=["kserve-v2"])
+    async def model_ready(name: str):
+        check_name(name)
+        return json_response({"name": name, "ready": ready["value"]}, 200 if ready["value"] else 503)
+
+    async def infer_core(body: bytes, headers) -> Reply:
+        body = schemas.loads(body)
+        predictions = await score(schemas.v2_inputs(parser, body))
+        proba = [p["malignant_probability"] for p in predictions]
+        labels = [int(p["label"] == model.label_names[1]) for p in predictions]
+        outputs = [
+            {"name": "malignant_probability", "datatype": "FP32", "shape": [len(proba)], "data": proba},
+            {"name": "label", "datatype": "INT32", "shape": [len(labels)], "data": labels},
+        ]
+        reply = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
+        if isinstance(body.get("id"), str):
+            reply["id"] = body["id"]
+        return json_reply(reply)
+
+    @app.post(
+        "/v2/models/{name}/infer", tags=["kserve-v2"], openapi_extra=schemas.v2_body(model.feature_names)
+    )
+    async def infer(name: str, request: Request):
+        check_name(name)
+        status, data, media = await infer_core(await request.body(), request.headers)
+        return Response(data, status, media_type=media)
+
+    return {("POST", f"/v2/models/{model.name}/infer"): (infer_core, "/v2/models/{name}/infer")}
+
+
+def _add_sagemaker(app: FastAPI, parser, score, ready) -> dict:
+    @app.get("/ping", tags=["sagemaker"], summary="SageMaker health check")
+    async def ping():
+        return Response(status_code=200 if ready["value"] else 503)
+
+    async def invocations(body: bytes, headers) -> Reply:
+        content_type = headers.get("content-type", JSON).split(";")[0].strip().lower()
+        if content_type == "text/csv":
+            x = schemas.csv_cases(parser, body)
+        elif content_type in (JSON, ""):
+            x = schemas.native_cases(parser, schemas.loads(body))[0]
+        else:
+            raise ApiError(415, f"content type {content_type!r} is not supported; use {JSON} or text/csv")
+        predictions = await score(x)
+        if "text/csv" in headers.get("accept", ""):
+            lines = "".join(f"{p['malignant_probability']!r},{p['label']}\n" for p in predictions)
+            return 200, lines.encode(), "text/csv"
+        return json_reply({"predictions": predictions})
+
+    csv_body = {"text/csv": {"schema": {"type": "string"}, "example": "17.99,10.38,...\n"}}
+    extra = schemas.json_body({"type": "object"}, {"instances": [[0.0] * len(parser.names)]}, csv_body)
+    summary = "SageMaker inference: JSON or CSV, one case per line"
+    app.post("/invocations", tags=["sagemaker"], openapi_extra=extra, summary=summary)(_endpoint(invocations))
+    return {("POST", "/invocations"): (invocations, "/invocations")}
+
+
+def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettings) -> dict:
+    if settings.vertex_health_route and settings.vertex_health_route not in ("/ping", "/v2/health/ready"):
+
+        @app.get(settings.vertex_health_route, tags=["vertex-ai"], summary="Vertex AI health check")
+        async def vertex_health():
+            return json_response({"ready": ready["value"]}, 200 if ready["value"] else 503)
+
+    async def vertex_predict(body: bytes, headers) -> Reply:
+        body = schemas.loads(body)
+        if not isinstance(body, dict) or "instances" not in body:
+            raise ApiError(422, "Vertex AI requests are {'instances': [case, ...]}", "instances")
+        predictions = await score(parser.cases(body["instances"], "instances"))
+        return json_reply({"predictions": predictions, "deployedModelVersion": model.version})
+
+    route = settings.vertex_predict_route
+    summary = "Vertex AI prediction: {'instances': [...]} -> {'predictions': [...]}"
+    body = schemas.native_body(model.feature_names)
+    app.post(route, tags=["vertex-ai"], openapi_extra=body, summary=summary)(_endpoint(vertex_predict))
+    return {("POST", route): (vertex_predict, route)}
+
+
+# -- process entry points -----------------------------------------------------------------------
+
+ENV_SPEC = "GAN_JAX_SERVE_SPEC"  # JSON handed from `gan-jax serve` to each uvicorn worker
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: builds the app from $GAN_JAX_SERVE_SPEC (what `gan-jax serve` set), so
+    every worker process loads the bundle itself."""
+    spec = orjson.loads(os.environ[ENV_SPEC])
+    t0 = time.perf_counter()
+    model = load_model(spec["bundle"], spec["max_batch"], spec["model_name"], echo=spec["echo"])
+    log.warning(
+        "loaded %s in %.1f s", "the echo model" if spec["echo"] else "the bundle", time.perf_counter() - t0
+    )
+    settings = ServeSettings.from_env(**spec["settings"])
+    return create_app(model, settings)
+
+
+def load_model(bundle_uri: str | None, max_batch: int, name: str, echo: bool = False):
+    from gan_jax.serve.model import BundleModel, EchoModel
+
+    if echo:
+        return EchoModel(max_batch, name="echo")
+    from gan_jax import bundle
+
+    return BundleModel(bundle.load(bundle_uri), max_batch, name)

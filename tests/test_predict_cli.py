@@ -1,0 +1,113 @@
+"""`gan-jax predict` (batch scoring of a CSV) and `gan-jax export`, through the real CLI."""
+
+import csv
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import bundle, cli, train
+from gan_jax.config import Config
+from gan_jax.data import load_dataset
+from gan_jax.serve import BundleModel
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    b = bundle.train_bundle(
+        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
+    )
+    path = tmp_path_factory.mktemp("predict") / "bundle"
+    bundle.export(b, path)
+    return path, b
+
+
+def write_cases(path, x, header):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        if header:
+            w.writerow(header)
+        for i, row in enumerate(x):
+            w.writerow([*(([f"P{i:04d}", "M"]) if header else []), *map(repr, map(float, row))])
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_predict_scores_every_row_like_the_model(tiny, tmp_path, capsys):
+    path, b = tiny
+    data = load_dataset()
+    # scikit-learn's spelling of the columns, plus an id (copied) and a diagnosis (ignored).
+    from sklearn.datasets import load_breast_cancer
+
+    header = ["id", "diagnosis", *load_breast_cancer().feature_names]
+    write_cases(tmp_path / "in.csv", data.x, header)
+    assert cli.main(["predict", str(path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
+                     "--batch-size", "256"]) == 0  # fmt: skip
+    assert "scored 569 cases" in capsys.readouterr().out
+    rows = read(tmp_path / "out.csv")
+    assert [r["id"] for r in rows] == [f"P{i:04d}" for i in range(569)]
+    got = np.array([float(r["malignant_probability"]) for r in rows], np.float32)
+    expected = BundleModel(b, max_batch=256).predict(data.x)  # the same batches: bit for bit
+    np.testing.assert_array_equal(got, expected)
+    assert [r["label"] for r in rows] == ["malignant" if p >= 0.5 else "benign" for p in expected]
+
+
+def test_chunking_does_not_change_the_answers_beyond_float_rounding(tiny, tmp_path):
+    path, _ = tiny
+    x = load_dataset().x[:50]
+    write_cases(tmp_path / "in.csv", x, header=None)
+    for bs in ("7", "4096"):
+        assert cli.main(["predict", str(path), str(tmp_path / "in.csv"), "-o", str(tmp_path / f"{bs}.csv"),
+                         "--no-header", "--batch-size", bs]) == 0  # fmt: skip
+    small, large = (
+        [float(r["malignant_probability"]) for r in read(tmp_path / f"{bs}.csv")] for bs in ("7", "4096")
+    )
+    assert list(read(tmp_path / "7.csv")[0]) == ["malignant_probability", "label"]
+    np.testing.assert_allclose(small, large, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("radius_mean,texture_mean\n1,2\n", "line 1 (header) lacks the feature column(s) perimeter_mean"),
+        ("", "the file is empty"),
+    ],
+)
+def test_bad_headers(tiny, tmp_path, capsys, content, message):
+    (tmp_path / "in.csv").write_text(content)
+    assert cli.main(["predict", str(tiny[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_bad_values_name_the_line_and_column(tiny, tmp_path, capsys):
+    x = load_dataset().x[:3].astype(object)
+    x[2, 4] = "n/a"
+    write_cases(tmp_path / "in.csv", np.asarray(x[:2], np.float32), header=None)
+    with open(tmp_path / "in.csv", "a") as f:
+        f.write(",".join(map(str, x[2])) + "\n")
+    assert cli.main(["predict", str(tiny[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"),
+                     "--no-header"]) == 2  # fmt: skip
+    assert "line 3, column smoothness_mean: not a number" in capsys.readouterr().err
+
+
+def test_predict_refuses_a_bad_bundle(tmp_path, capsys):
+    (tmp_path / "in.csv").write_text("1\n")
+    assert cli.main(["predict", str(tmp_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]) == 2
+    assert "not a gan_jax bundle" in capsys.readouterr().err
+
+
+def test_export_command_writes_a_loadable_bundle(tmp_path, capsys):
+    out = tmp_path / "b"
+    argv = ["export", str(out), "--set", "ae_steps=5", "--set", "gan_steps=5", "--set", "log_every=5"]
+    assert cli.main([*argv, "--fold", "0", "--model-version", "2024-test"]) == 0
+    printed = capsys.readouterr().out
+    assert "model 2024-test" in printed and "held-out fold" in printed
+    loaded = bundle.load(out)
+    assert loaded.model_version == "2024-test" and loaded.config.gan_steps == 5
+    assert cli.main(argv) == 2  # refuses to overwrite
+    assert "already holds a bundle" in capsys.readouterr().err
+    assert cli.main([*argv, "--force"]) == 0
