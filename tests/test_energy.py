@@ -4,7 +4,9 @@ slowly updating counters, the labelled estimate; and the Figure 5 benchmark end 
 import importlib.util
 import json
 import os
+import subprocess
 import sys
+import time
 import types
 
 import pytest
@@ -92,6 +94,20 @@ def test_no_counter_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
     assert "ESTIMATE, not a measurement" in r.assumption
     assert "4 W per hardware thread" in r.assumption and "pynvml is not installed" in r.assumption
     assert r.to_dict()["is_estimate"] is True
+
+
+def test_estimate_counts_a_live_child_process():
+    """The server runs as a child: its CPU time, not only ours, goes into the estimate."""
+    busy = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    child = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        time.sleep(0.2)
+        before = energy.cpu_seconds()
+        time.sleep(0.4)  # we sleep; the child spins
+        assert energy.cpu_seconds() - before > 0.2
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_estimate_is_cpu_time_times_watts(monkeypatch):
