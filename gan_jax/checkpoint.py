@@ -364,7 +364,13 @@ def train_and_evaluate_resumable(
             ckpts, config, meta, history, every or config.log_every, stop or StopFlag(), start
         )
         results = experiment.train_and_evaluate(
-            config, None, progress=progress, train_masks=masks, state=state, on_chunk=on_chunk
+            config,
+            None,
+            progress=progress,
+            train_masks=masks,
+            data=data,
+            state=state,
+            on_chunk=on_chunk,
         )
     results.update(history=history, resumed_from_step=start)
     if out is not None:

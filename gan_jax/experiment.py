@@ -16,7 +16,7 @@ import numpy as np
 
 from gan_jax import evaluate, runtime, storage, train
 from gan_jax.config import Config
-from gan_jax.data import load_dataset
+from gan_jax.data import Dataset, load_dataset
 
 
 def train_and_evaluate(
@@ -25,12 +25,14 @@ def train_and_evaluate(
     *,
     progress: bool = False,
     train_masks: np.ndarray | None = None,
+    data: Dataset | None = None,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Runs the repeated stratified k-fold study of `config` and returns (and, with `out`,
     writes to `<out>/results.json`) the results. `train_masks` overrides the folds (so several
-    models can share the exact same folds); extra keyword arguments go to `train.train_runs`."""
-    data = load_dataset(config.data)
+    models can share the exact same folds) and `data` the data set already loaded from
+    `config.data`; extra keyword arguments go to `train.train_runs`."""
+    data = data if data is not None else load_dataset(config.data)
     if train_masks is None:
         train_masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     t0 = time.perf_counter()
