@@ -18,6 +18,7 @@ address s3:// or gs:// paths here; see gan_jax/checkpoint.py).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -180,11 +181,15 @@ def export(bundle: Bundle, uri: str | os.PathLike, *, overwrite: bool = False) -
     with tempfile.TemporaryDirectory(prefix="gan_jax_bundle_") as tmp:
         local = tmp if storage.is_remote(uri) else os.path.abspath(uri)
         if not storage.is_remote(uri):
+            # The manifest goes first: an export cut short leaves "not a bundle", never a mix.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(local, MANIFEST))
             shutil.rmtree(os.path.join(local, MODEL_DIR), ignore_errors=True)
             os.makedirs(local, exist_ok=True)
         _write_local(bundle, local)
         if storage.is_remote(uri):
-            storage.remove(uri)
+            for ours in (MANIFEST, MODEL_DIR):  # only what a bundle consists of
+                storage.remove(storage.join(uri, ours))
             names = [n for n in storage._local_files(local) if n != MANIFEST]
             for rel in names:  # the manifest goes last: a bundle without it is incomplete
                 storage.write_bytes(storage.join(uri, rel), _read(os.path.join(local, rel)))

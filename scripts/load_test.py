@@ -96,7 +96,9 @@ class Client(asyncio.Protocol):
 
 
 async def drive(host: str, port: int, request: bytes, connections: int, warmup: float, duration: float):
-    """(completion time since start [n], latency seconds [n], status [n]) of the measured part."""
+    """(completion time since start [n], latency seconds [n], status [n]), lost connections, and
+    (time, 1-min load average) samples every second: on a shared machine, other processes'
+    load shows up in the latency, and the samples show when."""
     loop = asyncio.get_running_loop()
     t_start = time.perf_counter() + warmup
     times, latencies, statuses = [], [], []
@@ -111,12 +113,17 @@ async def drive(host: str, port: int, request: bytes, connections: int, warmup: 
     for _ in range(connections):
         _, client = await loop.create_connection(lambda: Client(request, record), host, port)
         clients.append(client)
-    await asyncio.sleep(warmup + duration)
+    await asyncio.sleep(warmup)
+    load = []
+    for _ in range(int(duration)):
+        load.append((time.perf_counter() - t_start, os.getloadavg()[0]))
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(max(0.0, t_start + duration - time.perf_counter()))
     for c in clients:
         c.stopping = True
     await asyncio.wait([c.done for c in clients], timeout=5)
     lost = sum(1 for c in clients if not c.done.done() or c.done.result() is not None)
-    return np.asarray(times), np.asarray(latencies), np.asarray(statuses), lost
+    return np.asarray(times), np.asarray(latencies), np.asarray(statuses), lost, np.asarray(load)
 
 
 def http_request(host: str, port: int, path: str, body: bytes, token: str | None) -> bytes:
@@ -147,13 +154,15 @@ def percentiles(latency_s: np.ndarray) -> dict[str, float]:
             "mean_ms": float(ms.mean())}  # fmt: skip
 
 
-def summarize(times, latencies, statuses, lost, duration: float, window: float) -> dict:
+def summarize(times, latencies, statuses, lost, load, duration: float, window: float) -> dict:
     ok = statuses == 200
     windows = []
     for lo in np.arange(0.0, duration - 1e-9, window):
         sel = (times >= lo) & (times < lo + window)
+        in_window = [a for t, a in load if lo <= t < lo + window]
         windows.append({"t_s": float(lo + window / 2), "requests": int(sel.sum()),
-                        "req_per_s": float(sel.sum() / window), **percentiles(latencies[sel])})  # fmt: skip
+                        "req_per_s": float(sel.sum() / window), **percentiles(latencies[sel]),
+                        "load_avg_1m": float(np.mean(in_window)) if in_window else None})  # fmt: skip
     out = {"requests": int(times.size), "failed": int((~ok).sum()), "connections_lost": lost,
            "duration_s": duration, "req_per_s": float(times.size / duration),
            **percentiles(latencies), "windows": windows}  # fmt: skip
@@ -212,8 +221,10 @@ def run_one(args, label: str, duration: float, echo: bool) -> dict:
     try:
         request = http_request(host, port, args.path, sample_body(), token)
         load_before = os.getloadavg()
-        t, lat, st, lost = asyncio.run(drive(host, port, request, args.connections, args.warmup, duration))
-        result = summarize(t, lat, st, lost, duration, args.window or max(duration / 60, 1.0))
+        t, lat, st, lost, load = asyncio.run(
+            drive(host, port, request, args.connections, args.warmup, duration)
+        )
+        result = summarize(t, lat, st, lost, load, duration, args.window or max(duration / 60, 1.0))
         result["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
         if args.wrk and shutil.which("wrk"):
             result["wrk"] = run_wrk(host, port, args, token)
@@ -275,7 +286,11 @@ def figure(results: dict, path: str) -> None:
     ax.set_title(f"Figure 4: single-case requests, {cfg['connections']} connections over loopback, "
                  f"{os.cpu_count()} CPU cores", fontsize=10)  # fmt: skip
     ax_rps.plot(t, [x["req_per_s"] for x in w], color="C1")
-    ax_rps.set_ylabel("requests / s")
+    ax_rps.set_ylabel("requests / s", color="C1")
+    ax_load = ax_rps.twinx()  # server + client keep ~2 busy; more means other processes
+    ax_load.plot(t, [x["load_avg_1m"] for x in w], color="0.5", lw=1)
+    ax_load.set_ylabel("1-min load avg", color="0.4")
+    ax_load.set_ylim(bottom=0)
     ax_rps.set_xlabel("time since start of measurement (s)")
     ax_rps.set_ylim(bottom=0)
     fig.tight_layout()

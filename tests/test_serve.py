@@ -217,6 +217,21 @@ def test_vertex_routes_from_the_environment(server, cases, tiny_bundle):
     assert server.post("/vertex/predict", json={"features": x[0].tolist()}).status_code == 422
 
 
+def test_vertex_routes_naming_existing_routes_reuse_them(tiny_bundle, cases, monkeypatch):
+    x, proba, _ = cases
+    monkeypatch.setenv("AIP_HEALTH_ROUTE", "/ping")
+    monkeypatch.setenv("AIP_PREDICT_ROUTE", "/predict")
+    app = create_app(BundleModel(tiny_bundle[1], max_batch=8), ServeSettings.from_env())
+    with running(app) as url:  # no token: auth off
+        assert httpx.get(f"{url}/ping").status_code == 200
+        r = httpx.post(f"{url}/predict", json={"instances": x.tolist()})
+        assert [p["malignant_probability"] for p in r.json()["predictions"]] == proba.tolist()
+        assert httpx.post(f"{url}/predict", json={"features": x[0].tolist()}).json()["label"] in (
+            "benign",
+            "malignant",
+        )
+
+
 def test_concurrent_requests_all_get_their_own_answer(server, cases):
     x, proba, _ = cases
 

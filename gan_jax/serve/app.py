@@ -292,11 +292,18 @@ def _add_sagemaker(app: FastAPI, parser, score, ready) -> dict:
 
 
 def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettings) -> dict:
-    if settings.vertex_health_route and settings.vertex_health_route not in ("/ping", "/v2/health/ready"):
+    # A route that already exists (e.g. AIP_HEALTH_ROUTE=/ping, AIP_PREDICT_ROUTE=/predict) already
+    # speaks the contract: health is 200 when ready, /predict takes {"instances"} -> {"predictions"}.
+    existing = {getattr(r, "path", None) for r in app.routes}
+    if settings.vertex_health_route and settings.vertex_health_route not in existing:
 
         @app.get(settings.vertex_health_route, tags=["vertex-ai"], summary="Vertex AI health check")
         async def vertex_health():
             return json_response({"ready": ready["value"]}, 200 if ready["value"] else 503)
+
+    route = settings.vertex_predict_route
+    if route in existing:
+        return {}
 
     async def vertex_predict(body: bytes, headers) -> Reply:
         body = schemas.loads(body)
@@ -305,7 +312,6 @@ def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettin
         predictions = await score(parser.cases(body["instances"], "instances"))
         return json_reply({"predictions": predictions, "deployedModelVersion": model.version})
 
-    route = settings.vertex_predict_route
     summary = "Vertex AI prediction: {'instances': [...]} -> {'predictions': [...]}"
     body = schemas.native_body(model.feature_names)
     app.post(route, tags=["vertex-ai"], openapi_extra=body, summary=summary)(_endpoint(vertex_predict))
