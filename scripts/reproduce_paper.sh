@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerates everything in results/ with one command, one job at a time (so no benchmark
+# competes with another for the cores): a model bundle, a short load test (Figure 4), the
+# energy benchmark (Figure 5), the training-speed benchmark, and last the study (Figure 3,
+# confusion matrix), whose results/README.md gathers the fragments the others wrote.
+#
+#   scripts/reproduce_paper.sh [OUT]        # OUT defaults to results
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-results}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+gan-jax export "$work/bundle"
+python scripts/load_test.py --bundle "$work/bundle" --duration 60 --out "$out"
+python scripts/energy_bench.py --bundle "$work/bundle" --out "$out"
+python scripts/bench_train.py --out "$out"
+gan-jax reproduce --out "$out" --no-progress
