@@ -188,9 +188,10 @@ def test_kserve_v2_infer(server, cases, tiny_bundle):
     assert server.post("/v2/models/nope/infer", json={"inputs": [tensor]}).status_code == 404
 
 
-def test_sagemaker_json_and_csv(server, cases):
+def test_sagemaker_json_and_csv(server, cases, tiny_bundle):
     x, proba, names = cases
     body = server.post("/invocations", json={"instances": x.tolist()}).json()
+    assert body["model_version"] == tiny_bundle[1].model_version
     assert [p["malignant_probability"] for p in body["predictions"]] == proba.tolist()
     csv_rows = "\n".join(",".join(repr(float(v)) for v in row) for row in x)
     r = server.post("/invocations", content=csv_rows, headers={"Content-Type": "text/csv"})

@@ -94,7 +94,7 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     hot = {}  # (method, path) -> (core handler, route template); see HotRoutes
     hot.update(_add_native(app, model, parser, score))
     hot.update(_add_kserve(app, model, parser, score, ready))
-    hot.update(_add_sagemaker(app, parser, score, ready))
+    hot.update(_add_sagemaker(app, parser, score, ready, model.version))
     if settings.vertex_predict_route:
         hot.update(_add_vertex(app, model, parser, score, ready, settings))
 
@@ -265,7 +265,7 @@ def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
     return {("POST", f"/v2/models/{model.name}/infer"): (infer_core, "/v2/models/{name}/infer")}
 
 
-def _add_sagemaker(app: FastAPI, parser, score, ready) -> dict:
+def _add_sagemaker(app: FastAPI, parser, score, ready, version: str) -> dict:
     @app.get("/ping", tags=["sagemaker"], summary="SageMaker health check")
     async def ping():
         return Response(status_code=200 if ready["value"] else 503)
@@ -282,7 +282,7 @@ def _add_sagemaker(app: FastAPI, parser, score, ready) -> dict:
         if "text/csv" in headers.get("accept", ""):
             lines = "".join(f"{p['malignant_probability']!r},{p['label']}\n" for p in predictions)
             return 200, lines.encode(), "text/csv"
-        return json_reply({"predictions": predictions})
+        return json_reply({"predictions": predictions, "model_version": version})
 
     csv_body = {"text/csv": {"schema": {"type": "string"}, "example": "17.99,10.38,...\n"}}
     extra = schemas.json_body({"type": "object"}, {"instances": [[0.0] * len(parser.names)]}, csv_body)
