@@ -8,7 +8,7 @@ a small box). Then the same against the echo model (server without the model), a
 wrk as a cross-check. Writes results/latency.json and results/figure4_latency.png.
 
     python scripts/load_test.py --bundle runs/bundle                    # 60 s + 20 s echo
-    python scripts/load_test.py --bundle runs/bundle --duration 600     # the soak
+    python scripts/load_test.py --bundle runs/bundle --duration 600 --tag soak   # the soak
     python scripts/load_test.py --bundle runs/bundle --duration 10 --echo-duration 5   # smoke
 """
 
@@ -48,6 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="server workers")
     p.add_argument("--wrk", type=float, default=0.0, help="also run wrk for this many seconds, if installed")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
+    p.add_argument("--tag", default="", help="suffix of the output names, e.g. soak: latency_soak.json")
     return p.parse_args(argv)
 
 
@@ -321,10 +322,12 @@ def main(argv=None) -> int:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,
     }
-    with open(os.path.join(args.out, "latency.json"), "w") as f:
+    suffix = f"_{args.tag}" if args.tag else ""
+    names = (f"latency{suffix}.json", f"figure4_latency{suffix}.png")
+    with open(os.path.join(args.out, names[0]), "w") as f:
         json.dump(results, f, indent=1)
-    figure(results, os.path.join(args.out, "figure4_latency.png"))
-    print(f"wrote {args.out}/latency.json and {args.out}/figure4_latency.png")
+    figure(results, os.path.join(args.out, names[1]))
+    print(f"wrote {args.out}/{names[0]} and {args.out}/{names[1]}")
     return 0
 
 
