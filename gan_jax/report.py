@@ -163,7 +163,7 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
         "|---|---|",
         *[f"| {k} | {m['seconds']:.1f} |" for k, m in study["models"].items()],
     ]
-    for fragment in ("bench_train.md", "latency.md", "energy.md"):
+    for fragment in ("bench_train.md", "latency.md", "latency_soak.md", "energy.md"):
         text = _optional_text(f"{out}/{fragment}")
         if text:
             lines += ["", text.strip()]

@@ -5,7 +5,8 @@ Starts `gan-jax serve` on a free loopback port (or targets --url), then drives i
 single-case request, waits for the whole response, records its latency, and sends the next.
 The clients are raw asyncio protocols (an HTTP library would cost more CPU than the server on
 a small box). Then the same against the echo model (server without the model), and optionally
-wrk as a cross-check. Writes results/latency.json and results/figure4_latency.png.
+wrk as a cross-check. Writes results/latency.json, results/figure4_latency.png and the
+results/README.md fragment results/latency.md (--tag soak: latency_soak.*).
 
     python scripts/load_test.py --bundle runs/bundle                    # 60 s + 20 s echo
     python scripts/load_test.py --bundle runs/bundle --duration 600 --tag soak   # the soak
@@ -261,6 +262,51 @@ def run_wrk(host: str, port: int, args, token: str) -> dict:
     }
 
 
+# -- report -------------------------------------------------------------------------------------
+
+
+def _row(label: str, r: dict) -> str:
+    return (f"| {label} | {r['duration_s']:.0f} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['failed']} |")  # fmt: skip
+
+
+def markdown(results: dict, figure_name: str) -> str:
+    """The results/README.md fragment for one load test: measured numbers beside the paper's Figure 4."""
+    model, echo = results["runs"]["model"], results["runs"].get("echo")
+    cfg = results["config"]
+    lines = [
+        f"## Figure 4: latency over a {model['duration_s'] / 60:.0f}-minute run (`{figure_name}`)",
+        "",
+        "The paper's Figure 4 shows latency rising roughly linearly from ~150 ms to over 200 ms and "
+        "does not say how it was measured. Ours: the real server (`gan-jax serve`, one worker) over "
+        f"loopback, {cfg['connections']} closed-loop keep-alive clients sending single-case `POST "
+        f"{cfg['path']}` requests, on {results['machine']['cpu_count']} CPU cores shared by client "
+        f"and server; every request's latency recorded (`{figure_name.replace('figure4_', '').replace('.png', '.json')}`).",
+        "",
+        "| server | s | requests/s | p50 ms | p95 ms | p99 ms | max ms | failed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        _row("paper pipeline", model),
+        *([_row("echo model (no model call)", echo)] if echo else []),
+        "",
+    ]
+    if "last_vs_first_minute_p99" in model:
+        lines += [f"- p99 in the first / last minute: {model['first_minute']['p99_ms']:.2f} / "
+                      f"{model['last_minute']['p99_ms']:.2f} ms (ratio {model['last_vs_first_minute_p99']:.2f})."]  # fmt: skip
+    if "wrk" in model:
+        w = model["wrk"]
+        lines += [f"- wrk cross-check (`{w['command']}`): {w['req_per_s']:,.0f} requests/s, "
+                  f"p50 {w.get('p50_ms', float('nan')):.2f} ms, p99 {w.get('p99_ms', float('nan')):.2f} ms."]  # fmt: skip
+    before, after = model["load_average_before_after"]
+    lines += [
+        f"- 1-min load average before / after: {before:.2f} / {after:.2f} (client and server keep about "
+        "2 busy; more means other jobs shared the machine).",
+        f"- Regenerate: `python {results['command']}` (commit `{results['git_commit'][:12]}`).",
+        "",
+        f"![Figure 4]({figure_name})",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # -- figure -------------------------------------------------------------------------------------
 
 
@@ -323,11 +369,13 @@ def main(argv=None) -> int:
         "runs": runs,
     }
     suffix = f"_{args.tag}" if args.tag else ""
-    names = (f"latency{suffix}.json", f"figure4_latency{suffix}.png")
+    names = (f"latency{suffix}.json", f"figure4_latency{suffix}.png", f"latency{suffix}.md")
     with open(os.path.join(args.out, names[0]), "w") as f:
         json.dump(results, f, indent=1)
     figure(results, os.path.join(args.out, names[1]))
-    print(f"wrote {args.out}/{names[0]} and {args.out}/{names[1]}")
+    with open(os.path.join(args.out, names[2]), "w") as f:
+        f.write(markdown(results, names[1]))
+    print(f"wrote {', '.join(os.path.join(args.out, n) for n in names)}")
     return 0
 
 
