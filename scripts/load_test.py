@@ -274,6 +274,7 @@ def markdown(results: dict, figure_name: str) -> str:
     """The results/README.md fragment for one load test: measured numbers beside the paper's Figure 4."""
     model, echo = results["runs"]["model"], results["runs"].get("echo")
     cfg = results["config"]
+    json_name = figure_name.replace("figure4_", "").replace(".png", ".json")
     lines = [
         f"## Figure 4: latency over a {model['duration_s'] / 60:.0f}-minute run (`{figure_name}`)",
         "",
@@ -281,7 +282,7 @@ def markdown(results: dict, figure_name: str) -> str:
         "does not say how it was measured. Ours: the real server (`gan-jax serve`, one worker) over "
         f"loopback, {cfg['connections']} closed-loop keep-alive clients sending single-case `POST "
         f"{cfg['path']}` requests, on {results['machine']['cpu_count']} CPU cores shared by client "
-        f"and server; every request's latency recorded (`{figure_name.replace('figure4_', '').replace('.png', '.json')}`).",
+        f"and server; every request's latency recorded (`{json_name}`).",
         "",
         "| server | s | requests/s | p50 ms | p95 ms | p99 ms | max ms | failed |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -290,12 +291,15 @@ def markdown(results: dict, figure_name: str) -> str:
         "",
     ]
     if "last_vs_first_minute_p99" in model:
-        lines += [f"- p99 in the first / last minute: {model['first_minute']['p99_ms']:.2f} / "
-                      f"{model['last_minute']['p99_ms']:.2f} ms (ratio {model['last_vs_first_minute_p99']:.2f})."]  # fmt: skip
+        first, last = model["first_minute"]["p99_ms"], model["last_minute"]["p99_ms"]
+        lines += [
+            f"- p99 in the first / last minute: {first:.2f} / {last:.2f} ms (ratio {last / first:.2f})."
+        ]
     if "wrk" in model:
         w = model["wrk"]
+        p50, p99 = w.get("p50_ms", float("nan")), w.get("p99_ms", float("nan"))
         lines += [f"- wrk cross-check (`{w['command']}`): {w['req_per_s']:,.0f} requests/s, "
-                  f"p50 {w.get('p50_ms', float('nan')):.2f} ms, p99 {w.get('p99_ms', float('nan')):.2f} ms."]  # fmt: skip
+                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms."]  # fmt: skip
     before, after = model["load_average_before_after"]
     lines += [
         f"- 1-min load average before / after: {before:.2f} / {after:.2f} (client and server keep about "

@@ -56,7 +56,9 @@ def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
 
 
 def test_short_run_against_a_real_server(load_test, tmp_path, monkeypatch):
-    b = bundle.train_bundle(Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1]))
+    b = bundle.train_bundle(
+        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
+    )
     bundle.export(b, tmp_path / "bundle")
     monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
     args = ["--bundle", str(tmp_path / "bundle"), "--duration", "2", "--echo-duration", "1", "--warmup",
