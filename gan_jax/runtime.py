@@ -51,14 +51,16 @@ def device_description() -> dict[str, object]:
 
 
 def git_commit() -> str:
-    """The checkout's commit (with "+dirty" for uncommitted changes), or "unknown"."""
+    """The checkout's commit (with "+dirty" for uncommitted changes outside results/, which the
+    benchmarks themselves rewrite), or "unknown"."""
     import subprocess
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         run = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10)
         commit = run("rev-parse", "HEAD").stdout.strip()
-        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        changed = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
+        dirty = changed.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit}+dirty" if commit and dirty else commit or "unknown"

@@ -5,14 +5,15 @@
 # confusion matrix), whose results/README.md gathers the fragments the others wrote.
 #
 #   scripts/reproduce_paper.sh [OUT]        # OUT defaults to results
+#
+# The bundle goes to runs/bundle, so the commands recorded in results/ can be rerun one by one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-results}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+bundle=runs/bundle
 
-gan-jax export "$work/bundle"
-python scripts/load_test.py --bundle "$work/bundle" --duration 60 --out "$out"
-python scripts/energy_bench.py --bundle "$work/bundle" --out "$out"
+gan-jax export "$bundle"
+python scripts/load_test.py --bundle "$bundle" --duration 60 --out "$out"
+python scripts/energy_bench.py --bundle "$bundle" --out "$out"
 python scripts/bench_train.py --out "$out"
 gan-jax reproduce --out "$out" --no-progress

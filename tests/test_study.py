@@ -79,3 +79,27 @@ def test_corrected_ttest_against_hand_computation():
 
     assert got["p"] == pytest.approx(2 * t.sf(d.mean() / se, 4))
     assert stats.corrected_resampled_ttest(a, a, 0.25)["p"] == 1.0
+
+
+def test_figures_section_reports_what_the_benchmarks_wrote(study_dir, tmp_path):
+    from gan_jax import report
+
+    study = json.loads((study_dir / "study.json").read_text())
+    text = (study_dir / "README.md").read_text()
+    assert "not run (`latency.json` missing)" in text and "not run (`energy.json` missing)" in text
+    windows = [{"t_s": t, "p99_ms": 2.0 + 0.5 * t / 60} for t in (30.0, 90.0, 150.0)]  # +0.5 ms/min
+    run = {
+        "duration_s": 180.0,
+        "req_per_s": 1234.0,
+        "p50_ms": 1.5,
+        "p99_ms": 2.5,
+        "failed": 0,
+        "windows": windows,
+    }
+    (tmp_path / "latency.json").write_text(json.dumps({"runs": {"model": run}}))
+    fit = {"fit": {"joules_per_task": 0.25}}
+    energy = {"label": "ESTIMATE: test", "tasks": {"training": fit}}
+    (tmp_path / "energy.json").write_text(json.dumps(energy))
+    text = report.study_markdown(study, str(tmp_path))
+    assert "3 min, 1,234 requests/s, p50 1.50 ms, p99 2.50 ms, 0 failed; p99 trend +0.500 ms/min" in text
+    assert "training: 0.25 J per task; source **ESTIMATE: test**" in text
