@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 out="${1:-results}"
 bundle=runs/bundle
 
-gan-jax export "$bundle"
+gan-jax export "$bundle" --force   # replaces an earlier bundle there
 python scripts/load_test.py --bundle "$bundle" --duration 60 --out "$out"
 python scripts/energy_bench.py --bundle "$bundle" --out "$out"
 python scripts/bench_train.py --out "$out"
