@@ -6,6 +6,8 @@ redrawn from the JSON without rerunning anything.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -58,7 +60,7 @@ def confusion_matrix_plot(counts: dict[str, int], path, title: str) -> None:
     ax.set_yticks([0, 1], ["benign", "malignant"])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 40), fontsize=9)  # long titles wrap instead of being cut
     fig.tight_layout()
     fig.savefig(path, dpi=130, format="png")
     plt.close(fig)
