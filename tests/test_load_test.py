@@ -7,12 +7,8 @@ import json
 import os
 import sys
 
-import jax
 import numpy as np
 import pytest
-
-from gan_jax import bundle, train
-from gan_jax.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,13 +51,9 @@ def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
     assert (tmp_path / "f.png").stat().st_size > 1000
 
 
-def test_short_run_against_a_real_server(load_test, tmp_path, monkeypatch):
-    b = bundle.train_bundle(
-        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
-    )
-    bundle.export(b, tmp_path / "bundle")
+def test_short_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
-    args = ["--bundle", str(tmp_path / "bundle"), "--duration", "2", "--echo-duration", "1", "--warmup",
+    args = ["--bundle", str(tiny_bundle_export[0]), "--duration", "2", "--echo-duration", "1", "--warmup",
             "0.5", "--connections", "2", "--out", str(tmp_path / "out")]  # fmt: skip
     assert load_test.main(args) == 0
     record = json.loads((tmp_path / "out" / "latency.json").read_text())

@@ -2,24 +2,12 @@
 
 import csv
 
-import jax
 import numpy as np
 import pytest
 
-from gan_jax import bundle, cli, train
-from gan_jax.config import Config
+from gan_jax import bundle, cli
 from gan_jax.data import load_dataset
 from gan_jax.serve import BundleModel
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    b = bundle.train_bundle(
-        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
-    )
-    path = tmp_path_factory.mktemp("predict") / "bundle"
-    bundle.export(b, path)
-    return path, b
 
 
 def write_cases(path, x, header):
@@ -36,8 +24,8 @@ def read(path):
         return list(csv.DictReader(f))
 
 
-def test_predict_scores_every_row_like_the_model(tiny, tmp_path, capsys):
-    path, b = tiny
+def test_predict_scores_every_row_like_the_model(tiny_bundle_export, tmp_path, capsys):
+    path, b = tiny_bundle_export
     data = load_dataset()
     # scikit-learn's spelling of the columns, plus an id (copied) and a diagnosis (ignored).
     from sklearn.datasets import load_breast_cancer
@@ -55,8 +43,8 @@ def test_predict_scores_every_row_like_the_model(tiny, tmp_path, capsys):
     assert [r["label"] for r in rows] == ["malignant" if p >= 0.5 else "benign" for p in expected]
 
 
-def test_chunking_does_not_change_the_answers_beyond_float_rounding(tiny, tmp_path):
-    path, _ = tiny
+def test_chunking_does_not_change_the_answers_beyond_float_rounding(tiny_bundle_export, tmp_path):
+    path, _ = tiny_bundle_export
     x = load_dataset().x[:50]
     write_cases(tmp_path / "in.csv", x, header=None)
     for bs in ("7", "4096"):
@@ -76,20 +64,25 @@ def test_chunking_does_not_change_the_answers_beyond_float_rounding(tiny, tmp_pa
         ("", "the file is empty"),
     ],
 )
-def test_bad_headers(tiny, tmp_path, capsys, content, message):
+def test_bad_headers(tiny_bundle_export, tmp_path, capsys, content, message):
     (tmp_path / "in.csv").write_text(content)
-    assert cli.main(["predict", str(tiny[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]) == 2
+    assert (
+        cli.main(
+            ["predict", str(tiny_bundle_export[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]
+        )
+        == 2
+    )
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_bad_values_name_the_line_and_column(tiny, tmp_path, capsys):
+def test_bad_values_name_the_line_and_column(tiny_bundle_export, tmp_path, capsys):
     x = load_dataset().x[:3].astype(object)
     x[2, 4] = "n/a"
     write_cases(tmp_path / "in.csv", np.asarray(x[:2], np.float32), header=None)
     with open(tmp_path / "in.csv", "a") as f:
         f.write(",".join(map(str, x[2])) + "\n")
-    assert cli.main(["predict", str(tiny[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"),
+    assert cli.main(["predict", str(tiny_bundle_export[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"),
                      "--no-header"]) == 2  # fmt: skip
     assert "line 3, column smoothness_mean: not a number" in capsys.readouterr().err
 

@@ -13,13 +13,11 @@ import threading
 import time
 
 import httpx
-import jax
 import numpy as np
 import pytest
 import uvicorn
 
-from gan_jax import bundle, train
-from gan_jax.config import Config
+from gan_jax import bundle
 from gan_jax.data import load_dataset
 from gan_jax.serve import BundleModel, MicroBatcher, ServeSettings, create_app
 
@@ -53,12 +51,8 @@ def running(app):
 
 
 @pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory):
-    b = bundle.train_bundle(
-        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
-    )
-    path = tmp_path_factory.mktemp("serve") / "bundle"
-    bundle.export(b, path)
+def tiny_bundle(tiny_bundle_export):
+    path = tiny_bundle_export[0]
     return path, bundle.load(path)
 
 

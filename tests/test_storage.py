@@ -213,4 +213,6 @@ def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
         reply = client.post("/predict", json={"features": case})
     assert reply.status_code == 200, reply.text
     assert reply.json()["model_version"] == trained.model_version
-    assert reply.json()["malignant_probability"] == pytest.approx(float(trained.predict_proba(x[:1])[0]), abs=1e-6)
+    assert reply.json()["malignant_probability"] == pytest.approx(
+        float(trained.predict_proba(x[:1])[0]), abs=1e-6
+    )
