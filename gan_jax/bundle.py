@@ -37,10 +37,10 @@ import numpy as np
 from gan_jax import runtime, storage, train
 from gan_jax.config import Config
 
-FORMAT = "gan_jax.bundle/1"
+FORMAT = "gan_jax.bundle/2"  # 2: params grouped per network, labelled fraction in the config
 MANIFEST = "bundle.json"
 MODEL_DIR = "model"
-PARAM_KEYS = ("scaler", "ae_params", "disc_params", "gen_params")
+PARAM_KEYS = ("scaler", "ae", "disc", "gen")
 _META_KEYS = ("format", "model_version", "config", "feature_names", "label_names", "versions",
               "metrics", "training", "created")  # fmt: skip
 
@@ -66,20 +66,16 @@ class Bundle:
     def checksum(self) -> str:
         return self.meta["checksum"]
 
-    def state(self) -> train.TrainState:
-        """A TrainState with the inference fields set (optimizer states are not kept)."""
-        scaler = self.params["scaler"]
-        return train.TrainState(
-            step=None, scaler=train.preprocess.ScalerParams(scaler["shift"], scaler["scale"]),
-            ae_params=self.params["ae_params"], ae_opt=None, disc_params=self.params["disc_params"],
-            disc_opt=None, gen_params=self.params["gen_params"], gen_opt=None,
-        )  # fmt: skip
+    def model(self) -> train.ModelParams:
+        p = self.params
+        scaler = train.preprocess.ScalerParams(p["scaler"]["shift"], p["scaler"]["scale"])
+        return train.ModelParams(scaler, p["ae"], p["disc"], p["gen"])
 
     def predict_fn(self) -> Callable[[jax.Array], jax.Array]:
         """A jitted x [B, F] float32 -> malignant probability [B]; params are baked in as
         device constants, so a call transfers only the batch."""
-        state = jax.device_put(self.state())
-        return jax.jit(lambda x: train.predict_proba(self.config, state, x))
+        model = jax.device_put(self.model())
+        return jax.jit(lambda x: train.predict_proba(self.config, model, x))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Malignant probability [N] for raw feature rows x [N, F] (in `feature_names` order)."""
@@ -117,11 +113,12 @@ def train_bundle(
         mask = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)[fold]
         run_id = fold
     t0 = time.perf_counter()
-    result = train.train_runs(config, data.x, data.y, mask[None], np.asarray([run_id]), mesh=mesh)
-    state = jax.tree.map(lambda a: np.asarray(a[0]), jax.device_get(result.state))
+    runs = train.make_runs(config, data.y, mask[None], run_ids=np.asarray([run_id]))
+    result = train.train_runs(config, data.x, data.y, runs, mesh=mesh)
+    model = jax.tree.map(lambda a: np.asarray(a[0]), jax.device_get(train.model_params(result.state)))
     seconds = time.perf_counter() - t0
-    params = _inference_params(state)
-    proba = np.asarray(train.predict_proba(config, jax.device_put(state), jnp.asarray(data.x)))
+    params = _params_dict(model)
+    proba = np.asarray(train.predict_proba(config, jax.device_put(model), jnp.asarray(data.x)))
     metrics = {"train": _metrics(data.y, proba, mask)}
     if fold is not None:
         metrics["held_out"] = _metrics(data.y, proba, ~mask)
@@ -130,6 +127,7 @@ def train_bundle(
         "label_names": list(data.label_names), "versions": runtime.library_versions(),
         "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {"data": data.source, "fold": fold, "n_train_rows": int(mask.sum()),
+                     "n_labeled_rows": int(runs.labeled_mask.sum()),
                      "seed": config.seed, "seconds": round(seconds, 2), "git_commit": runtime.git_commit()},
     }  # fmt: skip
     meta = json.loads(json.dumps(meta))  # exactly what a JSON round trip gives back
@@ -141,10 +139,10 @@ def train_bundle(
     return _from_parts(params, meta)
 
 
-def _inference_params(state: train.TrainState) -> dict[str, Any]:
-    scaler = {"shift": state.scaler.shift, "scale": state.scaler.scale}
-    return {"scaler": scaler, "ae_params": state.ae_params, "disc_params": state.disc_params,
-            "gen_params": state.gen_params}  # fmt: skip
+def _params_dict(model: train.ModelParams) -> dict[str, Any]:
+    """The bundle's stored form of a model's params (plain dicts, readable without gan_jax)."""
+    scaler = {"shift": model.scaler.shift, "scale": model.scaler.scale}
+    return {"scaler": scaler, "ae": model.ae, "disc": model.disc, "gen": model.gen}
 
 
 def _metrics(y: np.ndarray, proba: np.ndarray, mask: np.ndarray) -> dict[str, float]:
@@ -328,11 +326,9 @@ def _restore_params(local: str, where: str, config: Config, n_features: int) -> 
 
 
 def params_template(config: Config, n_features: int) -> dict[str, Any]:
-    """Zeros shaped like a bundle's params for `config` (no compute: jax.eval_shape)."""
-    run = train.RunData(jax.ShapeDtypeStruct((2,), np.uint32), jax.ShapeDtypeStruct((8,), bool))
-    x = jax.ShapeDtypeStruct((8, n_features), np.float32)
-    shapes = jax.eval_shape(functools.partial(train.init_state, config), x, run)
-    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), _inference_params(shapes))
+    """Zeros shaped like a bundle's params for `config` (no compute: `train.state_shapes`)."""
+    shapes = train.model_params(train.state_shapes(config, n_features))
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), _params_dict(shapes))
 
 
 def _from_parts(params: dict[str, Any], meta: dict[str, Any]) -> Bundle:

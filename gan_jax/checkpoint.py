@@ -15,7 +15,6 @@ a step counts as committed only once its manifest (file sizes and SHA-256) is up
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -34,7 +33,7 @@ from gan_jax import storage, train
 from gan_jax.config import Config
 
 MANIFEST = "gan_jax_manifest.json"  # remote steps only; uploaded last = the step is committed
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: state grouped per network (params, optimizer state)
 
 
 class CheckpointError(ValueError):
@@ -270,9 +269,7 @@ def stop_on_signals(signums=(signal.SIGINT, signal.SIGTERM)) -> Iterator[StopFla
 
 def state_template(config: Config, x: np.ndarray, train_masks: np.ndarray) -> Any:
     """A TrainState of zeros with the shapes and dtypes training produces (no compute)."""
-    runs = train.RunData(train.run_keys(config.seed, np.arange(len(train_masks))), train_masks)
-    init = jax.vmap(functools.partial(train.init_state, config), in_axes=(None, 0))
-    shapes = jax.eval_shape(init, jax.ShapeDtypeStruct(x.shape, np.float32), runs)
+    shapes = train.state_shapes(config, x.shape[1], len(train_masks))
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
 
 

@@ -33,6 +33,10 @@ class Config:
     gen_hidden: tuple[int, ...] = (64,)
     noise_dim: int = 16
     gen_loss: str = "feature_matching"  # or "eq7"
+    # Share of each training fold whose labels the classifier may read, drawn stratified per
+    # run (`evaluate.labeled_masks`); the other training rows are unlabelled data. At 1.0 the
+    # "semi-supervised" GAN has every label: its real/fake term is then only a regulariser.
+    labeled_fraction: float = 1.0
     unsupervised_weight: float = 1.0
     gan_steps: int = 600
     d_lr: float = 1e-3
@@ -54,6 +58,7 @@ class Config:
             (self.ae_steps >= 0 and self.gan_steps > 0, "need ae_steps >= 0 and gan_steps > 0"),
             (self.batch_size > 0 and self.log_every > 0, "batch_size, log_every must be > 0"),
             (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
+            (0.0 < self.labeled_fraction <= 1.0, "labeled_fraction must be in (0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -71,6 +76,12 @@ class Config:
     def ae_phase_steps(self) -> int:
         return self.ae_steps if self.use_autoencoder else 0
 
+    def structure(self) -> Config:
+        """This config with every setting that is per-run data (numeric hyperparameters, seed,
+        labelled fraction) or bookkeeping set to a fixed value: the key of compiled programs,
+        so runs that differ only in those settings share one compilation."""
+        return self.replace(**{f: getattr(_STRUCTURE, f) for f in RUN_DATA_FIELDS})
+
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
@@ -84,6 +95,12 @@ class Config:
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; known: {sorted(fields)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# Settings that are per-run arrays in the trainer (or do not change the computation).
+RUN_DATA_FIELDS = ("name", "data", "seed", "n_folds", "n_repeats", "log_every", "labeled_fraction",
+                   "ae_lr", "d_lr", "g_lr", "unsupervised_weight")  # fmt: skip
+_STRUCTURE = Config(name="")
 
 
 def load_experiment(name_or_path: str, quick: bool = False) -> Config:

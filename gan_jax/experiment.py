@@ -7,6 +7,7 @@ the seed, the fold assignment and the library versions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -36,11 +37,13 @@ def train_and_evaluate(
     if train_masks is None:
         train_masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     t0 = time.perf_counter()
-    result = train.train_runs(config, data.x, data.y, train_masks, progress=progress, **train_kwargs)
+    runs = train.make_runs(config, data.y, train_masks)
+    result = train.train_runs(config, data.x, data.y, runs, progress=progress, **train_kwargs)
     jax.block_until_ready(result.state)
     train_seconds = time.perf_counter() - t0
-    proba = train.predict_runs(config, result.state, data.x)
+    proba = train.predict_runs(config, train.model_params(result.state), data.x)
     results = results_record(config, data.y, proba, train_masks, data.source)
+    results["labels"] = labels_record(runs.labeled_mask, runs.train_mask)
     results.update(history=result.history, train_seconds=train_seconds)
     if out is not None:
         write_json(f"{str(out).rstrip('/')}/results.json", results)
@@ -72,6 +75,20 @@ def results_record(
         "runs": runs,
         "test_rows": [np.flatnonzero(t).tolist() for t in test_masks],
     }
+
+
+def labels_record(labeled_masks: np.ndarray, train_masks: np.ndarray) -> dict[str, Any]:
+    """How many labels each run's classifier had, and a hash of exactly which rows."""
+    n_lab = labeled_masks.sum(1)
+    return {
+        "labeled_per_run_mean": float(n_lab.mean()), "labeled_per_run_min": int(n_lab.min()),
+        "train_per_run_mean": float(train_masks.sum(1).mean()),
+        "labeled_masks_sha256": masks_digest(labeled_masks),
+    }  # fmt: skip
+
+
+def masks_digest(masks: np.ndarray) -> str:
+    return hashlib.sha256(np.packbits(np.asarray(masks, bool)).tobytes()).hexdigest()
 
 
 def _py(v: Any) -> Any:

@@ -43,8 +43,9 @@ def run_study(
     models: dict[str, dict[str, Any]] = {}
     for name, cfg in variants.items():
         t0 = time.perf_counter()
-        result = train.train_runs(cfg, data.x, data.y, masks, progress=progress)
-        proba = train.predict_runs(cfg, result.state, data.x)
+        runs = train.make_runs(cfg, data.y, masks)
+        result = train.train_runs(cfg, data.x, data.y, runs, progress=progress)
+        proba = train.predict_runs(cfg, train.model_params(result.state), data.x)
         models[name] = _record("gan_jax", cfg.to_dict(), proba, data.y, masks, time.perf_counter() - t0)
     for name in baseline_names:
         t0 = time.perf_counter()

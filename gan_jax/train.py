@@ -1,12 +1,19 @@
 """Train steps and the fused trainer.
 
-One run = one (repeat, fold) of the study: fit the scaler on the run's training rows, pretrain
-the autoencoder on them (eq. 4), then train the semi-supervised GAN on the encoder's latent
-codes (eqs. 5-8). A training phase is one jitted `lax.scan` over steps, `vmap`ped over runs,
-with the runs axis sharded over all devices; the host sees metrics every `log_every` steps.
+One run = one (repeat, fold[, labelled fraction, hyperparameters]) of a study: fit the scaler on
+the run's training rows, pretrain the autoencoder on them (eq. 4), then train the semi-
+supervised GAN on the encoder's latent codes (eqs. 5-8). A training phase is one jitted
+`lax.scan` over steps, `vmap`ped over runs, with the runs axis sharded over all devices; the
+host sees metrics every `log_every` steps.
 
-Rows are never dropped: every run sees the full data matrix plus a boolean mask of its
-training rows, so folds of unequal size share one compiled program.
+Labels are data: each run carries a mask of its *labelled* training rows. Everything
+unsupervised (scaler, autoencoder, the SGAN's real/fake term, feature matching) uses all of
+the run's training rows; only the supervised cross-entropy reads labels, and only those of the
+labelled rows. Masks, keys and numeric hyperparameters are per-run arrays (`RunSpec`), so runs
+that differ only in them share one compiled program.
+
+Rows are never dropped: every run sees the full data matrix plus boolean masks, so folds of
+unequal size share one compiled program.
 """
 
 from __future__ import annotations
@@ -21,54 +28,80 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax import losses, preprocess
+from gan_jax import evaluate, losses, preprocess
 from gan_jax.config import Config
 from gan_jax.models import AutoEncoder, DiscriminatorClassifier, Generator
 
 Params = Any
 PHASES = ("ae", "gan")
+# Adam's moment estimates; the learning rate is applied per run from `HParams`, so it is data.
+AE_ADAM = optax.scale_by_adam()
+# b1 = 0.5 is the usual GAN choice (Radford et al. 2016; Salimans et al. 2016).
+GAN_ADAM = optax.scale_by_adam(b1=0.5)
+
+
+class Network(NamedTuple):
+    params: Params
+    opt_state: optax.OptState
 
 
 class TrainState(NamedTuple):
     step: jax.Array  # [] int32, global step over both phases
     scaler: preprocess.ScalerParams
-    ae_params: Params
-    ae_opt: optax.OptState
-    disc_params: Params
-    disc_opt: optax.OptState
-    gen_params: Params
-    gen_opt: optax.OptState
+    ae: Network
+    disc: Network
+    gen: Network
 
 
-class RunData(NamedTuple):
+class ModelParams(NamedTuple):
+    """What inference needs (and a bundle stores): the fitted scaler and every network's params."""
+
+    scaler: preprocess.ScalerParams
+    ae: Params
+    disc: Params
+    gen: Params
+
+
+class HParams(NamedTuple):
+    """Numeric hyperparameters of one run ([] float32 each): data, not compile-time constants."""
+
+    ae_lr: jax.Array
+    d_lr: jax.Array
+    g_lr: jax.Array
+    unsupervised_weight: jax.Array
+
+
+class RunSpec(NamedTuple):
+    """Everything that distinguishes one run from another in a fused call."""
+
     key: jax.Array  # [2] uint32: the run's base key
-    train_mask: jax.Array  # [N] bool: the run's training rows
+    train_mask: jax.Array  # [N] bool: the run's training rows (all of them unsupervised data)
+    labeled_mask: jax.Array  # [N] bool: the training rows whose labels the classifier may read
+    hparams: HParams
 
 
-class Models(NamedTuple):
+class Networks(NamedTuple):
     ae: AutoEncoder
     disc: DiscriminatorClassifier
     gen: Generator
-    ae_opt: optax.GradientTransformation
-    disc_opt: optax.GradientTransformation
-    gen_opt: optax.GradientTransformation
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; names the run and the step."""
 
 
-def build_models(config: Config, n_features: int) -> Models:
+def build_networks(config: Config, n_features: int) -> Networks:
     classifier_dim = config.latent_dim if config.use_autoencoder else n_features
-    return Models(
+    return Networks(
         ae=AutoEncoder(config.ae_hidden, config.latent_dim, n_features),
         disc=DiscriminatorClassifier(config.disc_hidden, num_classes=2),
         gen=Generator(config.gen_hidden, classifier_dim, bounded=config.use_autoencoder),
-        ae_opt=optax.adam(config.ae_lr),
-        # b1 = 0.5 is the usual GAN choice (Radford et al. 2016; Salimans et al. 2016).
-        disc_opt=optax.adam(config.d_lr, b1=0.5),
-        gen_opt=optax.adam(config.g_lr, b1=0.5),
     )
+
+
+def hparams_of(config: Config, n_runs: int) -> HParams:
+    """The config's numeric hyperparameters, one copy per run: [R] float32 each."""
+    return HParams(*(np.full(n_runs, getattr(config, f), np.float32) for f in HParams._fields))
 
 
 def run_keys(seed: int, run_ids: np.ndarray) -> jax.Array:
@@ -77,121 +110,153 @@ def run_keys(seed: int, run_ids: np.ndarray) -> jax.Array:
     return jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.asarray(run_ids, jnp.uint32))
 
 
-def init_state(config: Config, x: jax.Array, run: RunData) -> TrainState:
+def _init_and_step_keys(run_key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # Two independent streams: step keys are fold_in(step_key, step), so no training step can
+    # reuse the initialisation's key whatever the number of steps.
+    init_key, step_key = jax.random.split(run_key)
+    return init_key, step_key
+
+
+def init_state(config: Config, x: jax.Array, run: RunSpec) -> TrainState:
     """Initial state of one run; the scaler is fitted on the run's training rows only."""
-    models = build_models(config, x.shape[1])
-    k_ae, k_d, k_g = jax.random.split(jax.random.fold_in(run.key, 0x1A1), 3)
+    nets = build_networks(config, x.shape[1])
+    k_ae, k_d, k_g = jax.random.split(_init_and_step_keys(run.key)[0], 3)
     classifier_dim = config.latent_dim if config.use_autoencoder else x.shape[1]
-    ae_params = models.ae.init(k_ae, jnp.zeros((1, x.shape[1])))["params"]
-    disc_params = models.disc.init(k_d, jnp.zeros((1, classifier_dim)))["params"]
-    gen_params = models.gen.init(k_g, jnp.zeros((1, config.noise_dim)))["params"]
+    ae = nets.ae.init(k_ae, jnp.zeros((1, x.shape[1])))["params"]
+    disc = nets.disc.init(k_d, jnp.zeros((1, classifier_dim)))["params"]
+    gen = nets.gen.init(k_g, jnp.zeros((1, config.noise_dim)))["params"]
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         scaler=preprocess.fit(config.scaler, x, run.train_mask),
-        ae_params=ae_params,
-        ae_opt=models.ae_opt.init(ae_params),
-        disc_params=disc_params,
-        disc_opt=models.disc_opt.init(disc_params),
-        gen_params=gen_params,
-        gen_opt=models.gen_opt.init(gen_params),
+        ae=Network(ae, AE_ADAM.init(ae)),
+        disc=Network(disc, GAN_ADAM.init(disc)),
+        gen=Network(gen, GAN_ADAM.init(gen)),
     )
 
 
-def classifier_inputs(config: Config, state: TrainState, x: jax.Array) -> jax.Array:
+def state_shapes(config: Config, n_features: int, n_runs: int | None = None) -> TrainState:
+    """Shapes and dtypes (jax.ShapeDtypeStruct) of a run's TrainState, or of `n_runs` runs
+    stacked; no compute. The one template of checkpoints and bundles."""
+    n = 8  # any row count: no parameter's shape depends on it
+    scalar = jax.ShapeDtypeStruct((), np.float32)
+    run = RunSpec(jax.ShapeDtypeStruct((2,), np.uint32), jax.ShapeDtypeStruct((n,), bool),
+                  jax.ShapeDtypeStruct((n,), bool), HParams(*[scalar] * len(HParams._fields)))  # fmt: skip
+    init = functools.partial(init_state, config)
+    if n_runs is not None:
+        init = jax.vmap(init, in_axes=(None, 0))
+        run = jax.tree.map(lambda s: jax.ShapeDtypeStruct((n_runs, *s.shape), s.dtype), run)
+    return jax.eval_shape(init, jax.ShapeDtypeStruct((n, n_features), np.float32), run)
+
+
+def model_params(state: TrainState) -> ModelParams:
+    return ModelParams(state.scaler, state.ae.params, state.disc.params, state.gen.params)
+
+
+def classifier_inputs(config: Config, model: ModelParams, x: jax.Array) -> jax.Array:
     """Raw features [N, F] → what the classifier sees: latent codes [N, L] or scaled features."""
-    xs = preprocess.apply(state.scaler, x)
+    xs = preprocess.apply(model.scaler, x)
     if not config.use_autoencoder:
         return xs
-    ae = build_models(config, x.shape[1]).ae
-    return ae.apply({"params": state.ae_params}, xs, method=AutoEncoder.encode)
+    ae = build_networks(config, x.shape[1]).ae
+    return ae.apply({"params": model.ae}, xs, method=AutoEncoder.encode)
 
 
-def predict_proba(config: Config, state: TrainState, x: jax.Array) -> jax.Array:
-    """Malignant probability [N] of one run's model for raw feature rows x [N, F]."""
-    disc = build_models(config, x.shape[1]).disc
-    logits, _ = disc.apply({"params": state.disc_params}, classifier_inputs(config, state, x))
-    return jax.nn.softmax(logits, axis=-1)[:, 1]
+def predict_proba(config: Config, model: ModelParams, x: jax.Array) -> jax.Array:
+    """Malignant probability [N] (class 1 of the K-class head) of one run's model for raw
+    feature rows x [N, F]."""
+    disc = build_networks(config, x.shape[1]).disc
+    logits, _ = disc.apply({"params": model.disc}, classifier_inputs(config, model, x))
+    return jax.nn.softmax(logits, axis=-1)[:, evaluate.MALIGNANT]
 
 
-def _sample(key: jax.Array, train_idx: jax.Array, n_train: jax.Array, size: int) -> jax.Array:
-    """`size` training-row indices drawn uniformly with replacement."""
-    return train_idx[jax.random.randint(key, (size,), 0, n_train)]
+def row_sampler(mask: jax.Array) -> Callable[[jax.Array, int], jax.Array]:
+    """(key, size) -> `size` indices of rows where `mask` [N], uniform with replacement. The
+    only way a step picks rows: a run's rows outside the mask can never be drawn."""
+    rows = jnp.argsort(~mask, stable=True)  # masked rows first
+    n = jnp.sum(mask)
+    return lambda key, size: rows[jax.random.randint(key, (size,), 0, n)]
 
 
-def ae_step(models: Models, config: Config, state: TrainState, key: jax.Array, xs, sample):
-    """One autoencoder step on a batch of scaled training rows (eq. 4)."""
-    batch = xs[sample(key, config.batch_size)]  # [B, F]
+def _adam_update(opt: optax.GradientTransformation, net: Network, grads, lr: jax.Array) -> Network:
+    updates, opt_state = opt.update(grads, net.opt_state, net.params)
+    updates = jax.tree.map(lambda u: -lr * u, updates)
+    return Network(optax.apply_updates(net.params, updates), opt_state)
+
+
+def ae_step(nets: Networks, config: Config, state: TrainState, key, hp: HParams, xs, draw_train):
+    """One autoencoder step on a batch of the run's scaled training rows (eq. 4): unsupervised,
+    so every training row is used, labelled or not."""
+    batch = xs[draw_train(key, config.batch_size)]  # [B, F]
 
     def loss_fn(params):
-        return losses.reconstruction_loss_eq4(models.ae.apply({"params": params}, batch), batch)
+        return losses.reconstruction_loss_eq4(nets.ae.apply({"params": params}, batch), batch)
 
-    loss, grads = jax.value_and_grad(loss_fn)(state.ae_params)
-    updates, ae_opt = models.ae_opt.update(grads, state.ae_opt, state.ae_params)
-    state = state._replace(ae_params=optax.apply_updates(state.ae_params, updates), ae_opt=ae_opt)
-    return state, {"ae": loss}
+    loss, grads = jax.value_and_grad(loss_fn)(state.ae.params)
+    return state._replace(ae=_adam_update(AE_ADAM, state.ae, grads, hp.ae_lr)), {"ae": loss}
 
 
-def gan_step(models: Models, config: Config, state: TrainState, key: jax.Array, h, y, sample):
-    """One semi-supervised GAN step on classifier inputs h [N, D]: discriminator, then generator.
+def gan_step(nets: Networks, config: Config, state: TrainState, key, hp: HParams, features, y,
+             draw_labeled, draw_train):  # fmt: skip
+    """One semi-supervised GAN step on classifier inputs features [N, D]: discriminator, then
+    generator.
 
-    With `config.use_gan` False, only the supervised part of the discriminator loss is used:
-    the same classifier trained as a plain supervised MLP.
+    The supervised cross-entropy sees a batch of *labelled* rows (`draw_labeled`); the
+    real/fake term and feature matching see a batch of *all* training rows (`draw_train`), whose
+    labels are never read. With `config.use_gan` False only the supervised term is trained: the
+    same classifier as a plain supervised MLP on the labelled rows.
     """
-    k_lab, k_unl, k_zd, k_zg = jax.random.split(key, 4)
+    k_lab, k_real, k_zd, k_zg = jax.random.split(key, 4)
     b = config.batch_size
-    lab = sample(k_lab, b)
-    h_lab, y_lab = h[lab], y[lab]
-    h_real = h[sample(k_unl, b)]
-    disc = lambda p, v: models.disc.apply({"params": p}, v)
-    gen = lambda p, z: models.gen.apply({"params": p}, z)
+    lab = draw_labeled(k_lab, b)
+    x_lab, y_lab = features[lab], y[lab]
+    x_real = features[draw_train(k_real, b)]
+    disc = lambda p, v: nets.disc.apply({"params": p}, v)
+    gen = lambda p, z: nets.gen.apply({"params": p}, z)
     noise = lambda k: jax.random.normal(k, (b, config.noise_dim))
 
     def d_loss_fn(dp):
         if not config.use_gan:
-            return losses.supervised_loss(disc(dp, h_lab)[0], y_lab)
-        fake = jax.lax.stop_gradient(gen(state.gen_params, noise(k_zd)))
+            return losses.supervised_loss(disc(dp, x_lab)[0], y_lab)
+        fake = jax.lax.stop_gradient(gen(state.gen.params, noise(k_zd)))
         return losses.sgan_discriminator_loss(
-            disc(dp, h_lab)[0], y_lab, disc(dp, h_real)[0], disc(dp, fake)[0],
-            config.unsupervised_weight,
-        )  # fmt: skip
+            disc(dp, x_lab)[0], y_lab, disc(dp, x_real)[0], disc(dp, fake)[0], hp.unsupervised_weight
+        )
 
-    d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc_params)
-    updates, disc_opt = models.disc_opt.update(d_grads, state.disc_opt, state.disc_params)
-    disc_params = optax.apply_updates(state.disc_params, updates)
-    state = state._replace(disc_params=disc_params, disc_opt=disc_opt)
+    d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc.params)
+    state = state._replace(disc=_adam_update(GAN_ADAM, state.disc, d_grads, hp.d_lr))
     if not config.use_gan:
         return state, {"d": d_loss}
+    disc_params = state.disc.params
 
     def g_loss_fn(gp):
         fake_logits, fake_features = disc(disc_params, gen(gp, noise(k_zg)))
         if config.gen_loss == "eq7":
             return losses.generator_loss_eq7(fake_logits)
-        real_features = jax.lax.stop_gradient(disc(disc_params, h_real)[1])
+        real_features = jax.lax.stop_gradient(disc(disc_params, x_real)[1])
         return losses.feature_matching_loss(real_features, fake_features)
 
-    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.gen_params)
-    updates, gen_opt = models.gen_opt.update(g_grads, state.gen_opt, state.gen_params)
-    state = state._replace(gen_params=optax.apply_updates(state.gen_params, updates), gen_opt=gen_opt)
+    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.gen.params)
+    state = state._replace(gen=_adam_update(GAN_ADAM, state.gen, g_grads, hp.g_lr))
     return state, {"d": d_loss, "g": g_loss}
 
 
-def train_chunk(config: Config, phase: str, n_steps: int, state: TrainState, run: RunData, x, y):
+def train_chunk(config: Config, phase: str, n_steps: int, state: TrainState, run: RunSpec, x, y):
     """`n_steps` steps of `phase` for one run, fused with `lax.scan`. Returns the new state and
-    per-step losses {name: [n_steps]}. The step key is fold_in(run key, global step), so the
-    result does not depend on how a training is cut into chunks (which makes resume exact)."""
-    models = build_models(config, x.shape[1])
-    train_idx = jnp.argsort(~run.train_mask, stable=True)  # training rows first
-    n_train = jnp.sum(run.train_mask)
-    sample = lambda k, size: _sample(k, train_idx, n_train, size)
+    per-step losses {name: [n_steps]}. The step key is fold_in(run's step key, global step), so
+    the result does not depend on how a training is cut into chunks (which makes resume exact)."""
+    nets = build_networks(config, x.shape[1])
+    draw_train = row_sampler(run.train_mask)
     if phase == "ae":
         inputs = preprocess.apply(state.scaler, x)
-        step_fn = lambda s, k: ae_step(models, config, s, k, inputs, sample)
+        step_fn = lambda s, k: ae_step(nets, config, s, k, run.hparams, inputs, draw_train)
     else:
-        inputs = classifier_inputs(config, state, x)  # the encoder is frozen in this phase
-        step_fn = lambda s, k: gan_step(models, config, s, k, inputs, y, sample)
+        inputs = classifier_inputs(config, model_params(state), x)  # the encoder is frozen here
+        draw_labeled = row_sampler(run.labeled_mask)
+        step_fn = lambda s, k: gan_step(nets, config, s, k, run.hparams, inputs, y, draw_labeled, draw_train)
+    step_key = _init_and_step_keys(run.key)[1]
 
     def body(s, _):
-        s, metrics = step_fn(s, jax.random.fold_in(run.key, s.step))
+        s, metrics = step_fn(s, jax.random.fold_in(step_key, s.step))
         return s._replace(step=s.step + 1), metrics
 
     return jax.lax.scan(body, state, None, length=n_steps)
@@ -199,7 +264,8 @@ def train_chunk(config: Config, phase: str, n_steps: int, state: TrainState, run
 
 @functools.lru_cache(maxsize=64)
 def fused_chunk_fn(config: Config, phase: str, n_steps: int) -> Callable:
-    """The jitted, run-vmapped chunk function: (states, runs, x, y) -> (states, losses [R, n])."""
+    """The jitted, run-vmapped chunk: (states, runs, x, y) -> (states, {loss: [n_steps, R]}).
+    `config` must be `config.structure()`, so numeric settings never make a new program."""
     fn = functools.partial(train_chunk, config, phase, n_steps)
     vmapped = jax.vmap(fn, in_axes=(0, 0, None, None), out_axes=(0, 1))
     return jax.jit(vmapped, donate_argnums=(0,))
@@ -234,23 +300,59 @@ class TrainResult(NamedTuple):
     history: list[dict]  # one entry per chunk: {"step", "phase", <loss>: mean over runs}
 
 
+def make_runs(
+    config: Config,
+    y: np.ndarray,
+    train_masks: np.ndarray,
+    labeled_masks: np.ndarray | None = None,
+    run_ids: np.ndarray | None = None,
+    hparams: HParams | None = None,
+) -> RunSpec:
+    """Host-side (numpy) RunSpec of R runs, checked.
+
+    Args:
+      train_masks: [R, N] bool training rows.
+      labeled_masks: [R, N] bool labelled rows, each within its run's training rows and holding
+        both classes (default: `evaluate.labeled_masks` at `config.labeled_fraction`).
+      run_ids: [R] indices that seed each run (default 0..R-1).
+      hparams: [R] arrays (default: the config's values for every run).
+    """
+    train_masks = np.asarray(train_masks, bool)
+    n_runs = len(train_masks)
+    run_ids = np.arange(n_runs) if run_ids is None else np.asarray(run_ids)
+    if labeled_masks is None:
+        labeled_masks = evaluate.labeled_masks(y, train_masks, config.labeled_fraction, config.seed, run_ids)
+    labeled_masks = np.asarray(labeled_masks, bool)
+    outside = labeled_masks & ~train_masks
+    if outside.any():
+        r, i = np.argwhere(outside)[0]
+        raise ValueError(f"run {r}: row {i} is labelled but not a training row")
+    for r, lab in enumerate(labeled_masks):
+        if len(np.unique(np.asarray(y)[lab])) < 2:
+            raise ValueError(f"run {r}: its labelled rows must hold both classes")
+    hparams = hparams_of(config, n_runs) if hparams is None else HParams(*map(np.asarray, hparams))
+    return RunSpec(np.asarray(run_keys(config.seed, run_ids)), train_masks, labeled_masks, hparams)
+
+
 def train_runs(
     config: Config,
     x: np.ndarray,
     y: np.ndarray,
-    train_masks: np.ndarray,
-    run_ids: np.ndarray | None = None,
+    runs: RunSpec,
     *,
     state: TrainState | None = None,
     mesh: Mesh | None = None,
     on_chunk: Callable[[TrainState, dict], None] | None = None,
     progress: bool = False,
 ) -> TrainResult:
-    """Trains R runs at once: x [N, F], y [N], train_masks [R, N] bool.
+    """Trains R runs at once: x [N, F], y [N], `runs` from `make_runs` (leaves [R, ...]).
+
+    A run's model depends only on its own RunSpec, never on the other runs of the call:
+    replacing every other run leaves its parameters bit-identical (same number of runs per
+    device). A run trained alone (R = 1) uses other compiled kernels, so it agrees with the
+    same run in a batch only up to float rounding, which grows over training.
 
     Args:
-      run_ids: [R] indices that seed each run (default 0..R-1); run r trained alone with
-        run_ids=[r] gives the same model as inside the batch.
       state: a state to resume from (e.g. restored from a checkpoint); training continues
         from its step.
       mesh: devices to shard the runs over (default: all devices).
@@ -259,20 +361,19 @@ def train_runs(
     Raises:
       NonFiniteLossError: a loss became NaN/inf; the message names the run and the step.
     """
-    train_masks = np.asarray(train_masks, bool)
-    n_runs = train_masks.shape[0]
-    run_ids = np.arange(n_runs) if run_ids is None else np.asarray(run_ids)
+    n_runs = len(runs.train_mask)
     mesh = mesh or runs_mesh()
     # Pad the runs axis to a multiple of the device count with copies of the last run.
     pad = -n_runs % mesh.size
     take = np.concatenate([np.arange(n_runs), np.full(pad, n_runs - 1)]).astype(int)
     by_run = NamedSharding(mesh, PartitionSpec("runs"))
     replicated = NamedSharding(mesh, PartitionSpec())
-    runs = jax.device_put(RunData(run_keys(config.seed, run_ids[take]), train_masks[take]), by_run)
+    runs = jax.device_put(jax.tree.map(lambda a: np.asarray(a)[take], runs), by_run)
     x = jax.device_put(jnp.asarray(x, jnp.float32), replicated)
     y = jax.device_put(jnp.asarray(y, jnp.int32), replicated)
+    structure = config.structure()
     if state is None:
-        state = _init_fn(config)(x, runs)
+        state = _init_fn(structure)(x, runs)
     else:
         state = jax.tree.map(lambda a: np.asarray(a)[take] if pad else a, state)
     state = jax.device_put(state, by_run)
@@ -281,7 +382,7 @@ def train_runs(
     history = []
     bar = _progress_bar(config, start) if progress else None
     for phase, first_step, n_steps in phase_schedule(config, start):
-        state, step_losses = fused_chunk_fn(config, phase, n_steps)(state, runs, x, y)
+        state, step_losses = fused_chunk_fn(structure, phase, n_steps)(state, runs, x, y)
         step_losses = jax.device_get(step_losses)  # the only host sync per chunk
         _check_finite(step_losses, first_step, n_runs)
         entry = {"step": first_step + n_steps, "phase": phase}
@@ -323,6 +424,6 @@ def _predict_fn(config: Config) -> Callable:
     return jax.jit(jax.vmap(functools.partial(predict_proba, config), in_axes=(0, None)))
 
 
-def predict_runs(config: Config, state: TrainState, x: np.ndarray) -> np.ndarray:
-    """Malignant probability [R, N] of every run's model on rows x [N, F]."""
-    return np.asarray(_predict_fn(config)(state, jnp.asarray(x, jnp.float32)))
+def predict_runs(config: Config, model: ModelParams, x: np.ndarray) -> np.ndarray:
+    """Malignant probability [R, N] of every run's model (leaves [R, ...]) on rows x [N, F]."""
+    return np.asarray(_predict_fn(config.structure())(model, jnp.asarray(x, jnp.float32)))

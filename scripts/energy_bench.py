@@ -103,7 +103,8 @@ def training_suite(config, data, masks: np.ndarray) -> tuple[TaskSuite, dict]:
     def run(n: int) -> None:
         if n > len(masks):
             raise ValueError(f"{n} training tasks asked, but the config has {len(masks)} CV runs")
-        result = train.train_runs(config, data.x, data.y, masks[:n])
+        runs = train.make_runs(config, data.y, masks[:n])
+        result = train.train_runs(config, data.x, data.y, runs)
         trained["state"] = jax.block_until_ready(result.state)
 
     how = ("one (repeat, fold) run of the config's CV; n runs train batched in one fused, vmapped "
@@ -121,7 +122,7 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
 
     from gan_jax import train
 
-    model = jax.device_put(jax.tree.map(lambda a: a[0], state))  # run 0's model
+    model = jax.device_put(jax.tree.map(lambda a: a[0], train.model_params(state)))  # run 0's model
     predict = jax.jit(lambda x: train.predict_proba(config, model, x))
     rows = np.asarray(data.x, np.float32)
 

@@ -42,9 +42,9 @@ def test_round_trip_gives_identical_predictions(trained, exported):
     x = load_dataset().x
     np.testing.assert_array_equal(loaded.predict_proba(x), trained.predict_proba(x))
     # ... and the same as the trainer's own prediction path for that run's state.
-    state = jax.tree.map(lambda a: np.asarray(a)[None], trained.state())
+    model = jax.tree.map(lambda a: np.asarray(a)[None], trained.model())
     np.testing.assert_allclose(
-        loaded.predict_proba(x), train.predict_runs(TINY, state, x)[0], rtol=1e-6, atol=1e-7
+        loaded.predict_proba(x), train.predict_runs(TINY, model, x)[0], rtol=1e-6, atol=1e-7
     )
     assert loaded.checksum == trained.checksum and loaded.model_version == trained.model_version
 

@@ -23,7 +23,7 @@ def data():
 
 
 def _leaves(state):
-    return [np.asarray(a) for a in jax.tree.leaves((state.ae_params, state.disc_params, state.gen_params))]
+    return [np.asarray(a) for a in jax.tree.leaves(train.model_params(state))]
 
 
 def _assert_states_equal(a, b, exact=True):
@@ -34,15 +34,21 @@ def _assert_states_equal(a, b, exact=True):
             np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
 
 
+def _train(config, x, y, masks, run_ids=None, mesh=ONE_DEVICE, **kwargs):
+    runs = train.make_runs(config, y, masks, run_ids=run_ids, **kwargs)
+    return train.train_runs(config, x, y, runs, mesh=mesh)
+
+
 @pytest.fixture(scope="module")
 def trained(data):
     x, y, masks = data
-    return train.train_runs(TINY, x, y, masks, mesh=ONE_DEVICE)
+    return _train(TINY, x, y, masks)
 
 
 def _single_state(data, config=TINY):
     x, y, masks = data
-    run = train.RunData(train.run_keys(config.seed, np.array([0]))[0], jnp.asarray(masks[0]))
+    runs = train.make_runs(config, y, masks[:1])
+    run = jax.tree.map(lambda a: jnp.asarray(a[0]), runs)
     return train.init_state(config, jnp.asarray(x), run), run
 
 
@@ -52,12 +58,12 @@ def _fixed_batch(key, size):
 
 def test_one_ae_step_decreases_loss_on_tiny_batch(data):
     x, y, _ = data
-    state, _ = _single_state(data)
-    models = train.build_models(TINY, 30)
+    state, run = _single_state(data)
+    nets = train.build_networks(TINY, 30)
     xs = preprocess.apply(state.scaler, jnp.asarray(x))
     loss = lambda s: float(losses.reconstruction_loss_eq4(
-        models.ae.apply({"params": s.ae_params}, xs[:16]), xs[:16]))  # fmt: skip
-    step = jax.jit(lambda s, k: train.ae_step(models, TINY, s, k, xs, _fixed_batch))
+        nets.ae.apply({"params": s.ae.params}, xs[:16]), xs[:16]))  # fmt: skip
+    step = jax.jit(lambda s, k: train.ae_step(nets, TINY, s, k, run.hparams, xs, _fixed_batch))
     new_state, metrics = step(state, jax.random.key(1))
     assert float(metrics["ae"]) == pytest.approx(loss(state), rel=1e-5)
     assert loss(new_state) < loss(state)
@@ -67,13 +73,14 @@ def test_one_ae_step_decreases_loss_on_tiny_batch(data):
 def test_one_classifier_step_decreases_supervised_loss(data, use_gan):
     x, y, _ = data
     config = TINY.replace(use_gan=use_gan)
-    state, _ = _single_state(data, config)
-    models = train.build_models(config, 30)
-    h = train.classifier_inputs(config, state, jnp.asarray(x))
+    state, run = _single_state(data, config)
+    nets = train.build_networks(config, 30)
+    features = train.classifier_inputs(config, train.model_params(state), jnp.asarray(x))
     y = jnp.asarray(y)
     loss = lambda s: float(losses.supervised_loss(
-        models.disc.apply({"params": s.disc_params}, h[:16])[0], y[:16]))  # fmt: skip
-    step = jax.jit(lambda s, k: train.gan_step(models, config, s, k, h, y, _fixed_batch))
+        nets.disc.apply({"params": s.disc.params}, features[:16])[0], y[:16]))  # fmt: skip
+    step = jax.jit(lambda s, k: train.gan_step(
+        nets, config, s, k, run.hparams, features, y, _fixed_batch, _fixed_batch))  # fmt: skip
     new_state, metrics = step(state, jax.random.key(1))
     assert set(metrics) == ({"d", "g"} if use_gan else {"d"})
     assert loss(new_state) < loss(state)
@@ -81,26 +88,25 @@ def test_one_classifier_step_decreases_supervised_loss(data, use_gan):
 
 def test_sampling_only_draws_training_rows():
     mask = jnp.asarray(np.arange(50) % 3 == 0)
-    idx = jnp.argsort(~mask, stable=True)
-    drawn = train._sample(jax.random.key(0), idx, jnp.sum(mask), 1000)
+    drawn = train.row_sampler(mask)(jax.random.key(0), 1000)
     assert bool(jnp.all(mask[drawn]))
     assert len(np.unique(np.asarray(drawn))) == int(mask.sum())  # every training row reachable
 
 
 def test_fused_vmapped_run_equals_run_trained_alone(data, trained):
     x, y, masks = data
-    alone = train.train_runs(TINY, x, y, masks[1:2], run_ids=np.array([1]), mesh=ONE_DEVICE)
+    alone = _train(TINY, x, y, masks[1:2], run_ids=np.array([1]))
     _assert_states_equal(jax.tree.map(lambda a: a[1:2], trained.state), alone.state, exact=False)
 
 
 def test_same_seed_same_numbers_and_chunking_does_not_matter(data, trained):
     x, y, masks = data
-    again = train.train_runs(TINY, x, y, masks, mesh=ONE_DEVICE)
+    again = _train(TINY, x, y, masks)
     _assert_states_equal(trained.state, again.state)
-    rechunked = train.train_runs(TINY.replace(log_every=3), x, y, masks, mesh=ONE_DEVICE)
+    rechunked = _train(TINY.replace(log_every=3), x, y, masks)
     _assert_states_equal(trained.state, rechunked.state)
-    other_seed = train.train_runs(TINY.replace(seed=1), x, y, masks, mesh=ONE_DEVICE)
-    assert not np.array_equal(_leaves(trained.state)[0], _leaves(other_seed.state)[0])
+    other_seed = _train(TINY.replace(seed=1), x, y, masks)
+    assert not all(np.array_equal(a, b) for a, b in zip(_leaves(trained.state), _leaves(other_seed.state)))
 
 
 def test_eight_devices_equal_one_device(data, trained):
@@ -108,9 +114,9 @@ def test_eight_devices_equal_one_device(data, trained):
     metrics as on one device."""
     assert len(jax.devices()) == 8
     x, y, masks = data
-    sharded = train.train_runs(TINY, x, y, masks, mesh=train.runs_mesh())
+    sharded = _train(TINY, x, y, masks, mesh=train.runs_mesh())
     _assert_states_equal(trained.state, sharded.state, exact=False)
-    p1, p8 = (train.predict_runs(TINY, r.state, x) for r in (trained, sharded))
+    p1, p8 = (train.predict_runs(TINY, train.model_params(r.state), x) for r in (trained, sharded))
     m1, m8 = (evaluate.classification_metrics(y, p, ~masks) for p in (p1, p8))
     for k in evaluate.METRICS:
         np.testing.assert_allclose(m1[k], m8[k], atol=1e-6)
@@ -126,9 +132,9 @@ def test_history_and_phases(trained):
 def test_no_autoencoder_ablation_trains_on_scaled_features(data):
     x, y, masks = data
     config = TINY.replace(use_autoencoder=False)
-    result = train.train_runs(config, x, y, masks, mesh=ONE_DEVICE)
+    result = _train(config, x, y, masks)
     assert result.history[0]["phase"] == "gan" and result.history[-1]["step"] == config.gan_steps
-    assert result.state.disc_params["MLP_0"]["dense_0"]["kernel"].shape == (3, 30, 8)
+    assert result.state.disc.params["MLP_0"]["dense_0"]["kernel"].shape == (3, 30, 8)
 
 
 def test_non_finite_loss_names_run_and_step(data):
@@ -139,15 +145,55 @@ def test_non_finite_loss_names_run_and_step(data):
     x[0, 3], x[1, 3] = np.inf, -np.inf
     masks[:, :2] = [[False, False], [False, False], [True, True]]
     with pytest.raises(train.NonFiniteLossError, match=r"run 2: the 'ae' loss is nan at step 0"):
-        train.train_runs(TINY, x, y, masks, mesh=ONE_DEVICE)
+        _train(TINY, x, y, masks)
 
 
 def test_predict_runs_shape_and_range(data, trained):
     x, _, _ = data
-    p = train.predict_runs(TINY, trained.state, x)
+    p = train.predict_runs(TINY, train.model_params(trained.state), x)
     assert p.shape == (3, 569) and np.all((p >= 0) & (p <= 1))
 
 
 def test_phase_schedule_resumes_mid_phase():
     assert train.phase_schedule(TINY, start_step=5) == [("ae", 5, 1), ("gan", 6, 4), ("gan", 10, 4)]
     assert functools.reduce(lambda n, c: n + c[2], train.phase_schedule(TINY), 0) == 14
+
+
+def test_a_run_does_not_depend_on_the_other_runs_at_full_length(data):
+    """Bug caught: state shared across the vmapped runs (a run's model must depend only on its
+    own RunSpec). Checked bit for bit after a full-length training (1,000 steps, as the paper
+    config) with both other runs replaced by other folds, seeds and labelled fractions."""
+    x, y, masks = data
+    config = TINY.replace(ae_steps=400, gan_steps=600, log_every=200)
+    base = train.make_runs(config, y, masks)
+    others = train.make_runs(config.replace(seed=7, labeled_fraction=0.2), y, masks[::-1])
+    mixed = jax.tree.map(lambda a, b: np.stack([b[0], a[1], b[2]]), base, others)
+    first = train.train_runs(config, x, y, base, mesh=ONE_DEVICE).state
+    second = train.train_runs(config, x, y, mixed, mesh=ONE_DEVICE).state
+    run1 = lambda s: jax.tree.leaves(jax.tree.map(lambda a: np.asarray(a[1]), s))
+    for u, v in zip(run1(first), run1(second), strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_numeric_settings_are_data_not_new_compilations(data):
+    """Bug caught: a labelled fraction, learning rate or seed baked into the program, so every
+    setting of a sweep recompiles."""
+    x, y, masks = data
+    _train(TINY, x, y, masks)
+    compiled = train.fused_chunk_fn(TINY.structure(), "gan", 4)
+    n_programs = compiled._cache_size()
+    for changes in ({"labeled_fraction": 0.1}, {"d_lr": 3e-4, "unsupervised_weight": 0.5}, {"seed": 5}):
+        _train(TINY.replace(**changes), x, y, masks)
+    assert train.fused_chunk_fn(TINY.structure(), "gan", 4) is compiled
+    assert compiled._cache_size() == n_programs
+
+
+def test_labelled_rows_must_be_training_rows_with_both_classes(data):
+    x, y, masks = data
+    bad = masks.copy()
+    bad[0, np.flatnonzero(~masks[0])[0]] = True
+    with pytest.raises(ValueError, match="run 0: row .* is labelled but not a training row"):
+        train.make_runs(TINY, y, masks, labeled_masks=bad)
+    one_class = masks & (y == 0)
+    with pytest.raises(ValueError, match="run 0: its labelled rows must hold both classes"):
+        train.make_runs(TINY, y, masks, labeled_masks=one_class)
