@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from sklearn.svm import SVC
 
 from gan_jax.config import Config
@@ -42,11 +43,7 @@ def _fit_predict(model: Pipeline, x: np.ndarray, y: np.ndarray, train_mask: np.n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x[train_mask], y[train_mask])
-    if hasattr(model, "predict_proba"):
-        return model.predict_proba(x)[:, list(model.classes_).index(1)]
-    # SVC has no probabilities without an extra calibration fit; σ(decision) keeps its ranking
-    # (so ROC-AUC) and its decisions (σ > 0.5 exactly where SVC.predict says malignant).
-    return 1.0 / (1.0 + np.exp(-model.decision_function(x)))
+    return _malignant_proba(model, x)
 
 
 def baseline_proba(
@@ -58,3 +55,54 @@ def baseline_proba(
         for r, m in enumerate(train_masks)
     )
     return np.stack(Parallel(n_jobs=n_jobs)(jobs))
+
+
+# -- label scarcity: labelled rows only, or labelled + unlabelled rows -----------------------
+
+UNLABELED = -1  # scikit-learn's marker of an unlabelled row
+SEMI_SUPERVISED = {
+    "logistic_regression (labelled rows)": lambda seed: LogisticRegression(max_iter=5000),
+    "svm_rbf (labelled rows)": lambda seed: SVC(kernel="rbf", random_state=seed),
+    # Both below also read the unlabelled training rows (features only, label -1).
+    "self_training (LR)": lambda seed: SelfTrainingClassifier(LogisticRegression(max_iter=5000)),
+    "label_spreading (kNN)": lambda seed: LabelSpreading(kernel="knn", n_neighbors=7),
+}
+
+
+def label_scarce_proba(
+    name: str, config: Config, x: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
+    labeled_masks: np.ndarray, n_jobs: int = -1,
+) -> np.ndarray:  # fmt: skip
+    """Malignant probability [R, N] of `name` (a key of SEMI_SUPERVISED) per run. The scaler is
+    fitted on all of the run's training rows (unsupervised, as in our pipeline); a supervised
+    model then fits the labelled rows only, a semi-supervised one all training rows with the
+    unlabelled rows' labels replaced by -1, so no hidden label is ever passed."""
+    if name not in SEMI_SUPERVISED:
+        raise ValueError(f"unknown label-scarce baseline {name!r}; expected one of {sorted(SEMI_SUPERVISED)}")
+    jobs = (
+        delayed(_fit_predict_labels)(name, config, x, y, t, lab, config.seed + r)
+        for r, (t, lab) in enumerate(zip(train_masks, labeled_masks))
+    )
+    return np.stack(Parallel(n_jobs=n_jobs)(jobs))
+
+
+def _fit_predict_labels(name, config, x, y, train_mask, labeled_mask, seed) -> np.ndarray:
+    scaler = MinMaxScaler() if config.scaler == "minmax" else StandardScaler()
+    xs = scaler.fit(x[train_mask]).transform(x)
+    model = SEMI_SUPERVISED[name](seed)
+    if isinstance(model, LabelSpreading | SelfTrainingClassifier):
+        rows, labels = train_mask, np.where(labeled_mask, y, UNLABELED)[train_mask]
+    else:
+        rows, labels = labeled_mask, y[labeled_mask]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(xs[rows], labels)
+    return _malignant_proba(model, xs)
+
+
+def _malignant_proba(model, x: np.ndarray) -> np.ndarray:
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(x)[:, list(model.classes_).index(1)]
+    # SVC has no probabilities without an extra calibration fit; σ(decision) keeps its ranking
+    # (so ROC-AUC), and the decision rule (>= 0.5) is applied to it like to every model.
+    return 1.0 / (1.0 + np.exp(-model.decision_function(x)))

@@ -103,20 +103,34 @@ RUN_DATA_FIELDS = ("name", "data", "seed", "n_folds", "n_repeats", "log_every", 
 _STRUCTURE = Config(name="")
 
 
-def load_experiment(name_or_path: str, quick: bool = False) -> Config:
-    """`get_config()` of `experiments/<name>.py` or of a .py file; `quick` shrinks it for smoke runs."""
+def load_module(name_or_path: str):
+    """The module of experiment `name` (experiments/<name>.py) or of a .py file, loaded by name:
+    the library never imports experiment files, they import it."""
     if name_or_path.endswith(".py") or os.sep in name_or_path:
         spec = importlib.util.spec_from_file_location("_experiment", name_or_path)
         if spec is None or not os.path.exists(name_or_path):
             raise FileNotFoundError(f"experiment file {name_or_path!r} not found")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(f"experiments.{name_or_path}")
-        except ModuleNotFoundError as e:
-            raise ValueError(f"unknown experiment {name_or_path!r} (no experiments/{name_or_path}.py)") from e
-    config = module.get_config()
+        return module
+    try:
+        return importlib.import_module(f"experiments.{name_or_path}")
+    except ModuleNotFoundError as e:
+        if e.name not in (f"experiments.{name_or_path}", "experiments"):
+            raise
+        raise ValueError(f"unknown experiment {name_or_path!r} (no experiments/{name_or_path}.py)") from None
+
+
+def load_experiment(spec: str, quick: bool = False) -> Config:
+    """`get_config()` of an experiment: "name", "path/to/file.py", or with an argument
+    "name:arg" (e.g. "ablations:no_gan" → get_config("no_gan")); `quick` shrinks it."""
+    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
+    module = load_module(name)
+    if not callable(getattr(module, "get_config", None)):
+        raise ValueError(f"experiment {name!r} has no get_config() function")
+    config = module.get_config(arg) if arg else module.get_config()
+    if not isinstance(config, Config):
+        raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, not a Config")
     return quick_variant(config) if quick else config
 
 

@@ -39,7 +39,7 @@ def figure3_metrics(bars: dict[str, dict[str, dict]], path, title: str = "") -> 
                label=label, hatch=None if has_ci else "//", alpha=0.9)  # fmt: skip
     ax.set_xticks(x, [m.capitalize() if m != "f1" else "F1" for m in FIGURE3_METRICS])
     ax.set_ylabel("%")
-    ax.set_ylim(85, 100.5)
+    ax.set_ylim(0, 100.5)  # from 0: a cut axis made small differences look large
     ax.set_title(title or "Figure 3: classification metrics (error bars: 95 % CI over CV runs)")
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -94,6 +94,30 @@ def figure5_energy(tasks: dict[str, dict], source_label: str, path, title: str =
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(title or f"Figure 5: energy vs number of tasks ({source_label})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130, format="png")
+    plt.close(fig)
+
+
+def label_scarcity_plot(study: dict, path) -> None:
+    """Accuracy and ROC-AUC (mean, 95 % CI band) of every model against the number of labelled
+    training rows per fold (log scale), from `label_study.json`."""
+    entries = study["per_fraction"]
+    n_labels = [e["labeled_per_run_mean"] for e in entries]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True)
+    for ax, metric in zip(axes, ("accuracy", "roc_auc")):
+        for name in entries[0]["models"]:
+            s = [e["models"][name]["summary"][metric] for e in entries]
+            mean = np.array([100 * v["mean"] for v in s])
+            ax.plot(n_labels, mean, marker="o", label=name, lw=2.2 if "paper" in name else 1.2)
+            ax.fill_between(n_labels, [100 * v["ci95_low"] for v in s], [100 * v["ci95_high"] for v in s],
+                            alpha=0.12)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training rows per fold (log scale)")
+        ax.set_ylabel(f"{'ROC-AUC' if metric == 'roc_auc' else 'accuracy'} (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Label scarcity: held-out metrics vs number of labels (bands: 95 % CI over CV runs)")
     fig.tight_layout()
     fig.savefig(path, dpi=130, format="png")
     plt.close(fig)

@@ -27,3 +27,14 @@ def corrected_resampled_ttest(a: np.ndarray, b: np.ndarray, test_train_ratio: fl
         p = float(2 * stats.t.sf(abs(t), n - 1))
         half = float(stats.t.ppf(0.975, n - 1) * se)
     return {"mean_diff": mean, "t": t, "p": p, "ci95_low": mean - half, "ci95_high": mean + half, "n": n}
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down; controls the family-wise error rate):
+    the k-th smallest p is multiplied by (m - k + 1), made monotone and capped at 1."""
+    p = np.asarray(p_values, np.float64)
+    order = np.argsort(p)
+    scaled = np.minimum(1.0, p[order] * (len(p) - np.arange(len(p))))
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted.tolist()

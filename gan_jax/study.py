@@ -8,7 +8,6 @@ writes to `out` (JSON, CSV, figures, README.md) comes from this run.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import time
@@ -16,25 +15,30 @@ from typing import Any
 
 import numpy as np
 
-from experiments.study import BASELINES, PAPER_CLAIMS, get_variants
-from gan_jax import baselines, evaluate, figures, report, runtime, stats, storage, train
+from gan_jax import baselines, evaluate, figures, label_study, report, runtime, stats, storage, train
 from gan_jax.config import Config, quick_variant
 from gan_jax.data import load_dataset
-from gan_jax.experiment import write_json
+from gan_jax.experiment import masks_digest, write_json
 
 PAPER = "paper (AE → SGAN)"
 COMPARED_METRICS = ("accuracy", "f1", "roc_auc")
 
 
 def run_study(
-    base: Config, out: str = "results", *, quick: bool = False, progress: bool = False,
-    baseline_names: tuple[str, ...] = BASELINES, variant_names: tuple[str, ...] | None = None,
+    variants: dict[str, Config], out: str = "results", *, baseline_names: tuple[str, ...] = (),
+    paper_claims: dict[str, float] | None = None, label_fractions: tuple[float, ...] = (),
+    quick: bool = False, progress: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Runs every variant and baseline on the same folds and writes the study to `out`.
-    `variant_names` restricts the GAN/AE variants (the paper pipeline always runs)."""
-    variants = get_variants(base)
-    if variant_names is not None:
-        variants = {k: v for k, v in variants.items() if k == PAPER or k in variant_names}
+    """Runs every variant and baseline on the same folds, then (with `label_fractions`) the
+    label-scarcity study on those folds, and writes everything to `out`.
+
+    Args:
+      variants: model name -> config; must hold PAPER, whose data, seed and folds all share.
+      baseline_names: scikit-learn baselines (`baselines.make_baseline`).
+      paper_claims: the paper's claimed metrics, shown only as its claims.
+      label_fractions: labelled shares of each training fold for the label-scarcity study.
+    """
+    t_start = time.perf_counter()
     if quick:
         variants = {k: quick_variant(v) for k, v in variants.items()}
     config = variants[PAPER]
@@ -59,25 +63,28 @@ def run_study(
         "seed": config.seed,
         "n_folds": config.n_folds,
         "n_repeats": config.n_repeats,
-        "folds_sha256": _folds_digest(masks),
+        "folds_sha256": masks_digest(masks),
         "test_train_ratio": _ratio(masks),
         "versions": runtime.library_versions(),
         "device": runtime.device_description(),
         "git_commit": runtime.git_commit(),
-        "paper_claims": PAPER_CLAIMS,
+        "paper_claims": paper_claims or {},
         "models": models,
         "comparisons": compare(models, _ratio(masks)),
+        "ci_method": evaluate.CI_METHOD,
+        "decision_rule": "malignant if P(malignant) >= 0.5, for every model and baseline",
     }
+    if label_fractions:
+        labels = label_study.run_label_study(config, data, masks, tuple(label_fractions), progress=progress)
+        labels["command"] = study["command"]
+        label_study.write_outputs(labels, out)
+    study["wall_seconds"] = time.perf_counter() - t_start  # the whole reproduction, both studies
     write_outputs(study, out)
     return study
 
 
 def _ratio(masks: np.ndarray) -> float:
     return float((~masks).sum() / masks.sum())
-
-
-def _folds_digest(masks: np.ndarray) -> str:
-    return hashlib.sha256(np.packbits(masks).tobytes()).hexdigest()
 
 
 def _record(kind, config, proba, y, masks, seconds) -> dict[str, Any]:
@@ -87,7 +94,7 @@ def _record(kind, config, proba, y, masks, seconds) -> dict[str, Any]:
         "kind": kind,
         "config": config,
         "seconds": seconds,
-        "folds_sha256": _folds_digest(masks),
+        "folds_sha256": masks_digest(masks),
         "summary": {k: evaluate.summarize(m[k], ratio) for k in evaluate.METRICS},
         "confusion_total": {k: int(m[k].sum()) for k in ("tp", "fp", "tn", "fn")},
         "runs": {k: np.asarray(v).tolist() for k, v in m.items()},

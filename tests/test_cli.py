@@ -50,6 +50,8 @@ def test_evaluate_prints_the_table(quick_run, capsys):
         (["train", "--set", "nonsense=1"], "FIELD a config field"),
         (["train", "--set", "scaler=robust"], "scaler must be one of"),
         (["train", "--experiment", "nope"], "unknown experiment 'nope'"),
+        (["train", "--experiment", "ablations:nope"], "ablations has no variant 'nope'"),
+        (["train", "--set", "labeled_fraction=0"], "labeled_fraction must be in (0, 1]"),
         (["train", "--quick", "--data", "/no/such/file.csv"], "file not found"),
         (["evaluate", "/no/such/results.json"], "No such file"),
     ],
@@ -67,3 +69,18 @@ def test_set_parses_types():
     assert _parse_override(c, "ae_lr=1") == ("ae_lr", 1.0)
     assert _parse_override(c, "use_gan=False") == ("use_gan", False)
     assert _parse_override(c, "data=s3://b/k.csv") == ("data", "s3://b/k.csv")
+
+
+def test_an_experiment_takes_an_argument():
+    assert load_experiment("ablations:no_gan").use_gan is False
+    assert load_experiment("ablations") == load_experiment("paper")
+
+
+def test_the_library_never_imports_experiment_files():
+    """Configs depend on the library, never the reverse."""
+    import pathlib
+
+    root = pathlib.Path(__file__).parent.parent / "gan_jax"
+    offenders = [str(p) for p in root.rglob("*.py") if "from experiments" in p.read_text()
+                 or "import experiments" in p.read_text()]  # fmt: skip
+    assert offenders == []

@@ -2,20 +2,24 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
+from experiments.ablations import BASELINES, PAPER_CLAIMS, get_variants
 from experiments.paper import get_config
-from experiments.study import BASELINES, get_variants
-from gan_jax import baselines, stats
+from gan_jax import baselines, label_study, stats
 from gan_jax.data import load_bundled
 from gan_jax.evaluate import cv_folds
 from gan_jax.study import PAPER, run_study
+
+LABEL_FRACTIONS = (0.05, 1.0)
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    run_study(get_config(), str(out), quick=True, baseline_names=("logistic_regression", "svm_rbf"),
-              variant_names=("no GAN (supervised)",))  # fmt: skip
+    variants = {k: v for k, v in get_variants().items() if k in (PAPER, "no GAN (supervised)")}
+    run_study(variants, str(out), quick=True, baseline_names=("logistic_regression", "svm_rbf"),
+              paper_claims=PAPER_CLAIMS, label_fractions=LABEL_FRACTIONS)  # fmt: skip
     return out
 
 
@@ -68,17 +72,57 @@ def test_baseline_scaler_is_fitted_inside_the_fold(name):
     assert p1.shape == (1, 569) and np.all((p1 >= 0) & (p1 <= 1))
 
 
-def test_corrected_ttest_against_hand_computation():
+def test_corrected_ttest_against_scipy_paired_ttest():
+    """Independent reference: the corrected t is scipy's paired t scaled by
+    sqrt((1/n) / (1/n + n_test/n_train)) (Nadeau & Bengio 2003). Catches a missing or inverted
+    correction."""
     a = np.array([0.95, 0.97, 0.96, 0.94, 0.98])
     b = np.array([0.94, 0.95, 0.96, 0.92, 0.95])
-    d = a - b
-    se = np.sqrt((1 / 5 + 0.25) * d.var(ddof=1))
-    got = stats.corrected_resampled_ttest(a, b, 0.25)
-    assert got["t"] == pytest.approx(d.mean() / se)
-    from scipy.stats import t
-
-    assert got["p"] == pytest.approx(2 * t.sf(d.mean() / se, 4))
+    plain = scipy_stats.ttest_rel(a, b)
+    for ratio in (0.25, 1 / 9):
+        t = plain.statistic * np.sqrt((1 / 5) / (1 / 5 + ratio))
+        got = stats.corrected_resampled_ttest(a, b, ratio)
+        assert got["t"] == pytest.approx(t)
+        assert got["p"] == pytest.approx(2 * scipy_stats.t.sf(abs(t), 4))
     assert stats.corrected_resampled_ttest(a, a, 0.25)["p"] == 1.0
+
+
+def test_holm_against_a_worked_example():
+    """Holm (1979) step-down on p = (0.01, 0.04, 0.03, 0.005): sorted p × (4, 3, 2, 1), running max."""
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_label_study_uses_the_same_folds_and_labels_for_every_model(study_dir):
+    labels = json.loads((study_dir / "label_study.json").read_text())
+    study = json.loads((study_dir / "study.json").read_text())
+    assert labels["fractions"] == list(LABEL_FRACTIONS) and labels["folds_sha256"] == study["folds_sha256"]
+    low, full = labels["per_fraction"]
+    assert low["labeled_per_run_mean"] < full["labeled_per_run_mean"] and low["labeled_per_class_min"] >= 1
+    assert low["labeled_masks_sha256"] != full["labeled_masks_sha256"]
+    expected = set(label_study.model_families(get_config())) | set(baselines.SEMI_SUPERVISED)
+    assert set(low["models"]) == expected
+    # Holm: every adjusted p is at least its raw p, and the table's p values are the adjusted ones.
+    assert all(c["p_holm"] >= c["p"] for c in labels["comparisons"])
+    assert len(labels["comparisons"]) == 2 * 2 * (len(expected) - 1)
+    text = (study_dir / "README.md").read_text()
+    assert "## Label scarcity" in text and "figure_labels.png" in text
+    assert (study_dir / "figure_labels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_label_scarce_baselines_never_see_hidden_labels():
+    """Flipping the labels of the unlabelled training rows must not change any baseline's
+    predictions (the semi-supervised ones get -1 for those rows)."""
+    ds = load_bundled()
+    masks = cv_folds(ds.y, 2, 1, seed=0)[:1]
+    from gan_jax.evaluate import labeled_masks
+
+    lab = labeled_masks(ds.y, masks, 0.1, seed=0)
+    flipped = np.where(masks[0] & ~lab[0], 1 - ds.y, ds.y)
+    for name in baselines.SEMI_SUPERVISED:
+        p1 = baselines.label_scarce_proba(name, get_config(), ds.x, ds.y, masks, lab, n_jobs=1)
+        p2 = baselines.label_scarce_proba(name, get_config(), ds.x, flipped, masks, lab, n_jobs=1)
+        np.testing.assert_array_equal(p1, p2, err_msg=name)
 
 
 def test_figures_section_reports_what_the_benchmarks_wrote(study_dir, tmp_path):
