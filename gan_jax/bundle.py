@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import runtime, storage, train
+from gan_jax import manifest, runtime, storage, train
 from gan_jax.config import Config
 
 FORMAT = "gan_jax.bundle/2"  # 2: params grouped per network, labelled fraction in the config
@@ -188,7 +188,7 @@ def export(bundle: Bundle, uri: str | os.PathLike, *, overwrite: bool = False) -
         if storage.is_remote(uri):
             for ours in (MANIFEST, MODEL_DIR):  # only what a bundle consists of
                 storage.remove(storage.join(uri, ours))
-            names = [n for n in storage._local_files(local) if n != MANIFEST]
+            names = [n for n in manifest.local_files(local) if n != MANIFEST]
             for rel in names:  # the manifest goes last: a bundle without it is incomplete
                 storage.write_bytes(storage.join(uri, rel), _read(os.path.join(local, rel)))
             storage.write_bytes(storage.join(uri, MANIFEST), _read(os.path.join(local, MANIFEST)))
@@ -203,21 +203,15 @@ def _write_local(bundle: Bundle, local: str) -> None:
     args = ocp.args.Composite(params=ocp.args.StandardSave(bundle.params), meta=ocp.args.JsonSave(meta))
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
         ckptr.save(os.path.join(local, MODEL_DIR), args=args, force=True)
-    files = {rel: _digest(os.path.join(local, rel)) for rel in storage._local_files(local) if rel != MANIFEST}
-    manifest = {"format": FORMAT, "model_version": bundle.model_version, "checksum": bundle.checksum,
-                "files": files}  # fmt: skip
+    listing = {"format": FORMAT, "model_version": bundle.model_version, "checksum": bundle.checksum,
+               "files": manifest.digests(local, exclude=(MANIFEST,))}  # fmt: skip
     with open(os.path.join(local, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=1)
+        json.dump(listing, f, indent=1)
 
 
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
-
-
-def _digest(path: str) -> dict[str, Any]:
-    data = _read(path)
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 # -- load -------------------------------------------------------------------------------------
@@ -238,19 +232,12 @@ def load(uri: str | os.PathLike) -> Bundle:
 
 
 def _load_local(local: str, where: str) -> Bundle:
-    manifest = _read_manifest(local, where)
-    for rel, expected in manifest["files"].items():
-        path = os.path.join(local, *rel.split("/"))
-        if not os.path.isfile(path):
-            raise BundleError(f"{where}: file {rel} is missing")
-        got = _digest(path)
-        if got["bytes"] != expected["bytes"]:
-            raise BundleError(f"{where}: file {rel} is truncated or altered "
-                              f"({got['bytes']} bytes, expected {expected['bytes']})")  # fmt: skip
-        if got["sha256"] != expected["sha256"]:
-            raise BundleError(f"{where}: file {rel} is corrupt (its SHA-256 does not match the manifest)")
+    listing = _read_manifest(local, where)
+    problem = manifest.first_problem(local, listing["files"])
+    if problem is not None:
+        raise BundleError(f"{where}: {problem}")
     meta = _restore_meta(local, where)
-    config = _check_meta(meta, manifest, where)
+    config = _check_meta(meta, listing, where)
     params = _restore_params(local, where, config, len(meta["feature_names"]))
     if checksum(params, meta) != meta["checksum"]:
         raise BundleError(f"{where}: checksum mismatch: the parameters or metadata were altered")

@@ -21,8 +21,8 @@ import numpy as np
 
 from gan_jax import baselines, evaluate, figures, stats, storage, train
 from gan_jax.config import Config
+from gan_jax.cross_validation import masks_digest, write_json
 from gan_jax.data import Dataset
-from gan_jax.experiment import masks_digest, write_json
 
 PAPER = "AE → SGAN (paper)"
 COMPARED = ("accuracy", "roc_auc")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 
 def split_host_devices() -> None:
@@ -64,3 +66,47 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit}+dirty" if commit and dirty else commit or "unknown"
+
+
+# -- a graceful stop on SIGINT/SIGTERM ----------------------------------------------------
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the trainer's entry point checks it at chunk boundaries."""
+
+    signum: int | None = None
+
+
+class TrainingStopped(Exception):
+    """Training stopped on a signal after saving a checkpoint at `step` in `uri`."""
+
+    def __init__(self, step: int, signum: int, uri: str):
+        import signal
+
+        self.step, self.signum, self.uri = step, signum, uri
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint in {uri}")
+
+
+@contextlib.contextmanager
+def stop_on_signals(signums: tuple[int, ...] | None = None) -> Iterator[StopFlag]:
+    """While active, the first SIGINT/SIGTERM only sets the returned flag (a jitted chunk
+    cannot be interrupted, and the state between chunks is what gets saved); a second one
+    stops at once. Outside the main thread, signals cannot be caught and the flag stays unset."""
+    import signal
+
+    flag = StopFlag()
+
+    def handler(signum, frame):
+        if flag.signum is not None:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping now")
+        flag.signum = signum
+
+    previous = {}
+    with contextlib.suppress(ValueError):  # not the main thread
+        for s in signums or (signal.SIGINT, signal.SIGTERM):
+            previous[s] = signal.signal(s, handler)
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

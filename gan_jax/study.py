@@ -17,8 +17,8 @@ import numpy as np
 
 from gan_jax import baselines, evaluate, figures, label_study, report, runtime, stats, storage, train
 from gan_jax.config import Config, quick_variant
+from gan_jax.cross_validation import masks_digest, write_json
 from gan_jax.data import load_dataset
-from gan_jax.experiment import masks_digest, write_json
 
 PAPER = "paper (AE → SGAN)"
 COMPARED_METRICS = ("accuracy", "f1", "roc_auc")

@@ -13,6 +13,7 @@ from gan_jax import bundle, train
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
+from gan_jax.manifest import file_digest
 
 TINY = Config(ae_steps=5, gan_steps=5, log_every=5)
 
@@ -91,7 +92,7 @@ def _largest_file(path):
 def _rewrite_manifest(path):
     """Re-hash the files, as an attacker or a careless edit would, so only deeper checks remain."""
     manifest = json.loads((path / bundle.MANIFEST).read_text())
-    manifest["files"] = {rel: bundle._digest(str(path / rel)) for rel in manifest["files"]}
+    manifest["files"] = {rel: file_digest(path / rel) for rel in manifest["files"]}
     (path / bundle.MANIFEST).write_text(json.dumps(manifest))
 
 

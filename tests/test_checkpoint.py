@@ -12,9 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint
+from gan_jax import checkpoint, runtime, train
 from gan_jax.checkpoint import CheckpointWarning, IncompatibleCheckpoint, TrainCheckpoints
 from gan_jax.config import Config, load_experiment
+from gan_jax.cross_validation import train_and_evaluate
 from gan_jax.data import load_bundled
 from gan_jax.evaluate import cv_folds
 
@@ -23,8 +24,7 @@ TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
 
 def _state(seed: int):
     """A TrainState of TINY's shapes filled with random numbers (exactness shows up in bits)."""
-    ds = load_bundled()
-    template = checkpoint.state_template(TINY, ds.x, cv_folds(ds.y, 2, 1, 0))
+    template = checkpoint.state_template(TINY, 30, 2)
     rng = np.random.default_rng(seed)
     return jax.tree.map(lambda a: rng.standard_normal(a.shape).astype(a.dtype), template), template
 
@@ -94,19 +94,30 @@ def test_unfinished_orbax_folder_is_ignored(tmp_path):
 def test_another_config_is_refused_and_its_checkpoint_kept(tmp_path):
     ds = load_bundled()
     masks = cv_folds(ds.y, 2, 1, 0)
-    checkpoint.train_and_evaluate_resumable(TINY, None, str(tmp_path), log=lambda m: None)
+    train_and_evaluate(TINY, checkpoint_dir=str(tmp_path))
     other = TINY.replace(d_lr=5e-4)
     with pytest.raises(IncompatibleCheckpoint, match=r"another config \(d_lr: 0.001 -> 0.0005\)"):
-        checkpoint.train_and_evaluate_resumable(other, None, str(tmp_path), resume=True)
+        train_and_evaluate(other, checkpoint_dir=str(tmp_path), resume=True)
     with pytest.raises(checkpoint.CheckpointError, match="already holds checkpoints .*--resume"):
-        checkpoint.train_and_evaluate_resumable(TINY, None, str(tmp_path))
+        train_and_evaluate(TINY, checkpoint_dir=str(tmp_path))
     assert TrainCheckpoints(str(tmp_path)).steps() == [30, 20, 10]
-    assert checkpoint.fingerprint(ds.x, ds.y, masks) != checkpoint.fingerprint(ds.x, ds.y, ~masks)
+    runs = train.make_runs(TINY, ds.y, masks)
+    fewer_labels = train.make_runs(TINY.replace(labeled_fraction=0.5), ds.y, masks)
+    other_folds = train.make_runs(TINY, ds.y, ~masks)
+    fingerprint = lambda r: checkpoint.fingerprint(ds.x, ds.y, r)
+    assert len({fingerprint(runs), fingerprint(fewer_labels), fingerprint(other_folds)}) == 3
+
+
+def test_save_steps_follow_the_chunk_boundaries():
+    """The first chunk boundary at or after each multiple of `every`, and the end."""
+    assert checkpoint.save_steps(TINY, 10) == {10, 20, 30}
+    assert checkpoint.save_steps(TINY, 15) == {20, 30}
+    assert checkpoint.save_steps(TINY, 100) == {30}
 
 
 def test_signal_sets_the_flag_and_handlers_are_restored():
     before = signal.getsignal(signal.SIGTERM)
-    with checkpoint.stop_on_signals() as stop:
+    with runtime.stop_on_signals() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.05)
         assert stop.signum == signal.SIGTERM
@@ -146,8 +157,7 @@ def _wait_for_checkpoint(proc, folder, min_step):
 
 def _final(tmp_path, name):
     ckpts = TrainCheckpoints(str(tmp_path / f"{name}_ckpt"))
-    ds = load_bundled()
-    template = checkpoint.state_template(KILL_CONFIG, ds.x, cv_folds(ds.y, 2, 2, 0))
+    template = checkpoint.state_template(KILL_CONFIG, 30, 4)
     state, meta = ckpts.restore_latest(template)
     results = json.loads((tmp_path / name / "results.json").read_text())
     return state, meta, results

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from gan_jax import bundle, evaluate, train
 from gan_jax.config import Config, load_experiment
+from gan_jax.cross_validation import train_and_evaluate
 from gan_jax.data import load_bundled
-from gan_jax.experiment import train_and_evaluate
 from gan_jax.serve import BundleModel, ServeSettings, create_app
 
 ONE_DEVICE = train.runs_mesh(jax.devices()[:1])

@@ -30,40 +30,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax import storage
-    from gan_jax.experiment import format_summary, train_and_evaluate
+    from gan_jax import runtime, storage
+    from gan_jax.cross_validation import format_summary, train_and_evaluate
 
     storage.set_s3_endpoint(args.s3_endpoint)
     config = config_from_args(args)
     out = args.out or f"runs/{config.name}"
-    if args.checkpoint_dir is None:
-        if args.resume or args.checkpoint_every is not None:
-            raise ValueError("--resume and --checkpoint-every need --checkpoint-dir")
-        results = train_and_evaluate(config, out, progress=not args.no_progress)
-    else:
-        from gan_jax import checkpoint  # Orbax only when checkpointing
-
-        try:
-            results = _run_with_checkpoints(args, config, out)
-        except checkpoint.TrainingStopped as e:
-            print(f"gan-jax train: {e}; continue with the same command and --resume", file=sys.stderr)
-            # 128 + signal number, what a shell reports for a job ended by that signal, so a
-            # scheduler sees a stopped training, not a finished one.
-            return 128 + e.signum
+    if args.checkpoint_dir is None and (args.resume or args.checkpoint_every is not None):
+        raise ValueError("--resume and --checkpoint-every need --checkpoint-dir")
+    try:
+        results = train_and_evaluate(
+            config, out, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+            checkpoint_every=args.checkpoint_every, keep=args.keep, progress=not args.no_progress,
+            log=lambda msg: print(f"gan-jax train: {msg}", file=sys.stderr),
+        )  # fmt: skip
+    except runtime.TrainingStopped as e:
+        print(f"gan-jax train: {e}; continue with the same command and --resume", file=sys.stderr)
+        # 128 + signal number, what a shell reports for a job ended by that signal, so a
+        # scheduler sees a stopped training, not a finished one.
+        return 128 + e.signum
     print(format_summary(results))
     print(f"trained in {results['train_seconds']:.1f} s; results: {storage.redact(out)}/results.json")
     return 0
-
-
-def _run_with_checkpoints(args, config, out) -> dict:
-    """Results; raises checkpoint.TrainingStopped after a signal (a checkpoint was saved)."""
-    from gan_jax import checkpoint
-
-    if args.checkpoint_every is not None and args.checkpoint_every < 1:
-        raise ValueError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
-    log = lambda msg: print(f"gan-jax train: {msg}", file=sys.stderr)
-    with checkpoint.stop_on_signals() as stop:
-        return checkpoint.train_and_evaluate_resumable(
-            config, out, args.checkpoint_dir, resume=args.resume, every=args.checkpoint_every,
-            keep=args.keep, progress=not args.no_progress, stop=stop, log=log,
-        )  # fmt: skip
