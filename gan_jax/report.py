@@ -179,6 +179,16 @@ def figures_section(study: dict[str, Any], out: str) -> list[str]:
     ]
 
 
+def _wall_time_line(study: dict[str, Any]) -> str:
+    if "wall_seconds" not in study:
+        return ""
+    load = study.get("load_average_at_end")
+    cores = f"; load average (1, 5, 15 min) at the end: {', '.join(f'{v:.1f}' for v in load)}" if load else ""
+    return (f"The whole reproduction (ablations, baselines and the label-scarcity study) took "
+            f"{study['wall_seconds']:.0f} s wall on this machine ({study['device']['count']} XLA "
+            f"devices{cores}; a load above the core count means other jobs slowed it).")  # fmt: skip
+
+
 def _label_section(out: str) -> list[str]:
     from gan_jax import label_study
 

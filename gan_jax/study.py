@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from typing import Any
 
@@ -79,6 +80,7 @@ def run_study(
         labels["command"] = study["command"]
         label_study.write_outputs(labels, out)
     study["wall_seconds"] = time.perf_counter() - t_start  # the whole reproduction, both studies
+    study["load_average_at_end"] = list(os.getloadavg())  # other jobs on the machine slow it down
     write_outputs(study, out)
     return study
 
