@@ -319,10 +319,25 @@ def test_oversized_chunked_body_is_refused(server):
 @pytest.mark.parametrize(
     "content, content_type, status, message",
     [
-        ("1,2,3\n", "text/csv", 422, "row 1: expected 30 comma-separated values, got 3"),
-        (",".join(["1"] * 29 + ["x"]) + "\n", "text/csv", 422, "row 1, column 30: must be a number"),
-        (",".join(["1"] * 29 + ["nan"]) + "\n", "text/csv", 422, "row 1, column 30: must be a finite"),
-        ("radius_mean,foo\n1,2\n", "text/csv", 422, "header: the header must name the 30 features"),
+        ("1,2,3\n", "text/csv", 422, "line 1: expected 30 comma-separated values, got 3"),
+        (
+            ",".join(["1"] * 29 + ["x"]) + "\n",
+            "text/csv",
+            422,
+            "line 1, column 30 (fractal_dimension_worst): must be a number, got text",
+        ),
+        (
+            "\n" + ",".join(["1"] * 29 + ["nan"]) + "\n",
+            "text/csv",
+            422,
+            "line 2, column 30 (fractal_dimension_worst): must be a finite",
+        ),
+        (
+            "radius_mean,foo\n1,2\n",
+            "text/csv",
+            422,
+            "line 1 (header): the header lacks the feature column(s) texture_mean",
+        ),
         ("", "text/csv", 422, "the batch is empty"),
         ("<xml/>", "application/xml", 415, "content type 'application/xml' is not supported"),
     ],
@@ -330,6 +345,49 @@ def test_oversized_chunked_body_is_refused(server):
 def test_sagemaker_csv_errors(server, content, content_type, status, message):
     r = server.post("/invocations", content=content, headers={"Content-Type": content_type})
     assert r.status_code == status and message in r.json()["error"]
+
+
+def test_predict_and_the_server_refuse_the_same_cell_with_the_same_words(server, cases, tiny_bundle, tmp_path,
+                                                                         capsys):  # fmt: skip
+    """Bug caught: three parsers with three rule sets (issue 11 §2) — `gan-jax predict` wrote
+    "nan,benign" for a 1e39 cell that the server refused. Now one validator, one message."""
+    from gan_jax import cli
+
+    x, _, names = cases
+    rows = [[repr(float(v)) for v in row] for row in x[:3]]
+    rows[1][3] = "1e39"  # area_mean of the second case: finite for Python, inf in float32
+    text = "\n".join(",".join(r) for r in [list(names), *rows]) + "\n"
+    (tmp_path / "in.csv").write_text(text)
+    argv = ["predict", str(tiny_bundle[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]
+    assert cli.main(argv) == 2
+    from_predict = (
+        capsys.readouterr().err.strip().removeprefix(f"gan-jax predict: error: {tmp_path / 'in.csv'}: ")
+    )
+    assert from_predict.startswith("line 3, column 4 (area_mean): must be a finite number within the float32")
+
+    r = server.post("/invocations", content=text, headers={"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["error"]) == (422, from_predict)
+    problem = from_predict.removeprefix("line 3, column 4 (area_mean): ")
+    by_order = [x[0].tolist(), [*x[1, :3].tolist(), 1e39, *x[1, 4:].tolist()], x[2].tolist()]
+    r = server.post("/predict", json={"instances": by_order})
+    assert (r.status_code, r.json()["error"]) == (422, f"instances[1][3]: {problem}")
+    r = server.post("/predict", json={"instances": [named(row, names) for row in by_order]})
+    assert (r.status_code, r.json()["error"]) == (422, f"instances[1].area_mean: {problem}")
+    tensor = {"name": "input-0", "shape": [3, 30], "datatype": "FP64", "data": by_order}
+    r = server.post("/v2/models/gan_jax/infer", json={"inputs": [tensor]})
+    assert (r.status_code, r.json()["error"]) == (422, f"inputs[0].data[33]: {problem}")
+
+
+@pytest.mark.parametrize("path", ["/predict", "/invocations", "/v2/models/gan_jax/infer", "/vertex/predict"])
+def test_a_non_finite_probability_is_a_500_never_a_label(server, path):
+    """Bug caught: NaN >= 0.5 is False, so a NaN probability was served as "benign" (and orjson
+    writes the NaN as null). Every feature at 3e38 is valid float32 input, but this model's
+    arithmetic overflows to NaN on it."""
+    row = [3e38] * 30
+    body = {"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP32", "data": [row]}]} if "v2" in path \
+        else {"instances": [row]}  # fmt: skip
+    r = server.post(path, json=body, headers={"X-Request-ID": "nan-probe"})
+    assert r.status_code == 500 and r.json() == {"error": "internal server error", "request_id": "nan-probe"}
 
 
 def test_metrics_count_requests_and_latency(server, cases):

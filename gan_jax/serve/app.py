@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gan_jax.serve import schemas
 from gan_jax.serve.middleware import Gate, Metrics, log
-from gan_jax.serve.model import MicroBatcher
+from gan_jax.serve.model import MicroBatcher, malignant
 from gan_jax.serve.schemas import ApiError
 
 HEALTH_ROUTES = {"/ping", "/v2/health/live", "/v2/health/ready"}
@@ -164,7 +164,9 @@ def _scorer(model, batcher: MicroBatcher, threshold: float):
 
     async def score(x: np.ndarray) -> list[dict]:
         proba = await batcher.predict(x)
-        return [{"label": labels[int(p >= threshold)], "malignant_probability": float(p)} for p in proba]
+        positive = malignant(proba, threshold)  # a NaN raises: a 500 with a request id, never a label
+        return [{"label": labels[m], "malignant_probability": p}
+                for p, m in zip(proba.tolist(), positive.tolist())]  # fmt: skip
 
     return score
 

@@ -13,6 +13,24 @@ import numpy as np
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
 
 
+class NonFiniteProbability(FloatingPointError):
+    """The model gave NaN or an infinity for some cases (`rows`, 0-based in the batch)."""
+
+    def __init__(self, rows: np.ndarray):
+        super().__init__(f"the model returned a non-finite probability for {len(rows)} case(s); "
+                         "no label can be given for them")  # fmt: skip
+        self.rows = rows
+
+
+def malignant(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """bool [N]: probability >= threshold. Refuses non-finite probabilities, which a comparison
+    would otherwise turn into "benign" without a word (NaN >= t is False)."""
+    bad = ~np.isfinite(proba)
+    if bad.any():
+        raise NonFiniteProbability(np.flatnonzero(bad))
+    return proba >= threshold
+
+
 def batch_buckets(max_batch: int) -> tuple[int, ...]:
     """1, 4, 16, ... up to `max_batch`: each is one compiled program, and a batch is padded
     to the next one (at most 4x the rows, which costs microseconds for this model)."""
