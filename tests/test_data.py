@@ -215,3 +215,22 @@ def test_schema_cases_by_order_and_by_name():
         with pytest.raises(CaseError) as e:
             schema.from_json(bad, "features")
         assert str(e.value).startswith(message), str(e.value)
+
+
+def test_model_bounds_come_from_the_scaler_and_are_checked_before_float32_rounding():
+    """Bug caught (by schemathesis): a tensor value just below a model's lower bound was accepted
+    because it was compared after rounding to float32."""
+    shift, scale = np.zeros(30), np.full(30, 4068.8)
+    low, high = cases.scaler_bounds(shift, scale)
+    assert high[0] == cases.SCALER_UNITS * 4068.8 and low[0] == -high[0]
+    schema = cases.CaseSchema(FEATURE_NAMES, (low, high))
+    x = np.zeros((1, 30))
+    x[0, 23] = low[23] - 1.0  # rounds to inside the bound in float32
+    with pytest.raises(
+        CaseError, match=r"must be within \[-4\.0688e\+09, 4\.0688e\+09\] for this model"
+    ) as e:
+        schema.array(x, lambda i: f"inputs[0].data[{i}]")
+    assert e.value.where == "inputs[0].data[23]"
+    with pytest.raises(CaseError, match="for this model"):
+        schema.from_json([0.0] * 23 + [float(low[23]) - 1.0] + [0.0] * 6, "features")
+    assert schema.from_json([0.0] * 23 + [float(low[23])] + [0.0] * 6, "features")[23] == low[23]

@@ -157,15 +157,32 @@ def test_skip_invalid_leaves_the_case_out_and_says_which(tiny_bundle_export, tmp
     np.testing.assert_allclose([float(r["malignant_probability"]) for r in rows], expected, rtol=0, atol=1e-7)
 
 
-def test_a_non_finite_probability_never_becomes_a_label(tiny_bundle_export, tmp_path, capsys):
-    """Bug caught: `p >= threshold` is False for NaN, so a NaN probability read as "benign". A
-    case of float32-range values far outside the training data (every feature 3e38) makes this
-    model's arithmetic overflow to NaN."""
-    x = load_dataset().x[:3].copy()
-    x[1] = 3e38
-    write_cases(tmp_path / "in.csv", x, header=None)
+def test_a_non_finite_probability_never_becomes_a_label(tiny_bundle_export, tmp_path, capsys, monkeypatch):
+    """Bug caught: `p >= threshold` is False for NaN, so a NaN probability read as "benign"."""
+    real_predict = BundleModel.predict
+
+    def nan_for_the_second_row(self, x):
+        proba = real_predict(self, x).copy()
+        proba[1:2] = np.nan
+        return proba
+
+    monkeypatch.setattr(BundleModel, "predict", nan_for_the_second_row)
+    write_cases(tmp_path / "in.csv", load_dataset().x[:3], header=None)
     for extra in ([], ["--skip-invalid"]):  # valid input: skipping does not apply, it must stop
         assert predict(tiny_bundle_export[0], tmp_path, "--no-header", *extra) == 2
         err = capsys.readouterr().err
         assert "line(s) 2: the model returned a non-finite probability for 1 case(s)" in err, err
         assert not (tmp_path / "out.csv").exists()
+
+
+def test_values_the_model_cannot_score_get_the_servers_message(tiny_bundle_export, tmp_path, capsys):
+    """Every feature at 3e38 (valid float32, but its scaled value overflows this model to NaN) is
+    refused with the same words as the server's, naming the line and column."""
+    x = load_dataset().x[:3].copy()
+    x[1] = 3e38
+    write_cases(tmp_path / "in.csv", x, header=None)
+    assert predict(tiny_bundle_export[0], tmp_path, "--no-header") == 2
+    err = capsys.readouterr().err
+    assert "in.csv: line 2, column 1 (radius_mean): must be within [" in err
+    assert "for this model (1e+06 scaler units around its training data; check the units)" in err
+    assert not (tmp_path / "out.csv").exists()

@@ -269,7 +269,7 @@ GOOD = [1.0] * 30
         ("/predict", {"features": [None, *GOOD[1:]]}, 422, "features[0]: must be a number, got null"),
         ("/predict", {"instances": [GOOD, [*GOOD[:3], 1e39, *GOOD[4:]]]}, 422, "instances[1][3]: must be a finite"),
         ("/predict", {"instances": []}, 422, "instances: the batch is empty"),
-        ("/predict", {"instances": [GOOD] * 9}, 413, "9 cases is more than this server's limit of 8"),
+        ("/predict", {"instances": [GOOD] * 9}, 422, "9 cases is more than this server's limit of 8"),
         ("/predict", {"instances": "all"}, 422, "instances: must be a list of cases"),
         ("/predict", {"instances": [7]}, 422, "instances[0]: a case must be an object"),
         ("/predict", {"cases": [GOOD]}, 422, 'body: expected {"features"'),
@@ -378,16 +378,44 @@ def test_predict_and_the_server_refuse_the_same_cell_with_the_same_words(server,
     assert (r.status_code, r.json()["error"]) == (422, f"inputs[0].data[33]: {problem}")
 
 
-@pytest.mark.parametrize("path", ["/predict", "/invocations", "/v2/models/gan_jax/infer", "/vertex/predict"])
-def test_a_non_finite_probability_is_a_500_never_a_label(server, path):
+class NanModel(BundleModel):
+    """The real model, except that its second row's probability is NaN."""
+
+    def predict(self, x):
+        proba = super().predict(x).copy()
+        proba[1:2] = np.nan
+        return proba
+
+
+def test_a_non_finite_probability_is_a_500_never_a_label(tiny_bundle, cases):
     """Bug caught: NaN >= 0.5 is False, so a NaN probability was served as "benign" (and orjson
-    writes the NaN as null). Every feature at 3e38 is valid float32 input, but this model's
-    arithmetic overflows to NaN on it."""
+    writes the NaN as null)."""
+    x, _, names = cases
+    app = create_app(NanModel(tiny_bundle[1], max_batch=8), ServeSettings())
+    tensor = {"name": "input-0", "shape": [2, 30], "datatype": "FP32", "data": x[:2].tolist()}
+    with running(app) as url:
+        for path, body in [
+            ("/predict", {"instances": x[:2].tolist()}),
+            ("/invocations", {"instances": x[:2].tolist()}),
+            ("/v2/models/gan_jax/infer", {"inputs": [tensor]}),
+        ]:
+            r = httpx.post(f"{url}{path}", json=body, headers={"X-Request-ID": "nan-probe"})
+            assert r.status_code == 500, (path, r.text)
+            assert r.json() == {"error": "internal server error", "request_id": "nan-probe"}
+
+
+@pytest.mark.parametrize("path", ["/predict", "/invocations", "/vertex/predict"])
+def test_values_the_model_cannot_score_are_refused_by_name(server, path, tiny_bundle):
+    """Bug caught: every feature at 3e38 is valid float32, but the scaled value overflows and this
+    model answered NaN (a 500, or before that "benign"). The server now refuses values more than
+    1e6 scaler units from the training data, naming the field and the model's range."""
     row = [3e38] * 30
-    body = {"inputs": [{"name": "input-0", "shape": [1, 30], "datatype": "FP32", "data": [row]}]} if "v2" in path \
-        else {"instances": [row]}  # fmt: skip
-    r = server.post(path, json=body, headers={"X-Request-ID": "nan-probe"})
-    assert r.status_code == 500 and r.json() == {"error": "internal server error", "request_id": "nan-probe"}
+    r = server.post(path, json={"instances": [[1.0] * 30, row]})
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("instances[1][0]: must be within [")
+    assert (
+        "for this model (1e+06 scaler units around its training data; check the units)" in r.json()["error"]
+    )
 
 
 def test_metrics_count_requests_and_latency(server, cases):

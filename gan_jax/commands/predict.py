@@ -79,7 +79,7 @@ def _score(b, reader, writer, in_uri, batch_size, header, threshold, skip_invali
     from gan_jax.serve.model import BundleModel, NonFiniteProbability, malignant
 
     model = BundleModel(b, max_batch=min(batch_size, 4096))
-    schema = CaseSchema(b.feature_names)
+    schema = CaseSchema(b.feature_names, model.bounds)  # the same rules as the server
     rows = ((reader.line_num, cells) for cells in reader if any(c.strip() for c in cells))
     first = next(rows, None)
     if first is None:

@@ -16,6 +16,11 @@ import numpy as np
 
 F32_MAX = float(np.finfo(np.float32).max)
 _NUMBER = (int, float)  # exact types: bool is an int subclass but not a measurement
+# How far outside its training data a model is asked to score: values more than this many scaler
+# units (standard deviations for z-score, training ranges for min-max) from the scaler's shift are
+# not measurements (wrong units, corrupt data), and far enough out the model's float32 arithmetic
+# overflows to NaN. Real WDBC cases lie within about 12 standard deviations.
+SCALER_UNITS = 1e6
 _RANGE = f"must be a finite number within the float32 range (magnitude at most {F32_MAX:.8g})"
 
 
@@ -77,6 +82,15 @@ def cell(text: str, where: str) -> float:
     return number(v, where)
 
 
+def scaler_bounds(shift: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([F] low, [F] high): the values a model with this input scaler (x - shift) / scale is
+    asked to score, `SCALER_UNITS` either side of the shift, within float32."""
+    shift, scale = np.asarray(shift, np.float64), np.abs(np.asarray(scale, np.float64))
+    return np.maximum(shift - SCALER_UNITS * scale, -F32_MAX), np.minimum(
+        shift + SCALER_UNITS * scale, F32_MAX
+    )
+
+
 def file_where(path: str, line: int, column: int, name: str) -> str:
     """`path: line 3, column 4 (area_mean)` (line and column 1-based; no path when empty)."""
     place = f"line {line}, column {column + 1} ({name})"
@@ -95,11 +109,42 @@ def finite_array(x: np.ndarray, where_of: Callable[[int], str]) -> np.ndarray:
 
 
 class CaseSchema:
-    """The features a model expects, and the checks that turn raw values into one case [F]."""
+    """The features a model expects, and the checks that turn raw values into one case [F].
 
-    def __init__(self, feature_names: Sequence[str]):
+    `bounds` ([F] low, [F] high), when given, narrow each feature's range to what a model can
+    score (see `scaler_bounds`); without them any float32 value is accepted.
+    """
+
+    def __init__(self, feature_names: Sequence[str], bounds: tuple[np.ndarray, np.ndarray] | None = None):
         self.names = tuple(feature_names)
         self.index = {n: i for i, n in enumerate(self.names)}
+        self.bounds = None
+        if bounds is not None:
+            self.bounds = tuple(np.asarray(b, np.float64).tolist() for b in bounds)
+
+    def value(self, j: int, v, where: str) -> float:
+        """Feature j's value `v` (a JSON value or a parsed cell), checked."""
+        v = number(v, where)
+        if self.bounds is not None and not self.bounds[0][j] <= v <= self.bounds[1][j]:
+            raise CaseError(where, self.bounds_problem(j))
+        return v
+
+    def bounds_problem(self, j: int) -> str:
+        lo, hi = self.bounds[0][j], self.bounds[1][j]
+        return (f"must be within [{lo:.7g}, {hi:.7g}] for this model ({SCALER_UNITS:.0e} scaler units around "
+                "its training data; check the units), got a number outside it")  # fmt: skip
+
+    def array(self, x: np.ndarray, where_of: Callable[[int], str]) -> np.ndarray:
+        """x [N, F] as float32 when every value passes `value`; else CaseError naming the first
+        bad flat index through `where_of`. For tensors that arrive as arrays (gRPC)."""
+        x32 = finite_array(x, where_of)
+        if self.bounds is not None:
+            x64 = np.asarray(x, np.float64)  # compare before float32 rounding, as `value` does
+            bad = (x64 < np.asarray(self.bounds[0])) | (x64 > np.asarray(self.bounds[1]))
+            if bad.any():
+                i = int(np.flatnonzero(bad.reshape(-1))[0])
+                raise CaseError(where_of(i), self.bounds_problem(i % len(self.names)))
+        return x32
 
     def feature_index(self, key) -> int | None:
         """The position of feature `key` in any common spelling; None if it is not a feature."""
@@ -119,7 +164,7 @@ class CaseSchema:
         problem = self.count_problem(len(values))
         if problem:
             raise CaseError(where, problem)
-        return [number(v, f"{where}[{j}]") for j, v in enumerate(values)]
+        return [self.value(j, v, f"{where}[{j}]") for j, v in enumerate(values)]
 
     def from_mapping(self, case: Mapping, where: str) -> list[float]:
         """A case given as {feature name: value} (a JSON object); values are `where.name`."""
@@ -130,7 +175,7 @@ class CaseSchema:
                 raise CaseError(where, f"unknown feature {key!r}; expected the names {list(self.names)}")
             if row[i] is not None:
                 raise CaseError(where, f"feature {self.names[i]!r} is given twice")
-            row[i] = number(v, f"{where}.{key}")
+            row[i] = self.value(i, v, f"{where}.{key}")
         missing = [n for n, v in zip(self.names, row) if v is None]
         if missing:
             more = ", ..." if len(missing) > 5 else ""
@@ -176,4 +221,5 @@ class CaseSchema:
             where = f"{path}: line {line}" if path else f"line {line}"
             raise CaseError(where, f"has {len(cells)} columns; expected at least {max(columns) + 1}")
         names = header or {c: n for c, n in zip(columns, self.names)}
-        return [cell(cells[c], file_where(path, line, c, names[c])) for c in columns]
+        return [self.value(j, cell(cells[c], where := file_where(path, line, c, names[c])), where)
+                for j, c in enumerate(columns)]  # fmt: skip

@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gan_jax.serve import schemas
+from gan_jax.serve import openapi, schemas
 from gan_jax.serve.middleware import Gate, Metrics, log
 from gan_jax.serve.model import MicroBatcher, malignant
 from gan_jax.serve.schemas import ApiError
@@ -68,7 +68,7 @@ def json_response(body, status: int = 200) -> Response:
 
 def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """The ASGI app serving `model` (a serve.model.BundleModel or EchoModel)."""
-    parser = schemas.CaseParser(model.feature_names, settings.max_batch)
+    parser = schemas.CaseParser(model.feature_names, settings.max_batch, getattr(model, "bounds", None))
     metrics = Metrics()
     batcher = MicroBatcher(model, settings.max_batch, on_call=metrics.batch_rows.observe)
     ready = {"value": False}
@@ -102,6 +102,9 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     async def prometheus_metrics():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    document = openapi.Document(model, settings.max_batch)
+    openapi.install(app, document, settings.vertex_health_route, settings.vertex_predict_route,
+                    auth=settings.token is not None)  # fmt: skip
     routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
     app.add_middleware(HotRoutes, routes={(m, path): (core, routes[m, template])
                                           for (m, path), (core, template) in hot.items()})  # fmt: skip
@@ -178,7 +181,9 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
-        return json_response({"error": str(e.detail), "field": None}, e.status_code)
+        response = json_response({"error": str(e.detail), "field": None}, e.status_code)
+        response.headers.update(e.headers or {})  # e.g. Allow on a 405 (RFC 9110)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError):
@@ -196,8 +201,7 @@ def _add_native(app: FastAPI, model, parser, score) -> dict:
         return json_reply({"predictions": predictions, "model_version": model.version})
 
     summary = "Score one case ({'features': ...}) or many ({'instances': [...]})"
-    body = schemas.native_body(model.feature_names)
-    app.post("/predict", tags=["native"], openapi_extra=body, summary=summary)(_endpoint(predict))
+    app.post("/predict", tags=["native"], summary=summary)(_endpoint(predict))
 
     @app.get("/model", tags=["native"], summary="The served bundle: version, features, metrics, config")
     async def model_info():
@@ -257,7 +261,7 @@ def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
         return json_reply(reply)
 
     @app.post(
-        "/v2/models/{name}/infer", tags=["kserve-v2"], openapi_extra=schemas.v2_body(model.feature_names)
+        "/v2/models/{name}/infer", tags=["kserve-v2"], summary="Score a tensor (Open Inference Protocol)"
     )
     async def infer(name: str, request: Request):
         check_name(name)
@@ -286,10 +290,8 @@ def _add_sagemaker(app: FastAPI, parser, score, ready, version: str) -> dict:
             return 200, lines.encode(), "text/csv"
         return json_reply({"predictions": predictions, "model_version": version})
 
-    csv_body = {"text/csv": {"schema": {"type": "string"}, "example": "17.99,10.38,...\n"}}
-    extra = schemas.json_body({"type": "object"}, {"instances": [[0.0] * len(parser.names)]}, csv_body)
     summary = "SageMaker inference: JSON or CSV, one case per line"
-    app.post("/invocations", tags=["sagemaker"], openapi_extra=extra, summary=summary)(_endpoint(invocations))
+    app.post("/invocations", tags=["sagemaker"], summary=summary)(_endpoint(invocations))
     return {("POST", "/invocations"): (invocations, "/invocations")}
 
 
@@ -308,15 +310,11 @@ def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettin
         return {}
 
     async def vertex_predict(body: bytes, headers) -> Reply:
-        body = schemas.loads(body)
-        if not isinstance(body, dict) or "instances" not in body:
-            raise ApiError(422, "Vertex AI requests are {'instances': [case, ...]}", "instances")
-        predictions = await score(parser.cases(body["instances"], "instances"))
+        predictions = await score(schemas.vertex_cases(parser, schemas.loads(body)))
         return json_reply({"predictions": predictions, "deployedModelVersion": model.version})
 
     summary = "Vertex AI prediction: {'instances': [...]} -> {'predictions': [...]}"
-    body = schemas.native_body(model.feature_names)
-    app.post(route, tags=["vertex-ai"], openapi_extra=body, summary=summary)(_endpoint(vertex_predict))
+    app.post(route, tags=["vertex-ai"], summary=summary)(_endpoint(vertex_predict))
     return {("POST", route): (vertex_predict, route)}
 
 

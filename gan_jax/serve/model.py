@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from gan_jax.data.cases import scaler_bounds
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
 
 
@@ -52,6 +53,8 @@ class BundleModel:
         self.label_names = tuple(bundle.label_names)
         self.buckets = batch_buckets(max_batch)
         self._fn = bundle.predict_fn()
+        scaler = bundle.params["scaler"]
+        self.bounds = scaler_bounds(scaler["shift"], scaler["scale"])  # what it can score
 
     def warmup(self) -> float:
         """Compiles and runs every batch size once; returns the seconds it took."""
@@ -85,6 +88,7 @@ class EchoModel:
         self.name, self.version = name, "echo"
         self.feature_names, self.label_names = FEATURE_NAMES, LABEL_NAMES
         self.buckets = batch_buckets(max_batch)
+        self.bounds = None  # any float32 value
 
     def warmup(self) -> float:
         return 0.0
