@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -487,6 +488,25 @@ def test_the_serve_command_reads_the_cloud_environment(tiny_bundle, cases):
     finally:
         proc.terminate()
         proc.wait(20)
+    # Start-up information at INFO, through uvicorn's formatter; nothing to warn about here.
+    out = proc.stdout.read().decode()
+    assert re.search(r"^INFO: +loaded the bundle in", out, re.M), out
+    assert re.search(r"^INFO: +model gan_jax \(.*\) ready: compiled batch sizes", out, re.M), out
+    assert "WARNING" not in out, out
+
+
+@pytest.mark.parametrize("token", [TOKEN, None])
+def test_start_up_is_info_and_only_open_auth_is_a_warning(tiny_bundle, caplog, token):
+    """Bug caught: the server logged its start-up information at WARNING (issue 11 §7), so real
+    warnings could not be told from it."""
+    app = create_app(BundleModel(tiny_bundle[1], max_batch=8), ServeSettings(token=token))
+    with caplog.at_level(logging.DEBUG, logger="gan_jax"), running(app):
+        pass
+    ours = [r for r in caplog.records if r.name.startswith("gan_jax")]
+    ready = [r.levelno for r in ours if "ready: compiled batch sizes" in r.getMessage()]
+    assert ready == [logging.INFO]
+    warnings = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+    assert warnings == ([] if token else [warnings[0]]) and (token or "no API token set" in warnings[0])
 
 
 def test_the_serve_command_refuses_a_bad_bundle(tmp_path, capsys):

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", help="file holding the bearer token (else $GAN_JAX_API_TOKEN[_FILE])")
     echo_help = "serve a do-nothing model, not a bundle (load-test the server alone)"
     parser.add_argument("--echo", action="store_true", help=echo_help)
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    levels = ["critical", "error", "warning", "info", "debug"]
+    parser.add_argument("--log-level", default="info", choices=levels,
+                        help="server and uvicorn log level (default info)")  # fmt: skip
 
 
 def default_bundle() -> str | None:
@@ -32,6 +34,18 @@ def default_bundle() -> str | None:
         or env.get("AIP_STORAGE_URI")
         or ("/opt/ml/model" if os.path.isdir("/opt/ml/model") else None)
     )
+
+
+def log_config(level: str) -> dict:
+    """uvicorn's logging set-up plus the server's own logger (gan_jax.serve) at `level`, with
+    uvicorn's formatter, so start-up information is INFO and problems WARNING or ERROR."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["gan_jax"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
     os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory
     uvicorn.run("gan_jax.serve.app:app_from_env", factory=True, host=args.host, port=port,
                 workers=args.workers, access_log=False, log_level=args.log_level,
-                loop="auto", http="auto")  # fmt: skip
+                log_config=log_config(args.log_level), loop="auto", http="auto")  # fmt: skip
     return 0

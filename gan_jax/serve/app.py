@@ -81,9 +81,11 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         gc.collect()
         gc.freeze()
         ready["value"] = True
-        auth = "on" if settings.token else "OFF (no token set)"
-        log.warning("model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s",
-                    model.name, model.version, list(model.buckets), seconds, auth)  # fmt: skip
+        log.info("model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s", model.name,
+                 model.version, list(model.buckets), seconds, "on" if settings.token else "off")  # fmt: skip
+        if not settings.token:
+            log.warning("no API token set: every route is open (fine only behind a platform that "
+                        "authenticates, such as SageMaker or Vertex AI)")  # fmt: skip
         yield
 
     app = FastAPI(title="gan_jax prediction server", version=model.version, lifespan=lifespan,
@@ -329,7 +331,7 @@ def app_from_env() -> FastAPI:
     spec = orjson.loads(os.environ[ENV_SPEC])
     t0 = time.perf_counter()
     model = load_model(spec["bundle"], spec["max_batch"], spec["model_name"], echo=spec["echo"])
-    log.warning(
+    log.info(
         "loaded %s in %.1f s", "the echo model" if spec["echo"] else "the bundle", time.perf_counter() - t0
     )
     settings = ServeSettings.from_env(**spec["settings"])
