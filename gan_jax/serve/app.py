@@ -5,7 +5,7 @@
                /v2/models/{name}, /v2/models/{name}/ready; POST /v2/models/{name}/infer
 - SageMaker:   GET /ping, POST /invocations (application/json or text/csv)
 - Vertex AI:   GET $AIP_HEALTH_ROUTE, POST $AIP_PREDICT_ROUTE ({"instances"} -> {"predictions"})
-- operations:  GET /metrics (Prometheus), /docs and /openapi.json
+- operations:  GET /metrics (Prometheus), /openapi.json, and /docs and /redoc (served offline)
 
 Handlers are async and parse bodies with orjson; concurrent requests share one jitted model
 call through the micro-batcher. The model is compiled and warmed up for every batch size in the
@@ -28,13 +28,12 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gan_jax.serve import openapi, schemas
+from gan_jax.serve import docs, openapi, schemas
 from gan_jax.serve.middleware import Gate, Metrics, log
 from gan_jax.serve.model import MicroBatcher, malignant
 from gan_jax.serve.schemas import ApiError
 
 HEALTH_ROUTES = {"/ping", "/v2/health/live", "/v2/health/ready"}
-DOC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +88,8 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         yield
 
     app = FastAPI(title="gan_jax prediction server", version=model.version, lifespan=lifespan,
-                  description=__doc__)  # fmt: skip
+                  description=__doc__, docs_url=None, redoc_url=None)  # fmt: skip
+    doc_paths = docs.install(app)  # offline: assets from the installed package, no CDN
     app.state.batcher, app.state.metrics = batcher, metrics
     _add_error_handlers(app)
     score = _scorer(model, batcher, settings.threshold)
@@ -110,7 +110,7 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
     app.add_middleware(HotRoutes, routes={(m, path): (core, routes[m, template])
                                           for (m, path), (core, template) in hot.items()})  # fmt: skip
-    open_paths = HEALTH_ROUTES | DOC_ROUTES | {settings.vertex_health_route or "/ping"}
+    open_paths = HEALTH_ROUTES | doc_paths | {settings.vertex_health_route or "/ping"}
     app.add_middleware(Gate, token=settings.token, open_paths=open_paths,
                        max_body_bytes=settings.max_body_bytes, metrics=metrics)  # fmt: skip
     return app
