@@ -44,6 +44,8 @@ class ServeSettings:
     threshold: float = 0.5  # malignant if probability >= threshold (as in evaluate.py)
     vertex_health_route: str | None = None  # from AIP_HEALTH_ROUTE
     vertex_predict_route: str | None = None  # from AIP_PREDICT_ROUTE
+    grpc_port: int | None = None  # the Open Inference Protocol over gRPC on this port too (None: off)
+    grpc_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, **overrides) -> ServeSettings:
@@ -85,7 +87,10 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         if not settings.token:
             log.warning("no API token set: every route is open (fine only behind a platform that "
                         "authenticates, such as SageMaker or Vertex AI)")  # fmt: skip
+        grpc_server = await _start_grpc(model, parser, batcher, settings, ready)
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(grace=2)
 
     app = FastAPI(title="gan_jax prediction server", version=model.version, lifespan=lifespan,
                   description=__doc__, docs_url=None, redoc_url=None)  # fmt: skip
@@ -194,6 +199,30 @@ def _add_error_handlers(app: FastAPI) -> None:
         return json_response({"error": f"{field}: {first.get('msg', 'invalid')}", "field": field}, 422)
 
 
+async def _start_grpc(model, parser, batcher, settings: ServeSettings, ready: dict):
+    if settings.grpc_port is None:
+        return None
+    from gan_jax.serve import grpc_server  # grpcio is an optional extra
+
+    service = grpc_server.InferenceService(
+        model, parser, batcher, threshold=settings.threshold, token=settings.token, ready=ready,
+        metadata=kserve_metadata(model),
+    )  # fmt: skip
+    return await grpc_server.start(service, settings.grpc_host, settings.grpc_port, settings.max_body_bytes)
+
+
+def kserve_metadata(model) -> dict:
+    """The v2 model metadata, the same over HTTP and gRPC."""
+    n = len(model.feature_names)
+    return {
+        "name": model.name, "versions": [model.version], "platform": "jax",
+        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, n]}],
+        "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
+                    {"name": "label", "datatype": "INT32", "shape": [-1]}],
+        "parameters": {"feature_names": list(model.feature_names), "label_names": list(model.label_names)},
+    }  # fmt: skip
+
+
 def _add_native(app: FastAPI, model, parser, score) -> dict:
     async def predict(body: bytes, headers) -> Reply:
         x, single = schemas.native_cases(parser, schemas.loads(body))
@@ -213,14 +242,7 @@ def _add_native(app: FastAPI, model, parser, score) -> dict:
 
 
 def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
-    n = len(model.feature_names)
-    metadata = {
-        "name": model.name, "versions": [model.version], "platform": "jax",
-        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, n]}],
-        "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
-                    {"name": "label", "datatype": "INT32", "shape": [-1]}],
-        "parameters": {"feature_names": list(model.feature_names), "label_names": list(model.label_names)},
-    }  # fmt: skip
+    metadata = kserve_metadata(model)
 
     def check_name(name: str) -> None:
         if name != model.name:
