@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gan_jax import bundle, cli
-from gan_jax.data import load_dataset
+from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.serve import BundleModel
 
 
@@ -60,7 +60,10 @@ def test_chunking_does_not_change_the_answers_beyond_float_rounding(tiny_bundle_
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("radius_mean,texture_mean\n1,2\n", "line 1 (header) lacks the feature column(s) perimeter_mean"),
+        (
+            "radius_mean,texture_mean\n1,2\n",
+            "line 1 (header): the header lacks the feature column(s) perimeter_mean",
+        ),
         ("", "the file is empty"),
     ],
 )
@@ -84,7 +87,7 @@ def test_bad_values_name_the_line_and_column(tiny_bundle_export, tmp_path, capsy
         f.write(",".join(map(str, x[2])) + "\n")
     assert cli.main(["predict", str(tiny_bundle_export[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"),
                      "--no-header"]) == 2  # fmt: skip
-    assert "line 3, column smoothness_mean: not a number" in capsys.readouterr().err
+    assert "in.csv: line 3, column 5 (smoothness_mean): must be a number, got text" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_bad_bundle(tmp_path, capsys):
@@ -104,3 +107,82 @@ def test_export_command_writes_a_loadable_bundle(tmp_path, capsys):
     assert cli.main(argv) == 2  # refuses to overwrite
     assert "already holds a bundle" in capsys.readouterr().err
     assert cli.main([*argv, "--force"]) == 0
+
+
+# -- one validation path: no output row for an invalid case (issue 11 §2) ---------------------
+
+
+def overflow_file(path, x, header=FEATURE_NAMES):
+    """A headed CSV of `x` whose second case has area_mean = 1e39 (overflows float32)."""
+    lines = [",".join(["id", *header])]
+    for i, row in enumerate(x):
+        cells = [repr(float(v)) for v in row]
+        if i == 1:
+            cells[3] = "1e39"
+        lines.append(",".join([f"P{i}", *cells]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def predict(bundle_path, tmp_path, *extra):
+    return cli.main(["predict", str(bundle_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
+                     *extra])  # fmt: skip
+
+
+def test_a_cell_that_overflows_float32_stops_with_file_line_column(tiny_bundle_export, tmp_path, capsys):
+    """Bug caught: 1e39 became inf in float32, the model gave NaN, and the patient got
+    "nan,benign" with exit 0 — a silent wrong diagnosis."""
+    overflow_file(tmp_path / "in.csv", load_dataset().x[:3])
+    assert predict(tiny_bundle_export[0], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'in.csv'}: line 3, column 5 (area_mean): must be a finite number within the float32 "
+        in err
+    )
+    assert err.rstrip().endswith("got a number outside it")
+    assert not (tmp_path / "out.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no temporary file left behind
+
+
+def test_skip_invalid_leaves_the_case_out_and_says_which(tiny_bundle_export, tmp_path, capsys):
+    path, b = tiny_bundle_export
+    x = load_dataset().x[:3]
+    overflow_file(tmp_path / "in.csv", x)
+    assert predict(path, tmp_path, "--skip-invalid", "--batch-size", "2") == 0
+    out, err = capsys.readouterr()
+    assert "scored 2 cases" in out and "skipped 1 invalid case(s)" in out
+    assert "skipped " + str(tmp_path / "in.csv") + ": line 3, column 5 (area_mean): must be a finite" in err
+    rows = read(tmp_path / "out.csv")
+    assert [r["id"] for r in rows] == ["P0", "P2"]  # no row at all for P1
+    expected = BundleModel(b, max_batch=2).predict(x[[0, 2]])
+    np.testing.assert_allclose([float(r["malignant_probability"]) for r in rows], expected, rtol=0, atol=1e-7)
+
+
+def test_a_non_finite_probability_never_becomes_a_label(tiny_bundle_export, tmp_path, capsys, monkeypatch):
+    """Bug caught: `p >= threshold` is False for NaN, so a NaN probability read as "benign"."""
+    real_predict = BundleModel.predict
+
+    def nan_for_the_second_row(self, x):
+        proba = real_predict(self, x).copy()
+        proba[1:2] = np.nan
+        return proba
+
+    monkeypatch.setattr(BundleModel, "predict", nan_for_the_second_row)
+    write_cases(tmp_path / "in.csv", load_dataset().x[:3], header=None)
+    for extra in ([], ["--skip-invalid"]):  # valid input: skipping does not apply, it must stop
+        assert predict(tiny_bundle_export[0], tmp_path, "--no-header", *extra) == 2
+        err = capsys.readouterr().err
+        assert "line(s) 2: the model returned a non-finite probability for 1 case(s)" in err, err
+        assert not (tmp_path / "out.csv").exists()
+
+
+def test_values_the_model_cannot_score_get_the_servers_message(tiny_bundle_export, tmp_path, capsys):
+    """Every feature at 3e38 (valid float32, but its scaled value overflows this model to NaN) is
+    refused with the same words as the server's, naming the line and column."""
+    x = load_dataset().x[:3].copy()
+    x[1] = 3e38
+    write_cases(tmp_path / "in.csv", x, header=None)
+    assert predict(tiny_bundle_export[0], tmp_path, "--no-header") == 2
+    err = capsys.readouterr().err
+    assert "in.csv: line 2, column 1 (radius_mean): must be within [" in err
+    assert "for this model (1e+06 scaler units around its training data; check the units)" in err
+    assert not (tmp_path / "out.csv").exists()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -269,7 +270,7 @@ GOOD = [1.0] * 30
         ("/predict", {"features": [None, *GOOD[1:]]}, 422, "features[0]: must be a number, got null"),
         ("/predict", {"instances": [GOOD, [*GOOD[:3], 1e39, *GOOD[4:]]]}, 422, "instances[1][3]: must be a finite"),
         ("/predict", {"instances": []}, 422, "instances: the batch is empty"),
-        ("/predict", {"instances": [GOOD] * 9}, 413, "9 cases is more than this server's limit of 8"),
+        ("/predict", {"instances": [GOOD] * 9}, 422, "9 cases is more than this server's limit of 8"),
         ("/predict", {"instances": "all"}, 422, "instances: must be a list of cases"),
         ("/predict", {"instances": [7]}, 422, "instances[0]: a case must be an object"),
         ("/predict", {"cases": [GOOD]}, 422, 'body: expected {"features"'),
@@ -319,10 +320,25 @@ def test_oversized_chunked_body_is_refused(server):
 @pytest.mark.parametrize(
     "content, content_type, status, message",
     [
-        ("1,2,3\n", "text/csv", 422, "row 1: expected 30 comma-separated values, got 3"),
-        (",".join(["1"] * 29 + ["x"]) + "\n", "text/csv", 422, "row 1, column 30: must be a number"),
-        (",".join(["1"] * 29 + ["nan"]) + "\n", "text/csv", 422, "row 1, column 30: must be a finite"),
-        ("radius_mean,foo\n1,2\n", "text/csv", 422, "header: the header must name the 30 features"),
+        ("1,2,3\n", "text/csv", 422, "line 1: expected 30 comma-separated values, got 3"),
+        (
+            ",".join(["1"] * 29 + ["x"]) + "\n",
+            "text/csv",
+            422,
+            "line 1, column 30 (fractal_dimension_worst): must be a number, got text",
+        ),
+        (
+            "\n" + ",".join(["1"] * 29 + ["nan"]) + "\n",
+            "text/csv",
+            422,
+            "line 2, column 30 (fractal_dimension_worst): must be a finite",
+        ),
+        (
+            "radius_mean,foo\n1,2\n",
+            "text/csv",
+            422,
+            "line 1 (header): the header lacks the feature column(s) texture_mean",
+        ),
         ("", "text/csv", 422, "the batch is empty"),
         ("<xml/>", "application/xml", 415, "content type 'application/xml' is not supported"),
     ],
@@ -330,6 +346,77 @@ def test_oversized_chunked_body_is_refused(server):
 def test_sagemaker_csv_errors(server, content, content_type, status, message):
     r = server.post("/invocations", content=content, headers={"Content-Type": content_type})
     assert r.status_code == status and message in r.json()["error"]
+
+
+def test_predict_and_the_server_refuse_the_same_cell_with_the_same_words(server, cases, tiny_bundle, tmp_path,
+                                                                         capsys):  # fmt: skip
+    """Bug caught: three parsers with three rule sets (issue 11 §2) — `gan-jax predict` wrote
+    "nan,benign" for a 1e39 cell that the server refused. Now one validator, one message."""
+    from gan_jax import cli
+
+    x, _, names = cases
+    rows = [[repr(float(v)) for v in row] for row in x[:3]]
+    rows[1][3] = "1e39"  # area_mean of the second case: finite for Python, inf in float32
+    text = "\n".join(",".join(r) for r in [list(names), *rows]) + "\n"
+    (tmp_path / "in.csv").write_text(text)
+    argv = ["predict", str(tiny_bundle[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]
+    assert cli.main(argv) == 2
+    from_predict = (
+        capsys.readouterr().err.strip().removeprefix(f"gan-jax predict: error: {tmp_path / 'in.csv'}: ")
+    )
+    assert from_predict.startswith("line 3, column 4 (area_mean): must be a finite number within the float32")
+
+    r = server.post("/invocations", content=text, headers={"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["error"]) == (422, from_predict)
+    problem = from_predict.removeprefix("line 3, column 4 (area_mean): ")
+    by_order = [x[0].tolist(), [*x[1, :3].tolist(), 1e39, *x[1, 4:].tolist()], x[2].tolist()]
+    r = server.post("/predict", json={"instances": by_order})
+    assert (r.status_code, r.json()["error"]) == (422, f"instances[1][3]: {problem}")
+    r = server.post("/predict", json={"instances": [named(row, names) for row in by_order]})
+    assert (r.status_code, r.json()["error"]) == (422, f"instances[1].area_mean: {problem}")
+    tensor = {"name": "input-0", "shape": [3, 30], "datatype": "FP64", "data": by_order}
+    r = server.post("/v2/models/gan_jax/infer", json={"inputs": [tensor]})
+    assert (r.status_code, r.json()["error"]) == (422, f"inputs[0].data[33]: {problem}")
+
+
+class NanModel(BundleModel):
+    """The real model, except that its second row's probability is NaN."""
+
+    def predict(self, x):
+        proba = super().predict(x).copy()
+        proba[1:2] = np.nan
+        return proba
+
+
+def test_a_non_finite_probability_is_a_500_never_a_label(tiny_bundle, cases):
+    """Bug caught: NaN >= 0.5 is False, so a NaN probability was served as "benign" (and orjson
+    writes the NaN as null)."""
+    x, _, names = cases
+    app = create_app(NanModel(tiny_bundle[1], max_batch=8), ServeSettings())
+    tensor = {"name": "input-0", "shape": [2, 30], "datatype": "FP32", "data": x[:2].tolist()}
+    with running(app) as url:
+        for path, body in [
+            ("/predict", {"instances": x[:2].tolist()}),
+            ("/invocations", {"instances": x[:2].tolist()}),
+            ("/v2/models/gan_jax/infer", {"inputs": [tensor]}),
+        ]:
+            r = httpx.post(f"{url}{path}", json=body, headers={"X-Request-ID": "nan-probe"})
+            assert r.status_code == 500, (path, r.text)
+            assert r.json() == {"error": "internal server error", "request_id": "nan-probe"}
+
+
+@pytest.mark.parametrize("path", ["/predict", "/invocations", "/vertex/predict"])
+def test_values_the_model_cannot_score_are_refused_by_name(server, path, tiny_bundle):
+    """Bug caught: every feature at 3e38 is valid float32, but the scaled value overflows and this
+    model answered NaN (a 500, or before that "benign"). The server now refuses values more than
+    1e6 scaler units from the training data, naming the field and the model's range."""
+    row = [3e38] * 30
+    r = server.post(path, json={"instances": [[1.0] * 30, row]})
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("instances[1][0]: must be within [")
+    assert (
+        "for this model (1e+06 scaler units around its training data; check the units)" in r.json()["error"]
+    )
 
 
 def test_metrics_count_requests_and_latency(server, cases):
@@ -401,6 +488,25 @@ def test_the_serve_command_reads_the_cloud_environment(tiny_bundle, cases):
     finally:
         proc.terminate()
         proc.wait(20)
+    # Start-up information at INFO, through uvicorn's formatter; nothing to warn about here.
+    out = proc.stdout.read().decode()
+    assert re.search(r"^INFO: +loaded the bundle in", out, re.M), out
+    assert re.search(r"^INFO: +model gan_jax \(.*\) ready: compiled batch sizes", out, re.M), out
+    assert "WARNING" not in out, out
+
+
+@pytest.mark.parametrize("token", [TOKEN, None])
+def test_start_up_is_info_and_only_open_auth_is_a_warning(tiny_bundle, caplog, token):
+    """Bug caught: the server logged its start-up information at WARNING (issue 11 §7), so real
+    warnings could not be told from it."""
+    app = create_app(BundleModel(tiny_bundle[1], max_batch=8), ServeSettings(token=token))
+    with caplog.at_level(logging.DEBUG, logger="gan_jax"), running(app):
+        pass
+    ours = [r for r in caplog.records if r.name.startswith("gan_jax")]
+    ready = [r.levelno for r in ours if "ready: compiled batch sizes" in r.getMessage()]
+    assert ready == [logging.INFO]
+    warnings = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+    assert warnings == ([] if token else [warnings[0]]) and (token or "no API token set" in warnings[0])
 
 
 def test_the_serve_command_refuses_a_bad_bundle(tmp_path, capsys):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import math
 import os
+import sys
 
 import numpy as np
 
@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-header", action="store_true", help="INPUT has no header: 30 features in order")
     parser.add_argument("--batch-size", type=int, default=4096, help="rows per model call (default 4096)")
     parser.add_argument("--threshold", type=float, default=0.5, help="malignant if probability >= this")
+    skip_help = ("leave out cases that fail validation (reported on stderr) instead of stopping at the "
+                 "first one; no output row is ever written for an invalid case")  # fmt: skip
+    parser.add_argument("--skip-invalid", action="store_true", help=skip_help)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,81 +36,91 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     b = bundle.load(args.bundle)
-    n = score_csv(b, args.input, args.out, batch_size=args.batch_size, header=not args.no_header,
-                  threshold=args.threshold)  # fmt: skip
-    print(f"scored {n} cases with model {b.model_version}; wrote {storage.redact(args.out)}")
+    n, skipped = score_csv(b, args.input, args.out, batch_size=args.batch_size, header=not args.no_header,
+                           threshold=args.threshold, skip_invalid=args.skip_invalid)  # fmt: skip
+    for error in skipped:
+        print(f"gan-jax predict: skipped {error}", file=sys.stderr)
+    note = f"; skipped {len(skipped)} invalid case(s), listed above" if skipped else ""
+    print(f"scored {n} cases with model {b.model_version}; wrote {storage.redact(args.out)}{note}")
     return 0
 
 
 def score_csv(b, in_uri: str, out_uri: str, *, batch_size: int = 4096, header: bool = True,
-              threshold: float = 0.5) -> int:  # fmt: skip
-    """Scores every row of the CSV `in_uri` with bundle `b` into `out_uri`; returns the row count.
-    Raises ValueError naming the file, line and column of a bad value."""
-    from gan_jax import storage
-    from gan_jax.serve.model import BundleModel
+              threshold: float = 0.5, skip_invalid: bool = False) -> tuple[int, list[str]]:  # fmt: skip
+    """Scores every row of the CSV `in_uri` with bundle `b` into `out_uri`.
 
-    model = BundleModel(b, max_batch=min(batch_size, 4096))
+    Every row goes through the shared case validator (gan_jax.data.cases). An invalid row stops
+    the run with a CaseError naming the file, line and column, and no output file is left
+    behind; with `skip_invalid` it is left out of the output instead.
+
+    Returns:
+      (rows scored, one error message per skipped row).
+    """
+    from gan_jax import storage
+
     tmp = None if storage.is_remote(out_uri) else f"{out_uri}.tmp-{os.getpid()}"
-    n = 0
-    with (
-        storage.open_uri(in_uri, "r", newline="") as fin,
-        storage.open_uri(tmp or out_uri, "w", newline="") as fout,
-    ):
-        reader = csv.reader(fin)
-        rows = ((reader.line_num, cells) for cells in reader if any(c.strip() for c in cells))
-        first = next(rows, None)
-        columns, id_col = _columns(first and first[1], b.feature_names, header, in_uri)
-        if not header:
-            rows = itertools.chain([first], rows)  # the first row is a case
-        writer = csv.writer(fout)
-        writer.writerow((["id"] if id_col is not None else []) + ["malignant_probability", "label"])
-        for chunk in _batched(rows, batch_size):
-            x = np.empty((len(chunk), len(columns)), np.float32)
-            for i, (line, cells) in enumerate(chunk):
-                x[i] = _row(cells, columns, in_uri, line, b.feature_names)
-            proba = model.predict(x)
-            for (_, cells), p in zip(chunk, proba):
-                out = [cells[id_col]] if id_col is not None else []
-                writer.writerow([*out, repr(float(p)), b.label_names[int(p >= threshold)]])
-            n += len(chunk)
+    try:
+        with (
+            storage.open_uri(in_uri, "r", newline="") as fin,
+            storage.open_uri(tmp or out_uri, "w", newline="") as fout,
+        ):
+            result = _score(b, csv.reader(fin), csv.writer(fout), in_uri, batch_size, header, threshold,
+                            skip_invalid)  # fmt: skip
+    except BaseException:
+        storage.remove(tmp or out_uri)  # never leave a partial file that looks like a result
+        raise
     if tmp is not None:
         os.replace(tmp, out_uri)
-    return n
+    return result
 
 
-def _columns(first, names, header: bool, uri: str) -> tuple[list[int], int | None]:
-    from gan_jax.data.wdbc import canonical_feature_name
+def _score(b, reader, writer, in_uri, batch_size, header, threshold, skip_invalid):
+    from gan_jax.data.cases import CaseError, CaseSchema
+    from gan_jax.serve.model import BundleModel, NonFiniteProbability, malignant
 
+    model = BundleModel(b, max_batch=min(batch_size, 4096))
+    schema = CaseSchema(b.feature_names, model.bounds)  # the same rules as the server
+    rows = ((reader.line_num, cells) for cells in reader if any(c.strip() for c in cells))
+    first = next(rows, None)
     if first is None:
-        raise ValueError(f"{uri}: the file is empty")
-    if not header:
-        return list(range(len(names))), None
-    canon = {canonical_feature_name(c): j for j, c in enumerate(first)}
-    missing = [n for n in names if n not in canon]
-    if missing:
-        raise ValueError(f"{uri}: line 1 (header) lacks the feature column(s) {', '.join(missing[:5])}"
-                         f"{' ...' if len(missing) > 5 else ''}; use --no-header for files without "
-                         "one")  # fmt: skip
-    id_col = next((j for j, c in enumerate(first) if c.strip().lower() == "id"), None)
-    return [canon[n] for n in names], id_col
+        raise CaseError(in_uri, "the file is empty; expected cases, one per line")
+    names, columns, id_col = None, list(range(len(schema.names))), None
+    if header:
+        names = first[1]
+        columns = schema.columns(names, f"{in_uri}: line {first[0]} (header)")
+        id_col = next((j for j, c in enumerate(names) if c.strip().lower() == "id"), None)
+    else:
+        rows = itertools.chain([first], rows)  # the first row is a case
+    writer.writerow((["id"] if id_col is not None else []) + ["malignant_probability", "label"])
+    n, skipped = 0, []
+    for chunk in _batched(rows, batch_size):
+        valid, x = [], []
+        for line, cells in chunk:
+            try:
+                x.append(schema.from_cells(cells, columns, in_uri, line, names))
+            except CaseError as e:
+                if not skip_invalid:
+                    raise
+                skipped.append(str(e))
+                continue
+            valid.append((line, cells))
+        if not valid:
+            continue
+        proba = model.predict(np.asarray(x, np.float32))
+        try:
+            positive = malignant(proba, threshold)
+        except NonFiniteProbability as e:
+            lines = ", ".join(str(valid[i][0]) for i in e.rows[:10]) + (" ..." if len(e.rows) > 10 else "")
+            raise FloatingPointError(f"{in_uri}: line(s) {lines}: {e}; stopped without writing an "
+                                     "output file") from None  # fmt: skip
+        for (_, cells), p, m in zip(valid, proba.tolist(), positive.tolist()):
+            out = [cells[id_col]] if id_col is not None else []
+            writer.writerow([*out, repr(p), b.label_names[m]])
+        n += len(valid)
+    return n, skipped
 
 
 def _batched(rows, size: int):
     """Lists of up to `size` items (itertools.batched is Python >= 3.12)."""
     while chunk := list(itertools.islice(rows, size)):
         yield chunk
-
-
-def _row(cells: list[str], columns: list[int], uri: str, line: int, names) -> list[float]:
-    if len(cells) <= max(columns):
-        raise ValueError(f"{uri}: line {line} has {len(cells)} columns, expected at least {max(columns) + 1}")
-    values = []
-    for name, j in zip(names, columns):
-        try:
-            v = float(cells[j])
-        except ValueError:
-            raise ValueError(f"{uri}: line {line}, column {name}: not a number") from None
-        if not math.isfinite(v):
-            raise ValueError(f"{uri}: line {line}, column {name}: must be finite")
-        values.append(v)
-    return values

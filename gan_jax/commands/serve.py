@@ -3,6 +3,7 @@
 BUNDLE defaults to $GAN_JAX_BUNDLE, then $AIP_STORAGE_URI (Vertex AI), then /opt/ml/model
 (SageMaker); the port to $AIP_HTTP_PORT, then $PORT, then 8080 (what SageMaker, Vertex AI and
 KServe expect). The token comes from --token-file, $GAN_JAX_API_TOKEN_FILE or $GAN_JAX_API_TOKEN.
+With --grpc-port, the KServe v2 gRPC service runs too, on that port (same model, token, validation).
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port (default $AIP_HTTP_PORT, $PORT or 8080)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    grpc_help = "also serve the Open Inference Protocol (KServe v2) over gRPC on this port (default: off)"
+    parser.add_argument("--grpc-port", type=int, help=grpc_help)
     parser.add_argument("--model-name", default="gan_jax", help="name in the KServe v2 routes")
     parser.add_argument("--max-batch", type=int, default=1024, help="most cases per request (default 1024)")
     parser.add_argument("--max-body-bytes", type=int, default=4 << 20, help="largest body (default 4 MiB)")
     parser.add_argument("--token-file", help="file holding the bearer token (else $GAN_JAX_API_TOKEN[_FILE])")
     echo_help = "serve a do-nothing model, not a bundle (load-test the server alone)"
     parser.add_argument("--echo", action="store_true", help=echo_help)
-    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    levels = ["critical", "error", "warning", "info", "debug"]
+    parser.add_argument("--log-level", default="info", choices=levels,
+                        help="server and uvicorn log level (default info)")  # fmt: skip
 
 
 def default_bundle() -> str | None:
@@ -32,6 +37,29 @@ def default_bundle() -> str | None:
         or env.get("AIP_STORAGE_URI")
         or ("/opt/ml/model" if os.path.isdir("/opt/ml/model") else None)
     )
+
+
+def log_config(level: str) -> dict:
+    """uvicorn's logging set-up plus the server's own logger (gan_jax.serve) at `level`, with
+    uvicorn's formatter, so start-up information is INFO and problems WARNING or ERROR."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["gan_jax"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
+def _check_grpc(grpc_port: int, http_port: int) -> None:
+    if grpc_port == http_port or not 0 < grpc_port < 65536:
+        raise ValueError(
+            f"--grpc-port must be a free port other than the HTTP port {http_port}, got {grpc_port}"
+        )
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        raise ValueError("--grpc-port needs grpcio: pip install 'gan_jax[grpc]'") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,12 +81,15 @@ def run(args: argparse.Namespace) -> int:
 
         bundle.load(uri)  # fail here, with a clear message, before any worker starts
     port = args.port or int(os.environ.get("AIP_HTTP_PORT") or os.environ.get("PORT") or 8080)
+    if args.grpc_port is not None:
+        _check_grpc(args.grpc_port, port)
     settings = {"token": load_token(args.token_file), "max_batch": args.max_batch,
-                "max_body_bytes": args.max_body_bytes}  # fmt: skip
+                "max_body_bytes": args.max_body_bytes, "grpc_port": args.grpc_port,
+                "grpc_host": args.host}  # fmt: skip
     spec = {"bundle": uri, "max_batch": args.max_batch, "model_name": args.model_name, "echo": args.echo,
             "settings": settings}  # fmt: skip
     os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory
     uvicorn.run("gan_jax.serve.app:app_from_env", factory=True, host=args.host, port=port,
                 workers=args.workers, access_log=False, log_level=args.log_level,
-                loop="auto", http="auto")  # fmt: skip
+                log_config=log_config(args.log_level), loop="auto", http="auto")  # fmt: skip
     return 0

@@ -1,5 +1,6 @@
 """Data loading and validation. Returns numpy arrays plus metadata; nothing here imports flax."""
 
+from gan_jax.data.cases import CaseError, CaseSchema
 from gan_jax.data.wdbc import (
     FEATURE_NAMES,
     LABEL_NAMES,
@@ -12,6 +13,8 @@ from gan_jax.data.wdbc import (
 )
 
 __all__ = [
+    "CaseError",
+    "CaseSchema",
     "FEATURE_NAMES",
     "LABEL_NAMES",
     "DataError",

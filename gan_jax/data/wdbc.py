@@ -1,7 +1,8 @@
 """Wisconsin Diagnostic Breast Cancer (WDBC) data: bundled copy, UCI `wdbc.data`, headed CSV.
 
 Positive class (label 1) is malignant. Every loader validates the whole file and raises
-`DataError` naming the file, the row (1-based line number in the file) and the column.
+`DataError` naming the file, the line (1-based) and the column; feature values go through the
+one case validator (`gan_jax.data.cases`) that the server and `gan-jax predict` also use.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import math
 import os
 
 import numpy as np
 
 from gan_jax import storage
+from gan_jax.data.cases import CaseSchema, DataError, canonical_feature_name, file_where
 
 _STATS = ("mean", "se", "worst")
 _MEASURES = (
@@ -29,10 +30,6 @@ _ID_COLUMNS = {"id"}
 _LABEL_COLUMNS = {"diagnosis", "label", "target"}
 
 
-class DataError(ValueError):
-    """A data file that cannot be used, with the file, row and column at fault."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     x: np.ndarray  # [N, 30] float32
@@ -44,19 +41,6 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return self.x.shape[1]
-
-
-def canonical_feature_name(name: str) -> str:
-    """Maps scikit-learn ("mean radius", "radius error", "worst radius") and Kaggle
-    ("radius_mean", "concave points_mean") spellings onto `FEATURE_NAMES`."""
-    words = name.strip().lower().replace("_", " ").split()
-    stat = "mean"
-    if words and words[0] in ("mean", "worst"):
-        stat, words = words[0], words[1:]
-    elif words and words[-1] in ("mean", "worst", "se", "error"):
-        stat, words = words[-1], words[:-1]
-    stat = "se" if stat == "error" else stat
-    return "_".join(words + [stat])
 
 
 def load_bundled() -> Dataset:
@@ -118,18 +102,22 @@ def _looks_like_header(cells: list[str]) -> bool:
     return any(canonical_feature_name(c) in FEATURE_NAMES for c in cells)
 
 
+_SCHEMA = CaseSchema(FEATURE_NAMES)
+
+
 def _parse_uci(rows: list[tuple[int, list[str]]], path: str) -> Dataset:
     n_cols = 2 + len(FEATURE_NAMES)
-    columns = ("id", "diagnosis") + FEATURE_NAMES
+    header = ("id", "diagnosis") + FEATURE_NAMES
+    columns = list(range(2, n_cols))
     labels, features = [], []
     for line, cells in rows:
         if len(cells) != n_cols:
             raise DataError(
-                f"{path}: row {line} has {len(cells)} columns; expected {n_cols} "
+                f"{path}: line {line} has {len(cells)} columns; expected {n_cols} "
                 "(ID, diagnosis, then the 30 WDBC features)"
             )
-        labels.append(_parse_label(cells[1], path, line, columns[1]))
-        features.append([_parse_number(c, path, line, n) for c, n in zip(cells[2:], columns[2:])])
+        labels.append(_parse_label(cells[1], path, line, 1, header[1]))
+        features.append(_SCHEMA.from_cells(cells, columns, path, line, header))
     return _finish(features, labels, path)
 
 
@@ -137,56 +125,42 @@ def _parse_headed(rows: list[tuple[int, list[str]]], path: str) -> Dataset:
     header_line, header = rows[0]
     if header and header[-1] == "" and all(c == "" for _, r in rows[1:] for c in r[len(header) - 1 :]):
         header = header[:-1]  # Kaggle's copy ends every line with a comma.
-    names = [canonical_feature_name(h) for h in header]
+    where = f"{path}: line {header_line} (header)"
     label_cols = [i for i, h in enumerate(header) if h.lower() in _LABEL_COLUMNS]
     if len(label_cols) != 1:
         raise DataError(
-            f"{path}: row {header_line}: expected exactly one label column named one of "
+            f"{where}: expected exactly one label column named one of "
             f"{sorted(_LABEL_COLUMNS)}, found {len(label_cols)}"
         )
-    missing = [f for f in FEATURE_NAMES if f not in names]
-    if missing:
-        raise DataError(f"{path}: row {header_line}: missing feature columns {missing}")
+    columns = _SCHEMA.columns(header, where)
     extra = [
-        h for i, (h, n) in enumerate(zip(header, names))
-        if i not in label_cols and n not in FEATURE_NAMES and h.lower() not in _ID_COLUMNS
+        h for i, h in enumerate(header)
+        if i not in label_cols and i not in columns and _SCHEMA.feature_index(h) is None
+        and h.lower() not in _ID_COLUMNS
     ]  # fmt: skip
     if extra:
         raise DataError(
-            f"{path}: row {header_line}: unexpected columns {extra}; expected the 30 WDBC "
+            f"{where}: unexpected columns {extra}; expected the 30 WDBC "
             "features, a diagnosis column and optionally an id column"
         )
-    duplicated = sorted({n for n in names if n in FEATURE_NAMES and names.count(n) > 1})
-    if duplicated:
-        raise DataError(f"{path}: row {header_line}: duplicated feature columns {duplicated}")
-    order = [names.index(f) for f in FEATURE_NAMES]
     labels, features = [], []
     for line, cells in rows[1:]:
         if len(cells) < len(header) or any(cells[len(header) :]):
-            raise DataError(f"{path}: row {line} has {len(cells)} columns; the header has {len(header)}")
-        labels.append(_parse_label(cells[label_cols[0]], path, line, header[label_cols[0]]))
-        features.append([_parse_number(cells[i], path, line, header[i]) for i in order])
+            raise DataError(f"{path}: line {line} has {len(cells)} columns; the header has {len(header)}")
+        label_col = label_cols[0]
+        labels.append(_parse_label(cells[label_col], path, line, label_col, header[label_col]))
+        features.append(_SCHEMA.from_cells(cells, columns, path, line, header))
     return _finish(features, labels, path)
 
 
-def _parse_label(cell: str, path: str, line: int, column: str) -> int:
+def _parse_label(cell: str, path: str, line: int, column: int, name: str) -> int:
     label = _LABELS.get(cell.lower())
     if label is None:
         raise DataError(
-            f"{path}: row {line}, column {column!r}: unknown label {cell!r}; "
+            f"{file_where(path, line, column, name)}: unknown label {cell!r}; "
             "expected M/B, malignant/benign or 1/0"
         )
     return label
-
-
-def _parse_number(cell: str, path: str, line: int, column: str) -> float:
-    try:
-        value = float(cell)
-    except ValueError:
-        raise DataError(f"{path}: row {line}, column {column!r}: {cell!r} is not a number") from None
-    if not math.isfinite(value):
-        raise DataError(f"{path}: row {line}, column {column!r}: {cell!r} is not finite")
-    return value
 
 
 def _finish(features: list[list[float]], labels: list[int], path: str) -> Dataset:

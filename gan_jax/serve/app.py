@@ -5,7 +5,7 @@
                /v2/models/{name}, /v2/models/{name}/ready; POST /v2/models/{name}/infer
 - SageMaker:   GET /ping, POST /invocations (application/json or text/csv)
 - Vertex AI:   GET $AIP_HEALTH_ROUTE, POST $AIP_PREDICT_ROUTE ({"instances"} -> {"predictions"})
-- operations:  GET /metrics (Prometheus), /docs and /openapi.json
+- operations:  GET /metrics (Prometheus), /openapi.json, and /docs and /redoc (served offline)
 
 Handlers are async and parse bodies with orjson; concurrent requests share one jitted model
 call through the micro-batcher. The model is compiled and warmed up for every batch size in the
@@ -28,13 +28,12 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gan_jax.serve import schemas
+from gan_jax.serve import docs, openapi, schemas
 from gan_jax.serve.middleware import Gate, Metrics, log
-from gan_jax.serve.model import MicroBatcher
+from gan_jax.serve.model import MicroBatcher, malignant
 from gan_jax.serve.schemas import ApiError
 
 HEALTH_ROUTES = {"/ping", "/v2/health/live", "/v2/health/ready"}
-DOC_ROUTES = {"/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +44,8 @@ class ServeSettings:
     threshold: float = 0.5  # malignant if probability >= threshold (as in evaluate.py)
     vertex_health_route: str | None = None  # from AIP_HEALTH_ROUTE
     vertex_predict_route: str | None = None  # from AIP_PREDICT_ROUTE
+    grpc_port: int | None = None  # the Open Inference Protocol over gRPC on this port too (None: off)
+    grpc_host: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, **overrides) -> ServeSettings:
@@ -68,7 +69,7 @@ def json_response(body, status: int = 200) -> Response:
 
 def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """The ASGI app serving `model` (a serve.model.BundleModel or EchoModel)."""
-    parser = schemas.CaseParser(model.feature_names, settings.max_batch)
+    parser = schemas.CaseParser(model.feature_names, settings.max_batch, getattr(model, "bounds", None))
     metrics = Metrics()
     batcher = MicroBatcher(model, settings.max_batch, on_call=metrics.batch_rows.observe)
     ready = {"value": False}
@@ -81,13 +82,19 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         gc.collect()
         gc.freeze()
         ready["value"] = True
-        auth = "on" if settings.token else "OFF (no token set)"
-        log.warning("model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s",
-                    model.name, model.version, list(model.buckets), seconds, auth)  # fmt: skip
+        log.info("model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s", model.name,
+                 model.version, list(model.buckets), seconds, "on" if settings.token else "off")  # fmt: skip
+        if not settings.token:
+            log.warning("no API token set: every route is open (fine only behind a platform that "
+                        "authenticates, such as SageMaker or Vertex AI)")  # fmt: skip
+        grpc_server = await _start_grpc(model, parser, batcher, settings, ready)
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(grace=2)
 
     app = FastAPI(title="gan_jax prediction server", version=model.version, lifespan=lifespan,
-                  description=__doc__)  # fmt: skip
+                  description=__doc__, docs_url=None, redoc_url=None)  # fmt: skip
+    doc_paths = docs.install(app)  # offline: assets from the installed package, no CDN
     app.state.batcher, app.state.metrics = batcher, metrics
     _add_error_handlers(app)
     score = _scorer(model, batcher, settings.threshold)
@@ -102,10 +109,13 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     async def prometheus_metrics():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    document = openapi.Document(model, settings.max_batch)
+    openapi.install(app, document, settings.vertex_health_route, settings.vertex_predict_route,
+                    auth=settings.token is not None)  # fmt: skip
     routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
     app.add_middleware(HotRoutes, routes={(m, path): (core, routes[m, template])
                                           for (m, path), (core, template) in hot.items()})  # fmt: skip
-    open_paths = HEALTH_ROUTES | DOC_ROUTES | {settings.vertex_health_route or "/ping"}
+    open_paths = HEALTH_ROUTES | doc_paths | {settings.vertex_health_route or "/ping"}
     app.add_middleware(Gate, token=settings.token, open_paths=open_paths,
                        max_body_bytes=settings.max_body_bytes, metrics=metrics)  # fmt: skip
     return app
@@ -164,7 +174,9 @@ def _scorer(model, batcher: MicroBatcher, threshold: float):
 
     async def score(x: np.ndarray) -> list[dict]:
         proba = await batcher.predict(x)
-        return [{"label": labels[int(p >= threshold)], "malignant_probability": float(p)} for p in proba]
+        positive = malignant(proba, threshold)  # a NaN raises: a 500 with a request id, never a label
+        return [{"label": labels[m], "malignant_probability": p}
+                for p, m in zip(proba.tolist(), positive.tolist())]  # fmt: skip
 
     return score
 
@@ -176,13 +188,39 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
-        return json_response({"error": str(e.detail), "field": None}, e.status_code)
+        response = json_response({"error": str(e.detail), "field": None}, e.status_code)
+        response.headers.update(e.headers or {})  # e.g. Allow on a 405 (RFC 9110)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError):
         first = e.errors()[0] if e.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ()))
         return json_response({"error": f"{field}: {first.get('msg', 'invalid')}", "field": field}, 422)
+
+
+async def _start_grpc(model, parser, batcher, settings: ServeSettings, ready: dict):
+    if settings.grpc_port is None:
+        return None
+    from gan_jax.serve import grpc_server  # grpcio is an optional extra
+
+    service = grpc_server.InferenceService(
+        model, parser, batcher, threshold=settings.threshold, token=settings.token, ready=ready,
+        metadata=kserve_metadata(model),
+    )  # fmt: skip
+    return await grpc_server.start(service, settings.grpc_host, settings.grpc_port, settings.max_body_bytes)
+
+
+def kserve_metadata(model) -> dict:
+    """The v2 model metadata, the same over HTTP and gRPC."""
+    n = len(model.feature_names)
+    return {
+        "name": model.name, "versions": [model.version], "platform": "jax",
+        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, n]}],
+        "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
+                    {"name": "label", "datatype": "INT32", "shape": [-1]}],
+        "parameters": {"feature_names": list(model.feature_names), "label_names": list(model.label_names)},
+    }  # fmt: skip
 
 
 def _add_native(app: FastAPI, model, parser, score) -> dict:
@@ -194,8 +232,7 @@ def _add_native(app: FastAPI, model, parser, score) -> dict:
         return json_reply({"predictions": predictions, "model_version": model.version})
 
     summary = "Score one case ({'features': ...}) or many ({'instances': [...]})"
-    body = schemas.native_body(model.feature_names)
-    app.post("/predict", tags=["native"], openapi_extra=body, summary=summary)(_endpoint(predict))
+    app.post("/predict", tags=["native"], summary=summary)(_endpoint(predict))
 
     @app.get("/model", tags=["native"], summary="The served bundle: version, features, metrics, config")
     async def model_info():
@@ -205,14 +242,7 @@ def _add_native(app: FastAPI, model, parser, score) -> dict:
 
 
 def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
-    n = len(model.feature_names)
-    metadata = {
-        "name": model.name, "versions": [model.version], "platform": "jax",
-        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, n]}],
-        "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
-                    {"name": "label", "datatype": "INT32", "shape": [-1]}],
-        "parameters": {"feature_names": list(model.feature_names), "label_names": list(model.label_names)},
-    }  # fmt: skip
+    metadata = kserve_metadata(model)
 
     def check_name(name: str) -> None:
         if name != model.name:
@@ -255,7 +285,7 @@ def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
         return json_reply(reply)
 
     @app.post(
-        "/v2/models/{name}/infer", tags=["kserve-v2"], openapi_extra=schemas.v2_body(model.feature_names)
+        "/v2/models/{name}/infer", tags=["kserve-v2"], summary="Score a tensor (Open Inference Protocol)"
     )
     async def infer(name: str, request: Request):
         check_name(name)
@@ -284,10 +314,8 @@ def _add_sagemaker(app: FastAPI, parser, score, ready, version: str) -> dict:
             return 200, lines.encode(), "text/csv"
         return json_reply({"predictions": predictions, "model_version": version})
 
-    csv_body = {"text/csv": {"schema": {"type": "string"}, "example": "17.99,10.38,...\n"}}
-    extra = schemas.json_body({"type": "object"}, {"instances": [[0.0] * len(parser.names)]}, csv_body)
     summary = "SageMaker inference: JSON or CSV, one case per line"
-    app.post("/invocations", tags=["sagemaker"], openapi_extra=extra, summary=summary)(_endpoint(invocations))
+    app.post("/invocations", tags=["sagemaker"], summary=summary)(_endpoint(invocations))
     return {("POST", "/invocations"): (invocations, "/invocations")}
 
 
@@ -306,15 +334,11 @@ def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettin
         return {}
 
     async def vertex_predict(body: bytes, headers) -> Reply:
-        body = schemas.loads(body)
-        if not isinstance(body, dict) or "instances" not in body:
-            raise ApiError(422, "Vertex AI requests are {'instances': [case, ...]}", "instances")
-        predictions = await score(parser.cases(body["instances"], "instances"))
+        predictions = await score(schemas.vertex_cases(parser, schemas.loads(body)))
         return json_reply({"predictions": predictions, "deployedModelVersion": model.version})
 
     summary = "Vertex AI prediction: {'instances': [...]} -> {'predictions': [...]}"
-    body = schemas.native_body(model.feature_names)
-    app.post(route, tags=["vertex-ai"], openapi_extra=body, summary=summary)(_endpoint(vertex_predict))
+    app.post(route, tags=["vertex-ai"], summary=summary)(_endpoint(vertex_predict))
     return {("POST", route): (vertex_predict, route)}
 
 
@@ -329,7 +353,7 @@ def app_from_env() -> FastAPI:
     spec = orjson.loads(os.environ[ENV_SPEC])
     t0 = time.perf_counter()
     model = load_model(spec["bundle"], spec["max_batch"], spec["model_name"], echo=spec["echo"])
-    log.warning(
+    log.info(
         "loaded %s in %.1f s", "the echo model" if spec["echo"] else "the bundle", time.perf_counter() - t0
     )
     settings = ServeSettings.from_env(**spec["settings"])

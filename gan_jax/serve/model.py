@@ -10,7 +10,26 @@ import time
 
 import numpy as np
 
+from gan_jax.data.cases import scaler_bounds
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
+
+
+class NonFiniteProbability(FloatingPointError):
+    """The model gave NaN or an infinity for some cases (`rows`, 0-based in the batch)."""
+
+    def __init__(self, rows: np.ndarray):
+        super().__init__(f"the model returned a non-finite probability for {len(rows)} case(s); "
+                         "no label can be given for them")  # fmt: skip
+        self.rows = rows
+
+
+def malignant(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """bool [N]: probability >= threshold. Refuses non-finite probabilities, which a comparison
+    would otherwise turn into "benign" without a word (NaN >= t is False)."""
+    bad = ~np.isfinite(proba)
+    if bad.any():
+        raise NonFiniteProbability(np.flatnonzero(bad))
+    return proba >= threshold
 
 
 def batch_buckets(max_batch: int) -> tuple[int, ...]:
@@ -34,6 +53,8 @@ class BundleModel:
         self.label_names = tuple(bundle.label_names)
         self.buckets = batch_buckets(max_batch)
         self._fn = bundle.predict_fn()
+        scaler = bundle.params["scaler"]
+        self.bounds = scaler_bounds(scaler["shift"], scaler["scale"])  # what it can score
 
     def warmup(self) -> float:
         """Compiles and runs every batch size once; returns the seconds it took."""
@@ -67,6 +88,7 @@ class EchoModel:
         self.name, self.version = name, "echo"
         self.feature_names, self.label_names = FEATURE_NAMES, LABEL_NAMES
         self.buckets = batch_buckets(max_batch)
+        self.bounds = None  # any float32 value
 
     def warmup(self) -> float:
         return 0.0

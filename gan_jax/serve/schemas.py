@@ -9,16 +9,14 @@ messages or logs (they are patient data).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 
 import numpy as np
 import orjson
 
-from gan_jax.data.wdbc import canonical_feature_name
-
-_NUMBER = (int, float)
-_F32_MAX = float(np.finfo(np.float32).max)
+from gan_jax.data.cases import CaseError, CaseSchema, number, type_name
 
 
 class ApiError(Exception):
@@ -32,9 +30,17 @@ class ApiError(Exception):
         return {"error": f"{self.field}: {self.message}" if self.field else self.message, "field": self.field}
 
 
-def _type_name(v) -> str:
-    return {str: "a string", bool: "a boolean", list: "a list", dict: "an object",
-            type(None): "null"}.get(type(v), type(v).__name__)  # fmt: skip
+def _unprocessable(parse):
+    """Turns the case validator's CaseError into a 422 with the same words and field."""
+
+    @functools.wraps(parse)
+    def wrapped(*args, **kwargs):
+        try:
+            return parse(*args, **kwargs)
+        except CaseError as e:
+            raise ApiError(422, e.problem, e.where) from None
+
+    return wrapped
 
 
 def loads(body: bytes):
@@ -48,108 +54,109 @@ def loads(body: bytes):
                             "are not allowed") from None  # fmt: skip
 
 
-class CaseParser:
-    """Turns cases (objects keyed by feature name, or arrays in feature order) into x [N, F]."""
+class CaseParser(CaseSchema):
+    """The case validator (`gan_jax.data.cases`) plus this server's batch limits."""
 
-    def __init__(self, feature_names: tuple[str, ...], max_rows: int):
-        self.names = tuple(feature_names)
-        self.index = {n: i for i, n in enumerate(self.names)}
+    def __init__(self, feature_names: tuple[str, ...], max_rows: int, bounds=None):
+        super().__init__(feature_names, bounds)
         self.max_rows = max_rows
 
-    def number(self, v, field: str) -> float:
-        if type(v) not in _NUMBER:  # exact types: bool is an int subclass but not a measurement
-            raise ApiError(422, f"must be a number, got {_type_name(v)}", field)
-        v = float(v)
-        if not math.isfinite(v) or abs(v) > _F32_MAX:
-            raise ApiError(422, "must be a finite number (float32 range)", field)
-        return v
-
-    def case(self, case, field: str) -> list[float]:
-        if isinstance(case, list):
-            if len(case) != len(self.names):
-                raise ApiError(422, f"expected {len(self.names)} features in the order {self.names[0]}, "
-                                    f"{self.names[1]}, ..., got {len(case)}", field)  # fmt: skip
-            return [self.number(v, f"{field}[{i}]") for i, v in enumerate(case)]
-        if isinstance(case, dict):
-            return self._named(case, field)
-        raise ApiError(422, f"a case must be an object keyed by feature name or an array of "
-                            f"{len(self.names)} numbers, got {_type_name(case)}", field)  # fmt: skip
-
-    def _named(self, case: dict, field: str) -> list[float]:
-        row = [None] * len(self.names)
-        for key, v in case.items():
-            i = self.index.get(key)
-            if i is None:
-                i = self.index.get(canonical_feature_name(key)) if isinstance(key, str) else None
-                if i is None:
-                    raise ApiError(422, f"unknown feature {key!r}; expected the names {list(self.names)}",
-                                   field)  # fmt: skip
-            if row[i] is not None:
-                raise ApiError(422, f"feature {self.names[i]!r} is given twice", field)
-            row[i] = self.number(v, f"{field}.{key}")
-        missing = [n for n, v in zip(self.names, row) if v is None]
-        if missing:
-            raise ApiError(422, f"missing {len(missing)} feature(s): {', '.join(missing[:5])}"
-                                f"{', ...' if len(missing) > 5 else ''}", field)  # fmt: skip
-        return row
-
+    @_unprocessable
     def cases(self, cases, field: str) -> np.ndarray:
         if not isinstance(cases, list):
-            raise ApiError(422, f"must be a list of cases, got {_type_name(cases)}", field)
+            raise ApiError(422, f"must be a list of cases, got {type_name(cases)}", field)
         self.check_rows(len(cases), field)
-        return np.asarray([self.case(c, f"{field}[{i}]") for i, c in enumerate(cases)], np.float32)
+        return np.asarray([self.from_json(c, f"{field}[{i}]") for i, c in enumerate(cases)], np.float32)
 
     def check_rows(self, n: int, field: str) -> None:
         if n == 0:
             raise ApiError(422, "the batch is empty; send at least one case", field)
-        if n > self.max_rows:
-            raise ApiError(413, f"{n} cases is more than this server's limit of {self.max_rows} per "
+        if n > self.max_rows:  # 422, not 413: the body may be small, it is the count that is refused
+            raise ApiError(422, f"{n} cases is more than this server's limit of {self.max_rows} per "
                                 "request; split the batch or use gan-jax predict", field)  # fmt: skip
 
 
+@_unprocessable
 def native_cases(parser: CaseParser, body) -> tuple[np.ndarray, bool]:
     """x [N, F] and whether the body was a single case: {"features": case} or {"instances": [...]}
-    (also the Vertex AI and SageMaker JSON form); a bare list of cases is accepted too."""
+    (also the Vertex AI and SageMaker JSON form, which may add a "parameters" object); a bare
+    list of cases is accepted too. Nothing else is: the OpenAPI document says exactly this."""
     if isinstance(body, list):
         return parser.cases(body, "body"), False
+    key = _only_key(body, ("features", "instances"))
+    if key == "features":
+        return np.asarray([parser.from_json(body["features"], "features")], np.float32), True
+    return parser.cases(body["instances"], "instances"), False
+
+
+def _only_key(body, keys: tuple[str, ...]) -> str:
+    """The one key of `keys` that the JSON object `body` holds, besides an optional
+    "parameters" object (which this model ignores); ApiError otherwise."""
     if not isinstance(body, dict):
-        raise ApiError(422, f"expected a JSON object, got {_type_name(body)}", "body")
-    if "features" in body:
-        return np.asarray([parser.case(body["features"], "features")], np.float32), True
-    if "instances" in body:
-        return parser.cases(body["instances"], "instances"), False
-    raise ApiError(
-        422, 'expected {"features": case} for one case or {"instances": [case, ...]} for many', "body"
-    )
+        raise ApiError(422, f"expected a JSON object, got {type_name(body)}", "body")
+    expected = " or ".join(f'{{"{k}": ...}}' for k in keys) + ', optionally with "parameters": {...}'
+    given = [k for k in body if k != "parameters"]
+    if len(given) != 1 or given[0] not in keys:
+        raise ApiError(422, f"expected {expected}; got the key(s) {given}", "body")
+    if not isinstance(body.get("parameters", {}), dict):
+        raise ApiError(422, f"must be an object, got {type_name(body['parameters'])}", "parameters")
+    return given[0]
 
 
+def vertex_cases(parser: CaseParser, body) -> np.ndarray:
+    """x [N, F] from a Vertex AI request: {"instances": [case, ...], "parameters": {...}}."""
+    _only_key(body, ("instances",))
+    return parser.cases(body["instances"], "instances")
+
+
+V2_REQUEST_KEYS = ("id", "inputs", "parameters")
+V2_TENSOR_KEYS = ("name", "shape", "datatype", "data", "parameters")
+
+
+def _known_keys(obj: dict, known: tuple[str, ...], field: str) -> None:
+    unknown = [k for k in obj if k not in known]
+    if unknown:
+        raise ApiError(422, f"unknown key(s) {unknown}; expected only {list(known)}", field)
+    if not isinstance(obj.get("parameters", {}), dict):
+        raise ApiError(422, f"must be an object, got {type_name(obj['parameters'])}", f"{field}.parameters")
+
+
+@_unprocessable
 def v2_inputs(parser: CaseParser, body) -> np.ndarray:
     """x [N, F] from an Open Inference Protocol (KServe v2) request: one tensor [N, F] in
     feature order, or one tensor [N] (or [N, 1]) per feature, named by the feature."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
         raise ApiError(422, "expected an object with a non-empty 'inputs' list of tensors", "inputs")
+    _known_keys(body, V2_REQUEST_KEYS, "body")
+    if not isinstance(body.get("id", ""), str):
+        raise ApiError(422, f"must be a string, got {type_name(body['id'])}", "id")
     tensors = body["inputs"]
     for i, t in enumerate(tensors):
         if not isinstance(t, dict) or not {"name", "shape", "datatype", "data"} <= set(t):
             raise ApiError(422, "each input needs name, shape, datatype and data", f"inputs[{i}]")
+        _known_keys(t, V2_TENSOR_KEYS, f"inputs[{i}]")
+        if not isinstance(t["name"], str):
+            raise ApiError(422, f"must be a string, got {type_name(t['name'])}", f"inputs[{i}].name")
     if len(tensors) == 1:
         x = _tensor(parser, tensors[0], "inputs[0]")
         if x.ndim != 2 or x.shape[1] != len(parser.names):
             raise ApiError(422, f"shape must be [N, {len(parser.names)}] (features in order), "
                                 f"got {list(x.shape)}", "inputs[0].shape")  # fmt: skip
-        return x
-    by_name = {}
+        return parser.array(x, lambda i: f"inputs[0].data[{i}]")
+    by_name, tensor_of = {}, {}
     for i, t in enumerate(tensors):
-        name = t["name"] if t["name"] in parser.index else canonical_feature_name(str(t["name"]))
-        if name not in parser.index:
+        j = parser.feature_index(t["name"])
+        if j is None:
             raise ApiError(422, f"unknown feature {t['name']!r}", f"inputs[{i}].name")
-        by_name[name] = _tensor(parser, t, f"inputs[{i}]").reshape(-1)
+        by_name[parser.names[j]], tensor_of[j] = _tensor(parser, t, f"inputs[{i}]").reshape(-1), i
     missing = [n for n in parser.names if n not in by_name]
     if missing:
         raise ApiError(422, f"missing feature tensors: {', '.join(missing[:5])}", "inputs")
     if len({len(v) for v in by_name.values()}) != 1:
         raise ApiError(422, "every feature tensor must have the same length", "inputs")
-    return np.stack([by_name[n] for n in parser.names], axis=1)
+    x = np.stack([by_name[n] for n in parser.names], axis=1)
+    n = len(parser.names)
+    return parser.array(x, lambda i: f"inputs[{tensor_of[i % n]}].data[{i // n}]")
 
 
 def _tensor(parser: CaseParser, t: dict, field: str) -> np.ndarray:
@@ -157,54 +164,54 @@ def _tensor(parser: CaseParser, t: dict, field: str) -> np.ndarray:
         raise ApiError(422, f"datatype must be a number type such as FP32, got {t['datatype']!r}",
                        f"{field}.datatype")  # fmt: skip
     shape = t["shape"]
-    if not (isinstance(shape, list) and shape and all(type(s) is int and s >= 0 for s in shape)):
+    # JSON Schema counts 7.0 as an integer, and so does this check.
+    if not (isinstance(shape, list) and shape and all(_is_count(s) for s in shape)):
         raise ApiError(422, "must be a list of non-negative integers", f"{field}.shape")
+    shape = [int(s) for s in shape]
     flat = _flatten(t["data"], f"{field}.data")
     if len(flat) != math.prod(shape):
         raise ApiError(422, f"holds {len(flat)} values but shape {shape} needs {math.prod(shape)}",
                        f"{field}.data")  # fmt: skip
     parser.check_rows(shape[0], f"{field}.shape")
-    values = [parser.number(v, f"{field}.data[{i}]") for i, v in enumerate(flat)]
-    return np.asarray(values, np.float32).reshape(shape)
+    values = [number(v, f"{field}.data[{i}]") for i, v in enumerate(flat)]
+    return np.asarray(values, np.float64).reshape(shape)  # float32 after the bounds check
+
+
+def _is_count(s) -> bool:
+    return type(s) in (int, float) and math.isfinite(s) and s >= 0 and s == int(s)
 
 
 def _flatten(data, field: str) -> list:
     if not isinstance(data, list):
-        raise ApiError(422, f"must be a list, got {_type_name(data)}", field)
+        raise ApiError(422, f"must be a list, got {type_name(data)}", field)
     if data and isinstance(data[0], list):
         return [v for row in data for v in _flatten(row, field)]
     return data
 
 
+@_unprocessable
 def csv_cases(parser: CaseParser, body: bytes) -> np.ndarray:
     """x [N, F] from text/csv: one case per line, features in order; an optional header row
-    naming the features (any common spelling) sets the column order instead."""
+    naming the features (any common spelling) sets the column order instead. Errors name the
+    line and column as `gan-jax predict` does for a file."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "the CSV body is not UTF-8 text") from None
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
-    order = None
-    if rows and not _is_number(rows[0][0]):
-        order = _csv_header(parser, rows.pop(0))
+    reader = csv.reader(io.StringIO(text))
+    rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
+    columns, header = list(range(len(parser.names))), None
+    if rows and not _is_number(rows[0][1][0]):
+        line, header = rows.pop(0)
+        columns = parser.columns(header, f"line {line} (header)", exact=True)
     parser.check_rows(len(rows), "body")
     out = np.empty((len(rows), len(parser.names)), np.float32)
-    for r, row in enumerate(rows):
-        field = f"row {r + 1}"
-        if len(row) != len(parser.names):
-            raise ApiError(422, f"expected {len(parser.names)} comma-separated values, got {len(row)}", field)
-        values = [_csv_number(parser, c, f"{field}, column {j + 1}") for j, c in enumerate(row)]
-        out[r] = values if order is None else [values[j] for j in order]
+    for r, (line, cells) in enumerate(rows):
+        if len(cells) != len(parser.names):
+            raise ApiError(422, f"expected {len(parser.names)} comma-separated values, got {len(cells)}",
+                           f"line {line}")  # fmt: skip
+        out[r] = parser.from_cells(cells, columns, "", line, header)
     return out
-
-
-def _csv_header(parser: CaseParser, header: list[str]) -> list[int]:
-    cols = {canonical_feature_name(h): j for j, h in enumerate(header)}
-    missing = [n for n in parser.names if n not in cols]
-    if missing or len(header) != len(parser.names):
-        raise ApiError(422, f"the header must name the {len(parser.names)} features; missing "
-                            f"{', '.join(missing[:5]) or 'none'}", "header")  # fmt: skip
-    return [cols[n] for n in parser.names]
 
 
 def _is_number(text: str) -> bool:
@@ -213,49 +220,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _csv_number(parser: CaseParser, text: str, field: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise ApiError(422, "must be a number", field) from None
-    return parser.number(v, field)
-
-
-# -- OpenAPI descriptions (the bodies are parsed by hand above) -------------------------------
-
-
-def case_schema(feature_names: tuple[str, ...]) -> dict:
-    n = len(feature_names)
-    by_name = {"type": "object", "properties": {f: {"type": "number"} for f in feature_names},
-               "required": list(feature_names), "additionalProperties": False}  # fmt: skip
-    ordered = {"type": "array", "items": {"type": "number"}, "minItems": n, "maxItems": n,
-               "description": f"the {n} features in the order {', '.join(feature_names)}"}  # fmt: skip
-    return {"oneOf": [by_name, ordered]}
-
-
-def json_body(schema: dict, example: dict, extra: dict | None = None) -> dict:
-    content = {"application/json": {"schema": schema, "example": example}, **(extra or {})}
-    return {"requestBody": {"required": True, "content": content}}
-
-
-def native_body(feature_names: tuple[str, ...]) -> dict:
-    case = case_schema(feature_names)
-    schema = {"oneOf": [
-        {"type": "object", "properties": {"features": case}, "required": ["features"]},
-        {"type": "object", "properties": {"instances": {"type": "array", "items": case}},
-         "required": ["instances"]},
-    ]}  # fmt: skip
-    return json_body(schema, {"instances": [[0.0] * len(feature_names)]})
-
-
-def v2_body(feature_names: tuple[str, ...]) -> dict:
-    tensor = {"type": "object", "required": ["name", "shape", "datatype", "data"], "properties": {
-        "name": {"type": "string"}, "shape": {"type": "array", "items": {"type": "integer"}},
-        "datatype": {"type": "string", "example": "FP32"}, "data": {"type": "array"}}}  # fmt: skip
-    properties = {"id": {"type": "string"}, "inputs": {"type": "array", "items": tensor}}
-    schema = {"type": "object", "required": ["inputs"], "properties": properties}
-    n = len(feature_names)
-    example = {"inputs": [{"name": "input-0", "shape": [1, n], "datatype": "FP32", "data": [[0.0] * n]}]}
-    return json_body(schema, example)
