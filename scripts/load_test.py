@@ -279,16 +279,18 @@ def summarize(recorder: Recorder, lost: int, samples: list[tuple]) -> dict:
     the first and the last minute side by side."""
     duration, window = recorder.duration, recorder.window
     windows = []
+    sample_t, client_cpu = [s[0] for s in samples], [s[2] for s in samples]
     for i, (hist, failed) in enumerate(zip(recorder.windows, recorder.failed, strict=True)):
         lo, hi = i * window, min((i + 1) * window, duration)
         inside = [s for s in samples if lo <= s[0] < hi]
-        cpu = [s[2] for s in samples if lo <= s[0] <= hi + 1.0]  # the sample just after closes it
+        # The client's CPU time at the window's edges, interpolated between the 1 s samples.
+        cpu = np.interp(hi, sample_t, client_cpu) - np.interp(lo, sample_t, client_cpu) if samples else 0.0
+        cpu_per_request = float(1e6 * cpu / hist.count) if len(samples) > 1 and hist.count else None
         windows.append({
             "t_s": (lo + hi) / 2, "requests": hist.count, "failed": failed,
             "req_per_s": hist.count / (hi - lo), **hist.summary(),
             "load_avg_1m": _mean(s[1] for s in inside),
-            "client_cpu_us_per_request": (1e6 * (cpu[-1] - cpu[0]) / hist.count
-                                          if len(cpu) > 1 and hist.count else None),
+            "client_cpu_us_per_request": cpu_per_request,
             "client_rss_mb": _mean(s[3] for s in inside), "server_rss_mb": _mean(s[4] for s in inside),
         })  # fmt: skip
     total = recorder.total()

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -77,14 +78,21 @@ def test_histogram_small_samples_and_edges(load_test):
 
 
 def test_recorder_memory_is_fixed(load_test):
-    """The client must not grow with the run (a soak's latencies were kept in lists): after
-    100k responses the recorder holds the same objects of the same sizes as before."""
+    """The client must not grow with the run (a soak's latencies were kept in lists, 8 bytes a
+    request and more): 100k more responses allocate no memory that stays."""
     r = load_test.Recorder(600.0, 10.0)
-    sizes = lambda: [len(h.counts) for h in [*r.windows, r.first_minute, r.last_minute]] + [len(r.failed)]
-    before = sizes()
-    for i in range(100_000):
-        r.record(i * 0.006, 1e-3, 200)
-    assert sizes() == before and r.total().count == 100_000
+    for i in range(1000):  # every bucket and counter this test uses exists from here on
+        r.record(i * 0.006, 1e-3, 500)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100_000):
+            r.record(6.0 + i * 0.0055, 1e-3, 500 if i % 2 else 200)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 10_000, f"the recorder kept {grown} bytes for 100k responses"
+    assert r.total().count == 101_000 and sum(r.failed) == 51_000
 
 
 def test_summary_windows_and_minutes(load_test):
@@ -103,7 +111,8 @@ def test_summary_windows_and_minutes(load_test):
     assert [w["requests"] for w in s["windows"]] == [6000, 6000, 6000]
     assert [w["failed"] for w in s["windows"]] == [3, 0, 0]
     assert [w["load_avg_1m"] for w in s["windows"]] == [1.0, 2.0, 2.0]
-    assert s["windows"][0]["client_cpu_us_per_request"] == pytest.approx(1e6 * 1.2 / 6000)
+    # 1.2 s of client CPU from 0.5 s to 61 s, interpolated to the window 0-60 s
+    assert s["windows"][0]["client_cpu_us_per_request"] == pytest.approx(1e6 * 1.2 * 59.5 / 60.5 / 6000)
     assert [w["server_rss_mb"] for w in s["windows"]] == [80.0, 82.0, 90.0]
     assert s["windows"][2]["p50_ms"] == pytest.approx(5.0, rel=0.005)
     assert s["first_minute"]["p99_ms"] == pytest.approx(1.0, rel=0.005)
@@ -125,7 +134,8 @@ def test_partial_last_window_rate(load_test):
 def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
     times = np.arange(0, 150, 0.01)
     r = recorded(load_test, times, np.full(times.shape, 2e-3), np.full(times.shape, 200), 150.0, 10.0)
-    run = load_test.summarize(r, 0, [])
+    samples = [(float(t), 1.0, 0.015 * t, 40.0, 100.0 + t / 10) for t in range(151)]  # 150 µs a request
+    run = load_test.summarize(r, 0, samples)
     run["load_average_before_after"] = [0.1, 1.9]
     results = {"command": "scripts/load_test.py --tag soak", "git_commit": "0123456789abcdef",
                "config": {"connections": 8, "path": "/predict"}, "machine": {"cpu_count": 2},
@@ -133,6 +143,8 @@ def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
     text = load_test.markdown(results, "figure4_latency_soak.png")
     assert "| paper pipeline | 150 | 100 | 2.00 | 2.00 | 2.00 | 2.0 | 0 |" in text
     assert "p50 2.00 / 2.00 ms (ratio 1.00)" in text and "`latency_soak.json`" in text
+    assert "client CPU per request in the first / last window 150 / 150 µs" in text
+    assert "server memory 100 / 114 MiB" in text
     assert "within 0.5 %" in text and "echo" not in text
     load_test.figure(results, str(tmp_path / "f.png"))
     assert (tmp_path / "f.png").stat().st_size > 1000
