@@ -325,7 +325,11 @@ def free_port() -> int:
 def start_server(args, port: int, echo: bool, token: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "gan_jax.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(args.workers), *(["--echo"] if echo else [args.bundle])]  # fmt: skip
-    env = {**os.environ, "GAN_JAX_API_TOKEN": token}
+    return start_process(cmd, port, {**os.environ, "GAN_JAX_API_TOKEN": token})
+
+
+def start_process(cmd: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
+    """Starts a server command and returns once GET /v2/health/ready on `port` answers 200."""
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -337,7 +341,8 @@ def start_server(args, port: int, echo: bool, token: str) -> subprocess.Popen:
                 if s.recv(64).startswith(b"HTTP/1.1 200"):
                     return proc
         except OSError:
-            time.sleep(0.3)
+            pass
+        time.sleep(0.3)
     proc.kill()
     raise RuntimeError("the server did not become ready in 120 s")
 
