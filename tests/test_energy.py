@@ -97,14 +97,17 @@ def test_no_counter_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
 
 
 def test_estimate_counts_a_live_child_process():
-    """The server runs as a child: its CPU time, not only ours, goes into the estimate."""
-    busy = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
-    child = subprocess.Popen([sys.executable, "-c", busy])
+    """The server runs as a child: its CPU time, not only ours, goes into the estimate. The
+    child burns 0.5 s of CPU, then says so and sleeps (alive); we wait for it without using
+    CPU, so the difference is the child's whatever the machine's load."""
+    busy = ("import time\nwhile time.process_time() < 0.5: pass\nprint('done', flush=True)\n"
+            "time.sleep(60)")  # fmt: skip
+    before = energy.cpu_seconds()
+    child = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.2)
-        before = energy.cpu_seconds()
-        time.sleep(0.4)  # we sleep; the child spins
-        assert energy.cpu_seconds() - before > 0.2
+        assert child.stdout.readline() == "done\n"
+        assert child.poll() is None  # alive: not yet in os.times()'s reaped children
+        assert energy.cpu_seconds() - before > 0.45
     finally:
         child.kill()
         child.wait()
