@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import logging
 import os
 import platform
 import socket
@@ -120,6 +121,7 @@ def loopback_s3():
 
     from gan_jax import storage
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
