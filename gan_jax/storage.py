@@ -4,7 +4,9 @@ Local paths need nothing beyond the standard library; cloud schemes go through f
 (install the `cloud` extra for s3fs / gcsfs). Credentials come from where the cloud SDKs look
 (environment, profiles, workload identity); a URI that carries credentials itself is refused,
 so none can end up in logs or results files. An S3-compatible store (MinIO, on-prem) is reached
-through the standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL variables or `set_s3_endpoint`.
+through the standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL variables or `set_s3_endpoint`; a GCS
+emulator through STORAGE_EMULATOR_HOST (gcsfs >= 2026 also needs
+GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false there, else a bucket-type probe stalls on 60 s time-outs).
 """
 
 from __future__ import annotations

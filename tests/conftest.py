@@ -29,3 +29,39 @@ def tiny_bundle_export(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "bundle"
     bundle.export(b, path)
     return path, b
+
+
+# gcsfs >= 2026 probes each bucket's type over gRPC when GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT is on
+# (its default); against an emulator the probe stalls on 60 s time-outs. gcsfs reads the variable
+# when it is imported, so it is set here, before any test touches gs://; `gan-jax` subprocesses
+# inherit it.
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
+
+@pytest.fixture(scope="session")
+def gcs():
+    """A bucket on a real GCS protocol server (gcp-storage-emulator, in memory) on a free loopback
+    port, reached by gcsfs through $STORAGE_EMULATOR_HOST (which subprocesses inherit); yields the
+    bucket URI. Tests use their own prefixes inside it."""
+    import socket
+
+    import gcsfs
+    from gcp_storage_emulator.server import create_server
+
+    from gan_jax import storage
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="gan-jax-test")
+    server.start()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+        gcsfs.GCSFileSystem.clear_instance_cache()  # an instance made earlier holds another endpoint
+        fs, _ = storage.filesystem("gs://gan-jax-test")
+        assert type(fs) is gcsfs.core.GCSFileSystem, (
+            f"{type(fs)}: gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set"
+        )
+        yield "gs://gan-jax-test"
+        gcsfs.GCSFileSystem.clear_instance_cache()
+    server.stop()

@@ -97,14 +97,17 @@ def test_no_counter_falls_back_to_labelled_estimate(tmp_path, monkeypatch):
 
 
 def test_estimate_counts_a_live_child_process():
-    """The server runs as a child: its CPU time, not only ours, goes into the estimate."""
-    busy = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
-    child = subprocess.Popen([sys.executable, "-c", busy])
+    """The server runs as a child: its CPU time, not only ours, goes into the estimate. The
+    child burns 0.5 s of CPU, then says so and sleeps (alive); we wait for it without using
+    CPU, so the difference is the child's whatever the machine's load."""
+    busy = ("import time\nwhile time.process_time() < 0.5: pass\nprint('done', flush=True)\n"
+            "time.sleep(60)")  # fmt: skip
+    before = energy.cpu_seconds()
+    child = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.2)
-        before = energy.cpu_seconds()
-        time.sleep(0.4)  # we sleep; the child spins
-        assert energy.cpu_seconds() - before > 0.2
+        assert child.stdout.readline() == "done\n"
+        assert child.poll() is None  # alive: not yet in os.times()'s reaped children
+        assert energy.cpu_seconds() - before > 0.45
     finally:
         child.kill()
         child.wait()
@@ -119,6 +122,34 @@ def test_estimate_is_cpu_time_times_watts(monkeypatch):
         pass
     assert w.result.joules == pytest.approx(15.0)
     assert "6 W per hardware thread" in w.result.assumption
+
+
+class FakeZeusMonitor:
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+@pytest.mark.parametrize(
+    "zeus, nvml, rapl, prefer, expected",
+    [
+        (False, False, False, "auto", "estimate"),  # a VM: nothing readable
+        (False, False, True, "auto", "rapl"),  # a CPU box
+        (False, True, False, "auto", "nvml"),  # a GPU without readable RAPL
+        (False, True, True, "auto", "nvml+rapl"),  # GPU and CPU: both, summed
+        (True, True, True, "auto", "zeus"),  # Zeus covers both itself
+        (True, True, True, "rapl", "rapl"),  # a backend asked for by name wins over a better one
+        (False, True, True, "nvml", "nvml"),
+        (False, True, True, "estimate", "estimate"),
+    ],
+)
+def test_each_situation_selects_its_backend(rapl_tree, tmp_path, zeus, nvml, rapl, prefer, expected):
+    """Catches a selection order that prefers the estimate over a readable counter, drops one
+    of two counters, or ignores the backend asked for."""
+    m = meter(prefer=prefer, zeus=FakeZeusMonitor if zeus else None, nvml=fake_nvml([0] * 9) if nvml else None,
+              sysfs_root=str(rapl_tree if rapl else tmp_path / "absent"))  # fmt: skip
+    assert m.source == expected
+    assert m.is_estimate == (expected == "estimate")
+    assert m.describe()["source"] == expected
 
 
 def test_required_backend_that_is_missing_raises(tmp_path):
@@ -140,6 +171,14 @@ def fake_nvml(readings_mj):
         nvmlDeviceGetName=lambda h: "Fake H100",
         nvmlDeviceGetTotalEnergyConsumption=lambda h: next(readings),
     )
+
+
+def ticking_nvml(watts: float) -> types.ModuleType:
+    """A pynvml module with one GPU drawing `watts`: its counter follows the wall clock."""
+    module = types.ModuleType("pynvml")
+    module.__dict__.update(vars(fake_nvml([])))
+    module.nvmlDeviceGetTotalEnergyConsumption = lambda h: int(time.perf_counter() * watts * 1e3)
+    return module
 
 
 def test_fake_nvml_counter_in_millijoules(tmp_path):
@@ -215,6 +254,9 @@ def test_benchmark_writes_json_and_png(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "energy_bench", bench)  # dataclasses look their module up
     spec.loader.exec_module(bench)
     out = tmp_path / "results"
+    # A GPU whose NVML counter reads 100 W, whatever the machine: the benchmark must then report
+    # a measurement from NVML, not the CPU-time estimate (and not a source of this machine).
+    monkeypatch.setitem(sys.modules, "pynvml", ticking_nvml(watts=100.0))
     bench.main(["--quick", "--tasks", "2,4", "--train-repeats", "1", "--predict-repeats", "2",
                 "--predict", "inprocess", "--out", str(out)])  # fmt: skip
     record = json.loads((out / "energy.json").read_text())
@@ -224,8 +266,11 @@ def test_benchmark_writes_json_and_png(tmp_path, monkeypatch):
         assert len(t["points"]) == n_points and len(t["first_calls"]) == 2
         assert all(p["joules"] > 0 and p["seconds"] > 0 for p in t["points"])
         assert "joules_per_task" in t["fit"]
-    assert record["energy"]["source"] in ("estimate", "rapl", "nvml", "nvml+rapl", "zeus")
-    assert record["label"].startswith("ESTIMATE") == record["energy"]["is_estimate"]
+    assert record["energy"]["source"] == "nvml" and record["energy"]["is_estimate"] is False
+    assert record["label"] == "measured (nvml)"
+    assert "Fake H100" in record["energy"]["assumption"]
+    for p in record["tasks"]["training"]["points"]:  # 100 W for the window's seconds
+        assert p["joules"] == pytest.approx(100.0 * p["seconds"], rel=0.05, abs=0.05)
     assert "loadavg_start" in record["load"]
     assert (out / "figure5_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Figure 5" in (out / "energy.md").read_text()
