@@ -192,6 +192,7 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
     from joblib import Parallel, delayed
 
     def fit(r: int) -> dict:  # a closure, so loky pickles it by value (the script is no module)
+        import os
         import time
         import warnings
 
@@ -212,7 +213,13 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
             warnings.simplefilter("ignore", ConvergenceWarning)
             Pipeline([("scale", scaler), ("mlp", mlp)]).fit(x[mask], y[mask])
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        return {"wall": wall, "cpu": cpu, "epochs": epochs, "epochs_run": int(mlp.n_iter_)}
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "epochs": epochs,
+            "epochs_run": int(mlp.n_iter_),
+            "pid": os.getpid(),
+        }
 
     parallel = Parallel(n_jobs=n_jobs, backend="loky")
 
@@ -221,6 +228,7 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
         fits = parallel(delayed(fit)(r) for r in run_ids)
         return time.perf_counter() - t0, fits
 
+    fit_batch.n_jobs = parallel.n_jobs  # what the record reports is what joblib was given
     return fit_batch
 
 
@@ -235,7 +243,7 @@ def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:
     loop, fit_batch = loop_trainer(config, x, y, masks), sklearn_fitter(config, x, y, masks, cores)
     cold = fused_call(config, x, y, masks)
     loop_first = timed(lambda: loop(0))
-    fit_batch(list(range(cores)))  # starts the workers and imports sklearn there; not timed
+    _, warmup = fit_batch(list(range(cores)))  # starts the workers, imports sklearn; not timed
     rounds = []
     for i in range(args.repeats):
         fused = fused_call(config, x, y, masks)
@@ -248,8 +256,10 @@ def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:
     jax.clear_caches()
     train.fused_chunk_fn.cache_clear()
     warm = fused_call(config, x, y, masks)
-    return {"cold": cold, "warm": warm, "loop_first": loop_first, "rounds": rounds,
-            "step_flops": loop.step_flops(), "cores": cores}  # fmt: skip
+    pids = {f["pid"] for f in warmup} | {f["pid"] for r in rounds for f in r["sklearn"]}
+    return {"cold": cold, "warm": warm, "loop_first": loop_first, "rounds": rounds, "cores": cores,
+            "step_flops": loop.step_flops(), "sklearn_n_jobs": fit_batch.n_jobs,
+            "sklearn_pids": pids}  # fmt: skip
 
 
 # --- the record: every number derived from the measurements ----------------------------------
@@ -317,7 +327,8 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
     }
     c = {
         "fits_timed": len(fits),
-        "workers": cores,
+        "workers": raw["sklearn_n_jobs"],
+        "worker_processes_seen": len(raw["sklearn_pids"]),
         "cpu_s_per_run": _mean(f["cpu"] for f in fits),
         "runs_per_s": len(fits) / sk_wall,
         "wall_s_per_fit_in_worker": _mean(f["wall"] for f in fits),
@@ -326,7 +337,7 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
         "early_stopped": any(f["epochs_run"] < f["epochs"] for f in fits),
         "how": "Pipeline(fold-fitted scaler, MLPClassifier(disc_hidden, adam, batch_size, lr=d_lr)) "
         "on each run's training rows (30 scaled features), epochs = round(gan_steps * batch_size / "
-        f"n_train), no early stop; {cores} loky worker processes (joblib n_jobs={cores}) fit in "
+        "n_train), no early stop; loky worker processes (joblib n_jobs=workers) fit in "
         "parallel; runs_per_s = fits / batch wall time; CPU-s measured in the worker",
     }
     return {"fused": a, "loop": b, "sklearn": c, "flops_per_run": flops_per_run}
