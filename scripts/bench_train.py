@@ -279,8 +279,13 @@ def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:
 # --- the record: every number derived from the measurements ----------------------------------
 
 
-def _mean(values) -> float:
-    return float(np.mean(list(values)))
+def _rates(calls: list[dict], runs_per_call: int, wall_s: float | None = None) -> dict:
+    """Per-run cost and throughput over timed calls (ratios of sums): CPU-seconds per run, runs
+    per wall second, and cores busy = CPU s / wall s (what the call got from a shared machine)."""
+    cpu, runs = sum(c["cpu"] for c in calls), runs_per_call * len(calls)
+    wall = sum(c["wall"] for c in calls) if wall_s is None else wall_s
+    return {"cpu_s_per_run": cpu / runs, "runs_per_s": runs / wall, "wall_s_per_run": wall / runs,
+            "cores_busy": cpu / wall}  # fmt: skip
 
 
 def _compile_or_none(compile_s: float) -> float | None:
@@ -290,45 +295,34 @@ def _compile_or_none(compile_s: float) -> float | None:
 
 def summarize(config: Config, raw: dict, n_runs: int) -> dict:
     """The three trainers' records from the raw timings (no arrays, JSON-ready)."""
-    rounds, cores = raw["rounds"], raw["cores"]
+    rounds = raw["rounds"]
     fused = [r["fused"] for r in rounds]
     loops = [c for r in rounds for c in r["loop"]]
     fits = [f for r in rounds for f in r["sklearn"]]
-    sk_wall = sum(r["sklearn_wall"] for r in rounds)
     flops_per_run = sum(n * raw["step_flops"][phase] for phase, _, n in train.phase_schedule(config))
-    fused_wall = _mean(c["wall"] for c in fused)
-    loop_wall = _mean(c["wall"] for c in loops)
     a = {
         "runs": n_runs,
-        "cores": cores,
+        "cores": raw["cores"],
         "devices": len(jax.devices()),
-        "cpu_s_per_run": _mean(c["cpu"] for c in fused) / n_runs,
-        "runs_per_s": n_runs / fused_wall,
-        "wall_s_per_run": fused_wall / n_runs,
-        "training_wall_s": fused_wall,
+        **_rates(fused, n_runs),
+        "training_wall_s": float(np.mean([c["wall"] for c in fused])),  # already compiled
         "training_wall_all_s": [c["wall"] for c in fused],
-        "cores_busy": sum(c["cpu"] for c in fused) / sum(c["wall"] for c in fused),
         "first_call_s": raw["cold"]["wall"],
         "first_call_compile_s": _compile_or_none(raw["cold"]["compile"]),
         "after_clear_caches_s": raw["warm"]["wall"],
         "after_clear_caches_compile_s": _compile_or_none(raw["warm"]["compile"]),
         "compile_in_timed_calls_s": max(c["compile"] for c in fused),  # > 0: a recompilation
-        "achieved_flops_per_s": flops_per_run * n_runs / fused_wall,
         "how": "train.make_runs + train.train_runs(config, x, y, runs) on all runs incl. init, "
-        "blocked until ready; the means are over the rounds' calls (already compiled); "
-        "first_call_* is the process's first call (persistent cache as in cache_was_empty), "
-        "after_clear_caches_* a call after jax.clear_caches() (persistent cache filled)",
+        "blocked until ready; rates over the rounds' calls (already compiled); first_call_* is "
+        "the process's first call (persistent cache as in cache_was_empty), after_clear_caches_* "
+        "a call after jax.clear_caches() (persistent cache filled)",
     }
     b = {
         "runs_timed": len(loops),
-        "cpu_s_per_run": _mean(c["cpu"] for c in loops),
-        "runs_per_s": 1 / loop_wall,
-        "wall_s_per_run": loop_wall,
-        "cores_busy": sum(c["cpu"] for c in loops) / sum(c["wall"] for c in loops),
+        **_rates(loops, 1),
         "first_run_s": raw["loop_first"]["wall"],
         "compile_s": _compile_or_none(raw["loop_first"]["compile"]),
         "compile_in_timed_runs_s": max(c["compile"] for c in loops),
-        "achieved_flops_per_s": flops_per_run / loop_wall,
         "step_calls_per_run": config.total_steps,
         # (b) trains the same model as (a): only float rounding may differ.
         "max_abs_diff_disc_params_vs_fused": max(
@@ -336,25 +330,25 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
             for c in loops
         ),
         "how": "one run at a time: jit(init), per phase jit(features), then jit(step, donate state) "
-        "of train.ae_step / train.gan_step in a Python for-loop, rows drawn as by train.row_sampler from "
-        "an index sorted once per run; the "
-        "first run (run 0) carries the compilation and is not in the means",
+        "of train.ae_step / train.gan_step in a Python for-loop, rows drawn as by "
+        "train.row_sampler from an index sorted once per run; the first run (run 0) carries the "
+        "compilation and is not in the rates",
     }
     c = {
         "fits_timed": len(fits),
         "workers": raw["sklearn_n_jobs"],
         "worker_processes_seen": len(raw["sklearn_pids"]),
-        "cpu_s_per_run": _mean(f["cpu"] for f in fits),
-        "runs_per_s": len(fits) / sk_wall,
-        "wall_s_per_fit_in_worker": _mean(f["wall"] for f in fits),
-        "cores_busy": sum(f["cpu"] for f in fits) / sk_wall,
+        **_rates(fits, 1, wall_s=sum(r["sklearn_wall"] for r in rounds)),
+        "wall_s_per_fit_in_worker": float(np.mean([f["wall"] for f in fits])),
         "epochs": sorted({f["epochs"] for f in fits}),
         "early_stopped": any(f["epochs_run"] < f["epochs"] for f in fits),
         "how": "Pipeline(fold-fitted scaler, MLPClassifier(disc_hidden, adam, batch_size, lr=d_lr)) "
         "on each run's training rows (30 scaled features), epochs = round(gan_steps * batch_size / "
-        "n_train), no early stop; loky worker processes (joblib n_jobs=workers) fit in "
-        "parallel; runs_per_s = fits / batch wall time; CPU-s measured in the worker",
+        "n_train), no early stop; `workers` loky processes (joblib n_jobs) fit in parallel; "
+        "wall = the batches' wall time; CPU-s measured in the workers",
     }
+    for rec in (a, b):
+        rec["achieved_flops_per_s"] = flops_per_run * rec["runs_per_s"]
     return {"fused": a, "loop": b, "sklearn": c, "flops_per_run": flops_per_run}
 
 
@@ -370,13 +364,11 @@ def comparisons(rec: dict, rounds: list[dict]) -> dict:
     a, b, c = rec["fused"], rec["loop"], rec["sklearn"]
     per_round = []
     for r in rounds:
-        fused_runs_per_s, sk_runs_per_s = (
-            a["runs"] / r["fused"]["wall"],
-            len(r["sklearn"]) / r["sklearn_wall"],
-        )
+        fused_runs_per_s = a["runs"] / r["fused"]["wall"]
+        sk_runs_per_s = len(r["sklearn"]) / r["sklearn_wall"]
         per_round.append({
             "fused_runs_per_s": fused_runs_per_s,
-            "loop_s_per_run": _mean(x["wall"] for x in r["loop"]),
+            "loop_runs_per_s": len(r["loop"]) / sum(x["wall"] for x in r["loop"]),
             "sklearn_runs_per_s": sk_runs_per_s,
             "equal_cores_fused_vs_sklearn": fused_runs_per_s / sk_runs_per_s,
             "load_1min_after": r["load_1min"],
