@@ -349,7 +349,10 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
     }
     for rec in (a, b):
         rec["achieved_flops_per_s"] = flops_per_run * rec["runs_per_s"]
-    return {"fused": a, "loop": b, "sklearn": c, "flops_per_run": flops_per_run}
+    flops_how = ("XLA cost analysis (compiled.cost_analysis()['flops']) of (b)'s jitted step per phase "
+                 "x steps per run; (a) runs the same step vmapped; init and the once-per-chunk "
+                 "scaler/encoder pass are left out")  # fmt: skip
+    return {"fused": a, "loop": b, "sklearn": c, "flops_per_run": flops_per_run, "flops_how": flops_how}
 
 
 def _max_abs_diff(a, b) -> float:
@@ -452,6 +455,10 @@ def markdown(rec: dict) -> str:
         f"and cache reads {s(a['after_clear_caches_compile_s'])}); compiled: {a['training_wall_s']:.1f} s. "
         "Training only: the whole `gan-jax reproduce` is timed by that command (`wall_seconds` in "
         "study.json).",
+        "- Cores busy = CPU-seconds / wall seconds: how much of the machine each trainer really got.",
+        "- (c) is a reference, not the same model: a supervised MLP of the discriminator's sizes on the "
+        "30 scaled features for the classifier's epochs-equivalent, with no autoencoder and no "
+        "generator, so it does less work per run than (a) and (b).",
         "- Compilation = time JAX reports (`jax.monitoring`) for tracing, lowering and XLA "
         "compilation or persistent-cache reads during the call.",
         f"- XLA cost analysis: {rec['flops_per_run'] / 1e9:.2f} GFLOP per run; achieved "
