@@ -455,7 +455,8 @@ def markdown(rec: dict) -> str:
         f"and cache reads {s(a['after_clear_caches_compile_s'])}); compiled: {a['training_wall_s']:.1f} s. "
         "Training only: the whole `gan-jax reproduce` is timed by that command (`wall_seconds` in "
         "study.json).",
-        "- Cores busy = CPU-seconds / wall seconds: how much of the machine each trainer really got.",
+        f"- Cores busy = CPU-seconds / wall seconds: how many of the {a['cores']} cores each trainer "
+        "really got while it ran.",
         "- (c) is a reference, not the same model: a supervised MLP of the discriminator's sizes on the "
         "30 scaled features for the classifier's epochs-equivalent, with no autoencoder and no "
         "generator, so it does less work per run than (a) and (b).",
