@@ -1,23 +1,25 @@
-"""Training-speed benchmark of the paper pipeline (experiments/paper.py, bundled WDBC, its
-10 × 10-fold CV masks), all in one process and one run:
+"""Training-speed benchmark of an experiment's cross-validation runs (default: the paper config
+on the bundled WDBC, 10 × 10-fold = 100 runs), through gan_jax.train's public functions only:
 
-(a) fused: `train.train_runs` trains every CV run in one jitted `lax.scan`, `vmap`ped over runs,
-    with the runs axis sharded over one CPU device per core (`runtime.split_host_devices`);
-(b) loop: the same model, one run at a time, with `jit(ae_step)` / `jit(gan_step)` (the pure
-    step functions of gan_jax/train.py) called from a Python for-loop (flax-example style);
-(c) sklearn: `MLPClassifier` with the discriminator's hidden sizes, same batch size and
-    learning rate, for the classifier's epochs-equivalent, on the same folds.
+(a) fused: `train.make_runs` + `train.train_runs` on all runs, as `gan-jax train` calls them
+    (one jitted `lax.scan` per chunk, vmapped over runs, runs sharded over one CPU device per core);
+(b) loop: the same model one run at a time: `jit(train.ae_step)` / `jit(train.gan_step)` called
+    once per step from a Python for-loop (flax-example style);
+(c) scikit-learn: `MLPClassifier` of the discriminator's hidden sizes on the same folds, fitted
+    by one worker process per core (joblib, n_jobs = cores), so (a) and (c) use the same cores.
 
-The three are interleaved in rounds (one fused call, a few loop runs, a few sklearn fits), so
-load from other jobs on the shared machine falls on all three alike; every round's ratios are
-kept. Compile time is reported apart from per-run time: first call minus the steady call, once with
-an empty persistent compilation cache (cold) and once with it filled but JAX's in-memory
-caches cleared (warm). FLOPs come from XLA's cost analysis of the compiled programs, next to a
-measured dense-matmul FLOP/s of this machine.
+It measures training only. The whole reproduction (`gan-jax reproduce`: data, training,
+evaluation, figures) is timed by that command (`wall_seconds` in study.json).
 
-Run:    python scripts/bench_train.py            # full: 100 runs, a few minutes on 2 CPU cores
+(a), (b) and (c) run interleaved in rounds, so load from other jobs on the shared machine falls
+on all three alike. Equal-resource comparisons: CPU-seconds per run (all three) and, at equal
+cores, runs per second of (a) vs (c). Compile time is not "first call − steady call" (noise can
+make that negative): it is the union of the time spans JAX itself reports for tracing, lowering
+and XLA compilation (or persistent-cache reads) during a call (`jax.monitoring`), so it is ≥ 0.
+
+Run:    python scripts/bench_train.py            # full: a few minutes on 2 CPU cores
         python scripts/bench_train.py --quick    # smoke run (tiny config)
-Writes: results/bench_train.json, results/bench_train.md
+Writes: <out>/bench_train.json and <out>/bench_train.md (default out: results)
 """
 
 from __future__ import annotations
@@ -33,219 +35,163 @@ from gan_jax import runtime  # noqa: E402
 runtime.split_host_devices()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import warnings  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any, NamedTuple  # noqa: E402
 
 import jax  # noqa: E402
+import jax.monitoring  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 from gan_jax import evaluate, preprocess, train  # noqa: E402
 from gan_jax.config import Config, load_experiment  # noqa: E402
 from gan_jax.data import load_dataset  # noqa: E402
 
-TARGETS = {"study_wall_s_max": 60.0, "fused_vs_loop_min": 3.0, "fused_vs_sklearn_min": 5.0}
-LOAD_NOTE = (
-    "os.getloadavg() (1, 5, 15 min) of the whole machine. Other engineers' jobs may have run on "
-    "the same 2 cores during this benchmark; a load above the core count means the timings "
-    "here were slowed by contention and are pessimistic."
+# The events JAX records (with start and end) for each compilation step of a jitted call.
+COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",  # XLA compile, or a persistent-cache read
 )
+TARGETS = {"training_cold_s_max": 60.0, "cpu_fused_vs_loop_min": 3.0, "equal_cores_fused_vs_sklearn_min": 5.0}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--experiment", default="paper", help="experiment name or .py file")
-    p.add_argument("--quick", action="store_true", help="tiny config and few runs (smoke/test)")
-    p.add_argument("--repeats", type=int, help="rounds of (a), (b), (c) interleaved (default 3; quick 1)")
-    p.add_argument("--loop-runs", type=int, help="runs of (b) per round (default 2; quick 1)")
-    p.add_argument("--sklearn-runs", type=int, help="fits of (c) per round (default 4; quick 1)")
-    p.add_argument("--matmul-size", type=int, help="square matmul size (default 1024; quick 256)")
-    p.add_argument("--cache-dir", help="persistent compilation cache (default: a fresh, empty "
-                   "temporary folder, so the first call is a true cold compile)")  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="tiny config (smoke runs, tests)")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds of (a), (b), (c)")
+    p.add_argument("--loop-runs", type=int, default=2, help="runs of (b) per round")
+    p.add_argument("--sklearn-runs", type=int, default=8, help="fits of (c) per round (all cores)")
+    p.add_argument("--cache-dir", help="persistent compilation cache (default: a new empty folder, "
+                   "so the first call compiles cold)")  # fmt: skip
     p.add_argument("--out", default="results", help="folder for bench_train.json/.md")
     args = p.parse_args(argv)
-    defaults = {"loop_runs": (2, 1), "sklearn_runs": (4, 1), "repeats": (3, 1), "matmul_size": (1024, 256)}
-    for name, (full, quick) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if min(args.loop_runs, args.sklearn_runs, args.repeats) < 1:
+    if min(args.repeats, args.loop_runs, args.sklearn_runs) < 1:
         p.error("--repeats, --loop-runs and --sklearn-runs must be >= 1")
     return args
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(wall s, this process's CPU s over all its threads, result): CPU / wall is how many
-    cores the call really got, which other jobs on the machine can lower."""
+@contextlib.contextmanager
+def compile_clock():
+    """Yields a list that, on exit, holds one float: seconds JAX spent compiling inside the block
+    (union of its trace / lower / compile spans, so nested or parallel spans count once)."""
+    spans: list[tuple[float, float]] = []
+    listener = lambda event, start, end, **_: spans.append((start, end)) if event in COMPILE_EVENTS else None
+    jax.monitoring.register_event_time_span_listener(listener)
+    out: list[float] = []
+    try:
+        yield out
+    finally:
+        jax.monitoring.unregister_event_time_span_listener(listener)
+        total, reach = 0.0, -np.inf
+        for start, end in sorted(spans):
+            total += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        out.append(total)
+
+
+def timed(fn) -> dict:
+    """Wall s, this process's CPU s (all threads) and compile s of fn(), blocked until ready.
+    CPU / wall is how many cores the call really got; other jobs can lower it."""
     t0, c0 = time.perf_counter(), time.process_time()
-    out = jax.block_until_ready(fn())
-    return time.perf_counter() - t0, time.process_time() - c0, out
+    with compile_clock() as compile_s:
+        result = jax.block_until_ready(fn())
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall": wall, "cpu": cpu, "compile": compile_s[0], "result": result}
 
 
-# --- (a) the fused trainer ---------------------------------------------------------------------
+# --- (a) the fused trainer, as `gan-jax train` runs it ---------------------------------------
 
 
-def clear_in_memory_caches() -> None:
-    """Drops JAX's in-memory executables (and train.py's cached jit wrappers), so the next call
-    compiles again and can only be saved by the persistent cache."""
-    jax.clear_caches()
-    train.fused_chunk_fn.cache_clear()
-    train._init_fn.cache_clear()
+def fused_call(config: Config, x, y, masks: np.ndarray) -> dict:
+    def fit():
+        runs = train.make_runs(config, y, masks)
+        return train.train_runs(config, x, y, runs).state.disc.params
+
+    return timed(fit)
 
 
-def fused_timer(config: Config, x: np.ndarray, y: np.ndarray, masks: np.ndarray) -> Callable[[], dict]:
-    """One call = one `train.train_runs` on all runs (init included), blocked until the state
-    is ready; the chunk callbacks split its wall time by phase (the first ae chunk has init)."""
-
-    def call() -> dict:
-        marks = [("start", time.perf_counter())]
-        on_chunk = lambda _state, entry: marks.append((entry["phase"], time.perf_counter()))
-        wall, cpu, state = _timed(lambda: train.train_runs(config, x, y, masks, on_chunk=on_chunk).state)
-        return {"wall": wall, "cpu": cpu, "state": state, "phase_wall": _phase_wall(marks)}
-
-    return call
+# --- (b) one run at a time, a jitted step per Python iteration -------------------------------
 
 
-def _phase_wall(marks: list[tuple[str, float]]) -> dict[str, float]:
-    """Seconds per phase from (phase, time) marks taken after each chunk's host sync."""
-    out: dict[str, float] = {}
-    for (_, t0), (phase, t1) in zip(marks, marks[1:]):
-        out[phase] = out.get(phase, 0.0) + t1 - t0
-    return out
+def loop_trainer(config: Config, x, y, masks: np.ndarray):
+    """Returns train_one(r) -> run r's discriminator params, trained by (b). Same model, keys and
+    hyperparameters as (a): the step key is fold_in(second half of split(run key), step) as in
+    `train.train_chunk`, so (b)'s params can be checked against (a)'s."""
+    structure = config.structure()
+    nets = train.build_networks(structure, x.shape[1])
+    runs = train.make_runs(config, y, masks)
+    xd, yd = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
 
-
-def fused_record(cold: dict, warm: dict, steady: list[dict], n_runs: int) -> dict:
-    walls = [c["wall"] for c in steady]
-    mean = float(np.mean(walls))  # the mean, as for (b) and (c): no best-of advantage
-    cpu = float(np.mean([c["cpu"] for c in steady]))
-    phases = steady[0]["phase_wall"]
-    return {
-        "runs": n_runs,
-        "devices": len(jax.devices()),
-        "per_run_s": mean / n_runs,
-        "steady_wall_s": mean,
-        "steady_wall_all_s": walls,
-        "steady_cpu_per_wall": sum(c["cpu"] for c in steady) / sum(walls),
-        "phase_wall_s": {p: float(np.mean([c["phase_wall"][p] for c in steady])) for p in phases},
-        "first_call_cold_cache_s": cold["wall"],
-        "first_call_warm_cache_s": warm["wall"],
-        "compile_cold_cache_s": cold["wall"] - mean,
-        "compile_warm_cache_s": warm["wall"] - mean,
-        # CPU-second versions: compilation is mostly one thread, so these shift far less than
-        # the wall-clock differences when other jobs take cores away.
-        "cpu_s_per_run": cpu / n_runs,
-        "compile_cold_cache_cpu_s": cold["cpu"] - cpu,
-        "compile_warm_cache_cpu_s": warm["cpu"] - cpu,
-        "how": "train.train_runs(config, x, y, masks) incl. init, blocked until the state is "
-        "ready; per run = mean steady call / runs; compile = first call - mean steady call, "
-        "cold = empty persistent cache, warm = filled persistent cache after jax.clear_caches()",
-    }
-
-
-# --- (b) one run at a time, jitted step in a Python loop ----------------------------------------
-
-
-class LoopFns(NamedTuple):
-    init: Callable  # (x, run) -> state
-    prepare: dict[str, Callable]  # phase -> (state, run, x) -> (train_idx, n_train, inputs)
-    step: dict[str, Callable]  # phase -> un-jitted (state, key, inputs, y, train_idx, n_train)
-
-
-def loop_fns(config: Config, n_features: int) -> LoopFns:
-    """The per-step functions of (b), built on train.ae_step / train.gan_step. Data preparation
-    (scaled rows, latent codes, the training-row index) runs once per phase, outside the step,
-    as a flax-style input pipeline would; the step key is fold_in(run key, global step) as in
-    the fused trainer, so (b) trains the same model as (a)."""
-    models = train.build_models(config, n_features)
-
-    def prepare(phase, state, run, x):
-        train_idx = jnp.argsort(~run.train_mask, stable=True)  # training rows first
-        inputs = (
-            preprocess.apply(state.scaler, x) if phase == "ae" else train.classifier_inputs(config, state, x)
-        )
-        return train_idx, jnp.sum(run.train_mask), inputs
-
-    def step(phase, state, key, inputs, y, train_idx, n_train):
-        sample = lambda k, size: train._sample(k, train_idx, n_train, size)
-        k = jax.random.fold_in(key, state.step)
+    def step(phase, state, step_key, hp: train.HParams, inputs, rows):
+        key = jax.random.fold_in(step_key, state.step)
+        draw_train, draw_lab = _sampler(*rows[:2]), _sampler(*rows[2:])
         if phase == "ae":
-            state, metrics = train.ae_step(models, config, state, k, inputs, sample)
+            state, metrics = train.ae_step(nets, structure, state, key, hp, inputs, draw_train)
         else:
-            state, metrics = train.gan_step(models, config, state, k, inputs, y, sample)
+            state, metrics = train.gan_step(nets, structure, state, key, hp, inputs, yd, draw_lab, draw_train)
         return state._replace(step=state.step + 1), metrics
 
-    return LoopFns(
-        init=jax.jit(functools.partial(train.init_state, config)),
-        prepare={p: jax.jit(functools.partial(prepare, p)) for p in train.PHASES},
-        step={p: functools.partial(step, p) for p in train.PHASES},
-    )
-
-
-def train_one_run_loop(config: Config, fns: LoopFns, jitted: dict, x, y, run: train.RunData):
-    """One run: a Python loop of jitted steps; metrics reach the host once per `log_every` steps
-    (as in the fused trainer), so the loop is not slowed by per-step syncs."""
-    state = fns.init(x, run)
-    for phase, _, n_steps in train.phase_schedule(config):
-        train_idx, n_train, inputs = fns.prepare[phase](state, run, x)
-        metrics = []
-        for _ in range(n_steps):
-            state, m = jitted[phase](state, run.key, inputs, y, train_idx, n_train)
-            metrics.append(m)
-        jax.device_get(metrics)
-    return state
-
-
-def loop_timer(config: Config, x: np.ndarray, y: np.ndarray, masks: np.ndarray) -> Callable[[int], dict]:
-    """One call = run r trained alone by (b); the first call carries the compilation."""
-    fns = loop_fns(config, x.shape[1])
-    # Jitted once, outside every loop, with the state donated (big_vision / flax style).
-    jitted = {p: jax.jit(f, donate_argnums=(0,)) for p, f in fns.step.items()}
-    xd, yd = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
-    keys = train.run_keys(config.seed, np.arange(len(masks)))
-
-    def call(r: int) -> dict:
-        run = train.RunData(keys[r], jnp.asarray(masks[r]))
-        wall, cpu, state = _timed(lambda: train_one_run_loop(config, fns, jitted, xd, yd, run))
-        return {"wall": wall, "cpu": cpu, "run": r, "disc_params": state.disc_params}
-
-    return call
-
-
-def loop_record(config: Config, first: dict, timed: list[dict], fused_state) -> dict:
-    walls = [c["wall"] for c in timed]
-    per_run = float(np.mean(walls))
-    fused_disc = lambda r: jax.tree.map(lambda a: a[r], fused_state.disc_params)
-    diff = max(_max_abs_diff(c["disc_params"], fused_disc(c["run"])) for c in [first, *timed])
-    return {
-        "runs_timed": len(timed),
-        "per_run_s": per_run,
-        "run_times_s": walls,
-        "first_run_s": first["wall"],
-        "compile_s": first["wall"] - per_run,
-        "cpu_s_per_run": float(np.mean([c["cpu"] for c in timed])),
-        "compile_cpu_s": first["cpu"] - float(np.mean([c["cpu"] for c in timed])),
-        "cpu_per_wall": sum(c["cpu"] for c in timed) / sum(walls),
-        "step_calls_per_run": config.total_steps,
-        "max_abs_diff_disc_params_vs_fused": diff,
-        "how": "one run at a time on one device: jit(init), jit(prepare) per phase, then "
-        "jit(step, donate_argnums=0) on train.ae_step / train.gan_step in a Python for-loop; per "
-        "run = mean of the timed runs; the first run (run 0) carries compilation: compile_s = "
-        "its time - per run",
+    # Jitted once, outside every loop, state donated (big_vision / flax style).
+    steps = {p: jax.jit(functools.partial(step, p), donate_argnums=(0,)) for p in train.PHASES}
+    init = jax.jit(functools.partial(train.init_state, structure))
+    # Once per run / phase, outside the step (a flax-style input pipeline): the rows each
+    # sampler draws from, the scaled rows, then the frozen encoder's codes.
+    rows_of = jax.jit(lambda run: (*_sorted_rows(run.train_mask), *_sorted_rows(run.labeled_mask)))
+    features = {
+        "ae": jax.jit(lambda state: preprocess.apply(state.scaler, xd)),
+        "gan": jax.jit(lambda state: train.classifier_inputs(structure, train.model_params(state), xd)),
     }
 
+    def run_inputs(r: int):
+        run = jax.tree.map(lambda a: jnp.asarray(a[r]), runs)
+        return run, jax.random.split(run.key)[1], rows_of(run)
 
-def _max_abs_diff(a, b) -> float:
-    return max(float(jnp.max(jnp.abs(u - v))) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    def train_one(r: int):
+        run, step_key, rows = run_inputs(r)
+        state = init(xd, run)
+        for phase, _, n_steps in train.phase_schedule(config):
+            args = (step_key, run.hparams, features[phase](state), rows)
+            metrics = []
+            for _ in range(n_steps):
+                state, m = steps[phase](state, *args)
+                metrics.append(m)
+            jax.device_get(metrics)  # host sync once per chunk, as (a) does
+        return state.disc.params
+
+    def step_flops() -> dict[str, float]:
+        """XLA's cost analysis of (b)'s compiled step, per phase: FLOPs of one step of one run."""
+        run, step_key, rows = run_inputs(0)
+        state, out = init(xd, run), {}
+        for phase, fn in steps.items():
+            cost = (
+                fn.lower(state, step_key, run.hparams, features[phase](state), rows).compile().cost_analysis()
+            )
+            cost = cost[0] if isinstance(cost, list) else cost  # older JAX: one dict per module
+            out[phase] = float(cost["flops"])
+        return out
+
+    train_one.step_flops = step_flops
+    return train_one
 
 
-# --- (c) scikit-learn MLPClassifier ------------------------------------------------------------
+def _sorted_rows(mask: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return jnp.argsort(~mask, stable=True), jnp.sum(mask)  # masked rows first, their count
+
+
+def _sampler(rows: jax.Array, n: jax.Array):
+    """Draws like `train.row_sampler(mask)` from its index sorted once per run: row_sampler
+    re-sorts on every call, ~40 µs CPU per step in (b) that (a) pays once per chunk. The check
+    of (b)'s params against (a)'s shows the draws are the same."""
+    return lambda key, size: rows[jax.random.randint(key, (size,), 0, n)]
+
+
+# --- (c) scikit-learn MLPClassifier, one worker process per core -------------------------------
 
 
 def sklearn_epochs(config: Config, n_train: int) -> int:
@@ -254,299 +200,304 @@ def sklearn_epochs(config: Config, n_train: int) -> int:
     return max(1, round(config.gan_steps * config.batch_size / n_train))
 
 
-def sklearn_timer(config: Config, x: np.ndarray, y: np.ndarray, masks: np.ndarray) -> Callable[[int], dict]:
-    """One call = (c) fitted on run r's training rows (scaler fitted inside the fold)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
+    """Returns fit_batch(run ids) -> (batch wall s, [per-fit {wall, cpu, epochs, epochs_run}]).
+    Each fit runs in a loky worker (joblib limits each to cores // n_jobs BLAS threads)."""
+    from joblib import Parallel, delayed
 
-    def call(r: int) -> dict:
+    def fit(r: int) -> dict:  # a closure, so loky pickles it by value (the script is no module)
+        import os
+        import time
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
         mask = masks[r]
-        n_epochs = sklearn_epochs(config, int(mask.sum()))
+        epochs = sklearn_epochs(config, int(mask.sum()))
         # n_iter_no_change > max_iter: no early stop, so every epoch runs.
-        mlp = MLPClassifier(
-            config.disc_hidden, batch_size=config.batch_size, learning_rate_init=config.d_lr,
-            max_iter=n_epochs, tol=0.0, n_iter_no_change=n_epochs + 1, random_state=config.seed + r,
-        )  # fmt: skip
+        mlp = MLPClassifier(config.disc_hidden, batch_size=config.batch_size, learning_rate_init=config.d_lr,
+                            max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
+                            random_state=config.seed + r)  # fmt: skip
         scaler = MinMaxScaler() if config.scaler == "minmax" else StandardScaler()
-        model = Pipeline([("scale", scaler), ("model", mlp)])
+        t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            wall, cpu, _ = _timed(functools.partial(_fit, model, x[mask], y[mask]))
-        return {"wall": wall, "cpu": cpu, "epochs": n_epochs, "epochs_run": int(mlp.n_iter_)}
+            Pipeline([("scale", scaler), ("mlp", mlp)]).fit(x[mask], y[mask])
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return {
+            "wall": wall,
+            "cpu": cpu,
+            "epochs": epochs,
+            "epochs_run": int(mlp.n_iter_),
+            "pid": os.getpid(),
+        }
 
-    return call
+    parallel = Parallel(n_jobs=n_jobs, backend="loky")
 
+    def fit_batch(run_ids: list[int]) -> tuple[float, list[dict]]:
+        t0 = time.perf_counter()
+        fits = parallel(delayed(fit)(r) for r in run_ids)
+        return time.perf_counter() - t0, fits
 
-def sklearn_record(timed: list[dict]) -> dict:
-    walls = [c["wall"] for c in timed]
-    return {
-        "runs_timed": len(timed),
-        "per_run_s": float(np.mean(walls)),
-        "run_times_s": walls,
-        "cpu_per_wall": sum(c["cpu"] for c in timed) / sum(walls),
-        "cpu_s_per_run": float(np.mean([c["cpu"] for c in timed])),
-        "epochs": [c["epochs"] for c in timed],
-        "epochs_run": [c["epochs_run"] for c in timed],
-        "how": "Pipeline(fold-fitted scaler, MLPClassifier(disc_hidden, batch_size, lr=d_lr, "
-        "adam)) fit on the run's training rows (30 scaled features), one run at a time; epochs = "
-        "round(gan_steps * batch_size / n_train), early stopping off; fit time only",
-    }
-
-
-def _fit(model, x: np.ndarray, y: np.ndarray) -> None:
-    model.fit(x, y)  # returns None, so _timed has no estimator to block on
+    fit_batch.n_jobs = parallel.n_jobs  # what the record reports is what joblib was given
+    return fit_batch
 
 
-# --- the three trainers, interleaved -----------------------------------------------------------
+# --- the three, interleaved --------------------------------------------------------------------
 
 
-def bench_trainers(config: Config, x, y, masks: np.ndarray, args) -> tuple[dict, dict, dict, list]:
-    """Cold calls first; then `repeats` rounds of one steady fused call, `loop_runs` runs of (b)
-    and `sklearn_runs` fits of (c), so that load from other jobs on the machine falls on all
-    three alike; last, a fused call with only the persistent cache warm."""
-    fused, loop, sk = (
-        fused_timer(config, x, y, masks),
-        loop_timer(config, x, y, masks),
-        sklearn_timer(config, x, y, masks),
-    )
-    n = len(masks)
-    cold, loop_first = fused(), loop(0)
+def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:
+    """Cold calls first; then `repeats` rounds of one fused call, `loop_runs` runs of (b) and a
+    batch of `sklearn_runs` fits of (c); last, a fused call after `jax.clear_caches()` (only the
+    persistent cache warm), which is what a second `gan-jax train` in a new process pays."""
+    n_runs, cores = len(masks), len(os.sched_getaffinity(0))
+    loop, fit_batch = loop_trainer(config, x, y, masks), sklearn_fitter(config, x, y, masks, cores)
+    cold = fused_call(config, x, y, masks)
+    loop_first = timed(lambda: loop(0))
+    _, warmup = fit_batch(list(range(cores)))  # starts the workers, imports sklearn; not timed
     rounds = []
     for i in range(args.repeats):
-        f = fused()
-        lp = [loop((1 + i * args.loop_runs + j) % n) for j in range(args.loop_runs)]
-        sc = [sk((i * args.sklearn_runs + j) % n) for j in range(args.sklearn_runs)]
-        rounds.append({"fused": f, "loop": lp, "sklearn": sc, "load_1min": os.getloadavg()[0]})
-    clear_in_memory_caches()
-    warm = fused()
-    steady = [r["fused"] for r in rounds]
-    timed_loop = [c for r in rounds for c in r["loop"]]
-    timed_sk = [c for r in rounds for c in r["sklearn"]]
-    return (
-        fused_record(cold, warm, steady, n),
-        loop_record(config, loop_first, timed_loop, warm["state"]),
-        sklearn_record(timed_sk),
-        [_round_summary(r, n) for r in rounds],
+        fused = fused_call(config, x, y, masks)
+        loop_ids = [(1 + i * args.loop_runs + j) % n_runs for j in range(args.loop_runs)]
+        loops = [dict(timed(lambda r=r: loop(r)), run=r) for r in loop_ids]
+        sk_ids = [(i * args.sklearn_runs + j) % n_runs for j in range(args.sklearn_runs)]
+        sk_wall, sk_fits = fit_batch(sk_ids)
+        rounds.append({"fused": fused, "loop": loops, "sklearn_wall": sk_wall, "sklearn": sk_fits,
+                       "load_1min": os.getloadavg()[0]})  # fmt: skip
+    jax.clear_caches()
+    train.fused_chunk_fn.cache_clear()
+    warm = fused_call(config, x, y, masks)
+    pids = {f["pid"] for f in warmup} | {f["pid"] for r in rounds for f in r["sklearn"]}
+    return {"cold": cold, "warm": warm, "loop_first": loop_first, "rounds": rounds, "cores": cores,
+            "step_flops": loop.step_flops(), "sklearn_n_jobs": fit_batch.n_jobs,
+            "sklearn_pids": pids}  # fmt: skip
+
+
+# --- the record: every number derived from the measurements ----------------------------------
+
+
+def _rates(calls: list[dict], runs_per_call: int, wall_s: float | None = None) -> dict:
+    """Per-run cost and throughput over timed calls (ratios of sums): CPU-seconds per run, runs
+    per wall second, and cores busy = CPU s / wall s (what the call got from a shared machine)."""
+    cpu, runs = sum(c["cpu"] for c in calls), runs_per_call * len(calls)
+    wall = sum(c["wall"] for c in calls) if wall_s is None else wall_s
+    return {"cpu_s_per_run": cpu / runs, "runs_per_s": runs / wall, "wall_s_per_run": wall / runs,
+            "cores_busy": cpu / wall}  # fmt: skip
+
+
+def _compile_or_none(compile_s: float) -> float | None:
+    # No span at all means JAX recorded none (e.g. renamed events): say "not measured", never 0.
+    return compile_s if compile_s > 0 else None
+
+
+def summarize(config: Config, raw: dict, n_runs: int) -> dict:
+    """The three trainers' records from the raw timings (no arrays, JSON-ready)."""
+    rounds = raw["rounds"]
+    fused = [r["fused"] for r in rounds]
+    loops = [c for r in rounds for c in r["loop"]]
+    fits = [f for r in rounds for f in r["sklearn"]]
+    flops_per_run = sum(n * raw["step_flops"][phase] for phase, _, n in train.phase_schedule(config))
+    a = {
+        "runs": n_runs,
+        "cores": raw["cores"],
+        "devices": len(jax.devices()),
+        **_rates(fused, n_runs),
+        "training_wall_s": float(np.mean([c["wall"] for c in fused])),  # already compiled
+        "training_wall_all_s": [c["wall"] for c in fused],
+        "first_call_s": raw["cold"]["wall"],
+        "first_call_compile_s": _compile_or_none(raw["cold"]["compile"]),
+        "after_clear_caches_s": raw["warm"]["wall"],
+        "after_clear_caches_compile_s": _compile_or_none(raw["warm"]["compile"]),
+        "compile_in_timed_calls_s": max(c["compile"] for c in fused),  # > 0: a recompilation
+        "how": "train.make_runs + train.train_runs(config, x, y, runs) on all runs incl. init, "
+        "blocked until ready; rates over the rounds' calls (already compiled); first_call_* is "
+        "the process's first call (persistent cache as in cache_was_empty), after_clear_caches_* "
+        "a call after jax.clear_caches() (persistent cache filled)",
+    }
+    b = {
+        "runs_timed": len(loops),
+        **_rates(loops, 1),
+        "first_run_s": raw["loop_first"]["wall"],
+        "compile_s": _compile_or_none(raw["loop_first"]["compile"]),
+        "compile_in_timed_runs_s": max(c["compile"] for c in loops),
+        "step_calls_per_run": config.total_steps,
+        # (b) trains the same model as (a): only float rounding may differ.
+        "max_abs_diff_disc_params_vs_fused": max(
+            _max_abs_diff(c["result"], jax.tree.map(lambda v, r=c["run"]: v[r], fused[-1]["result"]))
+            for c in loops
+        ),
+        "how": "one run at a time: jit(init), per phase jit(features), then jit(step, donate state) "
+        "of train.ae_step / train.gan_step in a Python for-loop, rows drawn as by "
+        "train.row_sampler from an index sorted once per run; the first run (run 0) carries the "
+        "compilation and is not in the rates",
+    }
+    c = {
+        "fits_timed": len(fits),
+        "workers": raw["sklearn_n_jobs"],
+        "worker_processes_seen": len(raw["sklearn_pids"]),
+        **_rates(fits, 1, wall_s=sum(r["sklearn_wall"] for r in rounds)),
+        "wall_s_per_fit_in_worker": float(np.mean([f["wall"] for f in fits])),
+        "epochs": sorted({f["epochs"] for f in fits}),
+        "early_stopped": any(f["epochs_run"] < f["epochs"] for f in fits),
+        "how": "Pipeline(fold-fitted scaler, MLPClassifier(disc_hidden, adam, batch_size, lr=d_lr)) "
+        "on each run's training rows (30 scaled features), epochs = round(gan_steps * batch_size / "
+        "n_train), no early stop; `workers` loky processes (joblib n_jobs) fit in parallel; "
+        "wall = the batches' wall time; CPU-s measured in the workers",
+    }
+    for rec in (a, b):
+        rec["achieved_flops_per_s"] = flops_per_run * rec["runs_per_s"]
+    flops_how = ("XLA cost analysis (compiled.cost_analysis()['flops']) of (b)'s jitted step per phase "
+                 "x steps per run; (a) runs the same step vmapped; init and the once-per-chunk "
+                 "scaler/encoder pass are left out")  # fmt: skip
+    return {"fused": a, "loop": b, "sklearn": c, "flops_per_run": flops_per_run, "flops_how": flops_how}
+
+
+def _max_abs_diff(a, b) -> float:
+    return max(
+        float(np.max(np.abs(np.asarray(u) - np.asarray(v))))
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))
     )
 
 
-def _round_summary(r: dict, n_runs: int) -> dict:
-    fused = r["fused"]["wall"] / n_runs
-    loop, sk = np.mean([c["wall"] for c in r["loop"]]), np.mean([c["wall"] for c in r["sklearn"]])
+def comparisons(rec: dict, rounds: list[dict]) -> dict:
+    """Speed ratios, each saying what it compares; > 1 means (a) is faster / cheaper."""
+    a, b, c = rec["fused"], rec["loop"], rec["sklearn"]
+    per_round = []
+    for r in rounds:
+        fused_runs_per_s = a["runs"] / r["fused"]["wall"]
+        sk_runs_per_s = len(r["sklearn"]) / r["sklearn_wall"]
+        per_round.append({
+            "fused_runs_per_s": fused_runs_per_s,
+            "loop_runs_per_s": len(r["loop"]) / sum(x["wall"] for x in r["loop"]),
+            "sklearn_runs_per_s": sk_runs_per_s,
+            "equal_cores_fused_vs_sklearn": fused_runs_per_s / sk_runs_per_s,
+            "load_1min_after": r["load_1min"],
+        })  # fmt: skip
+    ratios = [r["equal_cores_fused_vs_sklearn"] for r in per_round]
     return {
-        "fused_per_run_s": fused,
-        "loop_per_run_s": float(loop),
-        "sklearn_per_run_s": float(sk),
-        "fused_vs_loop": float(loop / fused),
-        "fused_vs_sklearn": float(sk / fused),
-        "load_1min_after": r["load_1min"],
+        "cpu_s_per_run": {
+            "fused_vs_loop": b["cpu_s_per_run"] / a["cpu_s_per_run"],
+            "fused_vs_sklearn": c["cpu_s_per_run"] / a["cpu_s_per_run"],
+            "is": "ratio of CPU-seconds per run (all threads of the process; sklearn: of its worker): "
+            "compute cost, whatever the number of cores each used",
+        },
+        "equal_cores_runs_per_s": {
+            "fused_vs_sklearn": a["runs_per_s"] / c["runs_per_s"],
+            "round_range": [min(ratios), max(ratios)],
+            "cores": a["cores"],
+            "is": f"throughput ratio, both on the same {a['cores']} cores: (a) one process, runs "
+            f"sharded over {a['devices']} XLA devices; (c) {c['workers']} worker processes",
+        },
+        "wall_fused_vs_loop_unequal_cores": {
+            "ratio": b["wall_s_per_run"] / a["wall_s_per_run"],
+            "is": "wall time per run; NOT equal resources: (a) keeps every core busy, (b) trains one "
+            "run at a time (see cores_busy)",
+        },
+        "rounds": per_round,
     }
 
 
-# --- FLOPs ----------------------------------------------------------------------------------
-
-
-def _flops(compiled) -> float:
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost  # older JAX returns one dict per module
-    return float(cost["flops"])
-
-
-def _sharded_inputs(config: Config, x, y, masks: np.ndarray):
-    """(state, runs, x, y) exactly as train_runs builds them (padded, runs axis sharded)."""
-    mesh = train.runs_mesh()
-    take = np.concatenate([np.arange(len(masks)), np.full(-len(masks) % mesh.size, len(masks) - 1)])
-    by_run, rep = NamedSharding(mesh, PartitionSpec("runs")), NamedSharding(mesh, PartitionSpec())
-    runs = jax.device_put(train.RunData(train.run_keys(config.seed, take), masks[take]), by_run)
-    xd = jax.device_put(jnp.asarray(x, jnp.float32), rep)
-    yd = jax.device_put(jnp.asarray(y, jnp.int32), rep)
-    return jax.device_put(train._init_fn(config)(xd, runs), by_run), runs, xd, yd
-
-
-def step_flops(config: Config, state, n_features: int, n_rows: int) -> dict[str, float]:
-    """FLOPs of one training step of every run at once: the scan body of the fused trainer."""
-    fns = loop_fns(config, n_features)
-    n_runs = state.step.shape[0]
-    spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype)
-    state_spec = jax.tree.map(lambda a: spec(a.shape, a.dtype), state)
-    key, idx, n = spec((n_runs, 2), jnp.uint32), spec((n_runs, n_rows), jnp.int32), spec((n_runs,), jnp.int32)
-    y = spec((n_rows,), jnp.int32)
-    dims = {"ae": n_features, "gan": config.latent_dim if config.use_autoencoder else n_features}
-    out = {}
-    for phase, fn in fns.step.items():
-        vmapped = jax.vmap(fn, in_axes=(0, 0, 0, None, 0, 0))
-        inputs = spec((n_runs, n_rows, dims[phase]), jnp.float32)
-        out[phase] = _flops(jax.jit(vmapped).lower(state_spec, key, inputs, y, idx, n).compile())
-    return out
-
-
-def fused_flops(config: Config, x, y, masks: np.ndarray) -> dict:
-    """Total FLOPs of one fused training of all runs (padding included: the machine runs it).
-
-    XLA's HloCostAnalysis counts a while-loop body once, whatever the trip count (a 10-step and
-    a 200-step chunk report the same FLOPs), and reports a sharded program per device. So a
-    chunk of n steps costs devices × reported + (n - 1) × (one vmapped step over all runs)."""
-    state, runs, xd, yd = _sharded_inputs(config, x, y, masks)
-    per_step = step_flops(config, state, x.shape[1], x.shape[0])
-    n_dev = len(jax.devices())
-    chunk_cache: dict[tuple[str, int], float] = {}
-    by_phase = dict.fromkeys(train.PHASES, 0.0)
-    for phase, _, n in train.phase_schedule(config):
-        if (phase, n) not in chunk_cache:
-            compiled = train.fused_chunk_fn(config, phase, n).lower(state, runs, xd, yd).compile()
-            chunk_cache[(phase, n)] = n_dev * _flops(compiled)
-        by_phase[phase] += chunk_cache[(phase, n)] + (n - 1) * per_step[phase]
-    total = sum(by_phase.values())
+def load_record(before: tuple, after: tuple, rounds: list[dict], cores: int) -> dict:
+    peak = max([before[0], after[0], *(r["load_1min_after"] for r in rounds)])
     return {
-        "total": total,
-        "by_phase": by_phase,
-        "per_run": total / len(masks),
-        "per_step_all_runs": per_step,
-        "padded_runs": int(state.step.shape[0]),
-        "method": "compiled.cost_analysis()['flops']: per chunk, devices × flops of the sharded "
-        "chunk program (body counted once by XLA) + (n_steps - 1) × flops of the same step "
-        "vmapped over all runs; the init program is left out",
+        "before": list(before),
+        "after": list(after),
+        "max_1min": peak,
+        "cores": cores,
+        "oversubscribed": peak > cores,
+        "note": "os.getloadavg() of the whole machine (1, 5, 15 min). Above the core count, other "
+        "jobs competed for these cores and the timings here are pessimistic (wall time more than "
+        "CPU-seconds).",
     }
 
 
-def matmul_flops(size: int, reps: int = 10) -> dict:
-    """Best-of-`reps` FLOP/s of a jitted float32 size×size matmul on one device, and of one such
-    matmul per device at once (a batch sharded over all devices): the machine's dense peak."""
-    devices = jax.devices()
-    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
-    one = jax.jit(lambda u, v: u @ v)
-    mesh = train.runs_mesh()
-    batch = jax.device_put(jnp.stack([a] * len(devices)), NamedSharding(mesh, PartitionSpec("runs")))
-    many = jax.jit(lambda u, v: jnp.einsum("bij,bjk->bik", u, v))
-
-    def best(fn, arg, flops):
-        jax.block_until_ready(fn(arg, arg))  # compile
-        return flops / min(_timed(lambda: fn(arg, arg))[0] for _ in range(reps))
-
-    flops = 2.0 * size**3
-    one_device, all_devices = best(one, a, flops), best(many, batch, flops * len(devices))
-    return {
-        "size": size,
-        "one_device_flops_per_s": one_device,
-        "all_devices_flops_per_s": all_devices,
-        # XLA's CPU matmul may already use every core from one device; the better one is the peak.
-        "peak_flops_per_s": max(one_device, all_devices),
-        "how": f"jit(a @ b), float32 {size}x{size}, best of {reps}; all devices: one matmul per "
-        "device in one sharded call",
-    }
-
-
-# --- report ---------------------------------------------------------------------------------
-
-
-def _range(values: list[float]) -> list[float]:
-    return [float(min(values)), float(max(values))]
-
-
-def summarize(args, config, fused: dict, loop: dict, sk: dict, rounds: list, flops: dict, peak: dict) -> dict:
-    """Speedups, target checks and achieved FLOP/s, all derived from the measured numbers."""
-    achieved = flops["total"] / fused["steady_wall_s"]
-    # The "incl_cold_compile" ratios charge the fused trainer its cold compile, spread over its runs.
-    cold_per_run = fused["first_call_cold_cache_s"] / fused["runs"]
-    speedup = {
-        "fused_vs_loop": loop["per_run_s"] / fused["per_run_s"],
-        "fused_vs_sklearn": sk["per_run_s"] / fused["per_run_s"],
-        "fused_incl_cold_compile_vs_loop": loop["per_run_s"] / cold_per_run,
-        "fused_incl_cold_compile_vs_sklearn": sk["per_run_s"] / cold_per_run,
-        # CPU seconds per run (all threads): less moved by other jobs than wall time, but it
-        # ignores that the fused trainer spreads its CPU time over every core.
-        "cpu_fused_vs_loop": loop["cpu_s_per_run"] / fused["cpu_s_per_run"],
-        "cpu_fused_vs_sklearn": sk["cpu_s_per_run"] / fused["cpu_s_per_run"],
-        "fused_vs_loop_round_range": _range([r["fused_vs_loop"] for r in rounds]),
-        "fused_vs_sklearn_round_range": _range([r["fused_vs_sklearn"] for r in rounds]),
-    }
-    study = fused["first_call_cold_cache_s"]
-    targets = {
-        "applies": not args.quick and config.n_runs == 100,
-        "study_wall_s": study,
-        "study_wall_met": study <= TARGETS["study_wall_s_max"],
-        "fused_vs_loop_met": speedup["fused_vs_loop"] >= TARGETS["fused_vs_loop_min"],
-        "fused_vs_sklearn_met": speedup["fused_vs_sklearn"] >= TARGETS["fused_vs_sklearn_min"],
-        "limits": TARGETS,
-        "study_wall_is": "the fused trainer's first call on all runs (AE + SGAN, init and "
-        "compilation included) with the persistent cache as recorded in cache_was_empty",
-    }
-    phases = fused["phase_wall_s"]
-    flops_out = {
-        **flops,
-        "achieved_flops_per_s": achieved,
-        "achieved_by_phase_flops_per_s": {p: flops["by_phase"][p] / phases[p] for p in phases},
-        # The same model's FLOPs over (b)'s time: its rate on one device, one run at a time.
-        "loop_achieved_flops_per_s": flops["per_run"] / loop["per_run_s"],
-        "matmul": peak,
-        "fraction_of_matmul_peak": achieved / peak["peak_flops_per_s"],
-    }
-    return {"speedup": speedup, "targets": targets, "flops": flops_out}
-
-
-def markdown(record: dict) -> str:
-    f, lp, sk = record["fused"], record["loop"], record["sklearn"]
-    s, t, fl = record["speedup"], record["targets"], record["flops"]
-    load = record["load_average"]
+def markdown(rec: dict) -> str:
+    """The Markdown summary; every number comes from `rec` (the JSON written beside it)."""
+    a, b, c, cmp_ = rec["fused"], rec["loop"], rec["sklearn"], rec["comparisons"]
+    cfg, load, tg = rec["config"], rec["load_average"], rec["targets"]
+    s = lambda v: "not measured (JAX recorded no compile events)" if v is None else f"{v:.2f} s"
     rows = [
-        ("(a) fused: scan + vmap, runs sharded over "
-         f"{f['devices']} CPU devices", f["per_run_s"], f["runs"], f"{f['compile_cold_cache_s']:.2f}", 1.0),
-        ("(b) jitted step in a Python loop, one run at a time", lp["per_run_s"], lp["runs_timed"],
-         f"{lp['compile_s']:.2f}", s["fused_vs_loop"]),
-        ("(c) scikit-learn MLPClassifier "
-         f"({sk['epochs'][0]} epochs)", sk["per_run_s"], sk["runs_timed"], "–", s["fused_vs_sklearn"]),
+        (f"(a) fused `train_runs`, {a['runs']} runs sharded over {a['devices']} CPU devices", a,
+         s(a["first_call_compile_s"])),
+        ("(b) jitted step in a Python loop, one run at a time", b, s(b["compile_s"])),
+        (f"(c) scikit-learn MLPClassifier ({', '.join(map(str, c['epochs']))} epochs), "
+         f"{c['workers']} worker processes", c, "–"),
     ]  # fmt: skip
+    eq, cpu = cmp_["equal_cores_runs_per_s"], cmp_["cpu_s_per_run"]
+    cache = "empty" if rec["cache_was_empty"] else "already holding entries"
+    ok = lambda key: "met" if tg[key] else "missed"
     lines = [
-        f"Training speed, {record['config']['name']} pipeline (AE {record['config']['ae_steps']} + "
-        f"SGAN {record['config']['gan_steps']} steps per run), {record['device']['count']} × "
-        f"{record['device']['kind']}, `{record['command']}`, commit {record['git_commit'][:12]}.",
+        f"Training speed of the {cfg['name']} config (AE {cfg['ae_steps']} + SGAN {cfg['gan_steps']} "
+        f"steps per run), {a['cores']} CPU cores, `{rec['command']}`, commit {rec['git_commit'][:12]}.",
         "",
-        "| trainer | s per run | runs timed | compile (s) | fused is × faster |",
+        "| trainer | CPU-s per run | runs/s | cores busy | compilation (first call) |",
         "|---|---:|---:|---:|---:|",
-        *(f"| {n} | {p:.4f} | {k} | {c} | {x:.1f} |" for n, p, k, c, x in rows),
+        *(
+            f"| {n} | {r['cpu_s_per_run']:.4f} | {r['runs_per_s']:.2f} | {r['cores_busy']:.2f} | {k} |"
+            for n, r, k in rows
+        ),  # fmt: skip
         "",
-        f"- Whole study ({f['runs']} runs, first call incl. compilation, persistent cache "
-        f"{'empty' if record['cache_was_empty'] else 'not empty'}): {t['study_wall_s']:.1f} s "
-        f"(target ≤ {t['limits']['study_wall_s_max']:.0f} s: {'met' if t['study_wall_met'] else 'missed'}); "
-        f"with a warm persistent cache {f['first_call_warm_cache_s']:.1f} s "
-        f"(compile {f['compile_warm_cache_s']:.2f} s).",
-        f"- Speedup range over the {len(record['rounds'])} interleaved rounds: vs (b) "
-        f"{s['fused_vs_loop_round_range'][0]:.1f}–{s['fused_vs_loop_round_range'][1]:.1f}×, vs (c) "
-        f"{s['fused_vs_sklearn_round_range'][0]:.1f}–{s['fused_vs_sklearn_round_range'][1]:.1f}×.",
-        f"- {'Targets' if t['applies'] else 'Targets (quick run: a smoke test, no evidence either way)'}"
-        f": fused ≥ {t['limits']['fused_vs_loop_min']:.0f}× (b): "
-        f"{'met' if t['fused_vs_loop_met'] else 'missed'}; ≥ {t['limits']['fused_vs_sklearn_min']:.0f}× (c): "
-        f"{'met' if t['fused_vs_sklearn_met'] else 'missed'}.",
-        f"- Achieved {fl['achieved_flops_per_s'] / 1e9:.2f} GFLOP/s "
-        f"({fl['per_run'] / 1e9:.2f} GFLOP per run) vs measured {fl['matmul']['size']}² matmul "
-        f"{fl['matmul']['peak_flops_per_s'] / 1e9:.1f} GFLOP/s, the best of one device / all devices "
-        f"({100 * fl['fraction_of_matmul_peak']:.1f} %).",
-        "- Per phase (fused): "
-        + ", ".join(
-            f"{p} {fl['achieved_by_phase_flops_per_s'][p] / 1e9:.1f} GFLOP/s" for p in f["phase_wall_s"]
-        )
-        + f"; (b) reaches {fl['loop_achieved_flops_per_s'] / 1e9:.1f} GFLOP/s on one device.",
-        f"- Cores really used (process CPU s / wall s): (a) {f['steady_cpu_per_wall']:.2f}, "
-        f"(b) {lp['cpu_per_wall']:.2f}, (c) {sk['cpu_per_wall']:.2f}. CPU s per run: (a) "
-        f"{f['cpu_s_per_run']:.3f}, (b) {lp['cpu_s_per_run']:.3f}, (c) {sk['cpu_s_per_run']:.3f} "
-        f"(fused uses {s['cpu_fused_vs_loop']:.1f}× less CPU than (b), {s['cpu_fused_vs_sklearn']:.1f}× "
-        f"less than (c)); cold compile {f['compile_cold_cache_cpu_s']:.1f} CPU s, warm "
-        f"{f['compile_warm_cache_cpu_s']:.1f} CPU s.",
-        f"- Load average before / after: {load['before'][0]:.2f} / {load['after'][0]:.2f} "
-        f"(1 min) on {record['host']['cpu_count']} cores; other jobs may have shared the machine.",
+        f"- **CPU-seconds per run** (equal resources): (b) needs {cpu['fused_vs_loop']:.1f}× and (c) "
+        f"{cpu['fused_vs_sklearn']:.1f}× the CPU-seconds of (a).",
+        f"- **Runs per second at equal cores** ({eq['cores']} cores each, (c) as {c['workers']} "
+        f"processes): (a) / (c) = {eq['fused_vs_sklearn']:.1f}× (rounds: "
+        f"{eq['round_range'][0]:.1f}–{eq['round_range'][1]:.1f}×).",
+        f"- Wall time per run, NOT at equal cores: (a) {a['wall_s_per_run']:.4f} s on {a['cores']} "
+        f"cores, (b) {b['wall_s_per_run']:.4f} s one run at a time "
+        f"({cmp_['wall_fused_vs_loop_unequal_cores']['ratio']:.1f}×).",
+        f"- {a['runs']}-run training of the {cfg['name']} config (`make_runs` + `train_runs`, incl. "
+        f"init): first call of the process, incl. compilation, persistent cache {cache}: "
+        f"{a['first_call_s']:.1f} s (compilation {s(a['first_call_compile_s'])}); after "
+        f"`jax.clear_caches()`, filled persistent cache: {a['after_clear_caches_s']:.1f} s (compilation "
+        f"and cache reads {s(a['after_clear_caches_compile_s'])}); compiled: {a['training_wall_s']:.1f} s. "
+        "Training only: the whole `gan-jax reproduce` is timed by that command (`wall_seconds` in "
+        "study.json).",
+        f"- Cores busy = CPU-seconds / wall seconds: how many of the {a['cores']} cores each trainer "
+        "really got while it ran.",
+        "- (c) is a reference, not the same model: a supervised MLP of the discriminator's sizes on the "
+        "30 scaled features for the classifier's epochs-equivalent, with no autoencoder and no "
+        "generator, so it does less work per run than (a) and (b).",
+        "- Compilation = time JAX reports (`jax.monitoring`) for tracing, lowering and XLA "
+        "compilation or persistent-cache reads during the call.",
+        f"- XLA cost analysis: {rec['flops_per_run'] / 1e9:.2f} GFLOP per run; achieved "
+        f"{a['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s by (a), "
+        f"{b['achieved_flops_per_s'] / 1e9:.1f} by (b).",
+        f"- Machine load (1-min load average): {load['before'][0]:.2f} before, {load['after'][0]:.2f} after, "
+        f"peak {load['max_1min']:.2f}, on {load['cores']} cores"
+        + (
+            ": other jobs competed for these cores, so these timings are pessimistic (wall time more "
+            "than CPU-seconds)."
+            if load["oversubscribed"]
+            else "."
+        ),  # fmt: skip
+        "- Targets: "
+        + (
+            f"100-run cold training ≤ {tg['limits']['training_cold_s_max']:.0f} s "
+            f"{ok('training_cold_met')}; CPU-s (b)/(a) ≥ {tg['limits']['cpu_fused_vs_loop_min']:.0f} "
+            f"{ok('cpu_fused_vs_loop_met')}; equal-core runs/s (a)/(c) ≥ "
+            f"{tg['limits']['equal_cores_fused_vs_sklearn_min']:.0f} "
+            f"{ok('equal_cores_fused_vs_sklearn_met')}."
+            if tg["applies"]
+            else "not checked (not the 100-run full benchmark)."
+        ),
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(record: dict, out: str) -> None:
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "bench_train.json"), "w") as fh:
-        json.dump(record, fh, indent=2)
-        fh.write("\n")
-    with open(os.path.join(out, "bench_train.md"), "w") as fh:
-        fh.write(markdown(record))
+def targets(rec: dict, applies: bool) -> dict:
+    cmp_ = rec["comparisons"]
+    return {
+        "applies": applies,
+        "training_cold_s": rec["fused"]["first_call_s"],
+        "training_cold_met": rec["fused"]["first_call_s"] <= TARGETS["training_cold_s_max"],
+        "cpu_fused_vs_loop_met": cmp_["cpu_s_per_run"]["fused_vs_loop"] >= TARGETS["cpu_fused_vs_loop_min"],
+        "equal_cores_fused_vs_sklearn_met": cmp_["equal_cores_runs_per_s"]["fused_vs_sklearn"]
+        >= TARGETS["equal_cores_fused_vs_sklearn_min"],
+        "limits": TARGETS,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -561,35 +512,38 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_dataset(config.data)
     masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     t0 = time.perf_counter()
-    fused, loop, sk, rounds = bench_trainers(config, data.x, data.y, masks, args)
-    flops = fused_flops(config, data.x, data.y, masks)
-    peak = matmul_flops(args.matmul_size)
-    record = {
+    raw = run_benchmark(config, data.x, data.y, masks, args)
+    rec = {
         "benchmark": "bench_train",
+        "measures": "training only (train.make_runs + train.train_runs and the two alternatives); "
+        "the whole reproduction's wall time is in study.json (`gan-jax reproduce`)",
         "command": " ".join(["python scripts/bench_train.py", *argv]),
         "quick": args.quick,
         "git_commit": runtime.git_commit(),
         "versions": runtime.library_versions(),
         "device": runtime.device_description(),
-        "host": {"cpu_count": os.cpu_count(), "machine": platform.machine(), "platform": platform.platform()},
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "cache_was_empty": cache_was_empty,
         "config": config.to_dict(),
         "data": data.source,
-        "fused": fused,
-        "loop": loop,
-        "sklearn": sk,
-        "rounds": rounds,
-        **summarize(args, config, fused, loop, sk, rounds, flops, peak),
-        "benchmark_wall_s": time.perf_counter() - t0,
-        "load_average": {"before": list(load_before), "after": list(os.getloadavg()), "note": LOAD_NOTE},
+        **summarize(config, raw, len(masks)),
     }
-    write_outputs(record, args.out)
+    rec["comparisons"] = comparisons(rec, raw["rounds"])
+    rec["targets"] = targets(rec, applies=not args.quick and len(masks) == 100 and cache_was_empty)
+    rec["benchmark_wall_s"] = time.perf_counter() - t0
+    rec["load_average"] = load_record(
+        load_before, os.getloadavg(), rec["comparisons"]["rounds"], raw["cores"]
+    )
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_train.json"), "w") as fh:
+        json.dump(rec, fh, indent=2)
+        fh.write("\n")
+    with open(os.path.join(args.out, "bench_train.md"), "w") as fh:
+        fh.write(markdown(rec))
     if args.cache_dir is None:
         shutil.rmtree(cache_dir, ignore_errors=True)
-    return record
+    return rec
 
 
 if __name__ == "__main__":
-    rec = main()
-    print(markdown(rec))
+    print(markdown(main()))
