@@ -37,6 +37,7 @@ def train_and_evaluate(
     mesh: jax.sharding.Mesh | None = None,
     progress: bool = False,
     log=lambda message: None,
+    tensorboard: bool = True,
 ) -> dict[str, Any]:
     """Runs the repeated stratified k-fold study of `config`; returns (and, with `out`, writes
     to `<out>/results.json`) the results.
@@ -52,6 +53,8 @@ def train_and_evaluate(
         `evaluate.cv_folds` (so several models can share the exact same folds).
       mesh: devices to shard the runs over (default: all).
       log: called with one-line messages (resume point).
+      tensorboard: with `out`, also write TensorBoard event files (losses per logged step, per
+        run and mean; metrics at the end) to `<out>/tensorboard/`.
     """
     data = data if data is not None else load_dataset(config.data)
     if train_masks is None:
@@ -73,6 +76,10 @@ def train_and_evaluate(
     results.update(history=history, train_seconds=train_seconds, resumed_from_step=start)
     if out is not None:
         write_json(storage.join(str(out), "results.json"), results)
+        if tensorboard:
+            from gan_jax import tensorboard as tb
+
+            tb.write_results_logs(str(out), results)
     return results
 
 

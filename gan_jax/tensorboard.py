@@ -36,6 +36,9 @@ FOLDER = "tensorboard"
 MEAN_RUN = "mean"
 
 
+PER_RUN = "per_run"  # a history entry's {loss: [R] chunk means per run}, written by train_runs
+
+
 def run_name(r: int) -> str:
     return f"run_{r:03d}"
 
@@ -83,12 +86,17 @@ def write_training_logs(
 def write_results_logs(
     uri: str | os.PathLike, results: Mapping[str, Any], per_run_losses: Mapping[str, Any] | None = None
 ) -> str:
-    """`write_training_logs` from a results record of `gan_jax.experiment.train_and_evaluate`:
-    its history, the mean of every summarised metric and every run's metrics."""
+    """`write_training_logs` from a results record of `gan_jax.cross_validation.train_and_evaluate`:
+    its history (with the per-run losses its entries carry under "per_run"), the mean of every
+    summarised metric and every run's metrics."""
     final = {name: s["mean"] for name, s in results.get("summary", {}).items()}
     runs = results.get("runs", [])
     per_run = {name: [run[name] for run in runs] for name in final if runs and name in runs[0]}
-    return write_training_logs(uri, results["history"], final, per_run_losses, per_run)
+    history = results["history"]
+    if per_run_losses is None and history and all(PER_RUN in e for e in history):
+        names = {name for e in history for name in e[PER_RUN]}
+        per_run_losses = {n: np.asarray([e[PER_RUN][n] for e in history if n in e[PER_RUN]]).T for n in names}
+    return write_training_logs(uri, history, final, per_run_losses, per_run)
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -106,7 +114,7 @@ def _mean_curves(history: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[i
             raise ValueError(f"history[{i}]: step {step} does not follow step {previous}")
         previous = int(step)
         for name, value in entry.items():
-            if name in ("step", "phase"):
+            if name in ("step", "phase", PER_RUN):
                 continue
             if not isinstance(value, int | float | np.number) or isinstance(value, bool):
                 raise ValueError(f"history[{i}][{name!r}]: a loss must be a number, got {value!r}")

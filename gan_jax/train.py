@@ -297,7 +297,9 @@ def phase_schedule(config: Config, start_step: int = 0) -> list[tuple[str, int, 
 
 class TrainResult(NamedTuple):
     state: TrainState  # leaves [R, ...] on the host-visible devices
-    history: list[dict]  # one entry per chunk: {"step", "phase", <loss>: mean over runs}
+    # One entry per chunk: {"step", "phase", <loss>: mean over runs and steps,
+    # "per_run": {<loss>: [R] mean over the chunk's steps}}.
+    history: list[dict]
 
 
 def make_runs(
@@ -387,12 +389,13 @@ def train_runs(
         _check_finite(step_losses, first_step, n_runs)
         entry = {"step": first_step + n_steps, "phase": phase}
         entry.update({k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()})
+        entry["per_run"] = {k: np.mean(v[:, :n_runs], axis=0).tolist() for k, v in step_losses.items()}
         history.append(entry)
         if on_chunk is not None:
             on_chunk(_unpad(state, n_runs, pad), entry)
         if bar is not None:
             bar.update(n_steps)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items() if k not in ("step", "phase")})
+            bar.set_postfix({k: f"{entry[k]:.3f}" for k in step_losses})
     if bar is not None:
         bar.close()
     return TrainResult(_unpad(state, n_runs, pad), history)

@@ -84,3 +84,18 @@ def test_the_library_never_imports_experiment_files():
     offenders = [str(p) for p in root.rglob("*.py") if "from experiments" in p.read_text()
                  or "import experiments" in p.read_text()]  # fmt: skip
     assert offenders == []
+
+
+def test_train_writes_tensorboard_curves_by_default(quick_run):
+    """Every training writes event files: the mean and every run, one point per logged chunk."""
+    from gan_jax import tensorboard
+
+    out, results = quick_run
+    scalars = tensorboard.read_scalars(out / "tensorboard")
+    assert sorted(scalars) == ["mean", *(tensorboard.run_name(r) for r in range(len(results["runs"])))]
+    for loss in ("ae", "d", "g"):
+        steps = [e["step"] for e in results["history"] if loss in e]
+        assert [s for s, _ in scalars["mean"][f"loss/{loss}"]] == steps
+        assert [s for s, _ in scalars[tensorboard.run_name(3)][f"loss/{loss}"]] == steps
+    run3_d = [v for _, v in scalars[tensorboard.run_name(3)]["loss/d"]]
+    assert run3_d == pytest.approx([e["per_run"]["d"][3] for e in results["history"] if "d" in e])

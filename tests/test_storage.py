@@ -18,7 +18,6 @@ from fsspec.registry import _registry as fsspec_registry  # the writable registr
 from gan_jax import checkpoint, cli, storage
 from gan_jax.checkpoint import CheckpointWarning, TrainCheckpoints
 from gan_jax.config import Config
-from gan_jax.cross_validation import train_and_evaluate
 from gan_jax.data import FEATURE_NAMES, load_bundled
 
 SECRET = "gan-jax-test-secret-7f3c9a"  # must never appear in any output or artifact

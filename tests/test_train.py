@@ -125,7 +125,8 @@ def test_eight_devices_equal_one_device(data, trained):
 def test_history_and_phases(trained):
     steps = [h["step"] for h in trained.history]
     assert steps == [4, 6, 10, 14] and [h["phase"] for h in trained.history] == ["ae"] * 2 + ["gan"] * 2
-    assert set(trained.history[-1]) == {"step", "phase", "d", "g"}
+    assert set(trained.history[-1]) == {"step", "phase", "d", "g", "per_run"}
+    assert set(trained.history[-1]["per_run"]) == {"d", "g"} and len(trained.history[-1]["per_run"]["d"]) == 3
     assert np.asarray(trained.state.step).tolist() == [14, 14, 14]
 
 

@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_experiment_arguments(parser)
     parser.add_argument("--out", help="results folder URI (default: runs/<experiment>)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-tensorboard", action="store_true",
+                        help="do not write TensorBoard event files to <out>/tensorboard")  # fmt: skip
     ckpt = parser.add_argument_group("checkpoints and storage")
     ckpt.add_argument("--checkpoint-dir", metavar="URI",
                       help="save training checkpoints here (local path, s3:// or gs://)")  # fmt: skip
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             config, out, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
             checkpoint_every=args.checkpoint_every, keep=args.keep, progress=not args.no_progress,
             log=lambda msg: print(f"gan-jax train: {msg}", file=sys.stderr),
+            tensorboard=not args.no_tensorboard,
         )  # fmt: skip
     except runtime.TrainingStopped as e:
         print(f"gan-jax train: {e}; continue with the same command and --resume", file=sys.stderr)
@@ -51,4 +54,6 @@ def run(args: argparse.Namespace) -> int:
         return 128 + e.signum
     print(format_summary(results))
     print(f"trained in {results['train_seconds']:.1f} s; results: {storage.redact(out)}/results.json")
+    if not args.no_tensorboard:
+        print(f"curves: tensorboard --logdir {storage.redact(out)}/tensorboard")
     return 0
