@@ -76,7 +76,10 @@ def label_scarce_proba(
     """Malignant probability [R, N] of `name` (a key of SEMI_SUPERVISED) per run. The scaler is
     fitted on all of the run's training rows (unsupervised, as in our pipeline); a supervised
     model then fits the labelled rows only, a semi-supervised one all training rows with the
-    unlabelled rows' labels replaced by -1, so no hidden label is ever passed."""
+    unlabelled rows' labels replaced by -1, so no hidden label is ever passed.
+
+    Label spreading leaves NaN for a row its kNN graph does not connect to any labelled row;
+    such rows are returned as NaN, for the caller to fill and count (`fill_unreached`)."""
     if name not in SEMI_SUPERVISED:
         raise ValueError(f"unknown label-scarce baseline {name!r}; expected one of {sorted(SEMI_SUPERVISED)}")
     jobs = (
@@ -96,8 +99,12 @@ def _fit_predict_labels(name, config, x, y, train_mask, labeled_mask, seed) -> n
         rows, labels = labeled_mask, y[labeled_mask]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # At 100 % labels self-training has nothing to add ("no unlabeled samples"), and label
+        # spreading divides by zero for unreached rows (NaN, filled by `fill_unreached`).
+        warnings.filterwarnings("ignore", "y contains no unlabeled samples")
+        warnings.filterwarnings("ignore", "invalid value encountered in divide")
         model.fit(xs[rows], labels)
-    return _malignant_proba(model, xs)
+        return _malignant_proba(model, xs)
 
 
 def _malignant_proba(model, x: np.ndarray) -> np.ndarray:
@@ -106,3 +113,13 @@ def _malignant_proba(model, x: np.ndarray) -> np.ndarray:
     # SVC has no probabilities without an extra calibration fit; σ(decision) keeps its ranking
     # (so ROC-AUC), and the decision rule (>= 0.5) is applied to it like to every model.
     return 1.0 / (1.0 + np.exp(-model.decision_function(x)))
+
+
+def fill_unreached(
+    proba: np.ndarray, y: np.ndarray, labeled_masks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(proba with every NaN replaced by its run's labelled malignant share — the prior, an
+    uninformative guess — and the mask [R, N] of replaced entries)."""
+    unreached = np.isnan(proba)
+    prior = np.array([np.asarray(y)[lab].mean() for lab in labeled_masks])
+    return np.where(unreached, prior[:, None], proba), unreached

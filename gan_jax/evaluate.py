@@ -105,7 +105,13 @@ def classification_metrics(
     y_true: jax.Array, proba: jax.Array, mask: jax.Array, threshold: float = DECISION_THRESHOLD
 ) -> dict[str, jax.Array]:
     """All metrics for every run at once: y_true [N] or [R, N], proba [R, N] (malignant
-    probability), mask [R, N] (test rows). Returns {name: [R]} plus the confusion counts."""
+    probability), mask [R, N] (test rows). Returns {name: [R]} plus the confusion counts.
+    Raises ValueError for a non-finite probability on a masked row: it has no decision."""
+    bad = ~np.isfinite(np.asarray(proba)) & np.broadcast_to(np.asarray(mask, bool), np.shape(proba))
+    if bad.any():
+        r, i = np.argwhere(bad)[0]
+        raise ValueError(f"run {r}, row {i}: the malignant probability is {np.asarray(proba)[r, i]}, "
+                         f"not a number in [0, 1] ({int(bad.sum())} such entries)")  # fmt: skip
     y_true = jnp.broadcast_to(jnp.asarray(y_true), jnp.shape(proba))
     c = confusion_counts(y_true, decide(proba, threshold), mask)
     tp, fp, tn, fn = (c[k].astype(jnp.float32) for k in ("tp", "fp", "tn", "fn"))

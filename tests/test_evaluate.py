@@ -119,3 +119,13 @@ def test_a_probability_of_exactly_one_half_is_malignant():
     """One documented tie rule for every model: >= 0.5 is malignant."""
     got = evaluate.classification_metrics(np.array([1, 0]), np.array([[0.5, 0.4999]]), np.ones((1, 2), bool))
     assert (got["tp"][0], got["tn"][0]) == (1, 1)
+
+
+def test_a_non_finite_probability_is_an_error_not_a_metric():
+    """Bug caught: NaN scores (label spreading's unreached rows) once gave a ROC-AUC of 101 %."""
+    proba = np.array([[0.2, np.nan, 0.9]])
+    with pytest.raises(ValueError, match=r"run 0, row 1: the malignant probability is nan"):
+        evaluate.classification_metrics(np.array([0, 1, 1]), proba, np.ones((1, 3), bool))
+    # ... unless that row is not scored.
+    got = evaluate.classification_metrics(np.array([0, 1, 1]), proba, np.array([[True, False, True]]))
+    assert got["roc_auc"][0] == 1.0

@@ -102,6 +102,15 @@ def test_label_study_uses_the_same_folds_and_labels_for_every_model(study_dir):
     assert low["labeled_masks_sha256"] != full["labeled_masks_sha256"]
     expected = set(label_study.model_families(get_config())) | set(baselines.SEMI_SUPERVISED)
     assert set(low["models"]) == expected
+    for entry in labels["per_fraction"]:
+        for name, model in entry["models"].items():
+            for metric, s in model["summary"].items():
+                assert 0 <= s["ci95_low"] <= s["mean"] <= s["ci95_high"] <= 1, (
+                    entry["fraction"],
+                    name,
+                    metric,
+                )
+    assert 0 <= low["models"]["label_spreading (kNN)"]["unreached_test_share"] <= 1
     # Holm: every adjusted p is at least its raw p, and the table's p values are the adjusted ones.
     assert all(c["p_holm"] >= c["p"] for c in labels["comparisons"])
     assert len(labels["comparisons"]) == 2 * 2 * (len(expected) - 1)
@@ -147,3 +156,12 @@ def test_figures_section_reports_what_the_benchmarks_wrote(study_dir, tmp_path):
     text = report.study_markdown(study, str(tmp_path))
     assert "3 min, 1,234 requests/s, p50 1.50 ms, p99 2.50 ms, 0 failed; p99 trend +0.500 ms/min" in text
     assert "training: 0.25 J per task; source **ESTIMATE: test**" in text
+
+
+def test_unreached_label_spreading_rows_get_the_labelled_prior():
+    proba = np.array([[0.9, np.nan, 0.1], [np.nan, 0.4, 0.6]])
+    y = np.array([1, 0, 0])
+    labeled = np.array([[True, True, False], [True, True, True]])
+    filled, unreached = baselines.fill_unreached(proba, y, labeled)
+    np.testing.assert_allclose(filled, [[0.9, 0.5, 0.1], [1 / 3, 0.4, 0.6]])
+    np.testing.assert_array_equal(unreached, np.isnan(proba))
