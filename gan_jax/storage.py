@@ -55,8 +55,7 @@ def filesystem(uri: str | os.PathLike) -> tuple[fsspec.AbstractFileSystem, str]:
         scheme = text.split("://", 1)[0]
         package = _CLOUD_PACKAGES.get(scheme, f"the fsspec implementation of {scheme}://")
         raise ImportError(
-            f"{redact(text)}: {scheme}:// needs {package}; install it with "
-            f"pip install 'gan_jax[cloud]'"
+            f"{redact(text)}: {scheme}:// needs {package}; install it with pip install 'gan_jax[cloud]'"
         ) from e
 
 
