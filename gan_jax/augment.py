@@ -137,3 +137,8 @@ def augment_batch(key: jax.Array, images: jax.Array, config: AugmentConfig) -> j
     """
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(images.shape[0]))
     return jax.vmap(random_augment, in_axes=(0, 0, None))(keys, images, config)
+
+
+def to_float(images: jax.Array, dtype=jnp.float32) -> jax.Array:
+    """uint8 images (as the input pipeline delivers them) → `dtype` in [-1, 1], on device."""
+    return (images.astype(dtype) / 127.5 - 1.0).astype(dtype)
