@@ -274,6 +274,8 @@ def fit(
     from gan_jax.input_pipeline import ImageBatches
 
     mesh = mesh or data_mesh()
+    if config.batch_size % mesh.size:
+        raise ValueError(f"batch_size {config.batch_size} does not split over {mesh.size} devices")
     n = len(source)
     rows = np.arange(n) if train_indices is None else np.asarray(train_indices)
     if labeled is None:

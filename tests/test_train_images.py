@@ -1,16 +1,10 @@
 """Image training steps: learning, label hiding, one compile, and 8 devices = 1 device."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import jax
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec
 
 from gan_jax import augment
 from gan_jax import train_images as ti
@@ -69,43 +63,18 @@ def test_step_compiles_once_and_resume_is_exact(data):
         np.testing.assert_array_equal(x, y)
 
 
-SCRIPT = textwrap.dedent(
-    """
-    import dataclasses, json
-    import jax, numpy as np
-    from gan_jax import augment, train_images as ti
-    from gan_jax.data import nuclei
-    from gan_jax.data.images import ArraySource
-
-    images, labels = nuclei.generate(64, seed=0, size=16)
-    source = ArraySource(images, labels)
-    config = dataclasses.replace(ti.TINY, image_shape=(16, 16, 3), batch_size=16)
-    out = {"devices": len(jax.devices())}
-    params = {}
+def test_eight_devices_equal_one_device(data):
+    # Catches a data-parallel step whose gradients are per-shard (no all-reduce) or whose
+    # augmentation keys depend on the sharding: 8 simulated devices (set up by conftest.py)
+    # must match 1 device, with augmentation on.
+    if len(jax.devices()) < 8:
+        pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=8 (tests/conftest.py)")
+    config = dataclasses.replace(CONFIG, batch_size=16, augment=augment.AugmentConfig())
+    states = {}
     for n in (1, 8):
         mesh = ti.data_mesh(jax.devices()[:n])
-        # GAN phase only (two compiles, not four): the AE step is sharded the same way.
-        state, _ = ti.fit(config, source, ae_steps=0, gan_steps=3, mesh=mesh)
-        params[n] = state
-        out[f"sharding_{n}"] = str(ti.batch_sharding(mesh).spec)
-    diffs = [float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-             for a, b in zip(jax.tree.leaves(params[1]), jax.tree.leaves(params[8]))]
-    out["max_abs_diff"] = max(diffs)
-    out["max_abs_param"] = max(float(np.max(np.abs(np.asarray(a)))) for a in jax.tree.leaves(params[1]))
-    print(json.dumps(out))
-    """
-)
-
-
-def test_eight_devices_equal_one_device():
-    # Catches a data-parallel step whose gradients are per-shard (no all-reduce) or whose
-    # augmentation keys depend on the sharding: 8 simulated devices must match 1 device.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    env["PYTHONPATH"] = os.getcwd() + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["devices"] == 8 and out["sharding_8"] == str(PartitionSpec("data"))
-    assert out["max_abs_diff"] < 1e-4, out
+        states[n], _ = ti.fit(config, data, ae_steps=0, gan_steps=2, mesh=mesh)
+    leaves8 = jax.tree.leaves(states[8])
+    assert len(leaves8[1].sharding.device_set) == 8  # really on 8 devices
+    for a, b in zip(jax.tree.leaves(states[1]), leaves8):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)
