@@ -52,6 +52,10 @@ class ImageConfig:
     g_lr: float = 2e-4
     unsupervised_weight: float = 1.0
     gen_loss: str = "feature_matching"  # or "eq7"
+    # Start the discriminator's conv trunk from the pretrained encoder's (same widths): the
+    # autoencoder's features are what the classifier builds on, as the latent codes are for
+    # the table.
+    disc_from_encoder: bool = True
     compute_dtype: str = "float32"  # "bfloat16" on GPU/TPU; see `default_compute_dtype`
     augment: augment.AugmentConfig = augment.AugmentConfig()
     seed: int = 0
@@ -192,6 +196,14 @@ def gan_step(
     return state, {"d": d_loss, "g": g_loss}
 
 
+def start_gan_phase(state: ImageTrainState) -> ImageTrainState:
+    """Copies the encoder's conv trunk into the discriminator (`disc_from_encoder`)."""
+    # A copy, not the same buffers: the step donates the state, and one buffer donated twice
+    # (as encoder and as discriminator) is an error.
+    trunk = jax.tree.map(jnp.copy, state.ae_params["encoder"]["trunk"])
+    return state._replace(disc_params={**state.disc_params, "trunk": trunk})
+
+
 def data_mesh(devices: list | None = None) -> Mesh:
     """A 1-D mesh over `devices` (default: all) whose axis "data" splits the batch."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("data",))
@@ -293,6 +305,8 @@ def fit(
     with batches:
         for step in range(start, ae_steps + gan_steps):
             phase = "ae" if step < ae_steps else "gan"
+            if step == ae_steps > 0 and config.disc_from_encoder:
+                state = start_gan_phase(state)
             state, metrics = step_fn(config, phase, mesh)(state, next(batches), labeled, key)
             pending.append(metrics)
             last = step + 1 == ae_steps + gan_steps or step + 1 == ae_steps

@@ -78,3 +78,14 @@ def test_eight_devices_equal_one_device(data):
     assert len(leaves8[1].sharding.device_set) == 8  # really on 8 devices
     for a, b in zip(jax.tree.leaves(states[1]), leaves8):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-4, rtol=1e-4)
+
+
+def test_gan_phase_starts_from_the_pretrained_encoder(data):
+    # Catches the autoencoder's features being thrown away: with a frozen discriminator
+    # (d_lr = 0) its trunk after the GAN phase must be the encoder's trunk, exactly.
+    config = dataclasses.replace(CONFIG, d_lr=0.0)
+    state, _ = ti.fit(config, data, ae_steps=2, gan_steps=1)
+    enc = jax.tree.leaves(state.ae_params["encoder"]["trunk"])
+    disc = jax.tree.leaves(state.disc_params["trunk"])
+    for a, b in zip(enc, disc):
+        np.testing.assert_array_equal(a, b)
