@@ -106,3 +106,9 @@ def test_crop_zooms_in():
 def test_bad_fill_mode_is_rejected():
     with pytest.raises(ValueError, match="fill_mode"):
         AugmentConfig(fill_mode="wrap")
+
+
+def test_to_float_maps_uint8_onto_minus_one_one():
+    out = augment.to_float(jnp.array([0, 255], jnp.uint8))
+    np.testing.assert_array_equal(out, [-1.0, 1.0])
+    assert augment.to_float(jnp.zeros(2, jnp.uint8), jnp.bfloat16).dtype == jnp.bfloat16

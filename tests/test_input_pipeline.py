@@ -80,3 +80,21 @@ def test_too_few_rows_for_a_batch():
 def test_read_all_in_order():
     out = read_all(source(), np.array([5, 2, 7]), chunk=2)
     np.testing.assert_array_equal(out["image"][:, 0, 0, 0], [5, 2, 7])
+
+
+def test_tfds_source_read_from_many_threads_matches_memory(tmp_path):
+    # Catches a TFDS/array_record reader that is not safe to share between reader threads.
+    pytest.importorskip("tensorflow_datasets")
+    from gan_jax.data import nuclei
+
+    sizes = {"train": 40, "test": 8}
+    tfds_src = nuclei.load("train", data_dir=tmp_path, size=16, split_sizes=sizes)
+    images, labels = nuclei.generate(40, nuclei._split_seed(0, "train"), 16)
+    memory = ArraySource(images, labels)
+    with (
+        ImageBatches(tfds_src, 8, seed=2, num_threads=4, prefetch=6) as a,
+        ImageBatches(memory, 8, seed=2) as b,
+    ):
+        for x, y in zip(take(a, 10), take(b, 10)):
+            np.testing.assert_array_equal(x["image"], y["image"])
+            np.testing.assert_array_equal(x["label"], y["label"])
