@@ -43,6 +43,7 @@ def test_folder_loads_every_split_resized_with_labels(folder, tmp_path):
     # Benign files are dark (~40), malignant bright (~200): each image's label matches its pixels.
     np.testing.assert_array_equal(y, (x.mean(axis=(1, 2, 3)) > 120).astype(np.int32))
     assert sorted(y.tolist()) == [0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(src.labels(), y)  # the label-only (no image decoding) path
     test = img.load_folder(folder, "test", (8, 8, 3), data_dir=tmp_path)
     assert len(test) == 4
     grey = img.load_folder(folder, "test", (5, 7, 1), data_dir=tmp_path)
@@ -173,6 +174,8 @@ def test_catalog_cbis_ddsm_labels_map_to_binary():
         src = img.load_catalog("curated_breast_imaging_ddsm", "test", image_shape=(16, 16, 1))
         raw = [int(src._data[i]["label"]) for i in range(20)]
         x, y = src.read(np.arange(20))
+        # (src.labels() is not called here: TFDS's mock re-encodes images for SkipDecoding,
+        # which needs TensorFlow. The label-only path is tested on real array_record files.)
     assert x.shape == (20, 16, 16, 1)
     np.testing.assert_array_equal(y, (np.asarray(raw) >= 3).astype(np.int32))
 

@@ -41,6 +41,7 @@ def test_tfds_round_trip_equals_arrays_and_says_synthetic(tmp_path):
     np.testing.assert_array_equal(x, ref_x)
     np.testing.assert_array_equal(y, ref_y)
     assert src.metadata["synthetic"] is True
+    np.testing.assert_array_equal(src.labels(), ref_y)
     builder = nuclei.build(tmp_path, size=16, split_sizes=sizes)  # reused, not rewritten
     assert "SYNTHETIC" in builder.info.description
     assert len(nuclei.load("test", data_dir=tmp_path, size=16, split_sizes=sizes)) == 6

@@ -12,7 +12,14 @@ import hashlib
 import os
 from collections.abc import Sequence
 
-from gan_jax.data.images import IMAGE_SUFFIXES, DataError, TfdsSource, decode_image_file, import_tfds
+from gan_jax.data.images import (
+    IMAGE_SUFFIXES,
+    DataError,
+    TfdsSource,
+    decode_image_file,
+    import_tfds,
+    skip_image_decoding,
+)
 
 # Hidden files and OS litter (.DS_Store, Thumbs.db) are skipped, not errors.
 _IGNORED_PREFIXES = (".", "_")
@@ -140,6 +147,7 @@ def load_folder(
     return TfdsSource(
         builder.as_data_source(split=split), image_shape, names, f"{os.fspath(root)}:{split}",
         metadata={"tfds_dir": os.fspath(builder.data_path)},
+        label_source=builder.as_data_source(split=split, decoders=skip_image_decoding()),
     )  # fmt: skip
 
 

@@ -101,8 +101,12 @@ class TfdsSource(ImageSource):
         source: str,
         label_map: Sequence[int] | None = None,
         metadata: dict[str, Any] | None = None,
+        label_source=None,
     ):
+        """`label_source`: the same records opened with image decoding skipped
+        (`skip_image_decoding`), so `labels()` need not decode every image."""
         self._data = data_source
+        self._label_source = label_source
         self.image_shape = tuple(int(s) for s in image_shape)
         self.label_names = tuple(label_names)
         self.source = source
@@ -122,6 +126,12 @@ class TfdsSource(ImageSource):
         if self._label_map is not None:
             labels = self._label_map[labels]
         return images, labels
+
+    def labels(self) -> np.ndarray:
+        if self._label_source is None:
+            return super().labels()
+        labels = np.asarray([int(self._label_source[i]["label"]) for i in range(len(self))], np.int32)
+        return labels if self._label_map is None else self._label_map[labels]
 
     def _fit(self, image: np.ndarray, index: int) -> np.ndarray:
         image = np.asarray(image)
@@ -301,6 +311,9 @@ def load_catalog(
         # download=False: never try the network (it would hang offline, and the catalog
         # datasets here need manual downloads or TensorFlow to prepare anyway).
         data = tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
+        labels_only = tfds.data_source(
+            spec.tfds_name, split=split, data_dir=data_dir, download=False, decoders=skip_image_decoding()
+        )
     except Exception as e:  # TFDS raises several unrelated types here; all mean "not usable"
         raise DataError(
             f"tfds:{spec.tfds_name} (data_dir={data_dir or '~/tensorflow_datasets'}), split "
@@ -310,8 +323,13 @@ def load_catalog(
         ) from e
     return TfdsSource(
         data, image_shape or spec.image_shape, spec.label_names, f"tfds:{spec.tfds_name}:{split}",
-        spec.label_map, {"note": spec.note},
+        spec.label_map, {"note": spec.note}, labels_only,
     )  # fmt: skip
+
+
+def skip_image_decoding() -> dict:
+    """TFDS decoders that leave the "image" feature as encoded bytes (for reading labels)."""
+    return {"image": import_tfds().decode.SkipDecoding()}
 
 
 def import_tfds():

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gan_jax.data.images import BINARY_LABELS, ArraySource, DataError, TfdsSource
+from gan_jax.data.images import BINARY_LABELS, ArraySource, DataError, TfdsSource, skip_image_decoding
 
 VERSION = "1.0.0"  # bump when the drawing changes, so written datasets are not reused
 MAX_NUCLEI = 6
@@ -184,6 +184,7 @@ def load(
     return TfdsSource(
         builder.as_data_source(split=split), image_shape or (size, size, 3), BINARY_LABELS,
         f"nuclei:{split}:seed{seed}", metadata=dict(builder.info.metadata),
+        label_source=builder.as_data_source(split=split, decoders=skip_image_decoding()),
     )  # fmt: skip
 
 
