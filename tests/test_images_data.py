@@ -96,6 +96,14 @@ def test_decompression_bomb_is_a_data_error(tmp_path, monkeypatch):
         img.decode_image_file(str(path), (8, 8, 3))
 
 
+def test_16_bit_grey_png_is_scaled_not_clipped(tmp_path):
+    # Catches 16-bit mammograms turned all-white by clipping at 255.
+    path = tmp_path / "mammo.png"
+    Image.fromarray(np.array([[0, 32768], [65535, 1000]], np.uint16)).save(path)
+    out = img.decode_image_file(str(path), (2, 2, 1))
+    np.testing.assert_array_equal(out[..., 0], [[0, 128], [255, 4]])
+
+
 def test_non_png_jpeg_image_is_rejected(tmp_path):
     path = tmp_path / "x.png"
     buf = io.BytesIO()
