@@ -89,3 +89,18 @@ def test_gan_phase_starts_from_the_pretrained_encoder(data):
     disc = jax.tree.leaves(state.disc_params["trunk"])
     for a, b in zip(enc, disc):
         np.testing.assert_array_equal(a, b)
+
+
+def test_tiny_sgan_beats_chance_on_nuclei():
+    # Catches an untrained or inverted classifier (e.g. serving the benign probability as
+    # malignant): a tiny SGAN on 16×16 nuclei must beat chance clearly. Measured 0.76-0.78
+    # test accuracy over seeds 0-2 at 150 steps; the threshold leaves room.
+    train = nuclei.arrays("train", size=16, n=512)
+    test = nuclei.arrays("test", size=16, n=512)
+    config = dataclasses.replace(
+        ti.TINY, image_shape=(16, 16, 3), batch_size=32, features=(8, 16), disc_hidden=16,
+        d_lr=2e-3, augment=augment.NO_AUGMENT,
+    )  # fmt: skip
+    state, _ = ti.fit(config, train, ae_steps=0, gan_steps=150, mesh=ti.data_mesh(jax.devices()[:1]))
+    probs = np.asarray(jax.jit(lambda s, x: ti.predict_proba(config, s, x))(state, test.images))
+    assert np.mean((probs > 0.5) == test.labels()) > 0.68
