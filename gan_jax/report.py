@@ -301,7 +301,8 @@ def readme_results(out: str = "results") -> str:
         lines.append(
             f"With {100 * low['fraction']:g} % of each training fold labelled "
             f"(≈{low['labeled_per_run_mean']:.0f} rows): AE → SGAN {_pct(acc['AE → SGAN (paper)'])} % "
-            f"accuracy, the same classifier supervised {_pct(acc['AE → supervised'])} % "
+            f"accuracy, AE → supervised (no GAN) {_pct(acc['AE → supervised'])} % "
             "(`results/label_study.json`; verdict in `results/README.md`)."
         )
-    return "\n".join([*lines, README_END])
+    head, prose = lines[:5], [line for line in lines[5:] if line]
+    return "\n".join([*head, "\n\n".join(prose), README_END])
