@@ -305,4 +305,4 @@ def readme_results(out: str = "results") -> str:
             "(`results/label_study.json`; verdict in `results/README.md`)."
         )
     head, prose = lines[:5], [line for line in lines[5:] if line]
-    return "\n".join([*head, "\n\n".join(prose), README_END])
+    return "\n".join([*head, "", "\n\n".join(prose), README_END])
