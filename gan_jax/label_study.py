@@ -142,7 +142,10 @@ def markdown(study: dict[str, Any]) -> list[str]:
         "smaller fractions are subsets of larger ones); the other training rows are unlabelled: the "
         "scaler, the autoencoder, the SGAN's real/fake term and feature matching use them, and no "
         "loss reads their labels. At 100 % every training row is labelled, so the 'semi-supervised' "
-        "GAN is a supervised classifier with a GAN regulariser. " + _unreached_note(study),
+        "GAN is a supervised classifier with a GAN regulariser. "
+        + _unreached_note(study)
+        + f" Fold masks sha256 `{study['folds_sha256'][:16]}…` (the ablation study's folds); the "
+        "labelled masks' sha256 per fraction is in `label_study.json`.",
         "",
         *verdict(study),
         "",
