@@ -94,15 +94,24 @@ def nested_cv(
     scores = inner_metrics[select_metric].reshape(n_set, n_outer, n_inner).mean(-1)  # [S, O]
     chosen = choose(scores)
     outer_runs = _outer_runs(y, settings, chosen, outer_masks)
-    outer_metrics, outer_timing = sweep.train_and_score(config, x, y, outer_runs, ~outer_masks, 1, **train_kwargs)
+    outer_metrics, outer_timing = sweep.train_and_score(
+        config, x, y, outer_runs, ~outer_masks, 1, **train_kwargs
+    )
     per_run = {k: v[0] for k, v in outer_metrics.items()}  # [O]
     return {
         "select_metric": select_metric,
         "n_outer": n_outer,
         "n_inner": n_inner,
         "inner_scores": scores.tolist(),
-        "chosen": [{"outer_run": o, "setting_index": int(c), "setting": settings[c],
-                    "inner_score": float(scores[c, o])} for o, c in enumerate(chosen)],  # fmt: skip
+        "chosen": [
+            {
+                "outer_run": o,
+                "setting_index": int(c),
+                "setting": settings[c],
+                "inner_score": float(scores[c, o]),
+            }
+            for o, c in enumerate(chosen)
+        ],  # fmt: skip
         "outer_summary": _summary(per_run, outer_masks),
         "outer_runs": [{"run": o, **{k: _py(v[o]) for k, v in per_run.items()}} for o in range(n_outer)],
         "timing": {"inner": inner_timing, "outer": outer_timing},
@@ -114,7 +123,8 @@ def _outer_runs(y, settings, chosen: np.ndarray, outer_masks: np.ndarray):
     import jax
 
     per_fold = [
-        sweep.sweep_runs(y, [settings[c]], outer_masks[o : o + 1], np.asarray([o])) for o, c in enumerate(chosen)
+        sweep.sweep_runs(y, [settings[c]], outer_masks[o : o + 1], np.asarray([o]))
+        for o, c in enumerate(chosen)
     ]
     return jax.tree.map(lambda *a: np.concatenate(a), *per_fold)
 
@@ -154,7 +164,9 @@ def tuned_baselines(
             "grid": BASELINE_GRIDS[name],
             "chosen": [params for _, params in fits],
             "outer_summary": _summary(m, outer_masks),
-            "outer_runs": [{"run": o, **{k: _py(m[k][o]) for k in evaluate.METRICS}} for o in range(len(fits))],
+            "outer_runs": [
+                {"run": o, **{k: _py(m[k][o]) for k in evaluate.METRICS}} for o in range(len(fits))
+            ],
         }
     return out
 

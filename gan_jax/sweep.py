@@ -149,12 +149,16 @@ def sweep_runs(
     return train.RunSpec(
         key=np.concatenate([keys[int(s["seed"])] for s in settings]),
         train_mask=np.tile(train_masks, (len(settings), 1)),
-        labeled_mask=np.concatenate([labeled[int(s["seed"]), float(s["labeled_fraction"])] for s in settings]),
+        labeled_mask=np.concatenate(
+            [labeled[int(s["seed"]), float(s["labeled_fraction"])] for s in settings]
+        ),
         hparams=train.HParams(**hp),
     )
 
 
-def score_runs(y: np.ndarray, proba: np.ndarray, eval_masks: np.ndarray, n_settings: int) -> dict[str, np.ndarray]:
+def score_runs(
+    y: np.ndarray, proba: np.ndarray, eval_masks: np.ndarray, n_settings: int
+) -> dict[str, np.ndarray]:
     """Metrics {name: [S, M]} of S × M runs (config-major) on their evaluation rows."""
     m = evaluate.classification_metrics(y, proba, eval_masks)
     return {k: np.asarray(v).reshape(n_settings, -1) for k, v in m.items()}

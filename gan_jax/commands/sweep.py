@@ -29,11 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "LOW:HIGH:log (ranges, random search only)")  # fmt: skip
     parser.add_argument("--random", type=int, metavar="N", help="random search of N settings (default: grid)")
     parser.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
-    parser.add_argument("--nested", action="store_true", help="nested CV: inner folds choose, outer folds measure")
+    parser.add_argument(
+        "--nested", action="store_true", help="nested CV: inner folds choose, outer folds measure"
+    )
     parser.add_argument("--inner-folds", type=int, default=3, help="inner folds per outer fold (default 3)")
-    parser.add_argument("--select-metric", default="roc_auc", help="inner-fold metric that chooses (default roc_auc)")
+    parser.add_argument(
+        "--select-metric", default="roc_auc", help="inner-fold metric that chooses (default roc_auc)"
+    )
     parser.add_argument("--baselines", action="store_true",
-                        help="with --nested: also tune LR and SVM by GridSearchCV on the same inner folds")  # fmt: skip
+                        help="with --nested: also tune LR and SVM by GridSearchCV on the same "
+                             "inner folds")  # fmt: skip
     parser.add_argument("--out", help="results folder URI (default: runs/<experiment>-sweep)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     distributed.add_arguments(parser)
@@ -70,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         uri = f"{out}/{'nested' if args.nested else 'sweep'}.json"
         storage.write_text(uri, json.dumps(result, indent=1))
         print(_table(result, args.nested))
-        print(f"{result['n_runs_per_call']} runs per call, {result['wall_s']:.1f} s; results: {storage.redact(uri)}")
+        print(
+            f"{result['n_runs_per_call']} runs per call, {result['wall_s']:.1f} s; "
+            f"results: {storage.redact(uri)}"
+        )
     return 0
 
 
@@ -99,8 +107,11 @@ def _table(result: dict, nested: bool) -> str:
         s = result["outer_summary"]
         lines = [f"nested CV, {result['n_outer']} outer × {result['n_inner']} inner folds, "
                  f"chosen by inner {result['select_metric']}:"]  # fmt: skip
-        lines += [f"  outer {c['outer_run']}: setting {c['setting_index']} {c['setting']}" for c in result["chosen"]]
-        lines += [f"  {k:<12} {100 * v['mean']:6.2f} % [{100 * v['ci95_low']:.2f}, {100 * v['ci95_high']:.2f}]"
+        lines += [
+            f"  outer {c['outer_run']}: setting {c['setting_index']} {c['setting']}" for c in result["chosen"]
+        ]
+        pct = lambda v: f"{100 * v['mean']:6.2f} % [{100 * v['ci95_low']:.2f}, {100 * v['ci95_high']:.2f}]"
+        lines += [f"  {k:<12} {pct(v)}"
                   for k, v in s.items()]  # fmt: skip
         return "\n".join(lines)
     lines = ["setting  accuracy (95% CI)            roc_auc   values"]
