@@ -1,3 +1,5 @@
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -77,3 +79,21 @@ def test_each_setting_is_scored_by_its_own_runs_in_one_compiled_program(data):
     more = sweep.grid(TINY, sweep.parse_space(["d_lr=3e-3,1e-2", "unsupervised_weight=0.5"]))
     sweep.run_sweep(TINY, x, y, more, masks, mesh=MESH)
     assert compiled._cache_size() == n_programs
+
+
+def test_sweep_command_nested_writes_the_choice_per_outer_fold(tmp_path):
+    """Bug caught: the command dropping the chosen settings, the outer-fold CIs or the tuned
+    baselines from nested.json (what a tuned result may be quoted from)."""
+    from gan_jax import cli
+
+    sets = ["latent_dim=4", "ae_hidden=(8,)", "disc_hidden=(8,8)", "gen_hidden=(8,)", "noise_dim=4",
+            "ae_steps=10", "gan_steps=40", "batch_size=16", "n_folds=3", "n_repeats=1", "ae_lr=0.03"]  # fmt: skip
+    argv = ["sweep", "--quick", *(f"--set={s}" for s in sets), "--param=d_lr=3e-3,3e-2", "--nested",
+            "--inner-folds=2", "--baselines", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    assert cli.main(argv) == 0
+    result = json.loads((tmp_path / "nested.json").read_text())
+    assert result["n_outer"] == 3 and result["n_runs_per_call"] == 2 * 3 * 2
+    assert [c["outer_run"] for c in result["chosen"]] == [0, 1, 2]
+    assert all(c["setting"]["d_lr"] in (3e-3, 3e-2) for c in result["chosen"])
+    assert set(result["outer_summary"]) == set(evaluate.METRICS)
+    assert set(result["baselines"]) == {"logistic_regression", "svm_rbf"}
