@@ -57,6 +57,8 @@ def parse_space(items: list[str]) -> dict[str, list | Range]:
 
 def _parse_spec(name: str, spec: str) -> list | Range:
     cast = int if name == "seed" else float
+    if name == "seed" and ":" in spec:
+        raise ValueError(f"seed={spec!r}: seeds are a list of integers, e.g. seed=0,1,2")
     try:
         if ":" in spec:
             parts = spec.split(":")

@@ -44,6 +44,11 @@ def test_bad_search_spaces_are_refused_by_name(item):
         sweep.parse_space([item])
 
 
+def test_seeds_are_lists_not_ranges():
+    with pytest.raises(ValueError, match="seeds are a list of integers"):
+        sweep.parse_space(["seed=0:10"])
+
+
 def test_a_grid_refuses_ranges():
     with pytest.raises(ValueError, match="use --random"):
         sweep.grid(TINY, sweep.parse_space(["d_lr=1e-4:1e-2"]))
