@@ -33,6 +33,7 @@ def test_quick_steps_are_not_scaled_and_full_ones_are_said_to_be():
     assert full.log_every == 60  # one chunk (one compiled call) per phase
 
 
+@pytest.mark.timeout(900)  # it took 260 s at load 17 on 2 cores; bounded by the subprocess timeout
 def test_accelerator_check_dry_run_writes_every_result(tmp_path):
     """Bugs caught: a step of the GPU script that fails or writes nothing (the script is only
     run for real on a GPU machine, so CI must prove every step works)."""

@@ -55,6 +55,7 @@ def _run_two_processes(out):
     return outputs
 
 
+@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)  # workers are killed first; then the reference
 def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path):
     """Bugs caught: processes that each train every run (or only their own and report those),
     arrays not assembled across hosts, or results written by every process."""
