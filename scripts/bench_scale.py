@@ -110,11 +110,12 @@ class Bench:
         """One fused call: train + score len(settings) × 10 runs; wall seconds."""
         runs = sweep.sweep_runs(self.y, settings, self.folds)
         eval_masks = np.tile(~self.folds, (len(settings), 1))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _, timing = sweep.train_and_score(
             self.config, self.x, self.y, runs, eval_masks, len(settings), mesh=mesh
         )
-        return {"wall_s": time.perf_counter() - t0, **timing}
+        # CPU seconds of this process (all threads): less sensitive to other jobs than wall time.
+        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **timing}
 
 
 def state_bytes_per_run(config: Config, n_features: int) -> int:
@@ -131,8 +132,9 @@ def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
     per_run_bytes = state_bytes_per_run(bench.config, bench.x.shape[1])
     rows = []
     for size in sizes:
-        # State, its donated successor, Adam moments inside, predictions: ~4 copies with room.
-        need = 4 * size * (per_run_bytes + 4 * len(bench.y))
+        # State (Adam moments inside; donated, so updated in place) and a copy while gathering,
+        # plus masks and predictions [runs, N].
+        need = 2 * size * per_run_bytes + size * 8 * len(bench.y)
         row = {"runs": size, "settings": size // N_FOLDS, "est_bytes": need, "load_before": os.getloadavg()}
         if need > free_memory_bytes() / 2:
             rows.append(
@@ -143,6 +145,7 @@ def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
         steady = bench.call(bench.settings[: size // N_FOLDS]) if size <= 1000 else None
         timed = steady or first
         rows.append({**row, "first_call_s": first["wall_s"], "steady_call_s": steady and steady["wall_s"],
+                     "first_call_cpu_s": first["cpu_s"], "steady_call_cpu_s": steady and steady["cpu_s"],
                      "runs_per_s": size / timed["wall_s"], "per_run_s": timed["wall_s"] / size,
                      "runs_per_s_is": "steady call" if steady else "first call, compilation included",
                      "load_after": os.getloadavg()})  # fmt: skip
@@ -159,14 +162,17 @@ def sweep_vs_loop(bench: Bench, n_settings: int, loop_settings: int, rows: list[
     by_runs = {r["runs"]: r for r in rows if "skipped" not in r}
     one = by_runs.get(n_settings * N_FOLDS)
     if one is None:
-        one = {"first_call_s": bench.call(bench.settings[:n_settings])["wall_s"], "steady_call_s": None}
+        c = bench.call(bench.settings[:n_settings])
+        one = {"first_call_s": c["wall_s"], "first_call_cpu_s": c["cpu_s"], "steady_call_s": None}
     ten = by_runs.get(N_FOLDS)
     if ten is None:  # (b) did not run 10 runs per call: measure its compilation here
         first = bench.call(bench.settings[:1])["wall_s"]
         ten = {"first_call_s": first, "steady_call_s": bench.call(bench.settings[:1])["wall_s"]}
     loop_compile = ten["first_call_s"] - ten["steady_call_s"]
-    times = [bench.call([s])["wall_s"] for s in bench.settings[:loop_settings]]
+    calls = [bench.call([s]) for s in bench.settings[:loop_settings]]
+    times = [c["wall_s"] for c in calls]
     per_setting = float(np.mean(times))
+    one_cpu = one.get("steady_call_cpu_s") or one.get("first_call_cpu_s")
     loop_steady = n_settings * per_setting
     out = {
         "settings": n_settings,
@@ -180,6 +186,9 @@ def sweep_vs_loop(bench: Bench, n_settings: int, loop_settings: int, rows: list[
         "loop_first_s_estimated": loop_compile + loop_steady,
         "speedup_with_compilation": (loop_compile + loop_steady) / one["first_call_s"],
         "speedup_steady": loop_steady / one["steady_call_s"] if one["steady_call_s"] else None,
+        "loop_cpu_s_per_run": float(np.mean([c["cpu_s"] for c in calls])) / N_FOLDS,
+        "one_call_cpu_s_per_run": one_cpu / (n_settings * N_FOLDS) if one_cpu else None,
+        "one_call_cpu_is": "steady call" if one.get("steady_call_cpu_s") else "first call (with compilation)",
         "how": f"one train_runs call of every setting × fold vs one call (10 runs) per setting; the loop "
         f"is measured on {len(times)} settings and extrapolated to {n_settings} (n × mean); its "
         "compilation is the 10-run program's first call minus its steady call; scoring included on "
@@ -263,6 +272,10 @@ def markdown(rec: dict) -> str:
             if s["speedup_steady"]
             else ""
         ),
+        "",
+        f"CPU seconds per run (this process, all threads; less sensitive to other jobs): one call "
+        f"{s['one_call_cpu_s_per_run'] or float('nan'):.4f} ({s['one_call_cpu_is']}), one call per setting "
+        f"{s['loop_cpu_s_per_run']:.4f}.",
         "",
         f"Load average (1, 5, 15 min) at start {tuple(round(v, 2) for v in rec['load_average']['start'])}, "
         f"end {tuple(round(v, 2) for v in rec['load_average']['end'])}: the machine is shared, and a load "
