@@ -3,10 +3,16 @@
 from gan_jax.models.mlp import (
     MLP,
     AutoEncoder,
+    AuxClassifierDiscriminator,
+    ConditionalDiscriminator,
+    ConditionalGenerator,
     Decoder,
     DiscriminatorClassifier,
     Encoder,
     Generator,
 )
 
-__all__ = ["MLP", "AutoEncoder", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator"]
+__all__ = [
+    "MLP", "AutoEncoder", "AuxClassifierDiscriminator", "ConditionalDiscriminator",
+    "ConditionalGenerator", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator",
+]  # fmt: skip
