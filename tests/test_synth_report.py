@@ -134,3 +134,12 @@ def test_dcr_and_overfitting_protection_match_sdmetrics(split):
     assert synth_report.privacy(xt[:, :6], xh[:, :6], syn[:, :6])[
         "dcr_overfitting_protection"
     ] == pytest.approx(score)
+
+
+def test_match_prior_keeps_the_class_shares():
+    """Catches whole-table fidelity computed on a class-balanced file against 63 % benign rows."""
+    y = np.r_[np.zeros(500, int), np.ones(500, int)]
+    x = np.arange(1000, dtype=float)[:, None]
+    xm, ym = synth_report.match_prior(x, y, np.array([0.625, 0.375]))
+    assert len(ym) == 800 and ym.sum() == 300
+    assert set(xm[:, 0]) <= set(x[:, 0])
