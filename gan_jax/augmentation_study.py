@@ -165,8 +165,21 @@ def analyse(per_run: dict[str, Any], ratio_test_train: float) -> tuple[dict, lis
 
 
 def verdict(summary: dict, comparisons: list[dict]) -> list[str]:
-    """One plain sentence per (regime, model), read from the tests."""
-    lines = []
+    """An overall sentence, then one per (regime, model), read from the tests."""
+    up = sum(c["significant"] and c["mean_diff"] > 0 for c in comparisons)
+    down = sum(c["significant"] and c["mean_diff"] < 0 for c in comparisons)
+    below = sum(c["mean_diff"] < 0 for c in comparisons)
+    effect = "improved" if up and not down else "worsened" if down and not up else "changed"
+    overall = (
+        f"Overall: {up + down} of {len(comparisons)} comparisons with ratio 0 are significant after Holm "
+        f"({up} better, {down} worse); {below} of {len(comparisons)} point estimates are below ratio 0. "
+    )
+    if up + down == 0:
+        overall += "Adding synthetic rows to the training fold did not measurably change either classifier, "
+        overall += "with all labels or with few labels."
+    else:
+        overall += f"Synthetic rows {effect} some settings; see below."
+    lines = [overall]
     for regime, models in summary.items():
         for model in models:
             mine = [c for c in comparisons if c["regime"] == regime and c["model"] == model]

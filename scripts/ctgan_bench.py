@@ -43,7 +43,7 @@ def fit_ctgan(x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
     from ctgan import CTGAN
 
     torch.manual_seed(seed)
-    model = CTGAN(epochs=epochs, cuda=False)
+    model = CTGAN(epochs=epochs, enable_gpu=False)
     model.set_random_state(seed)
     frame = pd.DataFrame(x, columns=FEATURE_NAMES).assign(diagnosis=np.where(y == 1, "M", "B"))
     model.fit(frame, discrete_columns=["diagnosis"])
