@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from test_storage import s3  # noqa: F401  (the moto S3 server fixture)
 
 from gan_jax import cli, storage, synth
 from gan_jax.data import FEATURE_NAMES, DataError, load_csv, load_dataset, load_uci
@@ -19,6 +18,30 @@ QUICK = [
     "--set",
     "synth_disc_hidden=(8,)",
 ]
+
+
+@pytest.fixture(scope="module")
+def s3_bucket():
+    """A fresh bucket on a moto S3 server (own name: moto's backend is shared per process)."""
+    from moto.server import ThreadedMotoServer
+    from test_storage import _free_port
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1",
+                     "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():  # fmt: skip
+            mp.setenv(k, v)
+        mp.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        fs, _ = storage.filesystem("s3://gan-jax-synth-test")
+        fs.mkdir("gan-jax-synth-test", exist_ok=True)
+        yield "s3://gan-jax-synth-test"
+        s3fs.S3FileSystem.clear_instance_cache()
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +103,9 @@ def test_write_refuses_metadata_not_marked_synthetic(tmp_path):
         synth.write(str(tmp_path / "x.csv"), np.zeros((2, 30)), np.array([0, 1]), {"synthetic": False})
 
 
-def test_synthetic_csv_round_trips_through_s3(written, s3):  # noqa: F811
+def test_synthetic_csv_round_trips_through_s3(written, s3_bucket):
     """The CSV and its sidecar go to s3:// (a moto server) and the refusal holds there too."""
-    bucket, _ = s3
-    uri = f"{bucket}/synthetic/rows.csv"
+    uri = f"{s3_bucket}/synthetic/rows.csv"
     meta = synth.read_metadata(written)
     ds = load_dataset(written, allow_synthetic=True)
     synth.write(uri, ds.x, ds.y, meta)
@@ -93,3 +115,15 @@ def test_synthetic_csv_round_trips_through_s3(written, s3):  # noqa: F811
     np.testing.assert_array_equal(back.x, ds.x)
     np.testing.assert_array_equal(back.y, ds.y)
     assert synth.read_metadata(uri)["synthetic"] is True
+
+
+def test_synth_report_cli_scores_on_the_rows_the_sidecar_held_out(written, tmp_path):
+    """Catches a report computed on the generator's own training rows: its hold-out must be
+    exactly the sidecar's holdout_rows, disjoint from train_rows."""
+    assert cli.main(["synth-report", "--synthetic", written, "--out", str(tmp_path), "--no-ours"]) == 0
+    rep = json.loads((tmp_path / "synth_report.json").read_text())
+    meta = synth.read_metadata(written)
+    assert rep["n_holdout"] == len(meta["holdout_rows"]) and rep["n_train"] == len(meta["train_rows"])
+    assert rep["n_synthetic"] == 14 and rep["generator"] == "acgan"
+    for name in ("synth_report.md", "synth_report_histograms.png", "synth_report_correlations.png"):
+        assert (tmp_path / name).stat().st_size > 0
