@@ -148,7 +148,8 @@ def _study_time_line(rec: dict) -> list[str]:
     s = rec.get("augmentation_study_generator_seconds")
     if not s:
         return []
-    return ["", f"From results/augmentation.json (another process, same machine): ours trained all "
+    return ["", f"From results/augmentation.json (another process at another time on this shared machine, "
+            "so not comparable with the rows above): ours trained all "
             f"{s['n_runs']} CV runs' generators in one fused call in {s['seconds']:.1f} s "
             f"({s['seconds'] / s['n_runs']:.2f} s per run)."]  # fmt: skip
 
@@ -184,7 +185,8 @@ def to_markdown(rec: dict) -> str:
             cells = [f"{100 * np.mean(rec['augmentation'][g][model][r][k]):.2f}" for k in aug.METRICS
                      for g in GENERATORS]  # fmt: skip
             lines.append(f"| {model} | {r} | " + " | ".join(cells) + " |")
-    lines += ["", f"Paired CTGAN − ours (corrected resampled t-test, Holm over {len(rec['tests'])}):", "",
+    lines += ["", f"Paired CTGAN − ours (corrected resampled t-test, Holm over {len(rec['tests'])}; with "
+              f"{rec['n_runs']} runs these tests have little power):", "",
               "| model | ratio | metric | Δ (pts) | p (Holm) |", "|---|---:|---|---:|---:|"]  # fmt: skip
     for c in rec["tests"]:
         delta = f"{100 * c['mean_diff']:+.2f}"
