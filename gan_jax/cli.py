@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("gan_jax.commands.serve", "serve a bundle over HTTP (native, KServe v2, SageMaker, Vertex AI)"),
     "predict": ("gan_jax.commands.predict", "score a CSV file of cases with a bundle"),
     "sweep": ("gan_jax.commands.sweep", "search hyperparameters in one compiled call, optionally nested CV"),
+    "synth": ("gan_jax.commands.synth", "write synthetic rows (marked SYNTHETIC) from a conditional GAN"),
+    "synth-report": ("gan_jax.commands.synth_report", "fidelity, utility and privacy of a synthetic CSV"),
 }
 
 

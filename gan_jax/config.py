@@ -13,6 +13,9 @@ import os
 from typing import Any
 
 GEN_LOSSES = ("feature_matching", "eq7")
+# Class-conditional generator of synthetic rows (`train.train_synth_runs`): none, a conditional
+# GAN (Mirza & Osindero 2014) or an auxiliary-classifier GAN (Odena et al. 2017).
+SYNTH_MODELS = ("none", "cgan", "acgan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,18 @@ class Config:
     n_repeats: int = 10
     seed: int = 0
     log_every: int = 200  # steps between host syncs (metrics, NaN check, checkpoints)
+    # Synthetic rows (`gan_jax.synth`): a class-conditional GAN in scaled feature space, trained
+    # by its own fused call on each run's training rows; "none" leaves every other path as it was.
+    synth_model: str = "none"
+    synth_scaler: str = "zscore"  # fitted on log1p(x) of the run's training rows (if synth_log1p)
+    synth_log1p: bool = True  # WDBC features are non-negative and right-skewed
+    synth_gen_hidden: tuple[int, ...] = (128, 128)
+    synth_disc_hidden: tuple[int, ...] = (128, 128)
+    synth_noise_dim: int = 32
+    synth_steps: int = 2000
+    synth_batch_size: int = 64
+    synth_g_lr: float = 2e-4
+    synth_d_lr: float = 2e-4
 
     def __post_init__(self):
         from gan_jax.preprocess import SCALERS
@@ -59,6 +74,12 @@ class Config:
             (self.batch_size > 0 and self.log_every > 0, "batch_size, log_every must be > 0"),
             (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
             (0.0 < self.labeled_fraction <= 1.0, "labeled_fraction must be in (0, 1]"),
+            (self.synth_model in SYNTH_MODELS, f"synth_model must be one of {SYNTH_MODELS}"),
+            (self.synth_scaler in SCALERS, f"synth_scaler must be one of {SCALERS}"),
+            (
+                self.synth_steps > 0 and self.synth_batch_size > 0 and self.synth_noise_dim > 0,
+                "synth_steps, synth_batch_size and synth_noise_dim must be > 0",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -99,7 +120,7 @@ class Config:
 
 # Settings that are per-run arrays in the trainer (or do not change the computation).
 RUN_DATA_FIELDS = ("name", "data", "seed", "n_folds", "n_repeats", "log_every", "labeled_fraction",
-                   "ae_lr", "d_lr", "g_lr", "unsupervised_weight")  # fmt: skip
+                   "ae_lr", "d_lr", "g_lr", "unsupervised_weight", "synth_g_lr", "synth_d_lr")  # fmt: skip
 _STRUCTURE = Config(name="")
 
 
@@ -138,5 +159,5 @@ def quick_variant(config: Config) -> Config:
     """A tiny version of `config` for smoke runs and tests: 2 folds × 2 repeats, few steps."""
     return config.replace(
         n_folds=2, n_repeats=2, ae_steps=min(config.ae_steps, 20), gan_steps=min(config.gan_steps, 30),
-        log_every=10,
+        log_every=10, synth_steps=min(config.synth_steps, 40),
     )  # fmt: skip

@@ -56,3 +56,42 @@ def feature_matching_loss(real_features: jax.Array, fake_features: jax.Array) ->
     """Generator feature matching: ‖E_x f(x) - E_z f(G(z))‖² on the discriminator's last
     hidden layer (Salimans et al. 2016, §3.1)."""
     return jnp.sum((jnp.mean(real_features, 0) - jnp.mean(fake_features, 0)) ** 2)
+
+
+# Class-conditional GANs for synthetic rows (gan_jax.synth). Single-logit D(x) = σ(logit).
+
+
+def cgan_discriminator_loss(real_logit: jax.Array, fake_logit: jax.Array) -> jax.Array:
+    """Eq. 8 with a single real/fake logit per row (conditional GAN: D sees (x, y)):
+    -E[log D(x, y)] - E[log(1 - D(G(z, y), y))]."""
+    return jnp.mean(jax.nn.softplus(-real_logit)) + jnp.mean(jax.nn.softplus(fake_logit))
+
+
+def cgan_generator_loss(fake_logit: jax.Array) -> jax.Array:
+    """Eq. 7, non-saturating, single logit: -E[log D(G(z, y), y)]."""
+    return jnp.mean(jax.nn.softplus(-fake_logit))
+
+
+def acgan_discriminator_loss(
+    real_logit: jax.Array,
+    fake_logit: jax.Array,
+    labeled_class_logits: jax.Array,
+    labels: jax.Array,
+    fake_class_logits: jax.Array,
+    fake_labels: jax.Array,
+) -> jax.Array:
+    """AC-GAN discriminator (Odena et al. 2017): eq. 8 on the source (real rows: all training
+    rows, labelled or not) plus the class cross-entropy on labelled real rows and on fakes
+    (with the labels they were generated for)."""
+    return (
+        cgan_discriminator_loss(real_logit, fake_logit)
+        + supervised_loss(labeled_class_logits, labels)
+        + supervised_loss(fake_class_logits, fake_labels)
+    )
+
+
+def acgan_generator_loss(
+    fake_logit: jax.Array, fake_class_logits: jax.Array, fake_labels: jax.Array
+) -> jax.Array:
+    """AC-GAN generator: eq. 7 (non-saturating) plus the class cross-entropy of its fakes."""
+    return cgan_generator_loss(fake_logit) + supervised_loss(fake_class_logits, fake_labels)

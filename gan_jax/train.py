@@ -30,7 +30,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from gan_jax import distributed, evaluate, losses, preprocess
 from gan_jax.config import Config
-from gan_jax.models import AutoEncoder, DiscriminatorClassifier, Generator
+from gan_jax.models import (
+    AutoEncoder,
+    AuxClassifierDiscriminator,
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    DiscriminatorClassifier,
+    Generator,
+)
 
 Params = Any
 PHASES = ("ae", "gan")
@@ -434,3 +441,214 @@ def _predict_fn(config: Config) -> Callable:
 def predict_runs(config: Config, model: ModelParams, x: np.ndarray) -> np.ndarray:
     """Malignant probability [R, N] of every run's model (leaves [R, ...]) on rows x [N, F]."""
     return np.asarray(_predict_fn(config.structure())(model, jnp.asarray(x, jnp.float32)))
+
+
+# --- Class-conditional generator of synthetic rows (config.synth_model "cgan" or "acgan") ---
+#
+# Its own fused call (`train_synth_runs`), on the same per-run masks as the classifier: a
+# conditional GAN in the scaled feature space of each run's training rows. Real rows come only
+# from the run's training rows; labels only from its labelled rows (the cGAN's real pairs, the
+# AC-GAN's class term and the class prior); the AC-GAN's real/fake term sees every training row.
+
+SYNTH_ADAM = optax.scale_by_adam(b1=0.5)
+_SYNTH_STREAM = 0x5E17  # the synthesiser's keys: fold_in(run key, this), apart from the classifier's
+NUM_CLASSES = 2
+
+
+class SynthTransform(NamedTuple):
+    """Original units ↔ the generator's space, fitted on one run's training rows."""
+
+    scaler: preprocess.ScalerParams  # fitted on log1p(x) (config.synth_log1p) or x
+    lo: jax.Array  # [F] each feature's minimum over the training rows (original units, >= 0)
+    hi: jax.Array  # [F] each feature's maximum over the training rows
+
+
+class SynthState(NamedTuple):
+    step: jax.Array  # [] int32
+    transform: SynthTransform
+    prior: jax.Array  # [K] class shares among the run's labelled rows
+    gen: Network
+    disc: Network
+
+
+class SynthHParams(NamedTuple):
+    synth_g_lr: jax.Array  # [] float32
+    synth_d_lr: jax.Array
+
+
+class SynthRunSpec(NamedTuple):
+    key: jax.Array  # [2] uint32
+    train_mask: jax.Array  # [N] bool
+    labeled_mask: jax.Array  # [N] bool
+    hparams: SynthHParams
+
+
+class SynthNetworks(NamedTuple):
+    gen: ConditionalGenerator
+    disc: ConditionalDiscriminator | AuxClassifierDiscriminator
+
+
+def build_synth_networks(config: Config, n_features: int) -> SynthNetworks:
+    if config.synth_model not in ("cgan", "acgan"):
+        raise ValueError(f"config {config.name!r}: synth_model is {config.synth_model!r}; set cgan or acgan")
+    disc_cls = AuxClassifierDiscriminator if config.synth_model == "acgan" else ConditionalDiscriminator
+    return SynthNetworks(
+        gen=ConditionalGenerator(config.synth_gen_hidden, n_features, NUM_CLASSES),
+        disc=disc_cls(config.synth_disc_hidden, NUM_CLASSES),
+    )
+
+
+def make_synth_runs(config: Config, y: np.ndarray, train_masks: np.ndarray, **kwargs) -> SynthRunSpec:
+    """Host-side SynthRunSpec of R runs; the same checks and arguments as `make_runs` (the
+    labelled rows default to `config.labeled_fraction`). A run's synthesiser key is derived
+    from, and independent of, the key its classifier gets in `make_runs`."""
+    runs = make_runs(config, y, train_masks, **{k: v for k, v in kwargs.items() if k != "hparams"})
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, _SYNTH_STREAM))(jnp.asarray(runs.key))
+    n = len(runs.train_mask)
+    hparams = kwargs.get("hparams") or SynthHParams(
+        *(np.full(n, getattr(config, f), np.float32) for f in SynthHParams._fields)
+    )
+    return SynthRunSpec(
+        np.asarray(keys), runs.train_mask, runs.labeled_mask, SynthHParams(*map(np.asarray, hparams))
+    )
+
+
+def fit_synth_transform(config: Config, x: jax.Array, mask: jax.Array) -> SynthTransform:
+    """The generator's space, fitted on the rows of x [N, F] where mask [N] only."""
+    m = mask.astype(bool)[:, None]
+    lo = jnp.maximum(jnp.min(jnp.where(m, x, jnp.inf), axis=0), 0.0)
+    hi = jnp.max(jnp.where(m, x, -jnp.inf), axis=0)
+    v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth_log1p else x
+    return SynthTransform(preprocess.fit(config.synth_scaler, v, mask), lo, hi)
+
+
+def synth_forward(config: Config, t: SynthTransform, x: jax.Array) -> jax.Array:
+    """Original units [..., F] → the generator's scaled space."""
+    v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth_log1p else x
+    return preprocess.apply(t.scaler, v)
+
+
+def synth_inverse(config: Config, t: SynthTransform, xs: jax.Array) -> jax.Array:
+    """The generator's space [..., F] → original units, clipped to each feature's range over
+    the run's training rows (SDV's `enforce_min_max_values`), itself within [0, ∞)."""
+    v = xs * t.scaler.scale + t.scaler.shift
+    x = jnp.expm1(v) if config.synth_log1p else v
+    return jnp.clip(x, t.lo, t.hi)
+
+
+def init_synth_state(config: Config, x: jax.Array, y: jax.Array, run: SynthRunSpec) -> SynthState:
+    """Initial synthesiser state of one run; transform and class prior from its own rows."""
+    nets = build_synth_networks(config, x.shape[1])
+    k_g, k_d = jax.random.split(_init_and_step_keys(run.key)[0])
+    z, c = jnp.zeros((1, config.synth_noise_dim)), jnp.zeros((1,), jnp.int32)
+    gen = nets.gen.init(k_g, z, c)["params"]
+    disc = nets.disc.init(k_d, jnp.zeros((1, x.shape[1])), c)["params"]
+    lab = run.labeled_mask.astype(bool)
+    counts = jnp.stack([jnp.sum(lab & (y == k)) for k in range(NUM_CLASSES)]).astype(jnp.float32)
+    return SynthState(
+        step=jnp.zeros((), jnp.int32),
+        transform=fit_synth_transform(config, x, run.train_mask),
+        prior=counts / jnp.sum(counts),
+        gen=Network(gen, SYNTH_ADAM.init(gen)),
+        disc=Network(disc, SYNTH_ADAM.init(disc)),
+    )
+
+
+def synth_step(nets: SynthNetworks, config: Config, state: SynthState, key, hp: SynthHParams, xs, y,
+               draw_labeled, draw_train):  # fmt: skip
+    """One conditional-GAN step on scaled training rows xs [N, F]: discriminator, then generator.
+    Fakes are conditioned on labels drawn from the run's labelled class prior."""
+    k_lab, k_real, k_zd, k_yd, k_zg, k_yg = jax.random.split(key, 6)
+    b = config.synth_batch_size
+    lab = draw_labeled(k_lab, b)
+    x_lab, y_lab = xs[lab], y[lab]
+    x_real = xs[draw_train(k_real, b)]  # AC-GAN's real/fake term: labels never read
+    acgan = config.synth_model == "acgan"
+    labels = lambda k: jax.random.categorical(k, jnp.log(state.prior), shape=(b,))
+    noise = lambda k: jax.random.normal(k, (b, config.synth_noise_dim))
+    gen = lambda p, z, c: nets.gen.apply({"params": p}, z, c)
+    disc = lambda p, v, c: nets.disc.apply({"params": p}, v, c)
+    y_fd = labels(k_yd)
+    fake_d = jax.lax.stop_gradient(gen(state.gen.params, noise(k_zd), y_fd))
+
+    def d_loss_fn(dp):
+        fake_src, fake_cls = disc(dp, fake_d, y_fd)
+        if not acgan:
+            return losses.cgan_discriminator_loss(disc(dp, x_lab, y_lab)[0], fake_src)
+        real_src = disc(dp, x_real, None)[0]
+        return losses.acgan_discriminator_loss(real_src, fake_src, disc(dp, x_lab, None)[1], y_lab,
+                                               fake_cls, y_fd)  # fmt: skip
+
+    d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc.params)
+    state = state._replace(disc=_adam_update(SYNTH_ADAM, state.disc, d_grads, hp.synth_d_lr))
+    y_fg, disc_params = labels(k_yg), state.disc.params
+
+    def g_loss_fn(gp):
+        src, cls = disc(disc_params, gen(gp, noise(k_zg), y_fg), y_fg)
+        return losses.acgan_generator_loss(src, cls, y_fg) if acgan else losses.cgan_generator_loss(src)
+
+    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.gen.params)
+    state = state._replace(gen=_adam_update(SYNTH_ADAM, state.gen, g_grads, hp.synth_g_lr))
+    return state, {"synth_d": d_loss, "synth_g": g_loss}
+
+
+def train_synth_chunk(config: Config, n_steps: int, state: SynthState, run: SynthRunSpec, x, y):
+    """`n_steps` synthesiser steps of one run, fused with `lax.scan` (keys as `train_chunk`)."""
+    nets = build_synth_networks(config, x.shape[1])
+    xs = synth_forward(config, state.transform, x)
+    draw_train, draw_labeled = row_sampler(run.train_mask), row_sampler(run.labeled_mask)
+    step_key = _init_and_step_keys(run.key)[1]
+
+    def body(s, _):
+        k = jax.random.fold_in(step_key, s.step)
+        s, metrics = synth_step(nets, config, s, k, run.hparams, xs, y, draw_labeled, draw_train)
+        return s._replace(step=s.step + 1), metrics
+
+    return jax.lax.scan(body, state, None, length=n_steps)
+
+
+@functools.lru_cache(maxsize=16)
+def fused_synth_chunk_fn(config: Config, n_steps: int) -> Callable:
+    fn = functools.partial(train_synth_chunk, config, n_steps)
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, None, None), out_axes=(0, 1)), donate_argnums=(0,))
+
+
+@functools.lru_cache(maxsize=16)
+def _init_synth_fn(config: Config) -> Callable:
+    return jax.jit(jax.vmap(functools.partial(init_synth_state, config), in_axes=(None, None, 0)))
+
+
+class SynthResult(NamedTuple):
+    state: SynthState  # leaves [R, ...]
+    history: list[dict]
+
+
+def train_synth_runs(config: Config, x: np.ndarray, y: np.ndarray, runs: SynthRunSpec, *,
+                     mesh: Mesh | None = None) -> SynthResult:  # fmt: skip
+    """Trains the class-conditional generator of R runs in one fused, run-vmapped call (the
+    runs axis sharded over `mesh`), `config.synth_steps` steps in chunks of `log_every`.
+
+    Raises:
+      NonFiniteLossError: a loss became NaN/inf (names the run and the step).
+    """
+    n_runs = len(runs.train_mask)
+    mesh = mesh or runs_mesh()
+    pad = -n_runs % mesh.size
+    take = np.concatenate([np.arange(n_runs), np.full(pad, n_runs - 1)]).astype(int)
+    by_run = NamedSharding(mesh, PartitionSpec("runs"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    runs = jax.device_put(jax.tree.map(lambda a: np.asarray(a)[take], runs), by_run)
+    x = jax.device_put(jnp.asarray(x, jnp.float32), replicated)
+    y = jax.device_put(jnp.asarray(y, jnp.int32), replicated)
+    structure = config.structure()
+    state = jax.device_put(_init_synth_fn(structure)(x, y, runs), by_run)
+    history, step = [], 0
+    while step < config.synth_steps:
+        n = min(config.log_every, config.synth_steps - step)
+        state, step_losses = fused_synth_chunk_fn(structure, n)(state, runs, x, y)
+        step_losses = jax.device_get(step_losses)
+        _check_finite(step_losses, step, n_runs)
+        step += n
+        history.append({"step": step, "phase": "synth",
+                        **{k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()}})  # fmt: skip
+    return SynthResult(jax.tree.map(lambda a: a[:n_runs], state) if pad else state, history)

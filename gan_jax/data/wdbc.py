@@ -28,6 +28,9 @@ LABEL_NAMES: tuple[str, str] = ("benign", "malignant")
 _LABELS = {"b": 0, "benign": 0, "0": 0, "m": 1, "malignant": 1, "1": 1}
 _ID_COLUMNS = {"id"}
 _LABEL_COLUMNS = {"diagnosis", "label", "target"}
+# A file written by `gan-jax synth` has a sidecar `<file>.meta.json` with "synthetic": true;
+# the loaders refuse such a file unless the caller opts in, so it is never taken for patients.
+SIDECAR_SUFFIX = ".meta.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Dataset:
     source: str
     feature_names: tuple[str, ...] = FEATURE_NAMES
     label_names: tuple[str, str] = LABEL_NAMES
+    synthetic: bool = False  # rows made by a generator (`gan-jax synth`), not patients
 
     @property
     def n_features(self) -> int:
@@ -55,28 +59,52 @@ def load_bundled() -> Dataset:
     return Dataset(x=raw.data.astype(np.float32), y=y, source="bundled:sklearn-wdbc")
 
 
-def load_dataset(uri: str | os.PathLike | None = None) -> Dataset:
+def load_dataset(uri: str | os.PathLike | None = None, *, allow_synthetic: bool = False) -> Dataset:
     """Loads the bundled data (`None` or "bundled"), or a file at `uri` (any storage scheme).
 
     A file whose first row names the columns is read as a headed CSV; otherwise as UCI's
-    `wdbc.data` (ID, diagnosis, 30 features, no header).
+    `wdbc.data` (ID, diagnosis, 30 features, no header). A synthetic file (its sidecar says
+    so) raises DataError unless `allow_synthetic`; then the Dataset says `synthetic=True`.
     """
     if uri is None or str(uri) == "bundled":
         return load_bundled()
+    synthetic = check_not_synthetic(uri, allow_synthetic)
     rows = _read_rows(uri)
     if _looks_like_header(rows[0][1]):
-        return _parse_headed(rows, str(uri))
-    return _parse_uci(rows, str(uri))
+        return dataclasses.replace(_parse_headed(rows, str(uri)), synthetic=synthetic)
+    return dataclasses.replace(_parse_uci(rows, str(uri)), synthetic=synthetic)
 
 
-def load_uci(uri: str | os.PathLike) -> Dataset:
+def load_uci(uri: str | os.PathLike, *, allow_synthetic: bool = False) -> Dataset:
     """UCI's raw `wdbc.data`: no header; columns ID, diagnosis (M/B), then the 30 features."""
-    return _parse_uci(_read_rows(uri), str(uri))
+    synthetic = check_not_synthetic(uri, allow_synthetic)
+    return dataclasses.replace(_parse_uci(_read_rows(uri), str(uri)), synthetic=synthetic)
 
 
-def load_csv(uri: str | os.PathLike) -> Dataset:
+def load_csv(uri: str | os.PathLike, *, allow_synthetic: bool = False) -> Dataset:
     """A CSV with a header naming the 30 features (any common spelling) and a diagnosis column."""
-    return _parse_headed(_read_rows(uri), str(uri))
+    synthetic = check_not_synthetic(uri, allow_synthetic)
+    return dataclasses.replace(_parse_headed(_read_rows(uri), str(uri)), synthetic=synthetic)
+
+
+def check_not_synthetic(uri: str | os.PathLike, allow_synthetic: bool = False) -> bool:
+    """True if `uri` has a sidecar marking it synthetic. Raises DataError for such a file
+    unless `allow_synthetic`, and for a sidecar that cannot be read (fail closed)."""
+    import json
+
+    sidecar = f"{os.fspath(uri)}{SIDECAR_SUFFIX}"
+    try:
+        if not storage.exists(sidecar):
+            return False
+        synthetic = json.loads(storage.read_text(sidecar)).get("synthetic") is not False
+    except (ValueError, AttributeError) as e:
+        raise DataError(f"{uri}: its sidecar {sidecar} is unreadable ({e}); refusing the file") from e
+    if synthetic and not allow_synthetic:
+        raise DataError(
+            f"{uri}: SYNTHETIC — not patient data (its sidecar {sidecar} says synthetic: true); "
+            "it was made by a generator. Load it only on purpose (allow_synthetic=True)"
+        )
+    return synthetic
 
 
 def _read_rows(uri: str | os.PathLike) -> list[tuple[int, list[str]]]:

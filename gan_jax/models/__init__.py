@@ -3,13 +3,19 @@
 from gan_jax.models.mlp import (
     MLP,
     AutoEncoder,
+    AuxClassifierDiscriminator,
+    ConditionalDiscriminator,
+    ConditionalGenerator,
     Decoder,
     DiscriminatorClassifier,
     Encoder,
     Generator,
 )
 
-__all__ = ["MLP", "AutoEncoder", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator"]
+__all__ = [
+    "MLP", "AutoEncoder", "AuxClassifierDiscriminator", "ConditionalDiscriminator",
+    "ConditionalGenerator", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator",
+]  # fmt: skip
 from gan_jax.models.conv import ConvAutoEncoder, ConvDiscriminatorClassifier, ConvEncoder, ConvGenerator  # noqa: E402
 
 __all__ += ["ConvAutoEncoder", "ConvDiscriminatorClassifier", "ConvEncoder", "ConvGenerator"]

@@ -100,3 +100,45 @@ class DiscriminatorClassifier(nn.Module):
         features = nn.leaky_relu(MLP(self.hidden)(x), 0.2)
         logits = nn.Dense(self.num_classes, name="head")(features)
         return logits, features
+
+
+class ConditionalGenerator(nn.Module):
+    """G(z, y): noise [B, Z] and class labels [B] → a row [B, F] in scaled feature space
+    (conditional GAN, Mirza & Osindero 2014: the one-hot label is concatenated to the noise)."""
+
+    hidden: Sequence[int]
+    out_dim: int
+    num_classes: int = 2
+
+    @nn.compact
+    def __call__(self, z: jax.Array, y: jax.Array) -> jax.Array:
+        h = jnp.concatenate([z, jax.nn.one_hot(y, self.num_classes, dtype=z.dtype)], axis=-1)
+        return MLP((*self.hidden, self.out_dim))(h)
+
+
+class ConditionalDiscriminator(nn.Module):
+    """D(x, y) of a conditional GAN: rows [B, F] and labels [B] → real/fake logit [B]."""
+
+    hidden: Sequence[int]
+    num_classes: int = 2
+
+    @nn.compact
+    def __call__(self, x: jax.Array, y: jax.Array) -> tuple[jax.Array, None]:
+        h = jnp.concatenate([x, jax.nn.one_hot(y, self.num_classes, dtype=x.dtype)], axis=-1)
+        return MLP((*self.hidden, 1))(h)[:, 0], None
+
+
+class AuxClassifierDiscriminator(nn.Module):
+    """AC-GAN discriminator (Odena et al. 2017): rows [B, F] → (real/fake logit [B], class
+    logits [B, K]); it never sees the label, it predicts it. `y` is accepted and ignored so
+    both discriminators share one call signature."""
+
+    hidden: Sequence[int]
+    num_classes: int = 2
+
+    @nn.compact
+    def __call__(self, x: jax.Array, y: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        del y
+        features = nn.leaky_relu(MLP(self.hidden)(x), 0.2)
+        source = nn.Dense(1, name="source")(features)[:, 0]
+        return source, nn.Dense(self.num_classes, name="classes")(features)
