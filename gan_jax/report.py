@@ -179,6 +179,19 @@ def figures_section(study: dict[str, Any], out: str) -> list[str]:
     ]
 
 
+SECTIONS = (  # other commands' Markdown, each under its own heading
+    ("augmentation.md", "Does adding GAN-made synthetic rows help?"),
+    ("synth_report.md", "Synthetic patients: fidelity, utility, privacy"),
+    ("ctgan_bench.md", "CTGAN beside our conditional GAN"),
+    ("bench_scale.md", "Sweeps: scaling with devices and runs per call"),
+)
+
+
+def _demote_headings(markdown: str) -> str:
+    """A fragment's headings two levels down, so they nest under this README's sections."""
+    return "\n".join("##" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
 def _wall_time_line(study: dict[str, Any]) -> str:
     if "wall_seconds" not in study:
         return ""
@@ -254,6 +267,10 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
         text = _optional_text(f"{out}/{fragment}")
         if text:
             lines += ["", text.strip()]
+    for fragment, title in SECTIONS:
+        text = _optional_text(f"{out}/{fragment}")
+        if text:
+            lines += ["", f"## {title} (`{fragment}`)", "", _demote_headings(text.strip())]
     return "\n".join(lines) + "\n"
 
 

@@ -41,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     study = run_study(spec.get_variants(base), args.out, baseline_names=spec.BASELINES,
                       paper_claims=spec.PAPER_CLAIMS, label_fractions=fractions, quick=args.quick,
                       progress=not args.no_progress)  # fmt: skip
+    if not args.skip_augmentation_study:
+        from gan_jax.augmentation_study import run_augmentation_study
+
+        run_augmentation_study(args.out, quick=args.quick)
+        write_outputs(study, args.out)  # results/README.md picks up the augmentation verdict
     ours = study["models"][PAPER]["summary"]
     print(f"paper pipeline: accuracy {100 * ours['accuracy']['mean']:.2f} %, "
           f"F1 {100 * ours['f1']['mean']:.2f} %, ROC-AUC {100 * ours['roc_auc']['mean']:.2f} %")  # fmt: skip
