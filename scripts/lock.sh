@@ -26,4 +26,4 @@ if grep -EHn '^(torch|torchvision|tensorflow|tensorflow-cpu|tf-nightly)==' requi
     echo "a framework gan_jax does not use came into the lock (above): find who pulls it" >&2
     exit 1
 fi
-echo "wrote requirements/lock-py{${PYTHONS[*]// /,}}.txt; commit them, then check the results against them: pytest tests/test_lock.py"
+echo "wrote requirements/lock-py{$(IFS=,; echo "${PYTHONS[*]}")}.txt; commit them, then check the results against them: pytest tests/test_lock.py"
