@@ -19,20 +19,25 @@ from gan_jax import lockfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def read(*path: str, mode: str = "r"):
+    with open(os.path.join(ROOT, *path), mode) as f:
+        return f.read()
+
+
 def locked_pythons() -> list[str]:
-    text = open(os.path.join(ROOT, "scripts", "lock.sh")).read()
+    text = read("scripts", "lock.sh")
     return re.search(r"^PYTHONS=\(([^)]*)\)", text, re.M)[1].split()
 
 
 def declared() -> list[Requirement]:
-    project = tomllib.load(open(os.path.join(ROOT, "pyproject.toml"), "rb"))["project"]
+    project = tomllib.loads(read("pyproject.toml"))["project"]
     extras = [r for group in project["optional-dependencies"].values() for r in group]
     return [Requirement(r) for r in project["dependencies"] + extras]
 
 
 def results_with_versions() -> list[str]:
     files = sorted(glob.glob(os.path.join(ROOT, "results", "**", "*.json"), recursive=True))
-    return [f for f in files if "versions" in json.load(open(f))]
+    return [f for f in files if "versions" in json.loads(read(f))]
 
 
 def test_a_lock_for_every_supported_python():
@@ -104,10 +109,12 @@ def test_results_were_made_with_the_lock():
     assert any(f.endswith("study.json") for f in files), "results/study.json records no versions"
     problems = []
     for f in files:
-        versions = json.load(open(f))["versions"]
+        versions = json.loads(read(f))["versions"]
         path = lockfile.lock_path(versions["python"])
         if not os.path.exists(path):
-            problems.append(f"{os.path.relpath(f, ROOT)}: made with Python {versions['python']}, which has no lock")
+            problems.append(
+                f"{os.path.relpath(f, ROOT)}: made with Python {versions['python']}, which has no lock"
+            )
             continue
         for line in lockfile.mismatches(versions, lockfile.read_lock(path)):
             problems.append(f"{os.path.relpath(f, ROOT)}: {line}")
