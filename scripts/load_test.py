@@ -243,10 +243,20 @@ def rss_mb(pid: int | str = "self") -> float | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far, from /proc (None where unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def drive(host: str, port: int, request: bytes, connections: int, warmup: float, duration: float,
                 window: float, server_pid: int | None = None):  # fmt: skip
     """(Recorder, lost connections, per-second samples). A sample is (t, 1-min load average,
-    client CPU seconds so far, client RSS MiB, server RSS MiB): on a shared machine other
+    client CPU seconds so far, client RSS MiB, server RSS MiB, server CPU seconds): on a shared machine other
     processes' load shows up in the latency, and the samples show when and whose."""
     loop = asyncio.get_running_loop()
     t_start = time.perf_counter() + warmup
@@ -270,7 +280,8 @@ async def sample_until_end(t_start: float, duration: float, server_pid: int | No
     samples = []
     cpu0 = time.process_time()
     sample = lambda: (time.perf_counter() - t_start, os.getloadavg()[0], time.process_time() - cpu0,
-                      rss_mb(), rss_mb(server_pid) if server_pid else None)  # fmt: skip
+                      rss_mb(), rss_mb(server_pid) if server_pid else None,
+                      cpu_seconds(server_pid) if server_pid else None)  # fmt: skip
     for _ in range(int(duration)):
         samples.append(sample())
         await asyncio.sleep(1.0)
@@ -398,10 +409,18 @@ def summarize(recorder: Recorder, lost: int, samples: list[tuple]) -> dict:
             "client_rss_mb": _mean(s[3] for s in inside), "server_rss_mb": _mean(s[4] for s in inside),
         })  # fmt: skip
     total = recorder.total()
+    # The server's own CPU per request, from its CPU time at the first and last sample: unlike
+    # latency it does not depend on how much CPU the client takes from the shared cores.
+    server_cpu = None
+    if len(samples) > 1 and len(samples[0]) > 5 and samples[0][5] is not None and samples[-1][5] is not None:
+        span = samples[-1][0] - samples[0][0]
+        rate = total.count / duration * span  # requests within the sampled span
+        server_cpu = 1e6 * (samples[-1][5] - samples[0][5]) / rate if rate else None
     out = {"requests": total.count, "failed": sum(recorder.failed), "connections_lost": lost,
            "duration_s": duration, "req_per_s": total.count / duration, **total.summary(),
            "latency_histogram": {"buckets": total.n_buckets, "relative_error": total.rel_error},
            "windows": windows}  # fmt: skip
+    out["server_cpu_us_per_request"] = server_cpu
     if duration >= 2 * Recorder.MINUTE:
         first, last = recorder.first_minute.summary(), recorder.last_minute.summary()
         first["req_per_s"] = recorder.first_minute.count / Recorder.MINUTE
@@ -565,12 +584,13 @@ def markdown_side_by_side(results: dict) -> str:
         f"closed-loop clients over loopback for {runs['http']['duration_s']:.0f} s each, HTTP first "
         f"(single-case `POST {cfg['path']}`, JSON), then gRPC (single-case KServe v2 `ModelInfer`, one "
         f"FP32 tensor), on {results['machine']['cpu_count']} CPU cores shared by client and server. "
-        "Client CPU is the load generator's own cost per request (it shares the cores with the server); "
-        "the load average shows whether other jobs shared the machine.",
+        "Server CPU is the server process's own CPU time per request (from /proc, whatever else runs); "
+        "client CPU is the load generator's (it shares the cores with the server); the load average "
+        "shows whether other jobs shared the machine.",
         "",
-        "| protocol | s | requests/s | p50 ms | p95 ms | p99 ms | max ms | failed | client CPU µs/request "
-        "| 1-min load avg before / during / after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| protocol | s | requests/s | p50 ms | p95 ms | p99 ms | max ms | failed | server CPU µs/request "
+        "| client CPU µs/request | 1-min load avg before / during / after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in ("http", "grpc", "http_echo", "grpc_echo"):
         if name not in runs:
@@ -585,13 +605,25 @@ def markdown_side_by_side(results: dict) -> str:
             "http_echo": "HTTP, echo model",
             "grpc_echo": "gRPC, echo model",
         }
-        lines.append(f"{_row(label[name], r)} {cpu:.0f} | {before:.2f} / {during:.2f} / {after:.2f} |"
-                     if cpu is not None and during is not None else _row(label[name], r))  # fmt: skip
+        fmt = lambda v, spec: "–" if v is None else format(v, spec)
+        lines.append(f"{_row(label[name], r)} {fmt(r.get('server_cpu_us_per_request'), '.0f')} | "
+                     f"{fmt(cpu, '.0f')} | {before:.2f} / {fmt(during, '.2f')} / {after:.2f} |")  # fmt: skip
     h, g = runs["http"], runs["grpc"]
     lines += [
         "",
         f"- gRPC / HTTP: throughput {g['req_per_s'] / h['req_per_s']:.2f}×, p50 "
         f"{g['p50_ms'] / h['p50_ms']:.2f}×, p99 {g['p99_ms'] / h['p99_ms']:.2f}×.",
+    ]
+    cpu_h = _mean(w["client_cpu_us_per_request"] for w in h["windows"])
+    cpu_g = _mean(w["client_cpu_us_per_request"] for w in g["windows"])
+    if cpu_h and cpu_g and max(cpu_h, cpu_g) > 1.5 * min(cpu_h, cpu_g):
+        lines.append(
+            f"- Not equal resources: the load generator spends {cpu_g:.0f} µs of CPU per gRPC call "
+            f"(grpc.aio) and {cpu_h:.0f} µs per HTTP request (raw sockets), on the cores the server "
+            f"uses too, so the {'gRPC' if cpu_g > cpu_h else 'HTTP'} row understates what the server "
+            "itself can do; a client on another machine would separate the two."
+        )
+    lines += [
         f"- Regenerate: `python {results['command']}` (commit `{results['git_commit'][:12]}`).",
     ]
     return "\n".join(lines) + "\n"

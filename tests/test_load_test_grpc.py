@@ -28,6 +28,7 @@ def check_run(run):
     assert 0 < run["p50_ms"] <= run["p99_ms"] <= run["max_ms"]
     assert sum(w["requests"] for w in run["windows"]) == run["requests"]
     assert run["windows"][0]["server_rss_mb"] > 10
+    assert 1 < run["server_cpu_us_per_request"] < 1e5  # read from /proc: some, not absurd
 
 
 def test_short_grpc_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path, monkeypatch):
@@ -87,13 +88,14 @@ def test_side_by_side_table_from_known_summaries(load_test):
         r = load_test.Recorder(10.0, 5.0)
         for t in np.arange(0, 10, latency / 2):  # two clients' worth: 2 / latency requests a second
             r.record(float(t), latency, 200)
-        samples = [(float(t), 1.5, 0.5 * t, 40.0, 90.0) for t in range(11)]  # half a core of client CPU
+        # half a core of client CPU, and server CPU of 100 µs a request (0.1 or 0.2 s a second)
+        samples = [(float(t), 1.5, 0.5 * t, 40.0, 90.0, 1e-4 * t / latency * 2) for t in range(11)]
         runs[name] = load_test.summarize(r, 0, samples)
         runs[name]["load_average_before_after"] = [1.0, 2.0]
     results = {"command": "scripts/load_test.py --protocol both", "git_commit": "0123456789abcdef",
                "config": {"connections": 2, "path": "/predict"}, "machine": {"cpu_count": 2},
                "runs": runs, "created": time.strftime("%Y")}  # fmt: skip
     text = load_test.markdown_side_by_side(results)
-    assert "| HTTP | 10 | 1,000 | 2.00 | 2.00 | 2.00 | 2.0 | 0 | 500 | 1.00 / 1.50 / 2.00 |" in text
-    assert "| gRPC | 10 | 2,000 | 1.00 | 1.00 | 1.00 | 1.0 | 0 | 250 | 1.00 / 1.50 / 2.00 |" in text
+    assert "| HTTP | 10 | 1,000 | 2.00 | 2.00 | 2.00 | 2.0 | 0 | 100 | 500 | 1.00 / 1.50 / 2.00 |" in text
+    assert "| gRPC | 10 | 2,000 | 1.00 | 1.00 | 1.00 | 1.0 | 0 | 100 | 250 | 1.00 / 1.50 / 2.00 |" in text
     assert "throughput 2.00×, p50 0.50×, p99 0.50×" in text
