@@ -79,8 +79,9 @@ def reproduction_statement(versions: dict[str, str]) -> str:
                 f"{'; '.join(diff)}. Regenerate the results, or the lock ({REGENERATE}).")  # fmt: skip
     named = ", ".join(f"{k} {v}" for k, v in versions.items() if normalize(k) not in NOT_LOCKED)
     return (
-        f"These results were made with Python {python} and exactly the versions pinned in `{rel}` "
-        f"({named}; the lock pins every other dependency too). To reproduce them on a fresh machine: "
+        f"These results were made with Python {python} and the versions `{rel}` pins (recorded beside "
+        f"them and checked against the lock by tests/test_lock.py: {named}). To reproduce them on a "
+        "fresh machine: "
         f"`python{python.rsplit('.', 1)[0]} -m venv .venv && . .venv/bin/activate && "
         f"pip install -r {rel} && pip install --no-deps -e .`, then the commands above "
         "(same seed and device count: the same numbers)."
