@@ -67,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="server workers")
     p.add_argument("--wrk", type=float, default=0.0, help="also run wrk for this many seconds, if installed")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
+    p.add_argument("--report-only", metavar="JSON",
+                   help="rewrite the Markdown (and figure) beside a results JSON of this script")  # fmt: skip
     p.add_argument("--tag", help="suffix of the output names, e.g. soak: latency_soak.json (default: none "
                    "for HTTP, grpc for gRPC, http_vs_grpc for both)")  # fmt: skip
     args = p.parse_args(argv)
@@ -614,6 +616,10 @@ def markdown_side_by_side(results: dict) -> str:
         f"- gRPC / HTTP: throughput {g['req_per_s'] / h['req_per_s']:.2f}×, p50 "
         f"{g['p50_ms'] / h['p50_ms']:.2f}×, p99 {g['p99_ms'] / h['p99_ms']:.2f}×.",
     ]
+    if h.get("server_cpu_us_per_request") and g.get("server_cpu_us_per_request"):
+        sh, sg = h["server_cpu_us_per_request"], g["server_cpu_us_per_request"]
+        lines.append(f"- The server's own CPU per request (from /proc, so independent of the client's share "
+                     f"of the cores): gRPC {sg:.0f} µs, HTTP {sh:.0f} µs ({sg / sh:.1f}×).")  # fmt: skip
     cpu_h = _mean(w["client_cpu_us_per_request"] for w in h["windows"])
     cpu_g = _mean(w["client_cpu_us_per_request"] for w in g["windows"])
     if cpu_h and cpu_g and max(cpu_h, cpu_g) > 1.5 * min(cpu_h, cpu_g):
@@ -720,8 +726,29 @@ def serving_versions(runtime) -> dict[str, str]:
     return versions
 
 
+def write_report(results: dict, out: str, json_name: str) -> list[str]:
+    """The Markdown fragment (and, for one protocol, Figure 4) beside `json_name` in `out`."""
+    stem = json_name.removesuffix(".json")
+    md_name, figure_name = f"{stem}.md", "figure4_" + stem + ".png"
+    if "http" in results["runs"]:  # --protocol both
+        text, names = markdown_side_by_side(results), [md_name]
+    else:
+        figure(results, os.path.join(out, figure_name))
+        text, names = markdown(results, figure_name), [figure_name, md_name]
+    with open(os.path.join(out, md_name), "w") as f:
+        f.write(text)
+    return names
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        with open(args.report_only) as f:
+            results = json.load(f)
+        out = os.path.dirname(os.path.abspath(args.report_only))
+        names = write_report(results, out, os.path.basename(args.report_only))
+        print(f"wrote {', '.join(os.path.join(out, n) for n in names)}")
+        return 0
     if not (args.bundle or args.url):
         raise SystemExit("pass --bundle (start a server) or --url (use a running one)")
     sys.path.insert(0, ROOT)
@@ -752,18 +779,10 @@ def main(argv=None) -> int:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,
     }
-    suffix = f"_{args.tag}" if args.tag else ""
-    names = (f"latency{suffix}.json", f"figure4_latency{suffix}.png", f"latency{suffix}.md")
-    with open(os.path.join(args.out, names[0]), "w") as f:
+    json_name = f"latency_{args.tag}.json" if args.tag else "latency.json"
+    with open(os.path.join(args.out, json_name), "w") as f:
         json.dump(results, f, indent=1)
-    if args.protocol == "both":
-        names = (names[0], names[2])
-        text = markdown_side_by_side(results)
-    else:
-        figure(results, os.path.join(args.out, names[1]))
-        text = markdown(results, names[1])
-    with open(os.path.join(args.out, names[-1]), "w") as f:
-        f.write(text)
+    names = [json_name, *write_report(results, args.out, json_name)]
     print(f"wrote {', '.join(os.path.join(args.out, n) for n in names)}")
     return 0
 

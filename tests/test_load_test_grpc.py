@@ -61,6 +61,11 @@ def test_side_by_side_run(load_test, tiny_bundle_export, tmp_path, monkeypatch):
         assert run["protocol"] == proto
     text = (out / "latency_http_vs_grpc.md").read_text()
     assert "| HTTP | 2 |" in text and "| gRPC | 2 |" in text and "gRPC / HTTP: throughput" in text
+    assert "The server's own CPU per request" in text
+    # --report-only rewrites the same fragment from the JSON alone
+    (out / "latency_http_vs_grpc.md").unlink()
+    assert load_test.main(["--report-only", str(out / "latency_http_vs_grpc.json")]) == 0
+    assert (out / "latency_http_vs_grpc.md").read_text() == text
 
 
 def test_grpc_failures_are_counted(load_test, tiny_bundle_export):
