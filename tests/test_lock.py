@@ -95,9 +95,7 @@ def test_mismatches_and_the_statement_name_what_differs(monkeypatch, tmp_path):
     same = {"python": "3.11.7", "gan_jax": "0.1.0", "jax": "0.10.2", "Orbax_Checkpoint": "0.12.8"}
     assert lockfile.mismatches(same, lockfile.read_lock(lockfile.lock_path("3.11.7"))) == []
     text = lockfile.reproduction_statement(same)
-    assert (
-        "lock-py3.11.txt` pins (recorded beside them" in text and "lock-py3.11.txt" in text and "jax 0.10.2" in text
-    )
+    assert "lock-py3.11.txt` pins (recorded beside them" in text and "jax 0.10.2" in text
     other = {**same, "jax": "0.11.0", "flax": "0.12.8"}
     diff = lockfile.mismatches(other, lockfile.read_lock(lockfile.lock_path("3.11")))
     assert diff == ["jax: recorded 0.11.0, lock 0.10.2", "flax: recorded 0.12.8, not in the lock"]
