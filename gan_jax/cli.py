@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("gan_jax.commands.export", "train one model and write it as a served bundle"),
     "serve": ("gan_jax.commands.serve", "serve a bundle over HTTP (native, KServe v2, SageMaker, Vertex AI)"),
     "predict": ("gan_jax.commands.predict", "score a CSV file of cases with a bundle"),
+    "sweep": ("gan_jax.commands.sweep", "search hyperparameters in one compiled call, optionally nested CV"),
 }
 
 

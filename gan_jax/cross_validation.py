@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import evaluate, runtime, storage, train
+from gan_jax import distributed, evaluate, runtime, storage, train
 from gan_jax.config import Config
 from gan_jax.data import Dataset, load_dataset
 
@@ -74,7 +74,7 @@ def train_and_evaluate(
     results = results_record(config, data.y, proba, train_masks, data.source)
     results["labels"] = labels_record(runs.labeled_mask, runs.train_mask)
     results.update(history=history, train_seconds=train_seconds, resumed_from_step=start)
-    if out is not None:
+    if out is not None and distributed.is_main_process():  # one writer in a multi-host job
         write_json(storage.join(str(out), "results.json"), results)
         if tensorboard:
             from gan_jax import tensorboard as tb

@@ -255,3 +255,54 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
         if text:
             lines += ["", text.strip()]
     return "\n".join(lines) + "\n"
+
+
+# -- the README's results block, generated from results/ ------------------------------------
+
+README_BEGIN, README_END = "<!-- results:begin (scripts/update_readme.py) -->", "<!-- results:end -->"
+
+
+def readme_results(out: str = "results") -> str:
+    """The small table near the top of README.md: what the paper config reaches and what it
+    costs, and the label-scarcity headline; every number read from a file in `out`."""
+    study = json.loads(storage.read_text(f"{out}/study.json"))
+    s = study["models"][PAPER]["summary"]
+    cell = lambda k: f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+    lines = [
+        README_BEGIN,
+        f"| paper config (`experiments/paper.py`), {s['accuracy']['n']} runs of "
+        f"{study['n_repeats']}×{study['n_folds']}-fold CV | accuracy % | F1 % | ROC-AUC % |",
+        "|---|---|---|---|",
+        f"| measured, mean [95 % CI] (`results/study.json`) | {cell('accuracy')} | {cell('f1')} | "
+        f"{cell('roc_auc')} |",
+        "| the paper's claim (one undisclosed split) | "
+        + " | ".join(
+            _pct(study["paper_claims"][k]) if k in study["paper_claims"] else "—"
+            for k in ("accuracy", "f1", "roc_auc")
+        )
+        + " |",  # fmt: skip
+        "",
+    ]
+    bench = _optional_json(f"{out}/bench_train.json")
+    if bench is not None:
+        f, load = bench["fused"], bench["load_average"]["max_1min"]
+        lines.append(
+            f"Cost on this {f['cores']}-core CPU (`results/bench_train.json`, load average up to "
+            f"{load:.1f}): training all {f['runs']} runs {f['first_call_s']:.0f} s in a fresh process "
+            f"with an empty compilation cache, {f['training_wall_s']:.0f} s once compiled "
+            f"({f['cpu_s_per_run']:.3f} CPU-s per run)."
+        )
+    if "wall_seconds" in study:
+        lines.append(_wall_time_line(study))
+    labels = _optional_json(f"{out}/label_study.json")
+    if labels is not None:
+        low = labels["per_fraction"][0]
+        acc = {k: m["summary"]["accuracy"]["mean"] for k, m in low["models"].items()}
+        lines.append(
+            f"With {100 * low['fraction']:g} % of each training fold labelled "
+            f"(≈{low['labeled_per_run_mean']:.0f} rows): AE → SGAN {_pct(acc['AE → SGAN (paper)'])} % "
+            f"accuracy, AE → supervised (no GAN) {_pct(acc['AE → supervised'])} % "
+            "(`results/label_study.json`; verdict in `results/README.md`)."
+        )
+    head, prose = lines[:5], [line for line in lines[5:] if line]
+    return "\n".join([*head, "", "\n\n".join(prose), README_END])

@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax import evaluate, losses, preprocess
+from gan_jax import distributed, evaluate, losses, preprocess
 from gan_jax.config import Config
 from gan_jax.models import AutoEncoder, DiscriminatorClassifier, Generator
 
@@ -370,22 +370,24 @@ def train_runs(
     take = np.concatenate([np.arange(n_runs), np.full(pad, n_runs - 1)]).astype(int)
     by_run = NamedSharding(mesh, PartitionSpec("runs"))
     replicated = NamedSharding(mesh, PartitionSpec())
-    runs = jax.device_put(jax.tree.map(lambda a: np.asarray(a)[take], runs), by_run)
-    x = jax.device_put(jnp.asarray(x, jnp.float32), replicated)
-    y = jax.device_put(jnp.asarray(y, jnp.int32), replicated)
+    # Global arrays: with several processes (gan_jax.distributed) each feeds its own devices.
+    put = lambda tree, sharding: jax.tree.map(lambda a: distributed.global_array(a, sharding), tree)
+    runs = put(jax.tree.map(lambda a: np.asarray(a)[take], runs), by_run)
+    x = put(np.asarray(x, np.float32), replicated)
+    y = put(np.asarray(y, np.int32), replicated)
     structure = config.structure()
     if state is None:
         state = _init_fn(structure)(x, runs)
     else:
         state = jax.tree.map(lambda a: np.asarray(a)[take] if pad else a, state)
-    state = jax.device_put(state, by_run)
+    state = put(state, by_run)
 
-    start = int(np.asarray(jax.device_get(state.step)).reshape(-1)[0])
+    start = int(np.asarray(distributed.to_host(state.step)).reshape(-1)[0])
     history = []
-    bar = _progress_bar(config, start) if progress else None
+    bar = _progress_bar(config, start) if progress and distributed.is_main_process() else None
     for phase, first_step, n_steps in phase_schedule(config, start):
         state, step_losses = fused_chunk_fn(structure, phase, n_steps)(state, runs, x, y)
-        step_losses = jax.device_get(step_losses)  # the only host sync per chunk
+        step_losses = distributed.to_host(step_losses)  # the only host sync per chunk
         _check_finite(step_losses, first_step, n_runs)
         entry = {"step": first_step + n_steps, "phase": phase}
         entry.update({k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()})
@@ -398,6 +400,8 @@ def train_runs(
             bar.set_postfix({k: f"{entry[k]:.3f}" for k in step_losses})
     if bar is not None:
         bar.close()
+    if jax.process_count() > 1:  # every process gets every run's state, as host arrays
+        state = distributed.to_host(state)
     return TrainResult(_unpad(state, n_runs, pad), history)
 
 

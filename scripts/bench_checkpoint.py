@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import json
 import logging
 import os
 import platform
@@ -200,10 +199,10 @@ def main(argv=None) -> dict:
         },  # fmt: skip
         "versions": runtime.library_versions(),
     }
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "checkpoint_timings.json")
-    with open(path, "w") as f:
-        json.dump(record, f, indent=1)
+    from gan_jax.cross_validation import write_json
+
+    write_json(path, record)
     print(f"wrote {path}")
     return record
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import json
 import os
 import platform
 import sys
@@ -110,10 +109,10 @@ def main(argv=None) -> dict:
             "note": "CPU time of this process; a shared machine still adds cache and scheduling noise",
         },  # fmt: skip
     }
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "load_test_client_cost.json")
-    with open(path, "w") as f:
-        json.dump(record, f, indent=1)
+    from gan_jax.cross_validation import write_json
+
+    write_json(path, record)
     print(f"wrote {path}")
     return record
 

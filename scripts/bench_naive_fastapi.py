@@ -16,7 +16,6 @@ results/naive_fastapi.json with both runs and the load average (the machine may 
 import argparse
 import asyncio
 import datetime
-import json
 import os
 import platform
 import sys
@@ -132,10 +131,10 @@ def main(argv=None) -> dict:
             "says whether other jobs shared them too",
         },  # fmt: skip
     }
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "naive_fastapi.json")
-    with open(path, "w") as f:
-        json.dump(record, f, indent=1)
+    from gan_jax.cross_validation import write_json
+
+    write_json(path, record)
     print(f"wrote {path}")
     return record
 

@@ -13,7 +13,10 @@ from gan_jax.commands import add_experiment_arguments, config_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from gan_jax import distributed
+
     add_experiment_arguments(parser)
+    distributed.add_arguments(parser)
     parser.add_argument("--out", help="results folder URI (default: runs/<experiment>)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--no-tensorboard", action="store_true",
@@ -32,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gan_jax import distributed
+
+    if distributed.initialize_from_args(args) and args.checkpoint_dir is not None:  # before JAX starts
+        raise ValueError("--checkpoint-dir with several processes is not supported yet: train on one "
+                         "host, or without checkpoints")  # fmt: skip
     from gan_jax import runtime, storage
     from gan_jax.cross_validation import format_summary, train_and_evaluate
 
@@ -52,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         # 128 + signal number, what a shell reports for a job ended by that signal, so a
         # scheduler sees a stopped training, not a finished one.
         return 128 + e.signum
+    if not distributed.is_main_process():
+        return 0  # process 0 reports and writes
     print(format_summary(results))
     print(f"trained in {results['train_seconds']:.1f} s; results: {storage.redact(out)}/results.json")
     if not args.no_tensorboard:

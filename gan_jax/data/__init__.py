@@ -24,3 +24,6 @@ __all__ = [
     "load_dataset",
     "load_uci",
 ]
+from gan_jax.data.images import ArraySource, ImageSource, load_images  # noqa: E402
+
+__all__ += ["ArraySource", "ImageSource", "load_images"]

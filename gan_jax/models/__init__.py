@@ -10,3 +10,6 @@ from gan_jax.models.mlp import (
 )
 
 __all__ = ["MLP", "AutoEncoder", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator"]
+from gan_jax.models.conv import ConvAutoEncoder, ConvDiscriminatorClassifier, ConvEncoder, ConvGenerator  # noqa: E402
+
+__all__ += ["ConvAutoEncoder", "ConvDiscriminatorClassifier", "ConvEncoder", "ConvGenerator"]

@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gan_jax.serve import docs, openapi, schemas
-from gan_jax.serve.middleware import Gate, Metrics, log
+from gan_jax.serve.middleware import AuthLimitsMetrics, Metrics, log
 from gan_jax.serve.model import MicroBatcher, malignant
 from gan_jax.serve.schemas import ApiError
 
@@ -98,12 +98,12 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     app.state.batcher, app.state.metrics = batcher, metrics
     _add_error_handlers(app)
     score = _scorer(model, batcher, settings.threshold)
-    hot = {}  # (method, path) -> (core handler, route template); see HotRoutes
-    hot.update(_add_native(app, model, parser, score))
-    hot.update(_add_kserve(app, model, parser, score, ready))
-    hot.update(_add_sagemaker(app, parser, score, ready, model.version))
+    scoring_routes = {}  # (method, path) -> (core handler, route template); see ScoringFastPath
+    scoring_routes.update(_add_native(app, model, parser, score))
+    scoring_routes.update(_add_kserve(app, model, parser, score, ready))
+    scoring_routes.update(_add_sagemaker(app, parser, score, ready, model.version))
     if settings.vertex_predict_route:
-        hot.update(_add_vertex(app, model, parser, score, ready, settings))
+        scoring_routes.update(_add_vertex(app, model, parser, score, ready, settings))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics():
@@ -113,19 +113,19 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     openapi.install(app, document, settings.vertex_health_route, settings.vertex_predict_route,
                     auth=settings.token is not None)  # fmt: skip
     routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
-    app.add_middleware(HotRoutes, routes={(m, path): (core, routes[m, template])
-                                          for (m, path), (core, template) in hot.items()})  # fmt: skip
+    fast = {(m, path): (core, routes[m, template]) for (m, path), (core, template) in scoring_routes.items()}
+    app.add_middleware(ScoringFastPath, routes=fast)
     open_paths = HEALTH_ROUTES | doc_paths | {settings.vertex_health_route or "/ping"}
-    app.add_middleware(Gate, token=settings.token, open_paths=open_paths,
+    app.add_middleware(AuthLimitsMetrics, token=settings.token, open_paths=open_paths,
                        max_body_bytes=settings.max_body_bytes, metrics=metrics)  # fmt: skip
     return app
 
 
-class HotRoutes:
+class ScoringFastPath:
     """Serves the scoring routes straight from ASGI, before FastAPI's router, dependency
     machinery and Request objects (together ~40 % of a request's CPU time here). The same core
     handlers back the FastAPI routes, which document them and serve them when called another
-    way, so both paths answer identically; auth, limits and metrics (Gate) wrap both."""
+    way, so both paths answer identically; auth, limits and metrics (AuthLimitsMetrics) wrap both."""
 
     def __init__(self, app, routes: dict):
         self.app, self.routes = app, routes
@@ -134,7 +134,7 @@ class HotRoutes:
         entry = self.routes.get((scope.get("method"), scope.get("path"))) if scope["type"] == "http" else None
         if entry is None:
             return await self.app(scope, receive, send)
-        core, scope["route"] = entry  # the route tells Gate's metrics which template this was
+        core, scope["route"] = entry  # the route tells AuthLimitsMetrics's metrics which template this was
         try:
             body = await _read_body(receive)
             if body is None:

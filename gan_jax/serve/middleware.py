@@ -64,7 +64,7 @@ class Metrics:
         child[1].observe(seconds)
 
 
-class Gate:
+class AuthLimitsMetrics:
     """ASGI middleware: auth, size limit, metrics, and a JSON 500 for anything unexpected."""
 
     def __init__(

@@ -1,0 +1,391 @@
+"""Image datasets as random-access sources of uint8 numpy arrays.
+
+Every loader returns an `ImageSource`: `len(source)` images of one shape [H, W, C] uint8 and
+int32 labels (1 = malignant wherever the data has that notion), read in any order with
+`source.read(indices)`. Nothing here touches JAX; the input pipeline turns reads into batches
+on the device.
+
+Formats:
+  * a folder `root/<split>/<label>/*.png|jpg` (any sizes; resized when the TFDS dataset is
+    written) → `load_folder`;
+  * TFDS catalog datasets prepared in the array_record format (`patch_camelyon`,
+    `curated_breast_imaging_ddsm`) → `load_catalog`;
+  * the MedMNIST `.npz` format (BreastMNIST) → `load_npz`;
+  * the generated synthetic nuclei (`gan_jax.data.nuclei`).
+`load_images(uri, split)` picks one by the form of `uri`.
+
+TensorFlow is never needed to *read*: TFDS data sources decode with PIL. It is needed to
+*prepare* catalog datasets (their builders encode numpy images with `tf.image`), for
+`tfds.load`/`as_dataset` (they return `tf.data`) and for the tfrecord format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gan_jax.data.wdbc import DataError
+
+BINARY_LABELS: tuple[str, str] = ("benign", "malignant")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+class ImageSource:
+    """Random access to a labelled image set: `len(source)`, `source.read(indices)`.
+
+    Attributes:
+      image_shape: (H, W, C) of every image `read` returns.
+      label_names: class names in label order.
+      source: where the data came from (a path or URI), for messages and results.
+      metadata: free-form facts about the data (e.g. {"synthetic": True}).
+    """
+
+    image_shape: tuple[int, int, int]
+    label_names: tuple[str, ...]
+    source: str
+    metadata: dict[str, Any]
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Images [n, H, W, C] uint8 and labels [n] int32 at `indices` [n] (any order)."""
+        raise NotImplementedError
+
+    def labels(self) -> np.ndarray:
+        """All labels [N] int32 (for stratified folds); reads every record by default."""
+        return self.read(np.arange(len(self)))[1]
+
+
+@dataclasses.dataclass
+class ArraySource(ImageSource):
+    """An image set held in memory."""
+
+    images: np.ndarray  # [N, H, W, C] uint8
+    label_array: np.ndarray  # [N] int32
+    label_names: tuple[str, ...] = BINARY_LABELS
+    source: str = "<memory>"
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.images[indices], self.label_array[indices]
+
+    def labels(self) -> np.ndarray:
+        return self.label_array
+
+
+class TfdsSource(ImageSource):
+    """A TFDS data source (array_record, random access) with records {"image", "label"}.
+
+    Images of another size or channel count are resized / converted to `image_shape`; labels
+    go through `label_map` (original label → ours) when one is given.
+    """
+
+    def __init__(
+        self,
+        data_source,
+        image_shape: Sequence[int],
+        label_names: Sequence[str],
+        source: str,
+        label_map: Sequence[int] | None = None,
+        metadata: dict[str, Any] | None = None,
+        label_source=None,
+    ):
+        """`label_source`: the same records opened with image decoding skipped
+        (`skip_image_decoding`), so `labels()` need not decode every image."""
+        self._data = data_source
+        self._label_source = label_source
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.label_names = tuple(label_names)
+        self.source = source
+        self._label_map = None if label_map is None else np.asarray(label_map, np.int32)
+        self.metadata = dict(metadata or {})
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def read(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        indices = [int(i) for i in np.asarray(indices).reshape(-1)]
+        # One record at a time: as fast as `__getitems__` on array_record files once the OS
+        # caches them, and it also works on TFDS's mock data sources.
+        records = [self._data[i] for i in indices]
+        images = np.stack([self._fit(r["image"], i) for r, i in zip(records, indices)])
+        labels = np.asarray([int(r["label"]) for r in records], np.int32)
+        if self._label_map is not None:
+            labels = self._label_map[labels]
+        return images, labels
+
+    def labels(self) -> np.ndarray:
+        if self._label_source is None:
+            return super().labels()
+        labels = np.asarray([int(self._label_source[i]["label"]) for i in range(len(self))], np.int32)
+        return labels if self._label_map is None else self._label_map[labels]
+
+    def _fit(self, image: np.ndarray, index: int) -> np.ndarray:
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = image[..., None]
+        if image.ndim != 3 or image.dtype != np.uint8:
+            raise DataError(
+                f"{self.source}: record {index} has an image of shape {image.shape} and dtype "
+                f"{image.dtype}; expected [H, W, C] uint8"
+            )
+        if image.shape == self.image_shape:
+            return image
+        return resize(image, self.image_shape)
+
+
+def resize(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """uint8 [h, w, c] → uint8 `shape` (H, W, C) with PIL's antialiased bilinear resize; C is
+    1 (grey) or 3 (RGB), converted from the image's channels."""
+    from PIL import Image
+
+    h, w, c = shape
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image[..., :3])
+    pil = pil.convert("L" if c == 1 else "RGB")
+    if pil.size != (w, h):
+        pil = pil.resize((w, h), Image.BILINEAR)
+    out = np.asarray(pil, np.uint8)
+    return out[..., None] if c == 1 else out
+
+
+def decode_image_file(path: str, shape: Sequence[int]) -> np.ndarray:
+    """Reads a PNG/JPEG file as uint8 `shape` (H, W, C).
+
+    Raises:
+      DataError: the file is not a readable PNG/JPEG image or is a decompression bomb.
+    """
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        with Image.open(io.BytesIO(data)) as pil:
+            if pil.format not in ("PNG", "JPEG"):
+                raise DataError(f"{path}: a {pil.format} image; expected PNG or JPEG")
+            pil.load()
+            array = _to_uint8(pil)
+    except DataError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot be read as a PNG or JPEG image ({e})") from e
+    return resize(array if array.ndim == 3 else array[..., None], shape)
+
+
+def _to_uint8(pil) -> np.ndarray:
+    """A PIL image → uint8 [H, W] (grey) or [H, W, 3]. 16-bit greys (mammograms exported from
+    DICOM) are scaled, not clipped, to 8 bits."""
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+        wide = np.asarray(pil).astype(np.float64)
+        return np.round(np.clip(wide, 0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
+    return np.asarray(pil.convert("L" if pil.mode in ("L", "1", "LA") else "RGB"))
+
+
+# ---------------------------------------------------------------------------------------- npz
+
+
+def load_npz(
+    path: str | os.PathLike,
+    split: str = "train",
+    malignant_label: int = 0,
+    image_shape: Sequence[int] | None = None,
+) -> ArraySource:
+    """One split of a MedMNIST-style `.npz` (keys `<split>_images`, `<split>_labels`).
+
+    Args:
+      path: the `.npz` file, e.g. `breastmnist.npz` or `breastmnist_224.npz`.
+      split: "train", "val" or "test".
+      malignant_label: the file's label for malignant. MedMNIST's BreastMNIST codes
+        0 = malignant, 1 = normal/benign, so the default flips it to our 1 = malignant.
+      image_shape: (H, W, C) to resize to; default: the file's size.
+    Raises:
+      DataError: a missing file or key, or arrays of the wrong shape, dtype or labels.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            keys = set(npz.files)
+            ik, lk = f"{split}_images", f"{split}_labels"
+            if ik not in keys or lk not in keys:
+                raise DataError(
+                    f"{path}: no {ik!r}/{lk!r} arrays (found {sorted(keys)}); expected the "
+                    "MedMNIST keys train_/val_/test_ images and labels"
+                )
+            images, labels = npz[ik], npz[lk]
+    except (FileNotFoundError, IsADirectoryError) as e:
+        raise DataError(f"{path}: file not found") from e
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({e})") from e
+    images = _check_npz_images(images, path, split)
+    labels = _check_npz_labels(labels, len(images), path, split)
+    labels = (labels == malignant_label).astype(np.int32)
+    if image_shape is not None and tuple(image_shape) != images.shape[1:]:
+        images = np.stack([resize(im, image_shape) for im in images])
+    return ArraySource(images, labels, BINARY_LABELS, f"{path}:{split}", {"format": "medmnist-npz"})
+
+
+def _check_npz_images(images: np.ndarray, path: str, split: str) -> np.ndarray:
+    if images.dtype != np.uint8:
+        raise DataError(f"{path}: {split}_images has dtype {images.dtype}; expected uint8")
+    if images.ndim == 3:
+        images = images[..., None]  # MedMNIST stores grey images as [N, H, W]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(images) == 0:
+        raise DataError(
+            f"{path}: {split}_images has shape {images.shape}; expected [N, H, W] or "
+            "[N, H, W, 1|3] with N > 0"
+        )
+    return images
+
+
+def _check_npz_labels(labels: np.ndarray, n: int, path: str, split: str) -> np.ndarray:
+    shape = labels.shape
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]  # MedMNIST stores labels as [N, 1]
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"{path}: {split}_labels has shape {shape} and dtype {labels.dtype}; "
+            f"expected [{n}] or [{n}, 1] integers"
+        )
+    bad = np.setdiff1d(labels, [0, 1])
+    if bad.size:
+        raise DataError(f"{path}: {split}_labels has values {bad.tolist()}; expected 0/1")
+    return labels
+
+
+# ------------------------------------------------------------------------------------ catalog
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogSpec:
+    """How a TFDS catalog dataset maps onto our binary task."""
+
+    tfds_name: str
+    image_shape: tuple[int, int, int]  # the size we resize to by default
+    label_names: tuple[str, ...]
+    label_map: tuple[int, ...] | None  # the dataset's label → ours; None = keep
+    note: str
+
+
+CATALOG: dict[str, CatalogSpec] = {
+    "patch_camelyon": CatalogSpec(
+        "patch_camelyon", (96, 96, 3), ("no tumour", "tumour"), None,
+        "96×96 H&E lymph-node patches; 1 = metastatic tissue in the centre 32×32.",
+    ),
+    "curated_breast_imaging_ddsm": CatalogSpec(
+        "curated_breast_imaging_ddsm/patches", (224, 224, 1), ("not malignant", "malignant"),
+        # BACKGROUND, BENIGN_CALCIFICATION, BENIGN_MASS, MALIGNANT_CALCIFICATION, MALIGNANT_MASS
+        (0, 0, 0, 1, 1),
+        "224×224 mammography patches (config `patches`); background and benign → 0.",
+    ),
+}  # fmt: skip
+
+
+def load_catalog(
+    name: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    image_shape: Sequence[int] | None = None,
+) -> TfdsSource:
+    """A TFDS catalog dataset, read through `tfds.data_source` (no TensorFlow needed to read).
+
+    The dataset must already be prepared in the array_record format under `data_dir` (default
+    ~/tensorflow_datasets); preparing it needs TensorFlow once (see the README).
+
+    Args:
+      name: a key of `CATALOG`.
+      split: a TFDS split ("train", "validation", "test", or slices like "train[:10%]").
+      image_shape: (H, W, C) to resize to; default the spec's.
+    Raises:
+      DataError: unknown name, the dataset not prepared, or prepared as tfrecord.
+    """
+    if name not in CATALOG:
+        raise DataError(f"tfds:{name}: unknown catalog dataset; expected one of {sorted(CATALOG)}")
+    spec = CATALOG[name]
+    tfds = import_tfds()
+    try:
+        # download=False: never try the network (it would hang offline, and the catalog
+        # datasets here need manual downloads or TensorFlow to prepare anyway).
+        data = tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
+        labels_only = tfds.data_source(
+            spec.tfds_name, split=split, data_dir=data_dir, download=False, decoders=skip_image_decoding()
+        )
+    except Exception as e:  # TFDS raises several unrelated types here; all mean "not usable"
+        raise DataError(
+            f"tfds:{spec.tfds_name} (data_dir={data_dir or '~/tensorflow_datasets'}), split "
+            f"{split!r}: cannot open it as a data source ({type(e).__name__}: {e}). Expected the "
+            "dataset prepared with `--file_format=array_record`; preparing it needs TensorFlow "
+            "(pip install 'gan_jax[tfds-build]'), see the README"
+        ) from e
+    return TfdsSource(
+        data, image_shape or spec.image_shape, spec.label_names, f"tfds:{spec.tfds_name}:{split}",
+        spec.label_map, {"note": spec.note}, labels_only,
+    )  # fmt: skip
+
+
+def skip_image_decoding() -> dict:
+    """TFDS decoders that leave the "image" feature as encoded bytes (for reading labels)."""
+    return {"image": import_tfds().decode.SkipDecoding()}
+
+
+def import_tfds():
+    """tensorflow_datasets, or a DataError saying which extra installs it."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as e:
+        raise DataError("image datasets need tensorflow-datasets: pip install 'gan_jax[images]'") from e
+    return tfds
+
+
+# ----------------------------------------------------------------------------------- dispatch
+
+
+def load_folder(
+    root: str | os.PathLike,
+    split: str = "train",
+    image_shape: Sequence[int] = (64, 64, 3),
+    data_dir: str | os.PathLike | None = None,
+    label_names: Sequence[str] | None = None,
+) -> TfdsSource:
+    """One split of a folder `root/<split>/<label>/*.png|jpg`; see `image_folder.load_folder`."""
+    from gan_jax.data import image_folder
+
+    return image_folder.load_folder(root, split, image_shape, data_dir, label_names)
+
+
+def load_images(
+    uri: str | os.PathLike,
+    split: str = "train",
+    image_shape: Sequence[int] | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> ImageSource:
+    """One split of an image set named by `uri`.
+
+    Args:
+      uri: "nuclei" (the generated synthetic demo set), "tfds:<name>" (a `CATALOG` dataset),
+        a path to a MedMNIST `.npz`, or a folder `<split>/<label>/*.png|jpg`.
+      split: the split to read.
+      image_shape: (H, W, C) to resize to; default: the data's own (nuclei 64×64×3).
+      data_dir: where TFDS datasets are written/read (folder, nuclei, catalog).
+    """
+    uri = os.fspath(uri)
+    if uri == "nuclei":
+        from gan_jax.data import nuclei
+
+        return nuclei.load(split, data_dir=data_dir, image_shape=image_shape)
+    if uri.startswith("tfds:"):
+        return load_catalog(uri[len("tfds:") :], split, data_dir, image_shape)
+    if uri.endswith(".npz"):
+        return load_npz(uri, split, image_shape=image_shape)
+    return load_folder(uri, split, image_shape or (64, 64, 3), data_dir)

@@ -1,0 +1,354 @@
+"""Scaling benchmark of sweeps: the paper pipeline (experiments/paper.py, bundled WDBC, 10-fold
+CV) with random hyperparameter settings, every setting × fold one run.
+
+(a) devices: the same 80 runs (8 settings × 10 folds) with the runs axis sharded over 1, 2, 4, 8
+    XLA CPU devices, each in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=N
+    (simulated devices: on a machine with fewer cores they share the cores);
+(b) runs per compiled call: 10, 100, 1,000, 10,000 runs (1 to 1,000 settings × 10 folds) in ONE
+    `train.train_runs` call each (one compiled program per phase: log_every = the longest
+    phase), runs/s; sizes whose estimated memory exceeds half of the free memory are skipped
+    and said so;
+(c) the sweep in one call against one call per setting (10 runs each) in the same process:
+    the loop is timed on a measured subset of settings and extrapolated to all of them (said
+    so in the output).
+
+Step counts are scaled by --steps-scale (default 0.1: AE 40 + SGAN 60 steps instead of 400 +
+600) so the full benchmark fits a shared 2-core machine; the output says which scale ran.
+Every call includes scoring (predict + metrics of all runs). os.getloadavg() is recorded
+around each part: other engineers' jobs share the machine.
+
+Run:    python scripts/bench_scale.py                       # ~15 min on 2 loaded cores
+        python scripts/bench_scale.py --steps-scale 1       # the paper's full step counts
+        python scripts/bench_scale.py --quick               # smoke run (tiny config)
+Writes: results/bench_scale.json, results/bench_scale.md
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from gan_jax import runtime  # noqa: E402
+
+runtime.split_host_devices()  # one XLA CPU device per core unless XLA_FLAGS says otherwise
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gan_jax import evaluate, sweep, train  # noqa: E402
+from gan_jax.config import Config, load_experiment  # noqa: E402
+from gan_jax.data import load_dataset  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N_FOLDS = 10
+SPACE = ["ae_lr=1e-3:1e-2:log", "d_lr=1e-4:1e-2:log", "g_lr=1e-4:1e-2:log", "unsupervised_weight=0.1:1",
+         "labeled_fraction=0.1,0.25,0.5,1.0"]  # fmt: skip
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--experiment", default="paper")
+    p.add_argument("--quick", action="store_true", help="tiny config, few runs (smoke run, tests)")
+    p.add_argument(
+        "--steps-scale", type=float, help="multiply the config's step counts (default 0.1; quick 1)"
+    )
+    p.add_argument(
+        "--sizes", help="runs per call, comma-separated multiples of 10 (default 10,100,1000,10000)"
+    )
+    p.add_argument("--devices", help="simulated device counts for (a) (default 1,2,4,8; quick 1,2)")
+    p.add_argument("--device-runs", type=int, help="runs in (a) (default 80; quick 20)")
+    p.add_argument(
+        "--loop-settings", type=int, help="settings timed one call each in (c) (default 20; quick 2)"
+    )
+    p.add_argument("--out", default="results", help="folder for bench_scale.json/.md")
+    p.add_argument("--render", metavar="JSON", help="only rewrite the .md from a bench_scale.json")
+    p.add_argument("--child-devices", action="store_true", help=argparse.SUPPRESS)  # (a)'s subprocess
+    args = p.parse_args(argv)
+    quick = args.quick
+    defaults = {"steps_scale": (0.1, 1.0), "sizes": ("10,100,1000,10000", "10,40"),
+                "devices": ("1,2,4,8", "1,2"), "device_runs": (80, 20), "loop_settings": (20, 2)}  # fmt: skip
+    for name, (full, small) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, small if quick else full)
+    args.sizes = [int(s) for s in str(args.sizes).split(",")]
+    args.devices = [int(s) for s in str(args.devices).split(",")]
+    if any(s % N_FOLDS for s in [*args.sizes, args.device_runs]):
+        p.error(f"run counts must be multiples of {N_FOLDS} (settings × {N_FOLDS} folds)")
+    return args
+
+
+def bench_config(args) -> Config:
+    """The experiment with scaled step counts and one chunk per phase (one call per phase)."""
+    base = load_experiment(args.experiment)
+    if args.quick:
+        base = base.replace(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
+                            ae_steps=10, gan_steps=10, batch_size=16)  # fmt: skip
+    ae, gan = (max(1, round(s * args.steps_scale)) for s in (base.ae_steps, base.gan_steps))
+    return base.replace(ae_steps=ae, gan_steps=gan, log_every=max(ae, gan), n_folds=N_FOLDS, n_repeats=1)
+
+
+class Bench:
+    """Data, folds and 1,000+ random settings shared by every part."""
+
+    def __init__(self, args):
+        self.config = bench_config(args)
+        data = load_dataset(self.config.data)
+        self.x, self.y = data.x, data.y
+        self.folds = evaluate.cv_folds(self.y, N_FOLDS, 1, self.config.seed)
+        n = max([*args.sizes, args.device_runs, N_FOLDS * (args.loop_settings + 1)]) // N_FOLDS
+        self.settings = sweep.random_search(self.config, sweep.parse_space(SPACE), n, seed=0)
+
+    def call(self, settings: list, mesh=None) -> dict:
+        """One fused call: train + score len(settings) × 10 runs; wall seconds."""
+        runs = sweep.sweep_runs(self.y, settings, self.folds)
+        eval_masks = np.tile(~self.folds, (len(settings), 1))
+        t0, c0 = time.perf_counter(), time.process_time()
+        _, timing = sweep.train_and_score(
+            self.config, self.x, self.y, runs, eval_masks, len(settings), mesh=mesh
+        )
+        # CPU seconds of this process (all threads): less sensitive to other jobs than wall time.
+        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **timing}
+
+
+def state_bytes_per_run(config: Config, n_features: int) -> int:
+    shapes = train.state_shapes(config, n_features)
+    return int(sum(np.prod(s.shape) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(shapes)))
+
+
+def free_memory_bytes() -> int:
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
+    """(b): first call (with compilation) and, up to 1,000 runs, a second steady call."""
+    per_run_bytes = state_bytes_per_run(bench.config, bench.x.shape[1])
+    rows = []
+    for size in sizes:
+        # State (Adam moments inside; donated, so updated in place) and a copy while gathering,
+        # plus masks and predictions [runs, N].
+        need = 2 * size * per_run_bytes + size * 8 * len(bench.y)
+        row = {"runs": size, "settings": size // N_FOLDS, "est_bytes": need, "load_before": os.getloadavg()}
+        if need > free_memory_bytes() / 2:
+            rows.append(
+                {**row, "skipped": f"needs ~{need / 1e9:.1f} GB, free {free_memory_bytes() / 1e9:.1f} GB"}
+            )
+            continue
+        first = bench.call(bench.settings[: size // N_FOLDS])
+        steady = bench.call(bench.settings[: size // N_FOLDS]) if size <= 1000 else None
+        timed = steady or first
+        rows.append({**row, "first_call_s": first["wall_s"], "steady_call_s": steady and steady["wall_s"],
+                     "first_call_cpu_s": first["cpu_s"], "steady_call_cpu_s": steady and steady["cpu_s"],
+                     "runs_per_s": size / timed["wall_s"], "per_run_s": timed["wall_s"] / size,
+                     "runs_per_s_is": "steady call" if steady else "first call, compilation included",
+                     "load_after": os.getloadavg()})  # fmt: skip
+    return rows
+
+
+def sweep_vs_loop(bench: Bench, n_settings: int, loop_settings: int, rows: list[dict]) -> dict:
+    """(c): all settings in one call against one call (10 runs) per setting.
+
+    The one call is (b)'s row of that size (measured again if (b) skipped it). The loop is
+    timed on `loop_settings` of the same settings; its compilation is (b)'s 10-run first call
+    minus its steady call, so both sides are compared with and without compilation."""
+    load_before = os.getloadavg()
+    by_runs = {r["runs"]: r for r in rows if "skipped" not in r}
+    one = by_runs.get(n_settings * N_FOLDS)
+    if one is None:
+        c = bench.call(bench.settings[:n_settings])
+        one = {"first_call_s": c["wall_s"], "first_call_cpu_s": c["cpu_s"], "steady_call_s": None}
+    ten = by_runs.get(N_FOLDS)
+    if ten is None:  # (b) did not run 10 runs per call: measure its compilation here
+        first = bench.call(bench.settings[:1])["wall_s"]
+        ten = {"first_call_s": first, "steady_call_s": bench.call(bench.settings[:1])["wall_s"]}
+    loop_compile = ten["first_call_s"] - ten["steady_call_s"]
+    calls = [bench.call([s]) for s in bench.settings[:loop_settings]]
+    times = [c["wall_s"] for c in calls]
+    per_setting = float(np.mean(times))
+    one_cpu = one.get("steady_call_cpu_s") or one.get("first_call_cpu_s")
+    loop_steady = n_settings * per_setting
+    out = {
+        "settings": n_settings,
+        "runs": n_settings * N_FOLDS,
+        "one_call_first_s": one["first_call_s"],
+        "one_call_steady_s": one["steady_call_s"],
+        "loop_per_setting_s": per_setting,
+        "loop_setting_times_s": times,
+        "loop_compile_s": loop_compile,
+        "loop_steady_s_estimated": loop_steady,
+        "loop_first_s_estimated": loop_compile + loop_steady,
+        "speedup_with_compilation": (loop_compile + loop_steady) / one["first_call_s"],
+        "speedup_steady": loop_steady / one["steady_call_s"] if one["steady_call_s"] else None,
+        "loop_cpu_s_per_run": float(np.mean([c["cpu_s"] for c in calls])) / N_FOLDS,
+        "one_call_cpu_s_per_run": one_cpu / (n_settings * N_FOLDS) if one_cpu else None,
+        "one_call_cpu_is": "steady call" if one.get("steady_call_cpu_s") else "first call (with compilation)",
+        "how": f"one train_runs call of every setting × fold vs one call (10 runs) per setting; the loop "
+        f"is measured on {len(times)} settings and extrapolated to {n_settings} (n × mean); its "
+        "compilation is the 10-run program's first call minus its steady call; scoring included on "
+        "both sides; same process, same step counts, same devices",
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
+    return out
+
+
+def devices_scaling(args) -> list[dict]:
+    """(a): one subprocess per simulated device count."""
+    rows = []
+    for n in args.devices:
+        env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}  # fmt: skip
+        argv = [sys.executable, os.path.abspath(__file__), "--child-devices", "--experiment", args.experiment,
+                "--steps-scale", str(args.steps_scale), "--device-runs", str(args.device_runs)]  # fmt: skip
+        argv += ["--quick"] if args.quick else []
+        load = os.getloadavg()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"device-count child {n} failed:\n{proc.stderr[-2000:]}")
+        rows.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "load_before": load})
+    return rows
+
+
+def child_devices(args) -> dict:
+    bench = Bench(args)
+    settings = bench.settings[: args.device_runs // N_FOLDS]
+    first = bench.call(settings)
+    steady = bench.call(settings)
+    return {"devices": len(jax.devices()), "runs": args.device_runs, "first_call_s": first["wall_s"],
+            "steady_call_s": steady["wall_s"], "per_run_s": steady["wall_s"] / args.device_runs}  # fmt: skip
+
+
+def _times(loop_over_one: float) -> str:
+    """'2.5× faster' / '2.5× slower' for the one call, from loop time / one-call time."""
+    if loop_over_one >= 1:
+        return f"{loop_over_one:.1f}× faster"
+    return f"{1 / loop_over_one:.1f}× slower"
+
+
+def markdown(rec: dict) -> str:
+    c = rec["config"]
+    lines = [
+        f"Sweep scaling, {rec['experiment']} pipeline with **step counts × {rec['steps_scale']}** "
+        f"(AE {c['ae_steps']} + SGAN {c['gan_steps']} steps per run; the paper config has "
+        f"{rec['full_steps']['ae_steps']} + {rec['full_steps']['gan_steps']}), random settings × 10 folds, "
+        f"{rec['device']['count']} × {rec['device']['kind']}, {rec['host']['cpu_count']} cores, "
+        f"`{rec['command']}`, commit {rec['git_commit'][:12]}.",
+        "",
+        "(a) Simulated devices (subprocesses, XLA_FLAGS device count; they share the physical cores):",
+        "",
+        "| devices | runs | s per run (steady) | first call (s) | load (1 min) |",
+        "|---:|---:|---:|---:|---:|",
+        *(f"| {r['devices']} | {r['runs']} | {r['per_run_s']:.4f} | {r['first_call_s']:.1f} | "
+          f"{r['load_before'][0]:.1f} |" for r in rec["devices"]),
+        "",
+        "(b) Runs per compiled call (one call per phase):",
+        "",
+        "| runs | settings | first call (s) | steady call (s) | runs/s | est. memory | load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in rec["runs_per_call"]:
+        if "skipped" in r:
+            lines.append(f"| {r['runs']} | {r['settings']} | skipped: {r['skipped']} | | | | |")
+            continue
+        steady = f"{r['steady_call_s']:.1f}" if r["steady_call_s"] else "–"
+        lines.append(f"| {r['runs']} | {r['settings']} | {r['first_call_s']:.1f} | {steady} | "
+                     f"{r['runs_per_s']:.1f}{'' if r['steady_call_s'] else ' *'} | "
+                     f"{r['est_bytes'] / 1e9:.2f} GB | "
+                     f"{r['load_before'][0]:.1f} |")  # fmt: skip
+    s = rec["sweep_vs_loop"]
+    lines += [
+        "",
+        "\\* first call, compilation included (no second call at this size).",
+        "",
+        f"(c) {s['settings']} settings × 10 folds = {s['runs']} runs, scoring included. With compilation: "
+        f"**one call {s['one_call_first_s']:.1f} s** vs one call per setting "
+        f"**{s['loop_first_s_estimated']:.1f} s (estimated**: {s['loop_compile_s']:.1f} s compile + "
+        f"{s['settings']} × {s['loop_per_setting_s']:.3f} s, the mean of {len(s['loop_setting_times_s'])} "
+        f"measured settings) → one call is {_times(s['speedup_with_compilation'])}."
+        + (
+            f" Steady (compiled): one call {s['one_call_steady_s']:.1f} s vs "
+            f"{s['loop_steady_s_estimated']:.1f} s "
+            f"→ one call is {_times(s['speedup_steady'])}."
+            if s["speedup_steady"]
+            else ""
+        ),
+        "",
+        f"CPU seconds per run (this process, all threads; less sensitive to other jobs): one call "
+        f"{s['one_call_cpu_s_per_run'] or float('nan'):.4f} ({s['one_call_cpu_is']}), one call per setting "
+        f"{s['loop_cpu_s_per_run']:.4f}.",
+        "",
+        f"Load average (1, 5, 15 min) at start {tuple(round(v, 2) for v in rec['load_average']['start'])}, "
+        f"end {tuple(round(v, 2) for v in rec['load_average']['end'])}: the machine is shared, and a load "
+        "above the core count means these timings are slowed by other jobs.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the benchmark, writes `<out>/bench_scale.json` and `.md`, returns the record."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.render:
+        with open(args.render) as fh:
+            record = json.load(fh)
+        with open(os.path.join(os.path.dirname(args.render), "bench_scale.md"), "w") as fh:
+            fh.write(markdown(record))
+        return record
+    if not os.environ.get("GAN_JAX_BENCH_CACHE"):
+        # An empty persistent cache, shared with (a)'s subprocesses: first calls compile for real.
+        os.environ["GAN_JAX_BENCH_CACHE"] = tempfile.mkdtemp(prefix="bench_scale_cache_")
+    runtime.enable_compilation_cache(os.environ["GAN_JAX_BENCH_CACHE"])
+    if args.child_devices:
+        print(json.dumps(child_devices(args)))
+        return {}
+    t0, load_start = time.perf_counter(), os.getloadavg()
+    bench = Bench(args)
+    full = load_experiment(args.experiment)
+    devices = devices_scaling(args)
+    rpc = runs_per_call(bench, args.sizes)
+    largest = max(args.sizes) // N_FOLDS
+    record = {
+        "benchmark": "bench_scale",
+        "command": " ".join(["python scripts/bench_scale.py", *argv]),
+        "experiment": args.experiment,
+        "quick": args.quick,
+        "steps_scale": args.steps_scale,
+        "full_steps": {"ae_steps": full.ae_steps, "gan_steps": full.gan_steps},
+        "config": bench.config.to_dict(),
+        "search_space": SPACE,
+        "git_commit": runtime.git_commit(),
+        "versions": runtime.library_versions(),
+        "device": runtime.device_description(),
+        "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},
+        "state_bytes_per_run": state_bytes_per_run(bench.config, bench.x.shape[1]),
+        "devices": devices,
+        "runs_per_call": rpc,
+        "largest_measured_runs_per_call": max((r["runs"] for r in rpc if "skipped" not in r), default=0),
+        "sweep_vs_loop": sweep_vs_loop(bench, largest, args.loop_settings, rpc),
+        "benchmark_wall_s": time.perf_counter() - t0,
+        "load_average": {
+            "start": load_start,
+            "end": os.getloadavg(),
+            "note": "os.getloadavg() of the whole machine; other jobs share its cores",
+        },  # fmt: skip
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
+        json.dump(record, fh, indent=1)
+    with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
+        fh.write(markdown(record))
+    return record
+
+
+if __name__ == "__main__":
+    rec = main()
+    if rec:
+        print(markdown(rec))

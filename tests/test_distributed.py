@@ -1,0 +1,87 @@
+"""Two CPU processes on loopback, joined by jax.distributed, run `gan-jax sweep` together."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import distributed, evaluate, sweep, train
+from gan_jax.config import load_experiment
+from gan_jax.data import load_bundled
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_SET = {"latent_dim": 4, "ae_hidden": (8,), "disc_hidden": (8, 8), "gen_hidden": (8,), "noise_dim": 4,
+            "ae_steps": 10, "gan_steps": 40, "batch_size": 16, "n_folds": 3, "n_repeats": 1,
+            "ae_lr": 0.03, "d_lr": 0.03}  # fmt: skip
+PARAMS = ["g_lr=1e-3,3e-3"]
+WORKER_TIMEOUT_S = 150  # a worker that waits longer is killed: the suite can never hang here
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sweep_argv(out, port, process_id):
+    sets = [f"--set={k}={v!r}" for k, v in TINY_SET.items()]
+    return [sys.executable, "-m", "gan_jax.cli", "sweep", "--quick", *sets, *(f"--param={p}" for p in PARAMS),
+            "--out", str(out), "--no-progress", "--coordinator", f"127.0.0.1:{port}",
+            "--num-processes", "2", "--process-id", str(process_id), "--distributed-timeout", "60"]  # fmt: skip
+
+
+def _run_two_processes(out):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}  # fmt: skip
+    port = _free_port()
+    procs = [subprocess.Popen(_sweep_argv(out, port, i), env=env, cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(2)]  # fmt: skip
+    outputs = []
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=WORKER_TIMEOUT_S)[0])
+    finally:
+        for p in procs:  # only the processes this test started
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for i, (p, text) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"process {i} failed:\n{text[-3000:]}"
+    return outputs
+
+
+@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)  # workers are killed first; then the reference
+def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path):
+    """Bugs caught: processes that each train every run (or only their own and report those),
+    arrays not assembled across hosts, or results written by every process."""
+    outputs = _run_two_processes(tmp_path)
+    result = json.loads((tmp_path / "sweep.json").read_text())
+    assert result["processes"] == 2 and result["device"]["count"] == 2
+    assert "results:" in outputs[0] and "results:" not in outputs[1]  # only process 0 reports
+
+    config = load_experiment("paper", quick=True).replace(**TINY_SET)
+    ds = load_bundled()
+    masks = evaluate.cv_folds(ds.y, 3, 1, config.seed)
+    settings = sweep.grid(config, sweep.parse_space(PARAMS))
+    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=train.runs_mesh(jax.devices()[:2]))
+    for k in evaluate.METRICS:
+        np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
+
+
+def test_a_coordinator_without_process_count_is_refused(monkeypatch):
+    monkeypatch.delenv(distributed.ENV_NUM_PROCESSES, raising=False)
+    monkeypatch.delenv(distributed.ENV_PROCESS_ID, raising=False)
+    with pytest.raises(ValueError, match="needs the process count"):
+        distributed.initialize("127.0.0.1:1234")
+
+
+def test_without_a_coordinator_nothing_is_initialised(monkeypatch):
+    for name in (distributed.ENV_COORDINATOR, "JAX_COORDINATOR_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.initialize() is False
+    assert distributed.initialize("127.0.0.1:1", 2, 0, mode="off") is False
