@@ -73,6 +73,7 @@ for cfg in configs:
         "f1_mean": r["a"]["summary"]["f1"]["mean"],
         "train_seconds": {v: r[v]["train_seconds"] for v in "ab"},
     }
+out["versions"] = next(iter(out["configs"].values()))["versions"]  # checked against the lock by tests
 out["all_identical"] = out["pip_freeze_identical"] and all(
     c["summary_byte_identical"] and c["per_run_metrics_identical"] for c in out["configs"].values()
 )
