@@ -12,9 +12,17 @@ and server, so a drift can be traced to whoever caused it. Then the same against
 results/figure4_latency.png and the results/README.md fragment results/latency.md (--tag soak:
 latency_soak.*).
 
+--grpc drives the Open Inference Protocol over gRPC instead (`gan-jax serve --grpc-port`): each
+client is its own HTTP/2 connection (grpc.aio channel) sending one single-case ModelInfer call
+after another, serialized once beforehand as HTTP's request bytes are, into the same histograms
+and windows; writes latency_grpc.*. --protocol both runs HTTP, then gRPC, with the same bundle,
+duration and connections, and writes the side-by-side results/latency_http_vs_grpc.json/.md.
+
     python scripts/load_test.py --bundle runs/bundle                    # 60 s + 20 s echo
     python scripts/load_test.py --bundle runs/bundle --duration 600 --tag soak   # the soak
     python scripts/load_test.py --bundle runs/bundle --duration 10 --echo-duration 5   # smoke
+    python scripts/load_test.py --bundle runs/bundle --grpc                            # gRPC
+    python scripts/load_test.py --bundle runs/bundle --protocol both --echo-duration 0  # side by side
 """
 
 from __future__ import annotations
@@ -41,7 +49,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bundle", help="bundle to serve (omit with --url)")
-    p.add_argument("--url", help="an already running server, e.g. http://127.0.0.1:8080 (no echo run)")
+    p.add_argument("--url", help="an already running server, e.g. http://127.0.0.1:8080 (no echo run); "
+                   "with --grpc its gRPC host:port, e.g. 127.0.0.1:8081")  # fmt: skip
+    p.add_argument("--protocol", choices=("http", "grpc", "both"), default="http",
+                   help="HTTP (POST --path), gRPC (KServe v2 ModelInfer) or both, in turn")  # fmt: skip
+    p.add_argument("--grpc", dest="protocol", action="store_const", const="grpc", help="--protocol grpc")
+    p.add_argument("--model-name", default="gan_jax", help="model name in gRPC ModelInfer calls")
     p.add_argument("--token", default=os.environ.get("GAN_JAX_API_TOKEN"), help="bearer token for --url")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--duration", type=float, default=60.0, help="seconds of measured load (model)")
@@ -54,8 +67,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="server workers")
     p.add_argument("--wrk", type=float, default=0.0, help="also run wrk for this many seconds, if installed")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
-    p.add_argument("--tag", default="", help="suffix of the output names, e.g. soak: latency_soak.json")
-    return p.parse_args(argv)
+    p.add_argument("--report-only", metavar="JSON",
+                   help="rewrite the Markdown (and figure) beside a results JSON of this script")  # fmt: skip
+    p.add_argument("--tag", help="suffix of the output names, e.g. soak: latency_soak.json (default: none "
+                   "for HTTP, grpc for gRPC, http_vs_grpc for both)")  # fmt: skip
+    args = p.parse_args(argv)
+    if args.tag is None:
+        args.tag = {"http": "", "grpc": "grpc", "both": "http_vs_grpc"}[args.protocol]
+    if args.url and args.protocol == "both":
+        p.error("--protocol both starts its own server: pass --bundle, not --url")
+    return args
 
 
 # -- load generation ----------------------------------------------------------------------------
@@ -224,10 +245,20 @@ def rss_mb(pid: int | str = "self") -> float | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far, from /proc (None where unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def drive(host: str, port: int, request: bytes, connections: int, warmup: float, duration: float,
                 window: float, server_pid: int | None = None):  # fmt: skip
     """(Recorder, lost connections, per-second samples). A sample is (t, 1-min load average,
-    client CPU seconds so far, client RSS MiB, server RSS MiB): on a shared machine other
+    client CPU seconds so far, client RSS MiB, server RSS MiB, server CPU seconds): on a shared machine other
     processes' load shows up in the latency, and the samples show when and whose."""
     loop = asyncio.get_running_loop()
     t_start = time.perf_counter() + warmup
@@ -237,21 +268,107 @@ async def drive(host: str, port: int, request: bytes, connections: int, warmup: 
     for _ in range(connections):
         _, client = await loop.create_connection(lambda: Client(request, record), host, port)
         clients.append(client)
-    await asyncio.sleep(warmup)
-    samples = []
-    cpu0 = time.process_time()
-    for _ in range(int(duration)):
-        samples.append((time.perf_counter() - t_start, os.getloadavg()[0], time.process_time() - cpu0,
-                        rss_mb(), rss_mb(server_pid) if server_pid else None))  # fmt: skip
-        await asyncio.sleep(1.0)
-    await asyncio.sleep(max(0.0, t_start + duration - time.perf_counter()))
-    samples.append((time.perf_counter() - t_start, os.getloadavg()[0], time.process_time() - cpu0,
-                    rss_mb(), rss_mb(server_pid) if server_pid else None))  # fmt: skip
+    samples = await sample_until_end(t_start, duration, server_pid)
     for c in clients:
         c.stopping = True
     await asyncio.wait([c.done for c in clients], timeout=5)
     lost = sum(1 for c in clients if not c.done.done() or c.done.result() is not None)
     return recorder, lost, samples
+
+
+async def sample_until_end(t_start: float, duration: float, server_pid: int | None) -> list[tuple]:
+    """Waits out the warm-up, then samples once a second until the end of the measurement."""
+    await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
+    samples = []
+    cpu0 = time.process_time()
+    sample = lambda: (time.perf_counter() - t_start, os.getloadavg()[0], time.process_time() - cpu0,
+                      rss_mb(), rss_mb(server_pid) if server_pid else None,
+                      cpu_seconds(server_pid) if server_pid else None)  # fmt: skip
+    for _ in range(int(duration)):
+        samples.append(sample())
+        await asyncio.sleep(1.0)
+    await asyncio.sleep(max(0.0, t_start + duration - time.perf_counter()))
+    samples.append(sample())
+    return samples
+
+
+MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
+
+
+async def drive_grpc(target: str, request: bytes, token: str | None, connections: int, warmup: float,
+                     duration: float, window: float, server_pid: int | None = None):  # fmt: skip
+    """As `drive`, over gRPC: `connections` channels (separate HTTP/2 connections, as HTTP's
+    keep-alive clients are separate TCP connections), each awaiting one ModelInfer call at a time.
+    The request is sent as pre-serialized bytes and the response kept as bytes (no protobuf work
+    in the loop, as the HTTP client does no JSON work); a call that is not OK counts as failed."""
+    import grpc
+
+    t_start = time.perf_counter() + warmup
+    recorder = Recorder(duration, window)
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    stop = False
+    # A local subchannel pool per channel: otherwise grpc shares one connection among them all.
+    channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(connections)]  # fmt: skip
+
+    async def client(channel) -> None:
+        call = channel.unary_unary(MODEL_INFER)  # no (de)serializer: bytes in, bytes out
+        while not stop:
+            t0 = time.perf_counter()
+            try:
+                await call(request, metadata=metadata)
+                status = 200
+            except grpc.aio.AioRpcError as e:
+                status = 1000 + e.code().value[0]  # anything but 200 counts as failed
+            now = time.perf_counter()
+            recorder.record(now - t_start, now - t0, status)
+
+    try:
+        for ch in channels:
+            await asyncio.wait_for(ch.channel_ready(), timeout=30)
+        tasks = [asyncio.create_task(client(ch)) for ch in channels]
+        samples = await sample_until_end(t_start, duration, server_pid)
+        stop = True
+        done, pending = await asyncio.wait(tasks, timeout=5)
+        for t in pending:
+            t.cancel()
+        lost = len(pending) + sum(1 for t in done if t.exception() is not None)
+        lost += sum(1 for ch in channels if ch.get_state() == grpc.ChannelConnectivity.TRANSIENT_FAILURE)
+    finally:
+        for ch in channels:
+            await ch.close()
+    return recorder, lost, samples
+
+
+def grpc_request(model_name: str) -> bytes:
+    """One ModelInfer request for the same WDBC case as `sample_body`: one FP32 tensor [1, 30] in
+    raw little-endian contents, as tritonclient sends it."""
+    from gan_jax.data import load_dataset
+    from gan_jax.serve.proto import kserve_v2_pb2 as pb
+
+    x = load_dataset().x[:1]
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input-0", datatype="FP32", shape=list(x.shape))
+    msg = pb.ModelInferRequest(
+        model_name=model_name, inputs=[tensor], raw_input_contents=[x.astype("<f4").tobytes()]
+    )
+    return msg.SerializeToString()
+
+
+def check_grpc_answer(target: str, request: bytes, token: str | None) -> None:
+    """One call before the run: the server answers a ModelInfer with one probability in [0, 1]."""
+    import grpc
+    import numpy as np
+
+    from gan_jax.serve.proto import kserve_v2_pb2 as pb
+
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    with grpc.insecure_channel(target) as ch:
+        answer = pb.ModelInferResponse.FromString(
+            ch.unary_unary(MODEL_INFER)(request, metadata=metadata, timeout=30)
+        )
+    proba = np.frombuffer(answer.raw_output_contents[0], "<f4")
+    if answer.outputs[0].name != "malignant_probability" or proba.shape != (1,) or not 0 <= proba[0] <= 1:
+        raise RuntimeError(f"unexpected ModelInfer answer: {answer}")
 
 
 def http_request(host: str, port: int, path: str, body: bytes, token: str | None) -> bytes:
@@ -294,10 +411,18 @@ def summarize(recorder: Recorder, lost: int, samples: list[tuple]) -> dict:
             "client_rss_mb": _mean(s[3] for s in inside), "server_rss_mb": _mean(s[4] for s in inside),
         })  # fmt: skip
     total = recorder.total()
+    # The server's own CPU per request, from its CPU time at the first and last sample: unlike
+    # latency it does not depend on how much CPU the client takes from the shared cores.
+    server_cpu = None
+    if len(samples) > 1 and len(samples[0]) > 5 and samples[0][5] is not None and samples[-1][5] is not None:
+        span = samples[-1][0] - samples[0][0]
+        rate = total.count / duration * span  # requests within the sampled span
+        server_cpu = 1e6 * (samples[-1][5] - samples[0][5]) / rate if rate else None
     out = {"requests": total.count, "failed": sum(recorder.failed), "connections_lost": lost,
            "duration_s": duration, "req_per_s": total.count / duration, **total.summary(),
            "latency_histogram": {"buckets": total.n_buckets, "relative_error": total.rel_error},
            "windows": windows}  # fmt: skip
+    out["server_cpu_us_per_request"] = server_cpu
     if duration >= 2 * Recorder.MINUTE:
         first, last = recorder.first_minute.summary(), recorder.last_minute.summary()
         first["req_per_s"] = recorder.first_minute.count / Recorder.MINUTE
@@ -322,9 +447,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(args, port: int, echo: bool, token: str) -> subprocess.Popen:
+def start_server(args, port: int, echo: bool, token: str, grpc_port: int | None = None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "gan_jax.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(args.workers), *(["--echo"] if echo else [args.bundle])]  # fmt: skip
+           "--workers", str(args.workers), "--model-name", args.model_name,
+           *(["--grpc-port", str(grpc_port)] if grpc_port else []),
+           *(["--echo"] if echo else [args.bundle])]  # fmt: skip
     return start_process(cmd, port, {**os.environ, "GAN_JAX_API_TOKEN": token})
 
 
@@ -355,25 +482,35 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def run_one(args, label: str, duration: float, echo: bool) -> dict:
+def run_one(args, label: str, duration: float, echo: bool, protocol: str = "http") -> dict:
     token = args.token or os.urandom(16).hex()
-    if args.url:
+    grpc_port = None
+    if args.url and protocol == "grpc":
+        target, proc = args.url.removeprefix("grpc://"), None
+    elif args.url:
         u = urlsplit(args.url)
         host, port, proc = u.hostname, u.port or 80, None
     else:
         host, port = "127.0.0.1", free_port()
-        proc = start_server(args, port, echo, token)
+        grpc_port = free_port() if protocol == "grpc" else None
+        target = f"127.0.0.1:{grpc_port}"
+        proc = start_server(args, port, echo, token, grpc_port)
     try:
-        request = http_request(host, port, args.path, sample_body(), token)
         load_before = os.getloadavg()
         window = args.window or max(duration / 60, 1.0)
         pid = proc.pid if proc is not None else None
-        recorder, lost, samples = asyncio.run(
-            drive(host, port, request, args.connections, args.warmup, duration, window, pid)
-        )
+        if protocol == "grpc":
+            request = grpc_request("echo" if echo else args.model_name)  # `serve --echo` names it echo
+            check_grpc_answer(target, request, token)
+            run = drive_grpc(target, request, token, args.connections, args.warmup, duration, window, pid)
+        else:
+            request = http_request(host, port, args.path, sample_body(), token)
+            run = drive(host, port, request, args.connections, args.warmup, duration, window, pid)
+        recorder, lost, samples = asyncio.run(run)
         result = summarize(recorder, lost, samples)
+        result["protocol"] = protocol
         result["load_average_before_after"] = [load_before[0], os.getloadavg()[0]]
-        if args.wrk and shutil.which("wrk"):
+        if args.wrk and shutil.which("wrk") and protocol == "http":
             result["wrk"] = run_wrk(host, port, args, token)
     finally:
         if proc is not None:
@@ -431,18 +568,86 @@ def _drift_line(model: dict) -> str:
     return text + "."
 
 
+def _clients(cfg: dict) -> str:
+    if cfg.get("protocol") == "grpc":
+        return (f"{cfg['connections']} closed-loop gRPC clients (one HTTP/2 connection each) making "
+                "single-case KServe v2 `ModelInfer` calls (`--grpc-port`)")  # fmt: skip
+    n, path = cfg["connections"], cfg["path"]
+    return f"{n} closed-loop keep-alive clients sending single-case `POST {path}` requests"
+
+
+def markdown_side_by_side(results: dict) -> str:
+    """The results/README.md fragment comparing HTTP and gRPC: same bundle, duration, clients, machine."""
+    cfg, runs = results["config"], results["runs"]
+    lines = [
+        "## HTTP and gRPC side by side (`latency_http_vs_grpc.json`)",
+        "",
+        f"The same bundle served by one `gan-jax serve` worker with `--grpc-port`, {cfg['connections']} "
+        f"closed-loop clients over loopback for {runs['http']['duration_s']:.0f} s each, HTTP first "
+        f"(single-case `POST {cfg['path']}`, JSON), then gRPC (single-case KServe v2 `ModelInfer`, one "
+        f"FP32 tensor), on {results['machine']['cpu_count']} CPU cores shared by client and server. "
+        "Server CPU is the server process's own CPU time per request (from /proc, whatever else runs); "
+        "client CPU is the load generator's (it shares the cores with the server); the load average "
+        "shows whether other jobs shared the machine.",
+        "",
+        "| protocol | s | requests/s | p50 ms | p95 ms | p99 ms | max ms | failed | server CPU µs/request "
+        "| client CPU µs/request | 1-min load avg before / during / after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name in ("http", "grpc", "http_echo", "grpc_echo"):
+        if name not in runs:
+            continue
+        r = runs[name]
+        cpu = _mean(w["client_cpu_us_per_request"] for w in r["windows"])
+        during = _mean(w["load_avg_1m"] for w in r["windows"])
+        before, after = r["load_average_before_after"]
+        label = {
+            "http": "HTTP",
+            "grpc": "gRPC",
+            "http_echo": "HTTP, echo model",
+            "grpc_echo": "gRPC, echo model",
+        }
+        fmt = lambda v, spec: "–" if v is None else format(v, spec)
+        lines.append(f"{_row(label[name], r)} {fmt(r.get('server_cpu_us_per_request'), '.0f')} | "
+                     f"{fmt(cpu, '.0f')} | {before:.2f} / {fmt(during, '.2f')} / {after:.2f} |")  # fmt: skip
+    h, g = runs["http"], runs["grpc"]
+    lines += [
+        "",
+        f"- gRPC / HTTP: throughput {g['req_per_s'] / h['req_per_s']:.2f}×, p50 "
+        f"{g['p50_ms'] / h['p50_ms']:.2f}×, p99 {g['p99_ms'] / h['p99_ms']:.2f}×.",
+    ]
+    if h.get("server_cpu_us_per_request") and g.get("server_cpu_us_per_request"):
+        sh, sg = h["server_cpu_us_per_request"], g["server_cpu_us_per_request"]
+        lines.append(f"- The server's own CPU per request (from /proc, so independent of the client's share "
+                     f"of the cores): gRPC {sg:.0f} µs, HTTP {sh:.0f} µs ({sg / sh:.1f}×).")  # fmt: skip
+    cpu_h = _mean(w["client_cpu_us_per_request"] for w in h["windows"])
+    cpu_g = _mean(w["client_cpu_us_per_request"] for w in g["windows"])
+    if cpu_h and cpu_g and max(cpu_h, cpu_g) > 1.5 * min(cpu_h, cpu_g):
+        lines.append(
+            f"- Not equal resources: the load generator spends {cpu_g:.0f} µs of CPU per gRPC call "
+            f"(grpc.aio) and {cpu_h:.0f} µs per HTTP request (raw sockets), on the cores the server "
+            f"uses too, so the {'gRPC' if cpu_g > cpu_h else 'HTTP'} row understates what the server "
+            "itself can do; a client on another machine would separate the two."
+        )
+    lines += [
+        f"- Regenerate: `python {results['command']}` (commit `{results['git_commit'][:12]}`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(results: dict, figure_name: str) -> str:
     """The results/README.md fragment for one load test: measured numbers beside the paper's Figure 4."""
     model, echo = results["runs"]["model"], results["runs"].get("echo")
     cfg = results["config"]
     json_name = figure_name.replace("figure4_", "").replace(".png", ".json")
+    grpc = cfg.get("protocol") == "grpc"
     lines = [
-        f"## Figure 4: latency over a {model['duration_s'] / 60:.0f}-minute run (`{figure_name}`)",
+        f"## Figure 4{' over gRPC' if grpc else ''}: latency over a {model['duration_s'] / 60:.0f}-minute "
+        f"run (`{figure_name}`)",
         "",
         "The paper's Figure 4 shows latency rising roughly linearly from ~150 ms to over 200 ms and "
         "does not say how it was measured. Ours: the real server (`gan-jax serve`, one worker) over "
-        f"loopback, {cfg['connections']} closed-loop keep-alive clients sending single-case `POST "
-        f"{cfg['path']}` requests, on {results['machine']['cpu_count']} CPU cores shared by client "
+        f"loopback, {_clients(cfg)}, on {results['machine']['cpu_count']} CPU cores shared by client "
         f"and server; every request's latency counted in a log-bucketed histogram per window "
         f"(percentiles within {100 * model['latency_histogram']['relative_error']:.1f} %; `{json_name}`).",
         "",
@@ -508,17 +713,59 @@ def figure(results: dict, path: str) -> None:
     plt.close(fig)
 
 
+def serving_versions(runtime) -> dict[str, str]:
+    """The library versions beside every result, plus the serving stack's (they decide latency)."""
+    import importlib.metadata as md
+
+    versions = runtime.library_versions()
+    for name in ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "orjson", "grpcio", "protobuf"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_report(results: dict, out: str, json_name: str) -> list[str]:
+    """The Markdown fragment (and, for one protocol, Figure 4) beside `json_name` in `out`."""
+    stem = json_name.removesuffix(".json")
+    md_name, figure_name = f"{stem}.md", "figure4_" + stem + ".png"
+    if "http" in results["runs"]:  # --protocol both
+        text, names = markdown_side_by_side(results), [md_name]
+    else:
+        figure(results, os.path.join(out, figure_name))
+        text, names = markdown(results, figure_name), [figure_name, md_name]
+    with open(os.path.join(out, md_name), "w") as f:
+        f.write(text)
+    return names
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        with open(args.report_only) as f:
+            results = json.load(f)
+        out = os.path.dirname(os.path.abspath(args.report_only))
+        names = write_report(results, out, os.path.basename(args.report_only))
+        print(f"wrote {', '.join(os.path.join(out, n) for n in names)}")
+        return 0
     if not (args.bundle or args.url):
         raise SystemExit("pass --bundle (start a server) or --url (use a running one)")
     sys.path.insert(0, ROOT)
     from gan_jax import runtime
 
     os.makedirs(args.out, exist_ok=True)
-    runs = {"model": run_one(args, "model", args.duration, echo=False)}
-    if args.echo_duration > 0 and not args.url:
-        runs["echo"] = run_one(args, "echo model", args.echo_duration, echo=True)
+    if args.protocol == "both":
+        runs = {}
+        for proto in ("http", "grpc"):
+            runs[proto] = run_one(args, f"{proto} model", args.duration, echo=False, protocol=proto)
+        if args.echo_duration > 0:
+            for proto in ("http", "grpc"):
+                runs[f"{proto}_echo"] = run_one(args, f"{proto} echo", args.echo_duration, True, proto)
+    else:
+        runs = {"model": run_one(args, "model", args.duration, echo=False, protocol=args.protocol)}
+        if args.echo_duration > 0 and not args.url:
+            runs["echo"] = run_one(args, "echo model", args.echo_duration, echo=True, protocol=args.protocol)
     results = {
         "command": " ".join([os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]),
         "config": {k: v for k, v in vars(args).items() if k != "token"},
@@ -528,16 +775,14 @@ def main(argv=None) -> int:
             "python": platform.python_version(),
         },  # fmt: skip
         "git_commit": runtime.git_commit(),
+        "versions": serving_versions(runtime),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,
     }
-    suffix = f"_{args.tag}" if args.tag else ""
-    names = (f"latency{suffix}.json", f"figure4_latency{suffix}.png", f"latency{suffix}.md")
-    with open(os.path.join(args.out, names[0]), "w") as f:
+    json_name = f"latency_{args.tag}.json" if args.tag else "latency.json"
+    with open(os.path.join(args.out, json_name), "w") as f:
         json.dump(results, f, indent=1)
-    figure(results, os.path.join(args.out, names[1]))
-    with open(os.path.join(args.out, names[2]), "w") as f:
-        f.write(markdown(results, names[1]))
+    names = [json_name, *write_report(results, args.out, json_name)]
     print(f"wrote {', '.join(os.path.join(args.out, n) for n in names)}")
     return 0
 
