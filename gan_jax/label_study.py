@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import baselines, evaluate, figures, stats, storage, train
+from gan_jax import baselines, evaluate, figures, runtime, stats, storage, train
 from gan_jax.config import Config
 from gan_jax.cross_validation import masks_digest, write_json
 from gan_jax.data import Dataset
@@ -91,6 +91,7 @@ def run_label_study(
         "per_fraction": per_fraction,
         "comparisons": compare(per_fraction, ratio),
         "holm": "Holm-Bonferroni over every (fraction, model, metric) test in `comparisons`",
+        "versions": runtime.library_versions(),
     }
 
 

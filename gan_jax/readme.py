@@ -339,6 +339,12 @@ class Block:
     build: Callable[[str], str]  # results folder -> the whole block, markers included
 
 
+def http_vs_grpc(out: str) -> str:
+    """The side-by-side table and its reading, as `scripts/load_test.py --protocol both` wrote them."""
+    text = _read(out, "latency_http_vs_grpc.md", "http-vs-grpc")
+    return "\n".join(line for line in text.strip().splitlines() if not line.startswith("#")).strip()
+
+
 def _generated(name: str, body: Callable[[str], str]) -> Block:
     build = lambda out: "\n".join([begin(name), wrap(body(out)), end(name)])
     return Block(name, begin(name), end(name), build)
@@ -358,6 +364,7 @@ BLOCKS: dict[str, Block] = {
         _generated("latency-soak", latency_soak),
         _generated("load-test-client", load_test_client),
         _generated("naive-fastapi", naive_fastapi),
+        _generated("http-vs-grpc", http_vs_grpc),
         _generated("checkpoint-timings", checkpoint_timings),
         _generated("energy", energy),
     ]

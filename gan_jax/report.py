@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import evaluate, storage
+from gan_jax import evaluate, lockfile, storage
 
 PAPER = "paper (AE → SGAN)"
 ALPHA = 0.05
@@ -219,6 +219,8 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
         f"jax {study['versions'].get('jax')}). Every number below comes from `study.json` in this "
         "folder; rerunning the command with the same seed reproduces them exactly.",
         "",
+        lockfile.reproduction_statement(study["versions"]),
+        "",
         f"Data: {study['data']}; {study['n_repeats']} × repeated stratified {study['n_folds']}-fold CV "
         f"(seed {study['seed']}); every model, ablation and baseline sees exactly the same folds "
         f"(sha256 of the fold masks: `{study['folds_sha256'][:16]}…`); every scaler, autoencoder and "
@@ -263,7 +265,13 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
         "|---|---|",
         *[f"| {k} | {m['seconds']:.1f} |" for k, m in study["models"].items()],
     ]
-    for fragment in ("bench_train.md", "latency.md", "latency_soak.md", "energy.md"):
+    for fragment in (
+        "bench_train.md",
+        "latency.md",
+        "latency_soak.md",
+        "latency_http_vs_grpc.md",
+        "energy.md",
+    ):
         text = _optional_text(f"{out}/{fragment}")
         if text:
             lines += ["", text.strip()]

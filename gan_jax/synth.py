@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import __version__, storage, train
+from gan_jax import __version__, runtime, storage, train
 from gan_jax.config import Config
 from gan_jax.data import FEATURE_NAMES
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
@@ -91,6 +91,7 @@ def metadata(config: Config, *, seed: int, n_per_class: int, data_source: str, t
         "warning": f"{WARNING}: every row was made by a generator; do not use as patient records",
         "generator": config.synth_model,
         "gan_jax_version": __version__,
+        "versions": runtime.library_versions(),
         "config": config.to_dict(),
         "seed": seed,
         "n_per_class": n_per_class,

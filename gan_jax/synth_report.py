@@ -318,6 +318,9 @@ def _save(fig, path: str) -> None:
 
 def write(rep: dict[str, Any], out: str, name: str = "synth_report", *, real=None, synthetic=None) -> None:
     """<out>/<name>.json and .md, and the figures when the rows are given."""
+    from gan_jax import runtime
+
+    rep = {**rep, "versions": rep.get("versions") or runtime.library_versions()}
     storage.write_text(storage.join(out, f"{name}.json"), json.dumps(rep, indent=1))
     storage.write_text(storage.join(out, f"{name}.md"), to_markdown(rep))
     if real is not None and synthetic is not None:
