@@ -343,6 +343,24 @@ def make_runs(
     return RunSpec(np.asarray(run_keys(config.seed, run_ids)), train_masks, labeled_masks, hparams)
 
 
+def place_inputs(mesh: Mesh, runs, x: np.ndarray, y: np.ndarray):
+    """(runs, x, y on the mesh, the run indices `take`, `put`): the runs axis padded to a multiple
+    of the device count with copies of the last run and sharded; x [N, F] and y [N] replicated.
+    Global arrays, so with several processes (gan_jax.distributed) each feeds its own devices."""
+    n_runs = len(runs.train_mask)
+    take = np.concatenate([np.arange(n_runs), np.full(-n_runs % mesh.size, n_runs - 1)]).astype(int)
+    put = lambda tree, sharding: jax.tree.map(lambda a: distributed.global_array(a, sharding), tree)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    runs = put(jax.tree.map(lambda a: np.asarray(a)[take], runs), NamedSharding(mesh, PartitionSpec("runs")))
+    return (
+        runs,
+        put(np.asarray(x, np.float32), replicated),
+        put(np.asarray(y, np.int32), replicated),
+        take,
+        put,
+    )
+
+
 def train_runs(
     config: Config,
     x: np.ndarray,
@@ -372,16 +390,8 @@ def train_runs(
     """
     n_runs = len(runs.train_mask)
     mesh = mesh or runs_mesh()
-    # Pad the runs axis to a multiple of the device count with copies of the last run.
-    pad = -n_runs % mesh.size
-    take = np.concatenate([np.arange(n_runs), np.full(pad, n_runs - 1)]).astype(int)
-    by_run = NamedSharding(mesh, PartitionSpec("runs"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    # Global arrays: with several processes (gan_jax.distributed) each feeds its own devices.
-    put = lambda tree, sharding: jax.tree.map(lambda a: distributed.global_array(a, sharding), tree)
-    runs = put(jax.tree.map(lambda a: np.asarray(a)[take], runs), by_run)
-    x = put(np.asarray(x, np.float32), replicated)
-    y = put(np.asarray(y, np.int32), replicated)
+    runs, x, y, take, put = place_inputs(mesh, runs, x, y)
+    pad, by_run = len(take) - n_runs, NamedSharding(mesh, PartitionSpec("runs"))
     structure = config.structure()
     if state is None:
         state = _init_fn(structure)(x, runs)
@@ -633,15 +643,10 @@ def train_synth_runs(config: Config, x: np.ndarray, y: np.ndarray, runs: SynthRu
     """
     n_runs = len(runs.train_mask)
     mesh = mesh or runs_mesh()
-    pad = -n_runs % mesh.size
-    take = np.concatenate([np.arange(n_runs), np.full(pad, n_runs - 1)]).astype(int)
-    by_run = NamedSharding(mesh, PartitionSpec("runs"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    runs = jax.device_put(jax.tree.map(lambda a: np.asarray(a)[take], runs), by_run)
-    x = jax.device_put(jnp.asarray(x, jnp.float32), replicated)
-    y = jax.device_put(jnp.asarray(y, jnp.int32), replicated)
+    runs, x, y, take, put = place_inputs(mesh, runs, x, y)
+    pad, by_run = len(take) - n_runs, NamedSharding(mesh, PartitionSpec("runs"))
     structure = config.structure()
-    state = jax.device_put(_init_synth_fn(structure)(x, y, runs), by_run)
+    state = put(_init_synth_fn(structure)(x, y, runs), by_run)
     history, step = [], 0
     while step < config.synth_steps:
         n = min(config.log_every, config.synth_steps - step)
@@ -651,4 +656,4 @@ def train_synth_runs(config: Config, x: np.ndarray, y: np.ndarray, runs: SynthRu
         step += n
         history.append({"step": step, "phase": "synth",
                         **{k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()}})  # fmt: skip
-    return SynthResult(jax.tree.map(lambda a: a[:n_runs], state) if pad else state, history)
+    return SynthResult(_unpad(state, n_runs, pad), history)
