@@ -32,12 +32,12 @@ GROUP = 20  # runs per classifier call: rows grow as GROUP × synthetic rows, so
 
 
 def settings(quick: bool) -> tuple[Config, Config]:
-    """(classifier config, generator config), the folds being the classifier config's."""
-    from experiments.paper import get_config as paper_config
-    from experiments.synth import get_config as synth_config
+    """(classifier config, generator config), the folds being the classifier config's; loaded by
+    name (experiments/paper.py, experiments/synth.py): the library never imports experiments."""
+    from gan_jax.config import load_experiment
 
-    clf = paper_config()
-    gen = synth_config().replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
+    clf = load_experiment("paper")
+    gen = load_experiment("synth").replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
     if quick:
         clf, gen = quick_variant(clf), quick_variant(gen)
     return clf, gen
@@ -300,7 +300,7 @@ def run_augmentation_study(out: str = "results", quick: bool = False, log=print)
         "summary": summary, "comparisons": comparisons, "verdict": verdict(summary, comparisons),
         "timing": cond["timing"], "total_seconds": time.perf_counter() - t0, "per_run": cond["per_run"],
     }  # fmt: skip
-    from gan_jax.experiment import write_json
+    from gan_jax.cross_validation import write_json
 
     write_json(storage.join(out, "augmentation.json"), record)
     storage.write_text(storage.join(out, "augmentation.md"), to_markdown(record))

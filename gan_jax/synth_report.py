@@ -157,12 +157,12 @@ def utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, *, seed: int =
 
 
 def _lr_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, seed) -> dict[str, Any]:
-    from experiments.paper import get_config
     from gan_jax.baselines import make_baseline
+    from gan_jax.config import load_experiment
 
     scores = {}
     for name, (x, y) in {"trtr": (x_train, y_train), "tstr": (x_syn, y_syn)}.items():
-        model = make_baseline("logistic_regression", get_config(), seed).fit(x, y)
+        model = make_baseline("logistic_regression", load_experiment("paper"), seed).fit(x, y)
         scores[name] = _metrics(y_holdout, model.predict_proba(x_holdout)[:, 1])
     return scores
 
@@ -172,10 +172,10 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     real training rows (TRTR), run 1 on the synthetic rows (TSTR); both are scored on holdout."""
     import jax
 
-    from experiments.paper import get_config
     from gan_jax import train
+    from gan_jax.config import load_experiment
 
-    config = config or get_config()
+    config = config or load_experiment("paper")
     x = np.concatenate([x_train, x_syn, x_holdout]).astype(np.float32)
     y = np.concatenate([y_train, y_syn, y_holdout]).astype(np.int32)
     n_tr, n_syn = len(x_train), len(x_syn)

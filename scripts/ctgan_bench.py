@@ -231,7 +231,7 @@ def main() -> None:
         rec["augmentation_study_generator_seconds"] = {
             "n_runs": st["n_runs"], "seconds": first["generator_seconds_all_runs"]
         }  # fmt: skip
-    from gan_jax.experiment import write_json
+    from gan_jax.cross_validation import write_json
 
     write_json(storage.join(args.out, "ctgan_bench.json"), rec)
     storage.write_text(storage.join(args.out, "ctgan_bench.md"), to_markdown(rec))

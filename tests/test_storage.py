@@ -190,6 +190,16 @@ def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
 # -- gs:// on a GCS emulator --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("tail", [b"\r", b"\r\n", b"\n", b"\0"])
+def test_gcs_binary_files_round_trip_byte_for_byte(gcs, tail):
+    """A file ending in b"\\r" came back a byte short through the emulator's multipart parsing
+    (a bundle then failed its checksum); the tests' emulator must store every byte."""
+    data = bytes(range(256)) + tail
+    storage.write_bytes(f"{gcs}/bytes/{tail.hex()}", data)
+    fs, root = storage.filesystem(f"{gcs}/bytes/{tail.hex()}")
+    assert fs.cat_file(root) == data
+
+
 def test_gcs_files_and_folders(gcs, tmp_path):
     """Every storage function on gs://: catches a gcsfs path convention (bucket-relative names,
     folder markers) that storage.py handles for s3fs only."""
