@@ -1,24 +1,19 @@
 """scripts/bench_scale.py and scripts/accelerator_check.sh on CPU: the dry run of the GPU
 script runs every step tiny and writes every result. Not a timed test: no speed is asserted."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from script_loader import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_scale", os.path.join(ROOT, "scripts", "bench_scale.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_scale")
 
 
 def test_run_counts_must_be_whole_settings_times_folds():

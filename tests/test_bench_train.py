@@ -2,7 +2,6 @@
 speed ratios say what resources they compare, whose compile times are never negative, and whose
 Markdown numbers are the JSON's. Not a timed test: no speed is asserted."""
 
-import importlib.util
 import json
 import os
 import re
@@ -10,17 +9,11 @@ import re
 import jax
 import jax.numpy as jnp
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from script_loader import load_script
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location(
-        "bench_train", os.path.join(ROOT, "scripts", "bench_train.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_train")
 
 
 bench = _load_script()

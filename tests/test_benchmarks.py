@@ -1,21 +1,16 @@
 """The benchmark scripts whose numbers the README quotes: each writes its results file with
 the command, the commit and the machine's load average, and measures what it says."""
 
-import importlib.util
 import json
 import os
 import sys
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from script_loader import load_script
 
 
 def script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, tmp_path, monkeypatch):

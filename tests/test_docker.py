@@ -3,7 +3,6 @@ there does catch an unpinned install; the image installs with the lock of its ow
 `cloud` and `grpc` extras, as a non-root user, and EXPOSEs the gRPC port its CMD serves on.
 .ci/run also runs the image's install step in a fresh venv (scripts/check_image_install.py)."""
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
@@ -24,12 +24,7 @@ def hadolint() -> str | None:
 
 @pytest.fixture(scope="module")
 def image():
-    spec = importlib.util.spec_from_file_location(
-        "cii", os.path.join(ROOT, "scripts", "check_image_install.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_image_install")
 
 
 needs_hadolint = pytest.mark.skipif(

@@ -2,24 +2,18 @@
 soak's first/last-minute check from known latencies, the Markdown fragment and Figure 4 written
 from them, and a short real run against a tiny bundle served by `gan-jax serve`."""
 
-import importlib.util
 import json
-import os
 import sys
 import tracemalloc
 
 import numpy as np
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def load_test():
-    spec = importlib.util.spec_from_file_location("load_test", os.path.join(ROOT, "scripts", "load_test.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("load_test")
 
 
 def recorded(load_test, times, latencies, statuses, duration, window):

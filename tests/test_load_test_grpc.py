@@ -3,24 +3,18 @@
 call), and the side-by-side table written from known summaries."""
 
 import asyncio
-import importlib.util
 import json
-import os
 import sys
 import time
 
 import numpy as np
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def load_test():
-    spec = importlib.util.spec_from_file_location("load_test", os.path.join(ROOT, "scripts", "load_test.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("load_test")
 
 
 def check_run(run):
