@@ -121,3 +121,27 @@ def label_scarcity_plot(study: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=130, format="png")
     plt.close(fig)
+
+
+def image_grid(images: np.ndarray, columns: int = 8, pad: int = 2) -> np.ndarray:
+    """uint8 images [N, H, W, C] → one uint8 picture [rows·(H+pad)+pad, columns·(W+pad)+pad, C],
+    tiled row by row on a white background (empty cells stay white)."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8 or len(images) == 0:
+        raise ValueError(f"expected uint8 images [N, H, W, C] with N ≥ 1, got {images.dtype} {images.shape}")
+    n, h, w, c = images.shape
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    grid = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 255, np.uint8)
+    for i, image in enumerate(images):
+        top, left = pad + (i // columns) * (h + pad), pad + (i % columns) * (w + pad)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def save_image_grid(images: np.ndarray, path, columns: int = 8) -> None:
+    """Writes `image_grid(images, columns)` as a PNG to `path` (a path or binary file)."""
+    from PIL import Image
+
+    grid = image_grid(images, columns)
+    Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
