@@ -15,6 +15,13 @@ moto's S3 server: "Checkpoint path should be absolute. Got s3:/bucket/..."), so 
 works in a local staging folder and each saved step is uploaded with fsspec; a remote step
 counts as committed only once its manifest (sizes and SHA-256, `gan_jax.manifest`) is
 uploaded, last.
+
+Several processes (gan_jax.distributed): every process calls `save` and `restore_latest`, as
+Orbax expects; `save` first gathers the state to every host (`distributed.to_host`), and Orbax
+writes host arrays from the primary process only, behind its own cross-process barriers, so the
+folder must be one that every process sees (a shared filesystem; the s3/gs staging above is
+per process, so remote folders are refused there). Every process restores the whole state and
+the trainer shards it again, so a checkpoint written by N processes resumes on any number.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy, save_decision_policy
 
-from gan_jax import manifest, storage, train
+from gan_jax import distributed, manifest, storage, train
 from gan_jax.config import Config
 
 MANIFEST = "gan_jax_manifest.json"  # remote steps only; uploaded last = the step is committed
@@ -80,6 +87,12 @@ class TrainCheckpoints:
             raise ValueError(f"keep must be >= 1, got {keep}")
         self.uri = storage.check_uri(uri).rstrip("/")
         self.remote = storage.is_remote(self.uri)
+        if self.remote and jax.process_count() > 1:
+            raise CheckpointError(
+                f"{storage.redact(self.uri)}: checkpoints of a job with {jax.process_count()} processes "
+                "go to a folder every process sees (a shared filesystem path); s3:// and gs:// are "
+                "staged per process here"
+            )
         self.keep = keep
         self.save_every_step = steps is None
         local = tempfile.mkdtemp(prefix="gan_jax_ckpt_") if self.remote else os.path.abspath(self.uri)
@@ -157,10 +170,11 @@ class TrainCheckpoints:
     def save(self, step: int, state: Any, meta: dict, *, force: bool = False) -> bool:
         """Saves `state` with a snapshot of `meta` as step `step` if the save policy says so (or
         `force`). Returns whether it saved. The state is copied to the host first: the trainer
-        donates its buffers to the next chunk."""
+        donates its buffers to the next chunk; with several processes every process must call
+        this (the state is gathered across them)."""
         if not (force or self.save_every_step or self.manager.should_save(step)):
             return False
-        host_state = jax.tree.map(lambda a: np.array(a, copy=True), state)
+        host_state = jax.tree.map(lambda a: np.array(a, copy=True), distributed.to_host(state))
         # A snapshot: an async save serialises `meta` later, while training appends to lists in it.
         meta = json.loads(json.dumps({**meta, "step": step, "format": FORMAT_VERSION}))
         args = ocp.args.Composite(state=ocp.args.StandardSave(host_state), meta=ocp.args.JsonSave(meta))

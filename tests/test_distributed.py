@@ -1,7 +1,9 @@
-"""Two CPU processes on loopback, joined by jax.distributed, run `gan-jax sweep` together."""
+"""Two CPU processes on loopback, joined by jax.distributed, run `gan-jax sweep` and a
+checkpointed `gan-jax train` together."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -35,11 +37,19 @@ def _sweep_argv(out, port, process_id):
             "--num-processes", "2", "--process-id", str(process_id), "--distributed-timeout", "60"]  # fmt: skip
 
 
-def _run_two_processes(out):
+def _train_argv(out, port, process_id):
+    sets = [f"--set={k}={v!r}" for k, v in TINY_SET.items()]
+    return [sys.executable, "-m", "gan_jax.cli", "train", "--quick", *sets, "--out", str(out / "results"),
+            "--checkpoint-dir", str(out / "ckpt"), "--checkpoint-every", "10", "--keep", "10", "--no-progress",
+            "--no-tensorboard", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+            "--process-id", str(process_id), "--distributed-timeout", "60"]  # fmt: skip
+
+
+def _run_two_processes(out, argv=_sweep_argv):
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}  # fmt: skip
     port = _free_port()
-    procs = [subprocess.Popen(_sweep_argv(out, port, i), env=env, cwd=ROOT, text=True,
+    procs = [subprocess.Popen(argv(out, port, i), env=env, cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(2)]  # fmt: skip
     outputs = []
     try:
@@ -71,6 +81,31 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path)
     one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=train.runs_mesh(jax.devices()[:2]))
     for k in evaluate.METRICS:
         np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
+
+
+@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
+def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same_metrics(tmp_path):
+    """Bugs caught: a multi-process save that writes only process 0's shards (or each process a
+    different folder), a checkpoint that cannot be restored with another process count, and a
+    resume that does not continue from the saved step."""
+    from gan_jax import checkpoint
+    from gan_jax.cross_validation import train_and_evaluate
+
+    _run_two_processes(tmp_path, _train_argv)
+    two = json.loads((tmp_path / "results" / "results.json").read_text())
+    ckpt = tmp_path / "ckpt"
+    steps = sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
+    config = load_experiment("paper", quick=True).replace(**TINY_SET)
+    assert steps == sorted(checkpoint.save_steps(config, 10))
+    middle = steps[len(steps) // 2]
+    for later in steps[len(steps) // 2 + 1 :]:  # as if the job had died after `middle`
+        shutil.rmtree(ckpt / str(later))
+
+    one = train_and_evaluate(config, checkpoint_dir=str(ckpt), resume=True, tensorboard=False,
+                             mesh=train.runs_mesh(jax.devices()[:2]))  # fmt: skip
+    assert one["resumed_from_step"] == middle < config.total_steps
+    for k in evaluate.METRICS:
+        np.testing.assert_allclose([r[k] for r in one["runs"]], [r[k] for r in two["runs"]], rtol=0, atol=1e-6)
 
 
 def test_a_coordinator_without_process_count_is_refused(monkeypatch):

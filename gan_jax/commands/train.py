@@ -37,9 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from gan_jax import distributed
 
-    if distributed.initialize_from_args(args) and args.checkpoint_dir is not None:  # before JAX starts
-        raise ValueError("--checkpoint-dir with several processes is not supported yet: train on one "
-                         "host, or without checkpoints")  # fmt: skip
+    distributed.initialize_from_args(args)  # before JAX starts
     from gan_jax import runtime, storage
     from gan_jax.cross_validation import format_summary, train_and_evaluate
 
