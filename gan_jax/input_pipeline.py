@@ -22,6 +22,7 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
+from gan_jax import distributed
 from gan_jax.data.images import DataError, ImageSource
 
 Batch = dict[str, np.ndarray]  # {"image": [B, H, W, C] uint8, "label": [B] int32, "index": [B]}
@@ -91,7 +92,11 @@ class ImageBatches(Iterator[Batch]):
 
     def _load(self, position: int) -> Batch:
         batch = self.host_batch(position)
-        return batch if self.sharding is None else jax.device_put(batch, self.sharding)
+        if self.sharding is None:
+            return batch
+        # A global array: with several processes (gan_jax.distributed) each one places only the
+        # rows its own devices hold.
+        return jax.tree.map(lambda a: distributed.global_array(a, self.sharding), batch)
 
     def __next__(self) -> Batch:
         while len(self._in_flight) < self._prefetch:
