@@ -86,7 +86,9 @@ class Bundle:
     def require(self, kind: str, use: str) -> None:
         """BundleError unless this is a `kind` bundle; `use` names what needed it."""
         if self.kind != kind:
-            raise BundleError(f"model {self.model_version} is a {self.kind} bundle; {use} needs a {kind} bundle")
+            raise BundleError(
+                f"model {self.model_version} is a {self.kind} bundle; {use} needs a {kind} bundle"
+            )
 
     def model(self) -> train.ModelParams:
         self.require("table", "Bundle.model")
@@ -179,8 +181,9 @@ def train_bundle(
     if fold is not None:
         metrics["held_out"] = _metrics(data.y, proba, ~mask)
     meta = {
-        "format": FORMAT, "kind": "table", "config": config.to_dict(), "feature_names": list(data.feature_names),
-        "label_names": list(data.label_names), "versions": runtime.library_versions(),
+        "format": FORMAT, "kind": "table", "config": config.to_dict(),
+        "feature_names": list(data.feature_names), "label_names": list(data.label_names),
+        "versions": runtime.library_versions(),
         "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {"data": data.source, "fold": fold, "n_train_rows": int(mask.sum()),
                      "n_labeled_rows": int(runs.labeled_mask.sum()),
@@ -213,8 +216,8 @@ def image_bundle(
     if len(label_names) != 2 or not all(isinstance(n, str) for n in label_names):
         raise BundleError(f"{where}: label_names must name the two classes, got {list(label_names)}")
     meta = {
-        "format": FORMAT, "kind": "image", "config": dataclasses.asdict(config), "label_names": list(label_names),
-        "versions": runtime.library_versions(), "metrics": metrics,
+        "format": FORMAT, "kind": "image", "config": dataclasses.asdict(config),
+        "label_names": list(label_names), "versions": runtime.library_versions(), "metrics": metrics,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {**training, "git_commit": runtime.git_commit()},
     }  # fmt: skip
@@ -305,8 +308,8 @@ def export(bundle: Bundle, uri: str | os.PathLike, *, overwrite: bool = False) -
 def _write_local(bundle: Bundle, local: str) -> None:
     import orbax.checkpoint as ocp
 
-    meta = {**bundle.meta, "config": dataclasses.asdict(bundle.config), "label_names": list(bundle.label_names),
-            "model_version": bundle.model_version}  # fmt: skip
+    meta = {**bundle.meta, "config": dataclasses.asdict(bundle.config),
+            "label_names": list(bundle.label_names), "model_version": bundle.model_version}  # fmt: skip
     if bundle.kind == "table":
         meta["feature_names"] = list(bundle.feature_names)
     args = ocp.args.Composite(params=ocp.args.StandardSave(bundle.params), meta=ocp.args.JsonSave(meta))
