@@ -59,7 +59,8 @@ def decode_image(data: bytes, shape: Sequence[int], limits: ImageLimits, field: 
     except Image.DecompressionBombError as e:
         raise ApiError(413, f"the image is a decompression bomb ({e})", field) from None
     except (OSError, SyntaxError, ValueError) as e:  # a recognised header that does not parse
-        raise ApiError(422, f"the {_format_of(data)} header is corrupt ({_first_line(e)})", field) from None
+        problem = f"the {_format_of(data)} image header is corrupt or truncated ({_first_line(e)})"
+        raise ApiError(422, f"{problem}; expected a complete image", field) from None
     with pil:
         _check_size(pil.size, limits, pil.format, field)
         try:
