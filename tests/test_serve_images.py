@@ -169,8 +169,9 @@ def test_vertex_takes_base64_images(served, tmp_path):
     r = client.post("/vertex/predict", json={"instances": instances})
     got = [p["malignant_probability"] for p in r.json()["predictions"]]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
-    r = client.post("/vertex/predict", json={"instances": [instances[0], {"b64": "***"}]})
-    assert r.status_code == 422 and r.json()["error"] == "instances[1].b64: is not valid base64"
+    for bad in ("***", "é"):  # not base64; not even ASCII (Python raises another error for it)
+        r = client.post("/vertex/predict", json={"instances": [instances[0], {"b64": bad}]})
+        assert r.status_code == 422 and r.json()["error"] == "instances[1].b64: is not valid base64"
     r = client.post("/vertex/predict", json={"instances": [{"b64": base64.b64encode(b"text").decode()}]})
     assert r.status_code == 415 and r.json()["field"] == "instances[0].b64"
 

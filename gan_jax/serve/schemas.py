@@ -9,7 +9,6 @@ messages or logs (they are patient data).
 from __future__ import annotations
 
 import base64
-import binascii
 import csv
 import functools
 import io
@@ -257,7 +256,7 @@ def vertex_images(body, decode, max_rows: int) -> np.ndarray:
             raise ApiError(422, 'expected {"b64": "<base64-encoded PNG or JPEG>"}', field)
         try:
             data = base64.b64decode(instance["b64"], validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a non-ASCII string
             raise ApiError(422, "is not valid base64", f"{field}.b64") from None
         if not data:
             raise ApiError(422, "is empty; expected a base64-encoded PNG or JPEG", f"{field}.b64")
