@@ -46,6 +46,7 @@ FORMAT = "gan_jax.bundle/2"  # 2: params grouped per network, labelled fraction 
 MANIFEST = "bundle.json"
 MODEL_DIR = "model"
 KINDS = ("table", "image")
+_A = {"table": "a table", "image": "an image"}  # for messages
 PARAM_KEYS = {"table": ("scaler", "ae", "disc", "gen"), "image": ("ae", "disc", "gen")}
 _META_KEYS = ("format", "model_version", "config", "label_names", "versions", "metrics", "training",
               "created")  # fmt: skip
@@ -87,7 +88,7 @@ class Bundle:
         """BundleError unless this is a `kind` bundle; `use` names what needed it."""
         if self.kind != kind:
             raise BundleError(
-                f"model {self.model_version} is a {self.kind} bundle; {use} needs a {kind} bundle"
+                f"model {self.model_version} is {_A[self.kind]} bundle; {use} needs {_A[kind]} bundle"
             )
 
     def model(self) -> train.ModelParams:

@@ -44,8 +44,23 @@ def test_image_predict_refuses_other_inputs(tiny_image_bundle_export):
     b = tiny_image_bundle_export[1]
     with pytest.raises(ValueError, match=r"expected uint8 images \[N, 8, 8, 3\], got float32"):
         b.predict_proba(np.zeros((1, 8, 8, 3), np.float32))
-    with pytest.raises(bundle.BundleError, match="is a image bundle; Bundle.model needs a table bundle"):
+    with pytest.raises(bundle.BundleError, match="is an image bundle; Bundle.model needs a table bundle"):
         b.model()
+
+
+def test_predict_refuses_an_image_bundle(tiny_image_bundle_export, tmp_path, capsys):
+    (tmp_path / "cases.csv").write_text("radius_mean\n1\n")
+    args = [
+        "predict",
+        str(tiny_image_bundle_export[0]),
+        str(tmp_path / "cases.csv"),
+        "-o",
+        str(tmp_path / "o.csv"),
+    ]
+    assert cli.main(args) == 2
+    assert (
+        "is an image bundle; gan-jax predict (a CSV of cases) needs a table bundle" in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
