@@ -25,35 +25,31 @@ MAX_EXAMPLES = 12  # per operation and mode; ~20 s on 2 cores
 
 @pytest.fixture(scope="module")
 def api_schema(tiny_bundle_export):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in VERTEX.items():
-            mp.setenv(k, v)
-        serve_settings = ServeSettings.from_env(token=TOKEN, max_batch=8)
-    app = create_app(BundleModel(tiny_bundle_export[1], max_batch=8), serve_settings)
-    with running(app) as url:
-        yield _configured(schemathesis.openapi.from_url(f"{url}/openapi.json"))
-
-
-def _configured(schema):
-    schema.config.generation.update(
-        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-        max_examples=MAX_EXAMPLES,
-        deterministic=True,
-    )
-    schema.config.phases.update(phases=["coverage", "fuzzing"])
-    return schema
+    yield from _served_schema(tiny_bundle_export[1], max_batch=8)
 
 
 @pytest.fixture(scope="module")
 def image_api_schema(tiny_image_bundle_export):
     """The same run against an image bundle's server (upload, image tensor and b64 routes)."""
+    yield from _served_schema(tiny_image_bundle_export[1], max_batch=2)
+
+
+def _served_schema(b, max_batch: int):
+    """The document of `b` served for real (token and Vertex routes set), configured for the run."""
     with pytest.MonkeyPatch.context() as mp:
         for k, v in VERTEX.items():
             mp.setenv(k, v)
-        serve_settings = ServeSettings.from_env(token=TOKEN, max_batch=2)
-    app = create_app(BundleModel(tiny_image_bundle_export[1], max_batch=2), serve_settings)
+        serve_settings = ServeSettings.from_env(token=TOKEN, max_batch=max_batch)
+    app = create_app(BundleModel(b, max_batch=max_batch), serve_settings)
     with running(app) as url:
-        yield _configured(schemathesis.openapi.from_url(f"{url}/openapi.json"))
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        schema.config.generation.update(
+            modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+            max_examples=MAX_EXAMPLES,
+            deterministic=True,
+        )
+        schema.config.phases.update(phases=["coverage", "fuzzing"])
+        yield schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

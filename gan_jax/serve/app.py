@@ -7,6 +7,12 @@
 - Vertex AI:   GET $AIP_HEALTH_ROUTE, POST $AIP_PREDICT_ROUTE ({"instances"} -> {"predictions"})
 - operations:  GET /metrics (Prometheus), /openapi.json, and /docs and /redoc (served offline)
 
+An image bundle (`Bundle.kind == "image"`) is served through the same routes with image bodies:
+POST /predict and /invocations take one PNG or JPEG as the body (Content-Type image/png or
+image/jpeg; checked and decoded safely by serve/uploads.py, resized as in training), the KServe v2
+infer route a UINT8 tensor [N, H, W, C] of the model's image size, and the Vertex route
+{"instances": [{"b64": ...}]}. Answers are those of the table model: probability and label.
+
 Handlers are async and parse bodies with orjson; concurrent requests share one jitted model
 call through the micro-batcher. The model is compiled and warmed up for every batch size in the
 lifespan start-up, before uvicorn opens the port, so the first request is as fast as the rest.
@@ -278,12 +284,14 @@ def _add_image_native(app: FastAPI, model, decode, score) -> dict:
 
     summary = "Score one uploaded image (the body: PNG or JPEG bytes)"
     app.post("/predict", tags=["native"], summary=summary)(_endpoint(predict_image))
+    _add_model_info(app, model, "The served bundle: version, image shape, metrics, config")
+    return {("POST", "/predict"): (predict_image, "/predict")}
 
-    @app.get("/model", tags=["native"], summary="The served bundle: version, image shape, metrics, config")
+
+def _add_model_info(app: FastAPI, model, summary: str) -> None:
+    @app.get("/model", tags=["native"], summary=summary)
     async def model_info():
         return json_response(model.info())
-
-    return {("POST", "/predict"): (predict_image, "/predict")}
 
 
 def _add_native(app: FastAPI, model, parser, score) -> dict:
@@ -296,11 +304,7 @@ def _add_native(app: FastAPI, model, parser, score) -> dict:
 
     summary = "Score one case ({'features': ...}) or many ({'instances': [...]})"
     app.post("/predict", tags=["native"], summary=summary)(_endpoint(predict))
-
-    @app.get("/model", tags=["native"], summary="The served bundle: version, features, metrics, config")
-    async def model_info():
-        return json_response(model.info())
-
+    _add_model_info(app, model, "The served bundle: version, features, metrics, config")
     return {("POST", "/predict"): (predict, "/predict")}
 
 

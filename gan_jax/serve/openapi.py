@@ -6,7 +6,9 @@ no extra keys. Every status a route can answer is listed with its body and heade
 document is checked against the running server by schemathesis (tests/test_openapi_conformance.py).
 
 One rule cannot be written in JSON Schema: in a KServe v2 request, `data` holds N x F values for
-`shape` [N, F]. The description says so.
+`shape` [N, F]. The description says so. For an image model (`ImageDocument`) the scoring routes
+take image bodies instead; that a binary body or a base64 string is a decodable PNG or JPEG within
+the size limits is likewise said in words, not in the schema.
 """
 
 from __future__ import annotations
@@ -94,10 +96,13 @@ def _object(properties: dict, required: list[str] | None = None, extra: bool = F
     return schema
 
 
-class _Responses:
-    """Response schemas, the same for both kinds of model (`labels`: the two label names)."""
+class _ModelDocument:
+    """What both kinds of model share: names, limits and the response schemas."""
 
-    labels: list[str]
+    def __init__(self, model, max_batch: int):
+        self.labels = list(model.label_names)
+        self.model_name = model.name
+        self.max_batch = max_batch
 
     def prediction(self) -> dict:
         return _object(
@@ -142,14 +147,12 @@ def document(model, max_batch: int):
     return Document(model, max_batch)
 
 
-class Document(_Responses):
+class Document(_ModelDocument):
     """The pieces of the document that depend on the served model (a table model)."""
 
     def __init__(self, model, max_batch: int):
+        super().__init__(model, max_batch)
         self.names = tuple(model.feature_names)
-        self.labels = list(model.label_names)
-        self.model_name = model.name
-        self.max_batch = max_batch
         bounds = getattr(model, "bounds", None)
         n = len(self.names)
         low, high = (
@@ -229,20 +232,15 @@ class Document(_Responses):
             },
             ["name", "shape", "datatype", "data"],
         )
-        inputs = {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1}
-        return _object(
-            {"id": {"type": "string"}, "inputs": inputs, "parameters": {"type": "object"}}, ["inputs"]
-        )
+        return _v2_request(tensor)
 
 
-class ImageDocument(_Responses):
+class ImageDocument(_ModelDocument):
     """The pieces of the document that depend on the served image model."""
 
     def __init__(self, model, max_batch: int):
+        super().__init__(model, max_batch)
         self.shape = tuple(model.input_shape)
-        self.labels = list(model.label_names)
-        self.model_name = model.name
-        self.max_batch = max_batch
 
     def upload(self) -> dict:
         return {t: {"schema": _BINARY} for t in IMAGE_TYPES}
@@ -272,10 +270,7 @@ class ImageDocument(_Responses):
             },
             ["name", "shape", "datatype", "data"],
         )
-        inputs = {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1}
-        return _object(
-            {"id": {"type": "string"}, "inputs": inputs, "parameters": {"type": "object"}}, ["inputs"]
-        )
+        return _v2_request(tensor)
 
     def vertex_request(self) -> dict:
         b64 = {"type": "string", "contentEncoding": "base64", "description": "a PNG or JPEG, base64-encoded"}
@@ -287,6 +282,12 @@ class ImageDocument(_Responses):
         }
         parameters = {"type": "object", "description": "accepted and ignored"}
         return _object({"instances": instances, "parameters": parameters}, ["instances"])
+
+
+def _v2_request(tensor: dict) -> dict:
+    """A KServe v2 request of one input tensor."""
+    inputs = {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1}
+    return _object({"id": {"type": "string"}, "inputs": inputs, "parameters": {"type": "object"}}, ["inputs"])
 
 
 def _flag(name: str) -> dict:
