@@ -1,13 +1,18 @@
 """The served model bundle: one trained run, everything needed to score new cases, in one folder.
 
+Two kinds share the format and every check: "table" (the WDBC pipeline, `train_bundle`) and
+"image" (the conv SGAN of `gan_jax.train_images`, `image_bundle`). The metadata's `kind` says
+which (bundles written before kinds existed are tables); `Bundle.kind` is what the server and
+`gan-jax sample` dispatch on.
+
 Layout of a bundle folder (local path, s3:// or gs://):
 
     bundle.json   manifest: format, model version, checksum, and the size + SHA-256 of every file
     model/        an Orbax checkpoint with two items:
-                    params  the inference slice of one run's TrainState (fitted scaler,
-                            autoencoder, discriminator-classifier, generator)
-                    meta    config, feature names and order, label names, library versions,
-                            training metrics, model version, checksum
+                    params  the inference slice of one run's state: table {scaler, ae,
+                            disc, gen}; image {ae, disc, gen}
+                    meta    kind, config, feature names and order (table), label names,
+                            library versions, training metrics, model version, checksum
 
 `load` checks the manifest before Orbax reads a byte (a missing, truncated or altered file is
 named), restores into a template built from the config (a shape mismatch is named), and
@@ -40,9 +45,12 @@ from gan_jax.config import Config
 FORMAT = "gan_jax.bundle/2"  # 2: params grouped per network, labelled fraction in the config
 MANIFEST = "bundle.json"
 MODEL_DIR = "model"
-PARAM_KEYS = ("scaler", "ae", "disc", "gen")
-_META_KEYS = ("format", "model_version", "config", "feature_names", "label_names", "versions",
-              "metrics", "training", "created")  # fmt: skip
+KINDS = ("table", "image")
+_A = {"table": "a table", "image": "an image"}  # for messages
+PARAM_KEYS = {"table": ("scaler", "ae", "disc", "gen"), "image": ("ae", "disc", "gen")}
+_META_KEYS = ("format", "model_version", "config", "label_names", "versions", "metrics", "training",
+              "created")  # fmt: skip
+_KIND_META_KEYS = {"table": ("feature_names",), "image": ()}
 
 
 class BundleError(ValueError):
@@ -51,35 +59,86 @@ class BundleError(ValueError):
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (predict cache)
 class Bundle:
-    config: Config
-    params: dict[str, Any]  # PARAM_KEYS -> pytrees of numpy arrays (one run, no runs axis)
-    feature_names: tuple[str, ...]
+    config: Any  # Config (table) or train_images.ImageConfig (image)
+    params: dict[str, Any]  # PARAM_KEYS[kind] -> pytrees of numpy arrays (one run, no runs axis)
+    feature_names: tuple[str, ...]  # table: the features in order; image: ()
     label_names: tuple[str, ...]
     model_version: str
-    meta: dict[str, Any]  # everything else: versions, metrics, training, created, checksum
+    meta: dict[str, Any]  # everything else: kind, versions, metrics, training, created, checksum
+
+    @property
+    def kind(self) -> str:
+        return self.meta.get("kind", "table")  # format/2 bundles written before kinds are tables
 
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
 
     @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of the images an image bundle scores and draws."""
+        self.require("image", "image_shape")
+        return tuple(self.config.image_shape)
+
+    @property
     def checksum(self) -> str:
         return self.meta["checksum"]
 
+    def require(self, kind: str, use: str) -> None:
+        """BundleError unless this is a `kind` bundle; `use` names what needed it."""
+        if self.kind != kind:
+            raise BundleError(
+                f"model {self.model_version} is {_A[self.kind]} bundle; {use} needs {_A[kind]} bundle"
+            )
+
     def model(self) -> train.ModelParams:
+        self.require("table", "Bundle.model")
         p = self.params
         scaler = train.preprocess.ScalerParams(p["scaler"]["shift"], p["scaler"]["scale"])
         return train.ModelParams(scaler, p["ae"], p["disc"], p["gen"])
 
+    def image_state(self):
+        """The image bundle's params as a `train_images.ImageTrainState` (no optimizer states),
+        which `train_images.predict_proba` and the generator take."""
+        from gan_jax import train_images
+
+        self.require("image", "Bundle.image_state")
+        p = self.params
+        return train_images.ImageTrainState(step=None, ae_params=p["ae"], ae_opt=None, disc_params=p["disc"],
+                                            disc_opt=None, gen_params=p["gen"], gen_opt=None)  # fmt: skip
+
     def predict_fn(self) -> Callable[[jax.Array], jax.Array]:
-        """A jitted x [B, F] float32 -> malignant probability [B]; params are baked in as
-        device constants, so a call transfers only the batch."""
+        """A jitted x -> malignant probability [B]; x is float32 [B, F] feature rows (table) or
+        uint8 images [B, H, W, C] (image). Params are baked in as device constants, so a call
+        transfers only the batch."""
+        if self.kind == "image":
+            from gan_jax import train_images
+
+            state = jax.device_put(self.image_state())
+            return jax.jit(lambda x: train_images.predict_proba(self.config, state, x))
         model = jax.device_put(self.model())
         return jax.jit(lambda x: train.predict_proba(self.config, model, x))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Malignant probability [N] for raw feature rows x [N, F] (in `feature_names` order)."""
-        return np.asarray(_cached_predict(self)(jnp.asarray(x, jnp.float32)))
+        """Malignant probability [N] for raw feature rows x [N, F] (in `feature_names` order) or,
+        for an image bundle, uint8 images [N, H, W, C] of `image_shape`."""
+        dtype = np.uint8 if self.kind == "image" else np.float32
+        if self.kind == "image" and (np.asarray(x).dtype != np.uint8 or np.shape(x)[1:] != self.image_shape):
+            raise ValueError(f"expected uint8 images [N, {', '.join(map(str, self.image_shape))}], "
+                             f"got {np.asarray(x).dtype} {list(np.shape(x))}")  # fmt: skip
+        return np.asarray(_cached_predict(self)(jnp.asarray(x, dtype)))
+
+    def sample_images(self, n: int, seed: int = 0) -> np.ndarray:
+        """n generator samples G(z), z ~ N(0, I) drawn from `seed`, as uint8 images [n, H, W, C]."""
+        from gan_jax import train_images
+
+        self.require("image", "sampling images")
+        if n < 1:
+            raise ValueError(f"the number of samples must be >= 1, got {n}")
+        z = jax.random.normal(jax.random.key(seed), (n, self.config.noise_dim))
+        fake = train_images.build_models(self.config).gen.apply({"params": self.params["gen"]}, z)
+        # The inverse of augment.to_float: [-1, 1] -> 0..255.
+        return np.asarray(jnp.clip(jnp.round((fake.astype(jnp.float32) + 1.0) * 127.5), 0, 255), np.uint8)
 
 
 @functools.lru_cache(maxsize=8)
@@ -123,18 +182,70 @@ def train_bundle(
     if fold is not None:
         metrics["held_out"] = _metrics(data.y, proba, ~mask)
     meta = {
-        "format": FORMAT, "config": config.to_dict(), "feature_names": list(data.feature_names),
-        "label_names": list(data.label_names), "versions": runtime.library_versions(),
+        "format": FORMAT, "kind": "table", "config": config.to_dict(),
+        "feature_names": list(data.feature_names), "label_names": list(data.label_names),
+        "versions": runtime.library_versions(),
         "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {"data": data.source, "fold": fold, "n_train_rows": int(mask.sum()),
                      "n_labeled_rows": int(runs.labeled_mask.sum()),
                      "seed": config.seed, "seconds": round(seconds, 2), "git_commit": runtime.git_commit()},
     }  # fmt: skip
-    meta = json.loads(json.dumps(meta))  # exactly what a JSON round trip gives back
+    return _seal(params, meta, model_version, config.name)
+
+
+def image_bundle(
+    config, state, *, label_names: tuple[str, str], metrics: dict[str, Any], training: dict[str, Any],
+    model_version: str | None = None, name: str = "images",
+) -> Bundle:  # fmt: skip
+    """One trained image run (`gan_jax.train_images`) as a bundle; `export` writes it.
+
+    Args:
+      config: the run's `train_images.ImageConfig`.
+      state: its `ImageTrainState`, or a dict {"ae", "disc", "gen"} of its params, for one run
+        (no runs axis; a fused trainer's state must be sliced first).
+      label_names: the two class names in label order (benign-like first, malignant second).
+      metrics: JSON-serialisable measurements of this run (e.g. held-out accuracy), stored as given.
+      training: JSON-serialisable provenance (data source, split, steps, seed, ...); the git
+        commit is added.
+      model_version: the served version (default "<name>-<checksum[:12]>").
+    Raises:
+      BundleError: params whose shapes do not match `config`, or not two label names.
+    """
+    params = _image_params(state)
+    where = f"image_bundle({name!r})"
+    _check_shapes(params, params_template("image", config), where)
+    if len(label_names) != 2 or not all(isinstance(n, str) for n in label_names):
+        raise BundleError(f"{where}: label_names must name the two classes, got {list(label_names)}")
+    meta = {
+        "format": FORMAT, "kind": "image", "config": dataclasses.asdict(config),
+        "label_names": list(label_names), "versions": runtime.library_versions(), "metrics": metrics,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "training": {**training, "git_commit": runtime.git_commit()},
+    }  # fmt: skip
+    return _seal(params, meta, model_version, name)
+
+
+def _image_params(state) -> dict[str, Any]:
+    if isinstance(state, dict):
+        params = {k: state[k] for k in PARAM_KEYS["image"] if k in state}
+    else:
+        params = {"ae": state.ae_params, "disc": state.disc_params, "gen": state.gen_params}
+    if set(params) != set(PARAM_KEYS["image"]):
+        raise BundleError(f"image params need the keys {list(PARAM_KEYS['image'])}, got {sorted(params)}")
+    return jax.tree.map(np.asarray, jax.device_get(params))
+
+
+def _seal(params: dict[str, Any], meta: dict[str, Any], model_version: str | None, name: str) -> Bundle:
+    """Adds the model version and checksum to `meta` (JSON round-tripped, so that what `load`
+    gives back checksums the same) and returns the bundle."""
+    try:
+        meta = json.loads(json.dumps(meta))
+    except (TypeError, ValueError) as e:
+        raise BundleError(f"bundle metadata must be JSON-serialisable ({e})") from None
     meta["model_version"] = model_version or ""
     meta["checksum"] = checksum(params, meta)
     if not model_version:
-        meta["model_version"] = f"{config.name}-{meta['checksum'][:12]}"
+        meta["model_version"] = f"{name}-{meta['checksum'][:12]}"
         meta["checksum"] = checksum(params, meta)
     return _from_parts(params, meta)
 
@@ -198,8 +309,10 @@ def export(bundle: Bundle, uri: str | os.PathLike, *, overwrite: bool = False) -
 def _write_local(bundle: Bundle, local: str) -> None:
     import orbax.checkpoint as ocp
 
-    meta = {**bundle.meta, "config": bundle.config.to_dict(), "feature_names": list(bundle.feature_names),
+    meta = {**bundle.meta, "config": dataclasses.asdict(bundle.config),
             "label_names": list(bundle.label_names), "model_version": bundle.model_version}  # fmt: skip
+    if bundle.kind == "table":
+        meta["feature_names"] = list(bundle.feature_names)
     args = ocp.args.Composite(params=ocp.args.StandardSave(bundle.params), meta=ocp.args.JsonSave(meta))
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
         ckptr.save(os.path.join(local, MODEL_DIR), args=args, force=True)
@@ -237,8 +350,8 @@ def _load_local(local: str, where: str) -> Bundle:
     if problem is not None:
         raise BundleError(f"{where}: {problem}")
     meta = _restore_meta(local, where)
-    config = _check_meta(meta, listing, where)
-    params = _restore_params(local, where, config, len(meta["feature_names"]))
+    kind, config = _check_meta(meta, listing, where)
+    params = _restore_params(local, where, params_template(kind, config, len(meta.get("feature_names", ()))))
     if checksum(params, meta) != meta["checksum"]:
         raise BundleError(f"{where}: checksum mismatch: the parameters or metadata were altered")
     return _from_parts(params, meta)
@@ -272,31 +385,62 @@ def _restore_meta(local: str, where: str) -> dict[str, Any]:
         raise BundleError(f"{where}: cannot read the bundle metadata ({_first_line(e)})") from None
 
 
-def _check_meta(meta: dict[str, Any], manifest: dict[str, Any], where: str) -> Config:
-    missing = [k for k in (*_META_KEYS, "checksum") if k not in meta]
+def _check_meta(meta: dict[str, Any], manifest: dict[str, Any], where: str) -> tuple[str, Any]:
+    """(kind, config) of valid metadata; BundleError naming the first problem otherwise."""
+    kind = meta.get("kind", "table")
+    if kind not in KINDS:
+        raise BundleError(f"{where}: bundle kind {kind!r} is not supported (expected one of {list(KINDS)})")
+    missing = [k for k in (*_META_KEYS, *_KIND_META_KEYS[kind], "checksum") if k not in meta]
     if missing:
         raise BundleError(f"{where}: bundle metadata lacks the fields {missing}")
     if meta["format"] != FORMAT:
         raise BundleError(f"{where}: metadata format {meta['format']!r} is not {FORMAT!r}")
     if meta["checksum"] != manifest.get("checksum"):
         raise BundleError(f"{where}: the manifest and the metadata disagree on the checksum")
-    names = meta["feature_names"]
-    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-        raise BundleError(f"{where}: feature_names must be a non-empty list of names")
-    if len(set(names)) != len(names):
-        raise BundleError(f"{where}: feature_names has duplicates")
+    if kind == "table":
+        names = meta["feature_names"]
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+            raise BundleError(f"{where}: feature_names must be a non-empty list of names")
+        if len(set(names)) != len(names):
+            raise BundleError(f"{where}: feature_names has duplicates")
     if not (isinstance(meta["label_names"], list) and len(meta["label_names"]) == 2):
         raise BundleError(f"{where}: label_names must name the two classes (benign, malignant)")
     try:
-        return Config.from_dict(meta["config"])
+        return kind, _config_from_dict(kind, meta["config"])
     except (TypeError, ValueError) as e:
         raise BundleError(f"{where}: the bundle's config is not valid here ({e})") from None
 
 
-def _restore_params(local: str, where: str, config: Config, n_features: int) -> dict[str, Any]:
+def _config_from_dict(kind: str, d: dict[str, Any]):
+    if kind == "table":
+        return Config.from_dict(d)
+    from gan_jax import train_images
+
+    return _dataclass_from_dict(train_images.ImageConfig, d)
+
+
+def _dataclass_from_dict(cls, d: dict[str, Any]):
+    """A frozen config dataclass from its `dataclasses.asdict` form: JSON lists back to tuples,
+    nested config dataclasses (the image config's `augment`) rebuilt; unknown fields refused."""
+    if not isinstance(d, dict):
+        raise TypeError(f"{cls.__name__} must be an object, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(fields)}")
+
+    def value(name, v):
+        default = fields[name].default
+        if dataclasses.is_dataclass(default):
+            return _dataclass_from_dict(type(default), v)
+        return tuple(v) if isinstance(v, list) else v
+
+    return cls(**{k: value(k, v) for k, v in d.items()})
+
+
+def _restore_params(local: str, where: str, template: dict[str, Any]) -> dict[str, Any]:
     import orbax.checkpoint as ocp
 
-    template = params_template(config, n_features)
     try:
         with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
             args = ocp.args.Composite(params=ocp.args.StandardRestore(template))
@@ -305,23 +449,40 @@ def _restore_params(local: str, where: str, config: Config, n_features: int) -> 
         raise BundleError(
             f"{where}: the parameters do not match the bundle's config ({_first_line(e)})"
         ) from None
+    _check_shapes(params, template, where)
+    return jax.tree.map(np.asarray, params)
+
+
+def _check_shapes(params: dict[str, Any], template: dict[str, Any], where: str) -> None:
+    got_paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
+    want_paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(template)]
+    if got_paths != want_paths:
+        extra, lacking = sorted(set(got_paths) - set(want_paths)), sorted(set(want_paths) - set(got_paths))
+        raise BundleError(f"{where}: the parameters do not match the config: unexpected {extra[:3]}, "
+                          f"missing {lacking[:3]}")  # fmt: skip
     for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(template), jax.tree.leaves(params)):
         if np.shape(got) != want.shape or np.asarray(got).dtype != want.dtype:
             raise BundleError(f"{where}: parameter {jax.tree_util.keystr(path)} has shape "
                               f"{np.shape(got)}, expected {want.shape} from the config")  # fmt: skip
-    return jax.tree.map(np.asarray, params)
 
 
-def params_template(config: Config, n_features: int) -> dict[str, Any]:
-    """Zeros shaped like a bundle's params for `config` (no compute: `train.state_shapes`)."""
-    shapes = train.model_params(train.state_shapes(config, n_features))
-    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), _params_dict(shapes))
+def params_template(kind: str, config, n_features: int = 0) -> dict[str, Any]:
+    """Zeros shaped like a `kind` bundle's params for `config` (no compute: shapes only).
+    `n_features` is the table's width (unused for images)."""
+    if kind == "table":
+        shapes = _params_dict(train.model_params(train.state_shapes(config, n_features)))
+    else:
+        from gan_jax import train_images
+
+        state = jax.eval_shape(functools.partial(train_images.init_state, config), jax.random.key(0))
+        shapes = {"ae": state.ae_params, "disc": state.disc_params, "gen": state.gen_params}
+    return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
 
 
 def _from_parts(params: dict[str, Any], meta: dict[str, Any]) -> Bundle:
-    config = Config.from_dict(meta["config"])
+    config = _config_from_dict(meta.get("kind", "table"), meta["config"])
     rest = {k: v for k, v in meta.items() if k not in ("config", "feature_names", "label_names")}
-    return Bundle(config=config, params=params, feature_names=tuple(meta["feature_names"]),
+    return Bundle(config=config, params=params, feature_names=tuple(meta.get("feature_names", ())),
                   label_names=tuple(meta["label_names"]), model_version=meta["model_version"],
                   meta=rest)  # fmt: skip
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("gan_jax.commands.sweep", "search hyperparameters in one compiled call, optionally nested CV"),
     "synth": ("gan_jax.commands.synth", "write synthetic rows (marked SYNTHETIC) from a conditional GAN"),
     "synth-report": ("gan_jax.commands.synth_report", "fidelity, utility and privacy of a synthetic CSV"),
+    "sample": ("gan_jax.commands.sample", "save a PNG grid of generator samples from an image bundle"),
 }
 
 

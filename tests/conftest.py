@@ -31,6 +31,30 @@ def tiny_bundle_export(tmp_path_factory):
     return path, b
 
 
+@pytest.fixture(scope="session")
+def tiny_image_bundle_export(tmp_path_factory):
+    """(path, bundle, state, config): a `train_images.TINY` model (8x8x3, no augmentation) trained
+    for a few steps on 48 synthetic nuclei images, bundled and exported once per session; read only."""
+    import dataclasses
+
+    import jax
+
+    from gan_jax import augment, bundle
+    from gan_jax import train_images as ti
+    from gan_jax.data import nuclei
+    from gan_jax.data.images import ArraySource
+
+    config = dataclasses.replace(ti.TINY, augment=augment.NO_AUGMENT)
+    images, labels = nuclei.generate(48, seed=0, size=config.image_shape[0])
+    state, _ = ti.fit(config, ArraySource(images, labels), ae_steps=2, gan_steps=3,
+                      mesh=ti.data_mesh(jax.devices()[:1]))  # fmt: skip
+    b = bundle.image_bundle(config, state, label_names=("benign", "malignant"), metrics={"steps": 5},
+                            training={"data": "nuclei (48 generated, seed 0)", "ae_steps": 2, "gan_steps": 3})  # fmt: skip
+    path = tmp_path_factory.mktemp("tiny_images") / "bundle"
+    bundle.export(b, path)
+    return path, b, jax.device_get(state), config
+
+
 # gcsfs >= 2026 probes each bucket's type over gRPC when GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT is on
 # (its default); against an emulator the probe stalls on 60 s time-outs. gcsfs reads the variable
 # when it is imported, so it is set here, before any test touches gs://; `gan-jax` subprocesses

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     b = bundle.load(args.bundle)
+    b.require("table", "gan-jax predict (a CSV of cases)")  # image bundles: gan-jax serve's upload routes
     n, skipped = score_csv(b, args.input, args.out, batch_size=args.batch_size, header=not args.no_header,
                            threshold=args.threshold, skip_invalid=args.skip_invalid)  # fmt: skip
     for error in skipped:

@@ -4,6 +4,8 @@ BUNDLE defaults to $GAN_JAX_BUNDLE, then $AIP_STORAGE_URI (Vertex AI), then /opt
 (SageMaker); the port to $AIP_HTTP_PORT, then $PORT, then 8080 (what SageMaker, Vertex AI and
 KServe expect). The token comes from --token-file, $GAN_JAX_API_TOKEN_FILE or $GAN_JAX_API_TOKEN.
 With --grpc-port, the KServe v2 gRPC service runs too, on that port (same model, token, validation).
+An image bundle is served through the same routes with image bodies (see gan_jax/serve/app.py);
+--max-image-side and --max-image-pixels bound what an upload may declare before it is decoded.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-name", default="gan_jax", help="name in the KServe v2 routes")
     parser.add_argument("--max-batch", type=int, default=1024, help="most cases per request (default 1024)")
     parser.add_argument("--max-body-bytes", type=int, default=4 << 20, help="largest body (default 4 MiB)")
+    side_help = "image bundles: the widest or tallest image an upload may declare (default 8192 pixels)"
+    parser.add_argument("--max-image-side", type=int, help=side_help)
+    pixels_help = "image bundles: the most pixels (width x height) an upload may declare (default 4096^2)"
+    parser.add_argument("--max-image-pixels", type=int, help=pixels_help)
     parser.add_argument("--token-file", help="file holding the bearer token (else $GAN_JAX_API_TOKEN[_FILE])")
     echo_help = "serve a do-nothing model, not a bundle (load-test the server alone)"
     parser.add_argument("--echo", action="store_true", help=echo_help)
@@ -62,6 +68,18 @@ def _check_grpc(grpc_port: int, http_port: int) -> None:
         raise ValueError("--grpc-port needs grpcio: pip install 'gan_jax[grpc]'") from None
 
 
+def _image_limits(args: argparse.Namespace) -> dict:
+    """The image limits given on the command line (the rest keep ImageLimits' defaults), checked."""
+    from gan_jax.serve.uploads import ImageLimits
+
+    given = {"max_side": args.max_image_side, "max_pixels": args.max_image_pixels}
+    given = {k: v for k, v in given.items() if v is not None}
+    if any(v < 1 for v in given.values()):
+        raise ValueError("--max-image-side and --max-image-pixels must be >= 1")
+    ImageLimits(**given)
+    return given
+
+
 def run(args: argparse.Namespace) -> int:
     import orjson
     import uvicorn
@@ -76,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.max_batch < 1 or args.max_body_bytes < 1 or args.workers < 1:
         raise ValueError("--max-batch, --max-body-bytes and --workers must be >= 1")
+    image_limits = _image_limits(args)
     if not args.echo:
         from gan_jax import bundle
 
@@ -85,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         _check_grpc(args.grpc_port, port)
     settings = {"token": load_token(args.token_file), "max_batch": args.max_batch,
                 "max_body_bytes": args.max_body_bytes, "grpc_port": args.grpc_port,
-                "grpc_host": args.host}  # fmt: skip
+                "grpc_host": args.host, "image_limits": image_limits}  # fmt: skip
     spec = {"bundle": uri, "max_batch": args.max_batch, "model_name": args.model_name, "echo": args.echo,
             "settings": settings}  # fmt: skip
     os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory

@@ -7,6 +7,12 @@
 - Vertex AI:   GET $AIP_HEALTH_ROUTE, POST $AIP_PREDICT_ROUTE ({"instances"} -> {"predictions"})
 - operations:  GET /metrics (Prometheus), /openapi.json, and /docs and /redoc (served offline)
 
+An image bundle (`Bundle.kind == "image"`) is served through the same routes with image bodies:
+POST /predict and /invocations take one PNG or JPEG as the body (Content-Type image/png or
+image/jpeg; checked and decoded safely by serve/uploads.py, resized as in training), the KServe v2
+infer route a UINT8 tensor [N, H, W, C] of the model's image size, and the Vertex route
+{"instances": [{"b64": ...}]}. Answers are those of the table model: probability and label.
+
 Handlers are async and parse bodies with orjson; concurrent requests share one jitted model
 call through the micro-batcher. The model is compiled and warmed up for every batch size in the
 lifespan start-up, before uvicorn opens the port, so the first request is as fast as the rest.
@@ -14,6 +20,7 @@ lifespan start-up, before uvicorn opens the port, so the first request is as fas
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import gc
@@ -28,10 +35,11 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gan_jax.serve import docs, openapi, schemas
+from gan_jax.serve import docs, openapi, schemas, uploads
 from gan_jax.serve.middleware import AuthLimitsMetrics, Metrics, log
 from gan_jax.serve.model import MicroBatcher, malignant
 from gan_jax.serve.schemas import ApiError
+from gan_jax.serve.uploads import ImageLimits
 
 HEALTH_ROUTES = {"/ping", "/v2/health/live", "/v2/health/ready"}
 
@@ -46,11 +54,14 @@ class ServeSettings:
     vertex_predict_route: str | None = None  # from AIP_PREDICT_ROUTE
     grpc_port: int | None = None  # the Open Inference Protocol over gRPC on this port too (None: off)
     grpc_host: str = "0.0.0.0"
+    image_limits: ImageLimits = ImageLimits()  # image bundles: largest side and pixel count accepted
 
     @classmethod
     def from_env(cls, **overrides) -> ServeSettings:
         env = {"vertex_health_route": os.environ.get("AIP_HEALTH_ROUTE"),
                "vertex_predict_route": os.environ.get("AIP_PREDICT_ROUTE")}  # fmt: skip
+        if isinstance(overrides.get("image_limits"), dict):  # as `gan-jax serve` hands it over (JSON)
+            overrides["image_limits"] = ImageLimits(**overrides["image_limits"])
         return cls(**{**env, **overrides})
 
 
@@ -70,6 +81,7 @@ def json_response(body, status: int = 200) -> Response:
 def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """The ASGI app serving `model` (a serve.model.BundleModel or EchoModel)."""
     parser = schemas.CaseParser(model.feature_names, settings.max_batch, getattr(model, "bounds", None))
+    v2_parse = _v2_parser(model, parser, settings.max_batch)
     metrics = Metrics()
     batcher = MicroBatcher(model, settings.max_batch, on_call=metrics.batch_rows.observe)
     ready = {"value": False}
@@ -87,7 +99,7 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         if not settings.token:
             log.warning("no API token set: every route is open (fine only behind a platform that "
                         "authenticates, such as SageMaker or Vertex AI)")  # fmt: skip
-        grpc_server = await _start_grpc(model, parser, batcher, settings, ready)
+        grpc_server = await _start_grpc(model, v2_parse, batcher, settings, ready)
         yield
         if grpc_server is not None:
             await grpc_server.stop(grace=2)
@@ -99,17 +111,27 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
     _add_error_handlers(app)
     score = _scorer(model, batcher, settings.threshold)
     scoring_routes = {}  # (method, path) -> (core handler, route template); see ScoringFastPath
-    scoring_routes.update(_add_native(app, model, parser, score))
-    scoring_routes.update(_add_kserve(app, model, parser, score, ready))
-    scoring_routes.update(_add_sagemaker(app, parser, score, ready, model.version))
+    if getattr(model, "kind", "table") == "image":
+        decode, vertex_cases = _image_readers(model, settings)
+        scoring_routes.update(_add_image_native(app, model, decode, score))
+        read_cases = _image_invocation(decode)
+    else:
+        scoring_routes.update(_add_native(app, model, parser, score))
+        read_cases = _table_invocation(parser)
+
+        async def vertex_cases(body):
+            return schemas.vertex_cases(parser, body)
+
+    scoring_routes.update(_add_kserve(app, model, v2_parse, score, ready))
+    scoring_routes.update(_add_sagemaker(app, read_cases, score, ready, model.version))
     if settings.vertex_predict_route:
-        scoring_routes.update(_add_vertex(app, model, parser, score, ready, settings))
+        scoring_routes.update(_add_vertex(app, model, vertex_cases, score, ready, settings))
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def prometheus_metrics():
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    document = openapi.Document(model, settings.max_batch)
+    document = openapi.document(model, settings.max_batch)
     openapi.install(app, document, settings.vertex_health_route, settings.vertex_predict_route,
                     auth=settings.token is not None)  # fmt: skip
     routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
@@ -199,13 +221,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         return json_response({"error": f"{field}: {first.get('msg', 'invalid')}", "field": field}, 422)
 
 
-async def _start_grpc(model, parser, batcher, settings: ServeSettings, ready: dict):
+async def _start_grpc(model, v2_parse, batcher, settings: ServeSettings, ready: dict):
     if settings.grpc_port is None:
         return None
     from gan_jax.serve import grpc_server  # grpcio is an optional extra
 
     service = grpc_server.InferenceService(
-        model, parser, batcher, threshold=settings.threshold, token=settings.token, ready=ready,
+        model, v2_parse, batcher, threshold=settings.threshold, token=settings.token, ready=ready,
         metadata=kserve_metadata(model),
     )  # fmt: skip
     return await grpc_server.start(service, settings.grpc_host, settings.grpc_port, settings.max_body_bytes)
@@ -213,14 +235,63 @@ async def _start_grpc(model, parser, batcher, settings: ServeSettings, ready: di
 
 def kserve_metadata(model) -> dict:
     """The v2 model metadata, the same over HTTP and gRPC."""
-    n = len(model.feature_names)
+    if getattr(model, "kind", "table") == "image":
+        inputs = [{"name": "input-0", "datatype": "UINT8", "shape": [-1, *model.input_shape]}]
+        parameters = {"image_shape": list(model.input_shape), "label_names": list(model.label_names)}
+    else:
+        inputs = [{"name": "input-0", "datatype": "FP32", "shape": [-1, len(model.feature_names)]}]
+        parameters = {"feature_names": list(model.feature_names), "label_names": list(model.label_names)}
     return {
-        "name": model.name, "versions": [model.version], "platform": "jax",
-        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, n]}],
+        "name": model.name, "versions": [model.version], "platform": "jax", "inputs": inputs,
         "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
                     {"name": "label", "datatype": "INT32", "shape": [-1]}],
-        "parameters": {"feature_names": list(model.feature_names), "label_names": list(model.label_names)},
+        "parameters": parameters,
     }  # fmt: skip
+
+
+def _v2_parser(model, parser, max_batch: int):
+    """body (parsed JSON) -> the model's input batch, for the KServe v2 routes (HTTP and gRPC)."""
+    if getattr(model, "kind", "table") == "image":
+        return lambda body: schemas.v2_images(body, model.input_shape, max_batch)
+    return lambda body: schemas.v2_inputs(parser, body)
+
+
+def _media_type(headers) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _image_readers(model, settings: ServeSettings):
+    """Async (bytes -> uint8 [H, W, C]) for uploads and (Vertex body -> [N, H, W, C]); both
+    decode off the event loop's thread (Pillow releases the GIL while it decodes)."""
+
+    def decode_sync(data: bytes, field: str = "body"):
+        return uploads.decode_image(data, model.input_shape, settings.image_limits, field)
+
+    async def decode(data: bytes):
+        return await asyncio.to_thread(decode_sync, data)
+
+    async def vertex_cases(body):
+        return await asyncio.to_thread(schemas.vertex_images, body, decode_sync, settings.max_batch)
+
+    return decode, vertex_cases
+
+
+def _add_image_native(app: FastAPI, model, decode, score) -> dict:
+    async def predict_image(body: bytes, headers) -> Reply:
+        uploads.check_content_type(_media_type(headers))
+        x = (await decode(body))[None]
+        return json_reply({**(await score(x))[0], "model_version": model.version})
+
+    summary = "Score one uploaded image (the body: PNG or JPEG bytes)"
+    app.post("/predict", tags=["native"], summary=summary)(_endpoint(predict_image))
+    _add_model_info(app, model, "The served bundle: version, image shape, metrics, config")
+    return {("POST", "/predict"): (predict_image, "/predict")}
+
+
+def _add_model_info(app: FastAPI, model, summary: str) -> None:
+    @app.get("/model", tags=["native"], summary=summary)
+    async def model_info():
+        return json_response(model.info())
 
 
 def _add_native(app: FastAPI, model, parser, score) -> dict:
@@ -233,15 +304,11 @@ def _add_native(app: FastAPI, model, parser, score) -> dict:
 
     summary = "Score one case ({'features': ...}) or many ({'instances': [...]})"
     app.post("/predict", tags=["native"], summary=summary)(_endpoint(predict))
-
-    @app.get("/model", tags=["native"], summary="The served bundle: version, features, metrics, config")
-    async def model_info():
-        return json_response(model.info())
-
+    _add_model_info(app, model, "The served bundle: version, features, metrics, config")
     return {("POST", "/predict"): (predict, "/predict")}
 
 
-def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
+def _add_kserve(app: FastAPI, model, v2_parse, score, ready) -> dict:
     metadata = kserve_metadata(model)
 
     def check_name(name: str) -> None:
@@ -272,7 +339,7 @@ def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
 
     async def infer_core(body: bytes, headers) -> Reply:
         body = schemas.loads(body)
-        predictions = await score(schemas.v2_inputs(parser, body))
+        predictions = await score(v2_parse(body))
         proba = [p["malignant_probability"] for p in predictions]
         labels = [int(p["label"] == model.label_names[1]) for p in predictions]
         outputs = [
@@ -295,31 +362,43 @@ def _add_kserve(app: FastAPI, model, parser, score, ready) -> dict:
     return {("POST", f"/v2/models/{model.name}/infer"): (infer_core, "/v2/models/{name}/infer")}
 
 
-def _add_sagemaker(app: FastAPI, parser, score, ready, version: str) -> dict:
+def _table_invocation(parser):
+    async def read_cases(body: bytes, content_type: str):
+        if content_type == "text/csv":
+            return schemas.csv_cases(parser, body)
+        if content_type in (JSON, ""):
+            return schemas.native_cases(parser, schemas.loads(body))[0]
+        raise ApiError(415, f"content type {content_type!r} is not supported; use {JSON} or text/csv")
+
+    return read_cases
+
+
+def _image_invocation(decode):
+    async def read_cases(body: bytes, content_type: str):
+        uploads.check_content_type(content_type)
+        return (await decode(body))[None]
+
+    return read_cases
+
+
+def _add_sagemaker(app: FastAPI, read_cases, score, ready, version: str) -> dict:
     @app.get("/ping", tags=["sagemaker"], summary="SageMaker health check")
     async def ping():
         return Response(status_code=200 if ready["value"] else 503)
 
     async def invocations(body: bytes, headers) -> Reply:
-        content_type = headers.get("content-type", JSON).split(";")[0].strip().lower()
-        if content_type == "text/csv":
-            x = schemas.csv_cases(parser, body)
-        elif content_type in (JSON, ""):
-            x = schemas.native_cases(parser, schemas.loads(body))[0]
-        else:
-            raise ApiError(415, f"content type {content_type!r} is not supported; use {JSON} or text/csv")
-        predictions = await score(x)
+        predictions = await score(await read_cases(body, _media_type(headers)))
         if "text/csv" in headers.get("accept", ""):
             lines = "".join(f"{p['malignant_probability']!r},{p['label']}\n" for p in predictions)
             return 200, lines.encode(), "text/csv"
         return json_reply({"predictions": predictions, "model_version": version})
 
-    summary = "SageMaker inference: JSON or CSV, one case per line"
+    summary = "SageMaker inference: JSON or CSV, one case per line (an image bundle: one PNG or JPEG)"
     app.post("/invocations", tags=["sagemaker"], summary=summary)(_endpoint(invocations))
     return {("POST", "/invocations"): (invocations, "/invocations")}
 
 
-def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettings) -> dict:
+def _add_vertex(app: FastAPI, model, vertex_cases, score, ready, settings: ServeSettings) -> dict:
     # A route that already exists (e.g. AIP_HEALTH_ROUTE=/ping, AIP_PREDICT_ROUTE=/predict) already
     # speaks the contract: health is 200 when ready, /predict takes {"instances"} -> {"predictions"}.
     existing = {getattr(r, "path", None) for r in app.routes}
@@ -334,7 +413,7 @@ def _add_vertex(app: FastAPI, model, parser, score, ready, settings: ServeSettin
         return {}
 
     async def vertex_predict(body: bytes, headers) -> Reply:
-        predictions = await score(schemas.vertex_cases(parser, schemas.loads(body)))
+        predictions = await score(await vertex_cases(schemas.loads(body)))
         return json_reply({"predictions": predictions, "deployedModelVersion": model.version})
 
     summary = "Vertex AI prediction: {'instances': [...]} -> {'predictions': [...]}"

@@ -6,7 +6,8 @@ other v2 clients work unchanged. It runs on the HTTP server's event loop and sha
 with it: the model and its micro-batcher (gRPC and HTTP requests are batched together), the
 bearer token (metadata `authorization: Bearer <token>`; the health RPCs are open, as the HTTP
 health routes are) and the validation — a request is turned into the JSON form of a v2 request
-and checked by `schemas.v2_inputs`, so a bad value gets the same words as over HTTP, as
+and checked by the HTTP route's parser (`schemas.v2_inputs`, or `schemas.v2_images` for an image
+model: a UINT8 tensor [N, H, W, C]), so a bad value gets the same words as over HTTP, as
 INVALID_ARGUMENT naming the field. Messages over `max_body_bytes` are RESOURCE_EXHAUSTED.
 """
 
@@ -19,15 +20,16 @@ import uuid
 import grpc
 import numpy as np
 
-from gan_jax.serve import schemas
 from gan_jax.serve.middleware import log
 from gan_jax.serve.model import malignant
 from gan_jax.serve.proto import kserve_v2_pb2 as pb
 from gan_jax.serve.schemas import ApiError
 
 SERVICE = "inference.GRPCInferenceService"
-# Little-endian numpy dtypes of raw tensor contents, and the typed field otherwise.
+# Little-endian numpy dtypes of raw tensor contents, and the typed field otherwise. UINT8 is
+# what an image model takes; which datatypes a model accepts is `v2_parse`'s business.
 _RAW = {
+    "UINT8": "<u1",
     "FP16": "<f2",
     "FP32": "<f4",
     "FP64": "<f8",
@@ -37,6 +39,7 @@ _RAW = {
     "INT64": "<i8",
 }
 _TYPED = {
+    "UINT8": "uint_contents",
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
     "INT8": "int_contents",
@@ -53,7 +56,7 @@ class InferenceService:
     def __init__(
         self,
         model,
-        parser: schemas.CaseParser,
+        v2_parse,
         batcher,
         *,
         threshold: float,
@@ -61,7 +64,8 @@ class InferenceService:
         ready: dict,
         metadata: dict,
     ):
-        self.model, self.parser, self.batcher = model, parser, batcher
+        # v2_parse: the JSON form of a v2 request -> the model's batch (the HTTP route's parser).
+        self.model, self.v2_parse, self.batcher = model, v2_parse, batcher
         self.threshold, self.ready, self.metadata = threshold, ready, metadata
         self.token = token.encode() if token else None
 
@@ -96,7 +100,7 @@ class InferenceService:
         await self._authorize(context)
         await self._check_name(request.model_name, context)
         try:
-            x = schemas.v2_inputs(self.parser, request_body(request))
+            x = self.v2_parse(request_body(request))
         except ApiError as e:
             await context.abort(_STATUS.get(e.status, grpc.StatusCode.INVALID_ARGUMENT), e.body()["error"])
         try:
@@ -142,7 +146,7 @@ def request_body(request: pb.ModelInferRequest) -> dict:
         if t.datatype not in _RAW:
             raise ApiError(
                 422,
-                f"datatype must be a number type such as FP32, got {t.datatype!r}",
+                f"datatype must be a number type such as FP32 (UINT8 for images), got {t.datatype!r}",
                 f"inputs[{i}].datatype",
             )
         if raw and t.HasField("contents"):

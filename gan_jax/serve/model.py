@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import time
 
 import numpy as np
@@ -43,41 +44,51 @@ def batch_buckets(max_batch: int) -> tuple[int, ...]:
 
 
 class BundleModel:
-    """A bundle's model behind fixed batch sizes: never recompiles after `warmup`."""
+    """A bundle's model behind fixed batch sizes: never recompiles after `warmup`. Scores
+    float32 feature rows [N, F] (table bundle) or uint8 images [N, H, W, C] (image bundle)."""
 
     def __init__(self, bundle, max_batch: int = 1024, name: str = "gan_jax"):
         self.bundle = bundle
+        self.kind = bundle.kind
         self.name = name
         self.version = bundle.model_version
         self.feature_names = tuple(bundle.feature_names)
         self.label_names = tuple(bundle.label_names)
         self.buckets = batch_buckets(max_batch)
         self._fn = bundle.predict_fn()
-        scaler = bundle.params["scaler"]
-        self.bounds = scaler_bounds(scaler["shift"], scaler["scale"])  # what it can score
+        if self.kind == "image":
+            self.input_shape, self.input_dtype = bundle.image_shape, np.uint8
+            self.bounds = None
+        else:
+            self.input_shape, self.input_dtype = (len(self.feature_names),), np.float32
+            scaler = bundle.params["scaler"]
+            self.bounds = scaler_bounds(scaler["shift"], scaler["scale"])  # what it can score
 
     def warmup(self) -> float:
         """Compiles and runs every batch size once; returns the seconds it took."""
         t0 = time.perf_counter()
         for b in self.buckets:
-            np.asarray(self._fn(np.zeros((b, len(self.feature_names)), np.float32)))
+            np.asarray(self._fn(np.zeros((b, *self.input_shape), self.input_dtype)))
         return time.perf_counter() - t0
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Malignant probability [N] for x [N, F] float32, in chunks of at most the largest bucket."""
+        """Malignant probability [N] for a batch x [N, ...], in chunks of at most the largest bucket."""
         top = self.buckets[-1]
         if len(x) > top:
             return np.concatenate([self.predict(x[i : i + top]) for i in range(0, len(x), top)])
         size = self.buckets[bisect.bisect_left(self.buckets, len(x))]
-        padded = x if size == len(x) else np.concatenate([x, np.zeros((size - len(x), x.shape[1]), x.dtype)])
+        padded = (
+            x if size == len(x) else np.concatenate([x, np.zeros((size - len(x), *x.shape[1:]), x.dtype)])
+        )
         return np.asarray(self._fn(padded))[: len(x)]
 
     def info(self) -> dict:
         b = self.bundle
-        return {"name": self.name, "model_version": self.version, "checksum": b.checksum,
-                "feature_names": list(self.feature_names), "label_names": list(self.label_names),
+        shape = {"image_shape": list(self.input_shape)} if self.kind == "image" else {}
+        return {"name": self.name, "kind": self.kind, "model_version": self.version, "checksum": b.checksum,
+                "feature_names": list(self.feature_names), **shape, "label_names": list(self.label_names),
                 "metrics": b.meta.get("metrics"), "training": b.meta.get("training"),
-                "versions": b.meta.get("versions"), "config": b.config.to_dict()}  # fmt: skip
+                "versions": b.meta.get("versions"), "config": dataclasses.asdict(b.config)}  # fmt: skip
 
 
 class EchoModel:
@@ -87,6 +98,7 @@ class EchoModel:
     def __init__(self, max_batch: int = 1024, name: str = "echo"):
         self.name, self.version = name, "echo"
         self.feature_names, self.label_names = FEATURE_NAMES, LABEL_NAMES
+        self.kind = "table"
         self.buckets = batch_buckets(max_batch)
         self.bounds = None  # any float32 value
 

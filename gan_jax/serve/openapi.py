@@ -6,7 +6,9 @@ no extra keys. Every status a route can answer is listed with its body and heade
 document is checked against the running server by schemathesis (tests/test_openapi_conformance.py).
 
 One rule cannot be written in JSON Schema: in a KServe v2 request, `data` holds N x F values for
-`shape` [N, F]. The description says so.
+`shape` [N, F]. The description says so. For an image model (`ImageDocument`) the scoring routes
+take image bodies instead; that a binary body or a base64 string is a decodable PNG or JPEG within
+the size limits is likewise said in words, not in the schema.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gan_jax.data.cases import F32_MAX
+from gan_jax.serve.uploads import IMAGE_TYPES
 
 JSON = "application/json"
 _ERROR = {
@@ -41,14 +44,24 @@ _ERROR_TEXT = {
     415: "The content type is neither application/json nor text/csv.",
     422: "A case or tensor failed validation; `error` names the field, line or column.",
 }
+# The same statuses where an image is uploaded.
+_IMAGE_ERROR_TEXT = {
+    **_ERROR_TEXT,
+    400: "The body is empty.",
+    413: "The body is larger than --max-body-bytes, or the image declares more pixels than "
+    "--max-image-side / --max-image-pixels allow (checked before decoding: decompression bombs land here).",
+    415: "The content type is not image/png or image/jpeg, or the body is not a PNG or JPEG image.",
+    422: "The image is corrupt or truncated.",
+}
+_BINARY = {"type": "string", "format": "binary"}
 
 
 def _json(schema: dict) -> dict:
     return {JSON: {"schema": schema}}
 
 
-def _error(status: int) -> dict:
-    response = {"description": _ERROR_TEXT[status], "content": _json(_ERROR)}
+def _error(status: int, texts: dict = _ERROR_TEXT) -> dict:
+    response = {"description": texts[status], "content": _json(_ERROR)}
     if status == 401:
         response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}}
     if status == 405:
@@ -56,10 +69,12 @@ def _error(status: int) -> dict:
     return response
 
 
-def _responses(ok: dict, *errors: int, protected: bool = True, ready: dict | None = None) -> dict:
+def _responses(
+    ok: dict, *errors: int, protected: bool = True, ready: dict | None = None, texts: dict = _ERROR_TEXT
+) -> dict:
     out = {"200": ok}
     for status in sorted({*errors, *([401] if protected else [])}):
-        out[str(status)] = _error(status)
+        out[str(status)] = _error(status, texts)
     if ready is not None:
         out["503"] = ready
     out["500"] = {
@@ -81,14 +96,63 @@ def _object(properties: dict, required: list[str] | None = None, extra: bool = F
     return schema
 
 
-class Document:
-    """The pieces of the document that depend on the served model."""
+class _ModelDocument:
+    """What both kinds of model share: names, limits and the response schemas."""
 
     def __init__(self, model, max_batch: int):
-        self.names = tuple(model.feature_names)
         self.labels = list(model.label_names)
         self.model_name = model.name
         self.max_batch = max_batch
+
+    def prediction(self) -> dict:
+        return _object(
+            {
+                "label": {"type": "string", "enum": self.labels},
+                "malignant_probability": {"type": "number", "minimum": 0, "maximum": 1},
+            }
+        )
+
+    def predictions(self, version_key: str = "model_version") -> dict:
+        items = {"type": "array", "items": self.prediction()}
+        return _object({"predictions": items, version_key: {"type": "string"}})
+
+    def native_response(self) -> dict:
+        single = _object({**self.prediction()["properties"], "model_version": {"type": "string"}})
+        return {"oneOf": [single, self.predictions()]}
+
+    def v2_response(self) -> dict:
+        output = _object(
+            {
+                "name": {"type": "string"},
+                "datatype": {"type": "string"},
+                "shape": {"type": "array", "items": {"type": "integer"}},
+                "data": {"type": "array", "items": {"type": "number"}},
+            }
+        )
+        return _object(
+            {
+                "id": {"type": "string"},
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "outputs": {"type": "array", "items": output},
+            },
+            ["model_name", "model_version", "outputs"],
+        )
+
+
+def document(model, max_batch: int):
+    """The document's model-dependent pieces: an `ImageDocument` for an image model, else a `Document`."""
+    if getattr(model, "kind", "table") == "image":
+        return ImageDocument(model, max_batch)
+    return Document(model, max_batch)
+
+
+class Document(_ModelDocument):
+    """The pieces of the document that depend on the served model (a table model)."""
+
+    def __init__(self, model, max_batch: int):
+        super().__init__(model, max_batch)
+        self.names = tuple(model.feature_names)
         bounds = getattr(model, "bounds", None)
         n = len(self.names)
         low, high = (
@@ -168,59 +232,82 @@ class Document:
             },
             ["name", "shape", "datatype", "data"],
         )
-        inputs = {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1}
-        return _object(
-            {"id": {"type": "string"}, "inputs": inputs, "parameters": {"type": "object"}}, ["inputs"]
-        )
+        return _v2_request(tensor)
 
-    # -- responses -------------------------------------------------------------------------------
 
-    def prediction(self) -> dict:
-        return _object(
-            {
-                "label": {"type": "string", "enum": self.labels},
-                "malignant_probability": {"type": "number", "minimum": 0, "maximum": 1},
-            }
-        )
+class ImageDocument(_ModelDocument):
+    """The pieces of the document that depend on the served image model."""
 
-    def predictions(self, version_key: str = "model_version") -> dict:
-        items = {"type": "array", "items": self.prediction()}
-        return _object({"predictions": items, version_key: {"type": "string"}})
+    def __init__(self, model, max_batch: int):
+        super().__init__(model, max_batch)
+        self.shape = tuple(model.input_shape)
 
-    def native_response(self) -> dict:
-        single = _object({**self.prediction()["properties"], "model_version": {"type": "string"}})
-        return {"oneOf": [single, self.predictions()]}
+    def upload(self) -> dict:
+        return {t: {"schema": _BINARY} for t in IMAGE_TYPES}
 
-    def v2_response(self) -> dict:
-        output = _object(
+    def v2_request(self) -> dict:
+        h, w, c = self.shape
+        pixel = {"type": "integer", "minimum": 0, "maximum": 255}
+        nested = pixel
+        for size in (c, w, h):
+            nested = {"type": "array", "items": nested, "minItems": size, "maxItems": size}
+        images = {"type": "array", "items": nested, "minItems": 1, "maxItems": self.max_batch}
+        dims = [{"type": "integer", "const": d} for d in self.shape]
+        shape = {
+            "type": "array",
+            "prefixItems": [{"type": "integer", "minimum": 1, "maximum": self.max_batch}, *dims],
+            "minItems": 4,
+            "maxItems": 4,
+            "items": False,
+        }
+        tensor = _object(
             {
                 "name": {"type": "string"},
-                "datatype": {"type": "string"},
-                "shape": {"type": "array", "items": {"type": "integer"}},
-                "data": {"type": "array", "items": {"type": "number"}},
-            }
-        )
-        return _object(
-            {
-                "id": {"type": "string"},
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "outputs": {"type": "array", "items": output},
+                "shape": shape,
+                "datatype": {"type": "string", "const": "UINT8"},
+                "data": images,
+                "parameters": {"type": "object"},
             },
-            ["model_name", "model_version", "outputs"],
+            ["name", "shape", "datatype", "data"],
         )
+        return _v2_request(tensor)
+
+    def vertex_request(self) -> dict:
+        b64 = {"type": "string", "contentEncoding": "base64", "description": "a PNG or JPEG, base64-encoded"}
+        instances = {
+            "type": "array",
+            "items": _object({"b64": b64}),
+            "minItems": 1,
+            "maxItems": self.max_batch,
+        }
+        parameters = {"type": "object", "description": "accepted and ignored"}
+        return _object({"instances": instances, "parameters": parameters}, ["instances"])
+
+
+def _v2_request(tensor: dict) -> dict:
+    """A KServe v2 request of one input tensor."""
+    inputs = {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1}
+    return _object({"id": {"type": "string"}, "inputs": inputs, "parameters": {"type": "object"}}, ["inputs"])
 
 
 def _flag(name: str) -> dict:
     return _object({name: {"type": "boolean"}})
 
 
-def operations(doc: Document, vertex_health: str | None, vertex_predict: str | None) -> dict:
+def _ok(schema: dict, text: str = "OK") -> dict:
+    return {"description": text, "content": _json(schema)}
+
+
+def _not_ready(schema: dict) -> dict:
+    return {"description": "The model is still loading.", "content": _json(schema)}
+
+
+def _body(content: dict) -> dict:
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def operations(doc, vertex_health: str | None, vertex_predict: str | None) -> dict:
     """(METHOD, path) -> the OpenAPI fields of that operation that this module owns."""
-    ok = lambda schema, text="OK": {"description": text, "content": _json(schema)}  # noqa: E731
-    not_ready = lambda schema: {"description": "The model is still loading.", "content": _json(schema)}  # noqa: E731
-    csv = {"text/csv": {"schema": {"type": "string"}}}
-    body = lambda content: {"requestBody": {"required": True, "content": content}}  # noqa: E731
     name = [
         {
             "name": "name",
@@ -229,53 +316,44 @@ def operations(doc: Document, vertex_health: str | None, vertex_predict: str | N
             "schema": {"type": "string", "enum": [doc.model_name]},
         }
     ]
-    infer_text = (
-        "One FP tensor `input-0` of shape [N, 30] whose `data` holds N rows of 30 values in feature "
-        "order (N must equal the number of rows). One tensor per feature, named by the feature, "
-        "shape [N], is also accepted."
+    scoring = _image_scoring if isinstance(doc, ImageDocument) else _table_scoring
+    ops = {**_common(doc, name), **scoring(doc, name)}
+    if vertex_health and ("get", vertex_health) not in ops:
+        ops["get", vertex_health] = {
+            "responses": _responses(_ok(_flag("ready")), protected=False, ready=_not_ready(_flag("ready")))
+        }
+    if vertex_predict and ("post", vertex_predict) not in ops:
+        texts = _IMAGE_ERROR_TEXT if isinstance(doc, ImageDocument) else _ERROR_TEXT
+        errors = (400, 413, 415, 422) if isinstance(doc, ImageDocument) else (400, 413, 422)
+        ops["post", vertex_predict] = {
+            **_body(_json(doc.vertex_request())),
+            "responses": _responses(_ok(doc.predictions("deployedModelVersion")), *errors, texts=texts),
+        }
+    return ops
+
+
+def _common(doc, name: list) -> dict:
+    """The operations that read no body: the same for every kind of model."""
+    ready_flag = _object({"name": {"type": "string"}, "ready": {"type": "boolean"}})
+    server = _object(
+        {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "extensions": {"type": "array", "items": {"type": "string"}},
+        }
     )
-    ops = {
-        ("post", "/predict"): {
-            **body(_json(doc.native_request())),
-            "responses": _responses(ok(doc.native_response()), 400, 413, 422),
-        },
-        ("get", "/model"): {"responses": _responses(ok({"type": "object"}, "The served bundle"))},
-        ("get", "/v2"): {
-            "responses": _responses(
-                ok(
-                    _object(
-                        {
-                            "name": {"type": "string"},
-                            "version": {"type": "string"},
-                            "extensions": {"type": "array", "items": {"type": "string"}},
-                        }
-                    )
-                )
-            )
-        },
-        ("get", "/v2/health/live"): {"responses": _responses(ok(_flag("live")), protected=False)},
+    metadata = {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"]}
+    return {
+        ("get", "/model"): {"responses": _responses(_ok({"type": "object"}, "The served bundle"))},
+        ("get", "/v2"): {"responses": _responses(_ok(server))},
+        ("get", "/v2/health/live"): {"responses": _responses(_ok(_flag("live")), protected=False)},
         ("get", "/v2/health/ready"): {
-            "responses": _responses(ok(_flag("ready")), protected=False, ready=not_ready(_flag("ready")))
+            "responses": _responses(_ok(_flag("ready")), protected=False, ready=_not_ready(_flag("ready")))
         },
-        ("get", "/v2/models/{name}"): {
-            "parameters": name,
-            "responses": _responses(
-                ok({"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"]}), 404
-            ),
-        },
+        ("get", "/v2/models/{name}"): {"parameters": name, "responses": _responses(_ok(metadata), 404)},
         ("get", "/v2/models/{name}/ready"): {
             "parameters": name,
-            "responses": _responses(
-                ok(_object({"name": {"type": "string"}, "ready": {"type": "boolean"}})),
-                404,
-                ready=not_ready(_object({"name": {"type": "string"}, "ready": {"type": "boolean"}})),
-            ),
-        },
-        ("post", "/v2/models/{name}/infer"): {
-            "parameters": name,
-            "description": infer_text,
-            **body(_json(doc.v2_request())),
-            "responses": _responses(ok(doc.v2_response()), 400, 404, 413, 422),
+            "responses": _responses(_ok(ready_flag), 404, ready=_not_ready(ready_flag)),
         },
         ("get", "/ping"): {
             "responses": _responses(
@@ -283,12 +361,6 @@ def operations(doc: Document, vertex_health: str | None, vertex_predict: str | N
                 protected=False,
                 ready={"description": "Still loading (empty body)."},
             )
-        },
-        ("post", "/invocations"): {
-            **body({**_json(doc.native_request()), "text/csv": {"schema": doc.csv_request()}}),
-            "responses": _responses(
-                {"description": "OK", "content": {**_json(doc.predictions()), **csv}}, 400, 413, 415, 422
-            ),
         },
         ("get", "/metrics"): {
             "responses": _responses(
@@ -299,16 +371,70 @@ def operations(doc: Document, vertex_health: str | None, vertex_predict: str | N
             )
         },
     }
-    if vertex_health and ("get", vertex_health) not in ops:
-        ops["get", vertex_health] = {
-            "responses": _responses(ok(_flag("ready")), protected=False, ready=not_ready(_flag("ready")))
-        }
-    if vertex_predict and ("post", vertex_predict) not in ops:
-        ops["post", vertex_predict] = {
-            **body(_json(doc.vertex_request())),
-            "responses": _responses(ok(doc.predictions("deployedModelVersion")), 400, 413, 422),
-        }
-    return ops
+
+
+def _table_scoring(doc: Document, name: list) -> dict:
+    csv = {"text/csv": {"schema": {"type": "string"}}}
+    infer_text = (
+        "One FP tensor `input-0` of shape [N, 30] whose `data` holds N rows of 30 values in feature "
+        "order (N must equal the number of rows). One tensor per feature, named by the feature, "
+        "shape [N], is also accepted."
+    )
+    return {
+        ("post", "/predict"): {
+            **_body(_json(doc.native_request())),
+            "responses": _responses(_ok(doc.native_response()), 400, 413, 422),
+        },
+        ("post", "/v2/models/{name}/infer"): {
+            "parameters": name,
+            "description": infer_text,
+            **_body(_json(doc.v2_request())),
+            "responses": _responses(_ok(doc.v2_response()), 400, 404, 413, 422),
+        },
+        ("post", "/invocations"): {
+            **_body({**_json(doc.native_request()), "text/csv": {"schema": doc.csv_request()}}),
+            "responses": _responses(
+                {"description": "OK", "content": {**_json(doc.predictions()), **csv}}, 400, 413, 415, 422
+            ),
+        },
+    }
+
+
+def _image_scoring(doc: ImageDocument, name: list) -> dict:
+    csv = {"text/csv": {"schema": {"type": "string"}}}
+    h, w, c = doc.shape
+    upload_text = (
+        f"The body is one PNG or JPEG image, resized to the model's {h} x {w} x {c} as in training. "
+        "Its width and height are checked from the header before it is decoded."
+    )
+    infer_text = (
+        f"One UINT8 tensor `input-0` of shape [N, {h}, {w}, {c}] (images, height, width, channels) "
+        "whose `data` holds the pixel values 0..255, nested as the shape or flat in row-major order."
+    )
+    single = _object({**doc.prediction()["properties"], "model_version": {"type": "string"}})
+    errors = (400, 413, 415, 422)
+    return {
+        ("post", "/predict"): {
+            "description": upload_text,
+            **_body(doc.upload()),
+            "responses": _responses(_ok(single), *errors, texts=_IMAGE_ERROR_TEXT),
+        },
+        ("post", "/v2/models/{name}/infer"): {
+            "parameters": name,
+            "description": infer_text,
+            **_body(_json(doc.v2_request())),
+            "responses": _responses(_ok(doc.v2_response()), 400, 404, 413, 422),
+        },
+        ("post", "/invocations"): {
+            "description": upload_text,
+            **_body(doc.upload()),
+            "responses": _responses(
+                {"description": "OK", "content": {**_json(doc.predictions()), **csv}},
+                *errors,
+                texts=_IMAGE_ERROR_TEXT,
+            ),
+        },
+    }
 
 
 def _set_auth(spec: dict, auth: bool) -> None:

@@ -8,6 +8,7 @@ messages or logs (they are patient data).
 
 from __future__ import annotations
 
+import base64
 import csv
 import functools
 import io
@@ -187,6 +188,80 @@ def _flatten(data, field: str) -> list:
     if data and isinstance(data[0], list):
         return [v for row in data for v in _flatten(row, field)]
     return data
+
+
+def v2_images(body, shape: tuple[int, int, int], max_rows: int) -> np.ndarray:
+    """uint8 images [N, H, W, C] from an Open Inference Protocol request for an image model: one
+    UINT8 tensor of shape [N, H, W, C] (the model's H, W, C), `data` flat or nested, values
+    integers 0..255."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
+        raise ApiError(422, "expected an object with a non-empty 'inputs' list of tensors", "inputs")
+    _known_keys(body, V2_REQUEST_KEYS, "body")
+    if not isinstance(body.get("id", ""), str):
+        raise ApiError(422, f"must be a string, got {type_name(body['id'])}", "id")
+    if len(body["inputs"]) != 1:
+        raise ApiError(422, f"expected one image tensor, got {len(body['inputs'])}", "inputs")
+    t, field = body["inputs"][0], "inputs[0]"
+    if not isinstance(t, dict) or not {"name", "shape", "datatype", "data"} <= set(t):
+        raise ApiError(422, "each input needs name, shape, datatype and data", field)
+    _known_keys(t, V2_TENSOR_KEYS, field)
+    if not isinstance(t["name"], str):
+        raise ApiError(422, f"must be a string, got {type_name(t['name'])}", f"{field}.name")
+    if t["datatype"] != "UINT8":
+        raise ApiError(422, f"datatype must be UINT8 (pixel values 0..255), got {t['datatype']!r}",
+                       f"{field}.datatype")  # fmt: skip
+    want = f"[N, {', '.join(map(str, shape))}]"
+    got = t["shape"]
+    if not (isinstance(got, list) and len(got) == 4 and all(_is_count(s) for s in got)):
+        raise ApiError(422, f"shape must be {want} (images, height, width, channels)", f"{field}.shape")
+    got = [int(s) for s in got]
+    if got[1:] != list(shape):
+        raise ApiError(422, f"shape must be {want} (this model's image size), got {got}", f"{field}.shape")
+    if not 1 <= got[0] <= max_rows:
+        raise ApiError(422, f"{got[0]} images: send between 1 and {max_rows} per request", f"{field}.shape")
+    flat = _flatten(t["data"], f"{field}.data")
+    if len(flat) != math.prod(got):
+        raise ApiError(
+            422, f"holds {len(flat)} values but shape {got} needs {math.prod(got)}", f"{field}.data"
+        )
+    return _pixels(flat, f"{field}.data").reshape(got)
+
+
+def _pixels(flat: list, field: str) -> np.ndarray:
+    """uint8 values of a flat list of JSON numbers; integral floats such as 7.0 count as
+    integers (as in JSON Schema), anything else outside 0..255 is refused by index."""
+    for i, v in enumerate(flat):
+        if type(v) not in (int, float):
+            raise ApiError(422, f"must be an integer 0..255, got {type_name(v)}", f"{field}[{i}]")
+    values = np.asarray(flat, np.float64)
+    bad = np.flatnonzero(~((values >= 0) & (values <= 255) & (values == np.round(values))))
+    if bad.size:
+        raise ApiError(422, "must be an integer 0..255", f"{field}[{int(bad[0])}]")
+    return values.astype(np.uint8)
+
+
+def vertex_images(body, decode, max_rows: int) -> np.ndarray:
+    """uint8 images [N, H, W, C] from a Vertex AI request for an image model:
+    {"instances": [{"b64": "<base64 PNG or JPEG>"}, ...]}, each decoded by `decode(bytes, field)`."""
+    _only_key(body, ("instances",))
+    instances = body["instances"]
+    if not isinstance(instances, list) or not 1 <= len(instances) <= max_rows:
+        raise ApiError(422, f"must be a list of 1 to {max_rows} images", "instances")
+    out = []
+    for i, instance in enumerate(instances):
+        field = f"instances[{i}]"
+        if not (
+            isinstance(instance, dict) and list(instance) == ["b64"] and isinstance(instance["b64"], str)
+        ):
+            raise ApiError(422, 'expected {"b64": "<base64-encoded PNG or JPEG>"}', field)
+        try:
+            data = base64.b64decode(instance["b64"], validate=True)
+        except ValueError:  # binascii.Error, or a non-ASCII string
+            raise ApiError(422, "is not valid base64", f"{field}.b64") from None
+        if not data:
+            raise ApiError(422, "is empty; expected a base64-encoded PNG or JPEG", f"{field}.b64")
+        out.append(decode(data, f"{field}.b64"))
+    return np.stack(out)
 
 
 @_unprocessable
