@@ -176,21 +176,23 @@ def decode_image_file(path: str, shape: Sequence[int]) -> np.ndarray:
             if pil.format not in ("PNG", "JPEG"):
                 raise DataError(f"{path}: a {pil.format} image; expected PNG or JPEG")
             pil.load()
-            array = _to_uint8(pil)
+            return pil_to_model_input(pil, shape)
     except DataError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot be read as a PNG or JPEG image ({e})") from e
-    return resize(array if array.ndim == 3 else array[..., None], shape)
 
 
-def _to_uint8(pil) -> np.ndarray:
-    """A PIL image → uint8 [H, W] (grey) or [H, W, 3]. 16-bit greys (mammograms exported from
-    DICOM) are scaled, not clipped, to 8 bits."""
+def pil_to_model_input(pil, shape: Sequence[int]) -> np.ndarray:
+    """A decoded PIL image → uint8 `shape` (H, W, C), as training reads every image file (the
+    server's uploads too, so it sees the pixels the model did). 16-bit greys (mammograms
+    exported from DICOM) are scaled, not clipped, to 8 bits."""
     if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
         wide = np.asarray(pil).astype(np.float64)
-        return np.round(np.clip(wide, 0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
-    return np.asarray(pil.convert("L" if pil.mode in ("L", "1", "LA") else "RGB"))
+        array = np.round(np.clip(wide, 0, 65535) * (255.0 / 65535.0)).astype(np.uint8)
+    else:
+        array = np.asarray(pil.convert("L" if pil.mode in ("L", "1", "LA") else "RGB"))
+    return resize(array if array.ndim == 3 else array[..., None], shape)
 
 
 # ---------------------------------------------------------------------------------------- npz

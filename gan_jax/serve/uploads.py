@@ -46,7 +46,7 @@ def check_content_type(content_type: str) -> None:
 
 def decode_image(data: bytes, shape: Sequence[int], limits: ImageLimits, field: str = "body") -> np.ndarray:
     """uint8 `shape` (H, W, C) from PNG or JPEG bytes (either, whatever the declared type),
-    resized as the training data was (`images.resize`)."""
+    converted and resized as the training data was (`images.pil_to_model_input`)."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -65,11 +65,10 @@ def decode_image(data: bytes, shape: Sequence[int], limits: ImageLimits, field: 
         _check_size(pil.size, limits, pil.format, field)
         try:
             pil.load()
-            array = images._to_uint8(pil)
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise ApiError(422, f"the {pil.format} image data is corrupt or truncated ({_first_line(e)}); "
                                 "expected a complete image", field) from None  # fmt: skip
-    return images.resize(array if array.ndim == 3 else array[..., None], shape)
+        return images.pil_to_model_input(pil, shape)
 
 
 def _check_size(size: tuple[int, int], limits: ImageLimits, fmt: str, field: str) -> None:
