@@ -115,9 +115,14 @@ def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
 
 
 def run_image_study(config: ImageStudyConfig, out: str | None = "results", *, command: str = "",
-                    log=lambda message: None) -> dict[str, Any]:  # fmt: skip
+                    mesh: jax.sharding.Mesh | None = None, log=lambda message: None) -> dict[str, Any]:  # fmt: skip
     """Trains and scores every model at every labelled fraction; writes the study to `out`
-    (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record."""
+    (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
+
+    Args:
+      mesh: devices the runs are sharded over (default: all).
+      log: called with one-line progress messages.
+    """
     t_start, cpu_start = time.perf_counter(), time.process_time()
     images, labels = nuclei.generate(config.n_images, config.data_seed, config.size)
     masks = evaluate.cv_folds(labels, config.n_folds, config.n_repeats, config.seed)
@@ -130,7 +135,7 @@ def run_image_study(config: ImageStudyConfig, out: str | None = "results", *, co
         t0 = time.perf_counter()
         runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
         result = ti.train_image_runs(model, images, labels, runs, ae_steps=config.ae_steps,
-                                     gan_steps=config.gan_steps, log_every=config.log_every)  # fmt: skip
+                                     gan_steps=config.gan_steps, log_every=config.log_every, mesh=mesh)  # fmt: skip
         probas[name] = ti.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")

@@ -487,7 +487,9 @@ def train_image_runs(
     for phase, first_step, n_steps in schedule:
         if phase == "gan" and first_step == ae_steps > 0 and config.disc_from_encoder:
             state = _start_gan_phase_runs(state)
-        state, step_losses = fused_image_chunk_fn(structure, phase, n_steps)(state, runs, images, labels)
+        # The autoencoder phase does not depend on use_gan: one program for both models.
+        program = structure if phase == "gan" else dataclasses.replace(structure, use_gan=True)
+        state, step_losses = fused_image_chunk_fn(program, phase, n_steps)(state, runs, images, labels)
         step_losses = distributed.to_host(step_losses)  # the only host sync per chunk
         train._check_finite(step_losses, first_step, n_runs)
         entry = {"step": first_step + n_steps, "phase": phase}
