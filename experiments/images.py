@@ -30,8 +30,10 @@ def get_config(variant: str = "images") -> ImageStudyConfig:
         name="images", model=model, n_images=2000, n_folds=5, n_repeats=2, labeled_fractions=(1.0, 0.1),
         ae_steps=30, gan_steps=100, log_every=50, pool=2,
     )  # fmt: skip
-    variants = {"images": base, "full_labels": base.replace(name="images_full_labels", labeled_fractions=(1.0,))}
+    variants = {
+        "images": base,
+        "full_labels": base.replace(name="images_full_labels", labeled_fractions=(1.0,)),
+    }
     if variant not in variants:
         raise ValueError(f"images has no variant {variant!r}; choose one of {sorted(variants)}")
     return variants[variant]
-

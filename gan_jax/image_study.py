@@ -62,7 +62,7 @@ class ImageStudyConfig:
              "labeled_fractions must be non-empty, each in (0, 1]"),
             (self.ae_steps >= 0 and self.gan_steps > 0 and self.log_every > 0,
              "need ae_steps >= 0, gan_steps > 0, log_every > 0"),
-            (h == w and h % self.pool == 0, f"images must be square with a side divisible by pool={self.pool}"),
+            (h == w and h % self.pool == 0, f"images must be square, side divisible by pool={self.pool}"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:
@@ -114,8 +114,10 @@ def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
     return x.reshape(n, -1)
 
 
-def run_image_study(config: ImageStudyConfig, out: str | None = "results", *, command: str = "",
-                    mesh: jax.sharding.Mesh | None = None, log=lambda message: None) -> dict[str, Any]:  # fmt: skip
+def run_image_study(
+    config: ImageStudyConfig, out: str | None = "results", *, command: str = "",
+    mesh: jax.sharding.Mesh | None = None, log=lambda message: None,
+) -> dict[str, Any]:  # fmt: skip
     """Trains and scores every model at every labelled fraction; writes the study to `out`
     (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
 
@@ -134,8 +136,8 @@ def run_image_study(config: ImageStudyConfig, out: str | None = "results", *, co
     for name, model in model_variants(config).items():
         t0 = time.perf_counter()
         runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
-        result = ti.train_image_runs(model, images, labels, runs, ae_steps=config.ae_steps,
-                                     gan_steps=config.gan_steps, log_every=config.log_every, mesh=mesh)  # fmt: skip
+        steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
+        result = ti.train_image_runs(model, images, labels, runs, mesh=mesh, **steps)
         probas[name] = ti.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
@@ -158,8 +160,8 @@ def run_image_study(config: ImageStudyConfig, out: str | None = "results", *, co
         "command": command or f"gan-jax image-study --experiment {config.name}",
         "experiment": config.name,
         "config": config.to_dict(),
-        "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, seed={config.data_seed}, size={config.size}), "
-        f"gan_jax.data.nuclei {nuclei.VERSION}",
+        "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, seed={config.data_seed}, "
+        f"size={config.size}), gan_jax.data.nuclei {nuclei.VERSION}",
         "synthetic_data": True,
         "n_folds": config.n_folds,
         "n_repeats": config.n_repeats,
@@ -232,9 +234,14 @@ def write_outputs(study: dict[str, Any], samples: np.ndarray | None, out: str) -
     with storage.open_uri(f"{out}/image_study.png", "wb") as f:
         figures.figure3_metrics(bars, f, title)
     if samples is not None:
+        k = _enlarge(samples.shape[1])  # nearest-neighbour, so pixels stay visible as pixels
         with storage.open_uri(f"{out}/image_samples.png", "wb") as f:
-            figures.save_image_grid(samples, f)
+            figures.save_image_grid(np.repeat(np.repeat(samples, k, axis=1), k, axis=2), f)
     storage.write_text(f"{out}/image_study.md", markdown(study, samples is not None))
+
+
+def _enlarge(size: int) -> int:
+    return max(1, 64 // size)
 
 
 def _pct(v: float) -> str:
@@ -244,18 +251,19 @@ def _pct(v: float) -> str:
 def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
     """The table, the paired tests and the sample grid, all from the study record."""
     c = study["config"]
+    size = c["model"]["image_shape"][0]
     lines = [
         "# Image study on the SYNTHETIC nuclei demo set",
         "",
-        f"Written by `{study['command']}` (commit `{study['git_commit']}`, {study['wall_seconds']:.0f} s wall, "
-        f"{study['cpu_seconds']:.0f} CPU-s, load average at the end "
+        f"Written by `{study['command']}` (commit `{study['git_commit']}`, {study['wall_seconds']:.0f} s "
+        f"wall, {study['cpu_seconds']:.0f} CPU-s, load average at the end "
         f"{', '.join(f'{v:.1f}' for v in study['load_average_at_end'])}, {study['device']['count']} "
-        f"{study['device']['platform']} devices). Data: {study['data']} — **synthetic images, not patient data**; "
-        f"{c['n_images']} images of {c['model']['image_shape'][0]}×{c['model']['image_shape'][1]} px, "
-        f"{study['n_repeats']} × repeated stratified {study['n_folds']}-fold CV (folds sha256 "
-        f"`{study['folds_sha256'][:16]}…`), {c['ae_steps']} autoencoder + {c['gan_steps']} GAN steps per run. "
-        "Every conv model trains all its runs in one fused call; the logistic regression sees the labelled "
-        f"rows' {c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {_pct(study['chance_accuracy'])} %.",
+        f"{study['device']['platform']} devices). Data: {study['data']} — **synthetic images, not patient "
+        f"data**; {c['n_images']} images of {size}×{size} px, {study['n_repeats']} × repeated stratified "
+        f"{study['n_folds']}-fold CV (folds sha256 `{study['folds_sha256'][:16]}…`), {c['ae_steps']} "
+        f"autoencoder + {c['gan_steps']} GAN steps per run. Every conv model trains all its runs in one "
+        "fused call; the logistic regression sees the labelled rows' "
+        f"{c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {_pct(study['chance_accuracy'])} %.",
         "",
         "![metrics with 95 % CIs](image_study.png)",
         "",
@@ -291,9 +299,8 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
             "",
             "![SYNTHETIC generator samples](image_samples.png)",
             "",
-            f"{c['n_samples']} images drawn by the generator of run 0 (repeat 0, fold 0, "
-            f"{100 * study['fractions'][0]:g} % labels) of the conv SGAN, trained on synthetic nuclei images: "
-            "a picture of what the GAN learned, not data.",
+            f"{c['n_samples']} images ({size}×{size} px, shown {_enlarge(size)}× enlarged) drawn by the "
+            f"generator of run 0 (repeat 0, fold 0, {100 * study['fractions'][0]:g} % labels) of the conv "
+            "SGAN, trained on synthetic nuclei images: a picture of what the GAN learned, not data.",
         ]
     return "\n".join(lines) + "\n"
-

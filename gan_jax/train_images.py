@@ -465,7 +465,11 @@ def train_image_runs(
       NonFiniteLossError: a loss became NaN/inf (names the run and the step).
     """
     images, labels = np.asarray(images), np.asarray(labels)
-    if images.dtype != np.uint8 or images.shape[1:] != tuple(config.image_shape) or len(labels) != len(images):
+    if (
+        images.dtype != np.uint8
+        or images.shape[1:] != tuple(config.image_shape)
+        or len(labels) != len(images)
+    ):
         raise ValueError(f"images {images.dtype} {images.shape}, labels {labels.shape}: expected uint8 "
                          f"[N, {', '.join(map(str, config.image_shape))}] and labels [N]")  # fmt: skip
     n_runs = len(runs.train_mask)
@@ -511,7 +515,9 @@ def _predict_runs_fn(config: ImageConfig) -> Callable:
     return jax.jit(jax.vmap(functools.partial(predict_proba, config), in_axes=(0, None)))
 
 
-def predict_runs(config: ImageConfig, state: ImageTrainState, images: np.ndarray, chunk: int = 512) -> np.ndarray:
+def predict_runs(
+    config: ImageConfig, state: ImageTrainState, images: np.ndarray, chunk: int = 512
+) -> np.ndarray:
     """Malignant probability [R, N] of every run's discriminator-classifier (state leaves
     [R, ...]) on uint8 images [N, H, W, C], `chunk` images at a time (no augmentation)."""
     fn = _predict_runs_fn(config.structure())

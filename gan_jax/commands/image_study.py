@@ -10,7 +10,7 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", "-e", default="images",
-                        help="image experiment name (experiments/<name>.py[:variant]) or a .py file")  # fmt: skip
+                        help="experiments/<name>.py[:variant] or a .py file (default images)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny variant for smoke runs and tests")
     parser.add_argument("--out", default="results", help="results folder URI (default results)")
 
