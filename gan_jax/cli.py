@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("gan_jax.commands.sweep", "search hyperparameters in one compiled call, optionally nested CV"),
     "synth": ("gan_jax.commands.synth", "write synthetic rows (marked SYNTHETIC) from a conditional GAN"),
     "synth-report": ("gan_jax.commands.synth_report", "fidelity, utility and privacy of a synthetic CSV"),
-    "image-study": ("gan_jax.commands.image_study", "conv SGAN vs baselines on the synthetic nuclei, under CV"),
+    "image-study": ("gan_jax.commands.image_study", "conv SGAN vs baselines on synthetic nuclei images, CV"),
 }
 
 
