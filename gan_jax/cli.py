@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("gan_jax.commands.synth", "write synthetic rows (marked SYNTHETIC) from a conditional GAN"),
     "synth-report": ("gan_jax.commands.synth_report", "fidelity, utility and privacy of a synthetic CSV"),
     "sample": ("gan_jax.commands.sample", "save a PNG grid of generator samples from an image bundle"),
+    "image-study": ("gan_jax.commands.image_study", "conv SGAN vs baselines on synthetic nuclei images, CV"),
 }
 
 

@@ -14,6 +14,16 @@ whole table in memory; see the module's report for what unifying the two would t
 Labels are only seen through `labeled` [N] bool, indexed by each batch's row indices: rows
 outside it get their label replaced by 0 *and* zero weight before the loss, so no loss can
 depend on a hidden label.
+
+Two trainers share the one `ae_step` and the one `gan_step`:
+- `fit`: data parallel, one batch per jitted step from the input pipeline (one model, big data);
+- `train_image_runs`: fused like `gan_jax.train.train_runs` for cross-validation studies: the
+  images held on the devices (uint8, replicated), each run a `train.RunSpec` (key, training
+  mask, labelled mask, numeric hyperparameters as arrays), every step drawing its batch from
+  its run's own training rows in-graph (`train.row_sampler`), `lax.scan` over a chunk of steps,
+  `vmap` over runs, the runs axis sharded over `train.runs_mesh()`, the state donated.
+Learning rates and the unsupervised weight reach the steps as arrays (`train.HParams`), never as
+compile-time constants, so runs that differ only in them share one program.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax import augment, losses
+from gan_jax import augment, distributed, losses, train
 from gan_jax.models import conv
 
 Params = Any
@@ -52,6 +62,9 @@ class ImageConfig:
     g_lr: float = 2e-4
     unsupervised_weight: float = 1.0
     gen_loss: str = "feature_matching"  # or "eq7"
+    # False: the same classifier trained on the supervised loss only (no generator, no real/fake
+    # term): the baseline that tells what the GAN adds.
+    use_gan: bool = True
     # Start the discriminator's conv trunk from the pretrained encoder's (same widths): the
     # autoencoder's features are what the classifier builds on, as the latent codes are for
     # the table.
@@ -60,6 +73,15 @@ class ImageConfig:
     augment: augment.AugmentConfig = augment.AugmentConfig()
     seed: int = 0
 
+    def structure(self) -> ImageConfig:
+        """This config with the settings that are per-run data in the fused trainer (learning
+        rates, unsupervised weight, seed) set to fixed values: the key of compiled programs."""
+        return dataclasses.replace(self, **{f: getattr(_STRUCTURE, f) for f in RUN_DATA_FIELDS})
+
+
+# Settings that are arrays in the fused trainer (`train.HParams` and the run keys).
+RUN_DATA_FIELDS = (*train.HParams._fields, "seed")
+_STRUCTURE = ImageConfig()
 
 TINY = ImageConfig(
     image_shape=(8, 8, 3), batch_size=8, features=(4, 8), gen_features=(8, 4), disc_hidden=6,
@@ -97,11 +119,17 @@ def build_models(config: ImageConfig) -> ImageModels:
         ae=conv.ConvAutoEncoder(config.features, config.latent_dim, config.image_shape, dtype),
         disc=conv.ConvDiscriminatorClassifier(config.features, config.disc_hidden, 2, dtype),
         gen=conv.ConvGenerator(config.gen_features, config.image_shape, dtype),
-        ae_opt=optax.adam(config.ae_lr),
-        # b1 = 0.5 as for the table GAN (Radford et al. 2016).
-        disc_opt=optax.adam(config.d_lr, b1=0.5),
-        gen_opt=optax.adam(config.g_lr, b1=0.5),
+        # Adam's moments only: the learning rate is applied from `train.HParams` (data), as in
+        # the table trainer, so one compiled step serves every learning rate.
+        ae_opt=train.AE_ADAM,
+        disc_opt=train.GAN_ADAM,  # b1 = 0.5 (Radford et al. 2016)
+        gen_opt=train.GAN_ADAM,
     )
+
+
+def hparams_of(config: ImageConfig) -> train.HParams:
+    """The config's numeric hyperparameters as [] float32 arrays (one run)."""
+    return train.HParams(*(np.float32(getattr(config, f)) for f in train.HParams._fields))
 
 
 def init_state(config: ImageConfig, key: jax.Array) -> ImageTrainState:
@@ -128,18 +156,22 @@ def _inputs(config: ImageConfig, batch: Batch, key: jax.Array) -> jax.Array:
     return augment.augment_batch(key, augment.to_float(batch["image"]), config.augment)
 
 
-def ae_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key):
-    """One autoencoder step on an augmented batch (eq. 4)."""
+def _update(opt, params, opt_state, grads, lr):
+    """(params, opt_state) after one Adam step at learning rate `lr` (an array)."""
+    return train._adam_update(opt, train.Network(params, opt_state), grads, lr)
+
+
+def ae_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key,
+            hp: train.HParams):  # fmt: skip
+    """One autoencoder step on an augmented batch (eq. 4); unsupervised: labels never read."""
     x = _inputs(config, batch, key)
 
     def loss_fn(params):
         return losses.reconstruction_loss_eq4(models.ae.apply({"params": params}, x), x)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.ae_params)
-    updates, ae_opt = models.ae_opt.update(grads, state.ae_opt, state.ae_params)
-    return state._replace(ae_params=optax.apply_updates(state.ae_params, updates), ae_opt=ae_opt), {
-        "ae": loss
-    }
+    ae_params, ae_opt = _update(models.ae_opt, state.ae_params, state.ae_opt, grads, hp.ae_lr)
+    return state._replace(ae_params=ae_params, ae_opt=ae_opt), {"ae": loss}
 
 
 def masked_supervised_loss(logits: jax.Array, labels: jax.Array, labeled: jax.Array) -> jax.Array:
@@ -153,32 +185,35 @@ def masked_supervised_loss(logits: jax.Array, labels: jax.Array, labeled: jax.Ar
     return jnp.sum(per_row * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
-def gan_step(
-    models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch,
-    labeled: jax.Array, key: jax.Array,
-):  # fmt: skip
+def gan_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key,
+             hp: train.HParams):  # fmt: skip
     """One SGAN step: discriminator (supervised on labelled rows + eq. 8), then generator.
+    With `config.use_gan` False only the supervised term trains the discriminator.
 
     Args:
-      labeled: [N] bool over the whole image set; row i's label may be used iff labeled[i].
+      batch: {"image": [B, H, W, C] uint8, "label": [B], "labeled": [B] bool}; row i's label
+        is read (by `masked_supervised_loss` only) iff labeled[i].
     """
     k_aug, k_zd, k_zg = jax.random.split(key, 3)
     x = _inputs(config, batch, k_aug)
-    is_labeled = labeled[batch["index"]]
     disc = lambda p, v: models.disc.apply({"params": p}, v)
     gen = lambda p, z: models.gen.apply({"params": p}, z)
     noise = lambda k: jax.random.normal(k, (x.shape[0], config.noise_dim))
 
     def d_loss_fn(dp):
-        fake = jax.lax.stop_gradient(gen(state.gen_params, noise(k_zd)))
         real_logits = disc(dp, x)[0]
-        supervised = masked_supervised_loss(real_logits, batch["label"], is_labeled)
+        supervised = masked_supervised_loss(real_logits, batch["label"], batch["labeled"])
+        if not config.use_gan:
+            return supervised
+        fake = jax.lax.stop_gradient(gen(state.gen_params, noise(k_zd)))
         unsupervised = losses.discriminator_loss_eq8(real_logits, disc(dp, fake)[0])
-        return supervised + config.unsupervised_weight * unsupervised
+        return supervised + hp.unsupervised_weight * unsupervised
 
     d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc_params)
-    updates, disc_opt = models.disc_opt.update(d_grads, state.disc_opt, state.disc_params)
-    disc_params = optax.apply_updates(state.disc_params, updates)
+    disc_params, disc_opt = _update(models.disc_opt, state.disc_params, state.disc_opt, d_grads, hp.d_lr)
+    state = state._replace(disc_params=disc_params, disc_opt=disc_opt)
+    if not config.use_gan:
+        return state, {"d": d_loss}
 
     def g_loss_fn(gp):
         fake_logits, fake_features = disc(disc_params, gen(gp, noise(k_zg)))
@@ -188,12 +223,18 @@ def gan_step(
         return losses.feature_matching_loss(real_features, fake_features)
 
     g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.gen_params)
-    updates, gen_opt = models.gen_opt.update(g_grads, state.gen_opt, state.gen_params)
-    state = state._replace(
-        disc_params=disc_params, disc_opt=disc_opt,
-        gen_params=optax.apply_updates(state.gen_params, updates), gen_opt=gen_opt,
-    )  # fmt: skip
-    return state, {"d": d_loss, "g": g_loss}
+    gen_params, gen_opt = _update(models.gen_opt, state.gen_params, state.gen_opt, g_grads, hp.g_lr)
+    return state._replace(gen_params=gen_params, gen_opt=gen_opt), {"d": d_loss, "g": g_loss}
+
+
+def run_step(models: ImageModels, config: ImageConfig, phase: str, state: ImageTrainState,
+             batch: Batch, key, hp: train.HParams):  # fmt: skip
+    """One step of `phase` ("ae" or "gan") with the step key fold_in(key, step); advances the
+    step counter. The one step both trainers run."""
+    key = jax.random.fold_in(key, state.step)
+    step = ae_step if phase == "ae" else gan_step
+    state, metrics = step(models, config, state, batch, key, hp)
+    return state._replace(step=state.step + 1), metrics
 
 
 def start_gan_phase(state: ImageTrainState) -> ImageTrainState:
@@ -220,14 +261,11 @@ def step_fn(config: ImageConfig, phase: str, mesh: Mesh) -> Callable:
     "gan"): batch sharded over "data", everything else replicated, state donated."""
     models = build_models(config)
     replicated = NamedSharding(mesh, PartitionSpec())
+    hp = hparams_of(config)
 
     def step(state, batch, labeled, key):
-        key = jax.random.fold_in(key, state.step)
-        if phase == "ae":
-            state, metrics = ae_step(models, config, state, batch, key)
-        else:
-            state, metrics = gan_step(models, config, state, batch, labeled, key)
-        return state._replace(step=state.step + 1), metrics
+        batch = {"image": batch["image"], "label": batch["label"], "labeled": labeled[batch["index"]]}
+        return run_step(models, config, phase, state, batch, key, hp)
 
     return jax.jit(
         step,
@@ -330,3 +368,158 @@ def _log_entry(metrics: list[dict], step: int, phase: str) -> dict:
             )
         entry[name] = float(values.mean())
     return entry
+
+
+# --- Fused, run-vmapped trainer (cross-validation studies) ----------------------------------
+
+
+def make_runs(config: ImageConfig, labels: np.ndarray, train_masks: np.ndarray, labeled_masks: np.ndarray,
+              run_ids: np.ndarray | None = None) -> train.RunSpec:  # fmt: skip
+    """Host-side `train.RunSpec` of R runs, checked by `train.make_runs`: run keys from
+    (config.seed, run id), the config's learning rates and unsupervised weight for every run.
+
+    Args:
+      train_masks, labeled_masks: [R, N] bool; each run's labelled rows lie within its training
+        rows and hold both classes (`evaluate.labeled_masks` draws them).
+    """
+    n_runs = len(train_masks)
+    hparams = train.HParams(*(np.full(n_runs, getattr(config, f), np.float32) for f in train.HParams._fields))
+    return train.make_runs(config, labels, train_masks, labeled_masks, run_ids, hparams)
+
+
+def init_run(config: ImageConfig, run: train.RunSpec) -> ImageTrainState:
+    """Initial state of one run, from its own key only."""
+    return init_state(config, train._init_and_step_keys(run.key)[0])
+
+
+def train_image_chunk(config: ImageConfig, phase: str, n_steps: int, state: ImageTrainState,
+                      run: train.RunSpec, images: jax.Array, labels: jax.Array):  # fmt: skip
+    """`n_steps` steps of `phase` for one run, fused with `lax.scan`.
+
+    images [N, H, W, C] uint8 and labels [N] are the whole set; each step draws its batch from
+    the run's training rows only (`train.row_sampler`), and the batch carries which of its rows
+    are labelled. Step keys are fold_in(run's step key, global step), so chunking never changes
+    the result. Returns the new state and per-step losses {name: [n_steps]}.
+    """
+    models = build_models(config)
+    draw_train = train.row_sampler(run.train_mask)
+    step_key = train._init_and_step_keys(run.key)[1]
+
+    def body(s, _):
+        k_rows, k_step = jax.random.split(jax.random.fold_in(step_key, s.step))
+        rows = draw_train(k_rows, config.batch_size)
+        batch = {"image": images[rows], "label": labels[rows], "labeled": run.labeled_mask[rows]}
+        return run_step(models, config, phase, s, batch, k_step, run.hparams)
+
+    return jax.lax.scan(body, state, None, length=n_steps)
+
+
+@functools.lru_cache(maxsize=32)
+def fused_image_chunk_fn(config: ImageConfig, phase: str, n_steps: int) -> Callable:
+    """Jitted, run-vmapped chunk (states, runs, images, labels) -> (states, {loss: [n_steps, R]});
+    `config` must be `config.structure()`, the state is donated."""
+    fn = functools.partial(train_image_chunk, config, phase, n_steps)
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, None, None), out_axes=(0, 1)), donate_argnums=(0,))
+
+
+@functools.lru_cache(maxsize=8)
+def _init_runs_fn(config: ImageConfig) -> Callable:
+    return jax.jit(jax.vmap(functools.partial(init_run, config)))
+
+
+@jax.jit
+def _start_gan_phase_runs(state: ImageTrainState) -> ImageTrainState:
+    return start_gan_phase(state)  # tree surgery: the same for a stacked state [R, ...]
+
+
+class ImageRunsResult(NamedTuple):
+    state: ImageTrainState  # leaves [R, ...]
+    history: list[dict]  # one entry per chunk, as `train.TrainResult.history`
+
+
+def train_image_runs(
+    config: ImageConfig,
+    images: np.ndarray,
+    labels: np.ndarray,
+    runs: train.RunSpec,
+    *,
+    ae_steps: int,
+    gan_steps: int,
+    log_every: int = 100,
+    mesh: Mesh | None = None,
+    state: ImageTrainState | None = None,
+    on_chunk: Callable[[ImageTrainState, dict], None] | None = None,
+) -> ImageRunsResult:
+    """Trains R runs at once on images [N, H, W, C] uint8 with labels [N]: `ae_steps`
+    autoencoder steps, then `gan_steps` SGAN steps, in chunks of `log_every` (one host sync
+    each). A run's model depends only on its own RunSpec (never on the other runs of the call,
+    nor on images outside its training rows, nor on labels outside its labelled rows).
+
+    Args:
+      runs: from `make_runs` (leaves [R, ...]).
+      mesh: devices the runs axis is sharded over (default `train.runs_mesh()`).
+      state: resume from it (leaves [R, ...]); training continues from its step.
+      on_chunk: called after every chunk with the state and the chunk's log entry.
+    Raises:
+      ValueError: images are not uint8 [N, H, W, C] of `config.image_shape`, or labels not [N].
+      NonFiniteLossError: a loss became NaN/inf (names the run and the step).
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if (
+        images.dtype != np.uint8
+        or images.shape[1:] != tuple(config.image_shape)
+        or len(labels) != len(images)
+    ):
+        raise ValueError(f"images {images.dtype} {images.shape}, labels {labels.shape}: expected uint8 "
+                         f"[N, {', '.join(map(str, config.image_shape))}] and labels [N]")  # fmt: skip
+    n_runs = len(runs.train_mask)
+    mesh = mesh or train.runs_mesh()
+    # place_inputs pads and shards the runs; it casts its x to float32, so the images (4× smaller
+    # as uint8, converted per batch inside the step) are placed by its `put` instead.
+    runs, _, labels, take, put = train.place_inputs(mesh, runs, np.zeros((1, 1)), labels)
+    images = put(images, NamedSharding(mesh, PartitionSpec()))
+    pad, by_run = len(take) - n_runs, NamedSharding(mesh, PartitionSpec("runs"))
+    structure = config.structure()
+    if state is None:
+        state = _init_runs_fn(structure)(runs)
+    elif pad:
+        state = jax.tree.map(lambda a: np.asarray(a)[take], state)
+    state = put(state, by_run)
+    start = int(np.asarray(distributed.to_host(state.step)).reshape(-1)[0])
+    schedule = train.phase_schedule(_Schedule(ae_steps, ae_steps + gan_steps, log_every), start)
+    history = []
+    for phase, first_step, n_steps in schedule:
+        if phase == "gan" and first_step == ae_steps > 0 and config.disc_from_encoder:
+            state = _start_gan_phase_runs(state)
+        # The autoencoder phase does not depend on use_gan: one program for both models.
+        program = structure if phase == "gan" else dataclasses.replace(structure, use_gan=True)
+        state, step_losses = fused_image_chunk_fn(program, phase, n_steps)(state, runs, images, labels)
+        step_losses = distributed.to_host(step_losses)  # the only host sync per chunk
+        train._check_finite(step_losses, first_step, n_runs)
+        entry = {"step": first_step + n_steps, "phase": phase}
+        entry.update({k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()})
+        history.append(entry)
+        if on_chunk is not None:
+            on_chunk(train._unpad(state, n_runs, pad), entry)
+    return ImageRunsResult(train._unpad(state, n_runs, pad), history)
+
+
+class _Schedule(NamedTuple):  # what `train.phase_schedule` reads of a config
+    ae_phase_steps: int
+    total_steps: int
+    log_every: int
+
+
+@functools.lru_cache(maxsize=8)
+def _predict_runs_fn(config: ImageConfig) -> Callable:
+    return jax.jit(jax.vmap(functools.partial(predict_proba, config), in_axes=(0, None)))
+
+
+def predict_runs(
+    config: ImageConfig, state: ImageTrainState, images: np.ndarray, chunk: int = 512
+) -> np.ndarray:
+    """Malignant probability [R, N] of every run's discriminator-classifier (state leaves
+    [R, ...]) on uint8 images [N, H, W, C], `chunk` images at a time (no augmentation)."""
+    fn = _predict_runs_fn(config.structure())
+    parts = [np.asarray(fn(state, images[i : i + chunk])) for i in range(0, len(images), chunk)]
+    return np.concatenate(parts, axis=1)

@@ -1,0 +1,306 @@
+"""The image study (`gan-jax image-study`): the conv SGAN on the SYNTHETIC nuclei demo set under
+repeated stratified k-fold, beside the same conv classifier trained supervised only and a
+logistic regression on mean-pooled pixels, at each labelled fraction, on the same folds and the
+same labelled rows.
+
+The same machinery as the table study: folds and labelled rows from `evaluate`, metrics and
+intervals from `evaluate.summarize`, paired corrected resampled t-tests (`stats`) Holm-adjusted
+over the whole family; every conv model trains all fractions × runs in one fused call
+(`train_images.train_image_runs`). The data are drawn by `gan_jax.data.nuclei`: not patients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+from gan_jax import baselines, evaluate, figures, runtime, stats, storage
+from gan_jax import train_images as ti
+from gan_jax.cross_validation import masks_digest, write_json
+from gan_jax.data import nuclei
+
+SGAN = "conv SGAN (AE → SGAN)"
+SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
+POOLED_LR = "logistic regression (mean-pooled pixels)"
+_LR = "logistic_regression (labelled rows)"  # its name in `baselines.SEMI_SUPERVISED`
+COMPARED = ("accuracy", "f1", "roc_auc")
+ALPHA = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageStudyConfig:
+    """An image experiment: the data, the folds, the schedule and the conv models' settings.
+
+    `experiments/images.py` holds the real one; configs are data, loaded by name.
+    """
+
+    name: str = "images"
+    model: ti.ImageConfig = ti.ImageConfig()  # image_shape sets the demo set's size
+    n_images: int = 2000  # drawn by nuclei.generate(n_images, data_seed, size)
+    data_seed: int = 0
+    n_folds: int = 5
+    n_repeats: int = 2
+    labeled_fractions: tuple[float, ...] = (1.0,)
+    ae_steps: int = 50
+    gan_steps: int = 200
+    log_every: int = 50
+    pool: int = 2  # the logistic regression sees (size / pool)² × 3 mean-pooled pixels
+    scaler: str = "zscore"  # of the logistic regression, fitted on each run's training rows
+    seed: int = 0
+    n_samples: int = 32  # generator samples in image_samples.png
+
+    def __post_init__(self):
+        h, w, _ = self.model.image_shape
+        checks = [
+            (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
+            (all(0.0 < f <= 1.0 for f in self.labeled_fractions) and self.labeled_fractions,
+             "labeled_fractions must be non-empty, each in (0, 1]"),
+            (self.ae_steps >= 0 and self.gan_steps > 0 and self.log_every > 0,
+             "need ae_steps >= 0, gan_steps > 0, log_every > 0"),
+            (h == w and h % self.pool == 0, f"images must be square, side divisible by pool={self.pool}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"image study {self.name!r}: {message}")
+
+    @property
+    def size(self) -> int:
+        return self.model.image_shape[0]
+
+    def replace(self, **changes: Any) -> ImageStudyConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
+    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps."""
+    return config.replace(n_images=min(config.n_images, 256), n_folds=2, n_repeats=1,
+                          ae_steps=min(config.ae_steps, 5), gan_steps=min(config.gan_steps, 10),
+                          log_every=5, n_samples=8)  # fmt: skip
+
+
+def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
+    """`get_config()` of an image experiment by name ("images", "images:supervised", a .py file);
+    the library loads experiments by name, never imports them."""
+    from gan_jax.config import load_module
+
+    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
+    module = load_module(name)
+    if not callable(getattr(module, "get_config", None)):
+        raise ValueError(f"experiment {name!r} has no get_config() function")
+    config = module.get_config(arg) if arg else module.get_config()
+    if not isinstance(config, ImageStudyConfig):
+        raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
+                         "not an ImageStudyConfig (is it a table experiment? use gan-jax train)")  # fmt: skip
+    return quick_variant(config) if quick else config
+
+
+def model_variants(config: ImageStudyConfig) -> dict[str, ti.ImageConfig]:
+    """The conv models; they differ in what they have (the GAN), not in settings."""
+    return {SGAN: config.model, SUPERVISED: dataclasses.replace(config.model, use_gan=False)}
+
+
+def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
+    """uint8 images [N, S, S, C] → mean over pool×pool blocks, flattened: [N, (S/pool)² C] in [0, 1]."""
+    n, s, _, c = images.shape
+    x = images.astype(np.float32).reshape(n, s // pool, pool, s // pool, pool, c).mean((2, 4)) / 255.0
+    return x.reshape(n, -1)
+
+
+def run_image_study(
+    config: ImageStudyConfig, out: str | None = "results", *, command: str = "",
+    mesh: jax.sharding.Mesh | None = None, log=lambda message: None,
+) -> dict[str, Any]:  # fmt: skip
+    """Trains and scores every model at every labelled fraction; writes the study to `out`
+    (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
+
+    Args:
+      mesh: devices the runs are sharded over (default: all).
+      log: called with one-line progress messages.
+    """
+    t_start, cpu_start = time.perf_counter(), time.process_time()
+    images, labels = nuclei.generate(config.n_images, config.data_seed, config.size)
+    masks = evaluate.cv_folds(labels, config.n_folds, config.n_repeats, config.seed)
+    fractions, n_runs = tuple(config.labeled_fractions), len(masks)
+    labeled = np.concatenate([evaluate.labeled_masks(labels, masks, f, config.seed) for f in fractions])
+    tiled = np.tile(masks, (len(fractions), 1))
+    run_ids = np.tile(np.arange(n_runs), len(fractions))  # a fold keeps its keys across fractions
+    probas, seconds, histories, samples = {}, {}, {}, None
+    for name, model in model_variants(config).items():
+        t0 = time.perf_counter()
+        runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
+        steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
+        result = ti.train_image_runs(model, images, labels, runs, mesh=mesh, **steps)
+        probas[name] = ti.predict_runs(model, result.state, images)
+        seconds[name], histories[name] = time.perf_counter() - t0, result.history
+        log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
+        if model.use_gan:
+            samples = generator_samples(model, result.state, config.n_samples, config.seed)
+    t0 = time.perf_counter()
+    probas[POOLED_LR] = baselines.label_scarce_proba(_LR, config, mean_pooled(images, config.pool), labels,
+                                                     tiled, labeled, n_jobs=1)  # fmt: skip
+    seconds[POOLED_LR] = time.perf_counter() - t0
+    ratio = float((~masks).sum() / masks.sum())
+    per_fraction = []
+    for i, f in enumerate(fractions):
+        rows = slice(i * n_runs, (i + 1) * n_runs)
+        per_fraction.append({
+            "fraction": f, "labeled_per_run_mean": float(labeled[rows].sum(1).mean()),
+            "labeled_masks_sha256": masks_digest(labeled[rows]),
+            "models": {name: _scores(labels, p[rows], masks, ratio) for name, p in probas.items()},
+        })  # fmt: skip
+    study = {
+        "command": command or f"gan-jax image-study --experiment {config.name}",
+        "experiment": config.name,
+        "config": config.to_dict(),
+        "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, seed={config.data_seed}, "
+        f"size={config.size}), gan_jax.data.nuclei {nuclei.VERSION}",
+        "synthetic_data": True,
+        "n_folds": config.n_folds,
+        "n_repeats": config.n_repeats,
+        "fractions": list(fractions),
+        "folds_sha256": masks_digest(masks),
+        "test_train_ratio": ratio,
+        "chance_accuracy": float(max(labels.mean(), 1 - labels.mean())),
+        "per_fraction": per_fraction,
+        "comparisons": compare(per_fraction, ratio),
+        "holm": "Holm-Bonferroni over every (fraction, model, metric) test in `comparisons`",
+        "ci_method": evaluate.CI_METHOD,
+        "decision_rule": "malignant if P(malignant) >= 0.5, for every model and baseline",
+        "seconds": seconds,
+        "histories": histories,
+        "wall_seconds": time.perf_counter() - t_start,
+        "cpu_seconds": time.process_time() - cpu_start,
+        "load_average_at_end": list(os.getloadavg()),
+        "device": runtime.device_description(),
+        "versions": runtime.library_versions(),
+        "git_commit": runtime.git_commit(),
+    }
+    if out is not None:
+        write_outputs(study, samples, out)
+    return study
+
+
+def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, seed: int) -> np.ndarray:
+    """n uint8 images [n, H, W, C] from the generator of run 0 (the first fold, first fraction)."""
+    gen = ti.build_models(model).gen
+    params = jax.tree.map(lambda a: a[0], state.gen_params)
+    z = jax.random.normal(jax.random.key(seed), (n, model.noise_dim))
+    x = np.asarray(gen.apply({"params": params}, z), np.float32)  # [-1, 1]
+    return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _scores(y, proba, train_masks, ratio) -> dict[str, Any]:
+    m = evaluate.classification_metrics(y, proba, ~train_masks)
+    return {
+        "summary": {k: evaluate.summarize(m[k], ratio) for k in evaluate.METRICS},
+        "confusion_total": {k: int(m[k].sum()) for k in ("tp", "fp", "tn", "fn")},
+        "runs": {k: np.asarray(m[k]).tolist() for k in evaluate.METRICS},
+    }
+
+
+def compare(per_fraction: list[dict], ratio: float) -> list[dict[str, Any]]:
+    """The conv SGAN against every other model at each fraction, paired over runs (corrected
+    resampled t-test); p values Holm-adjusted over all tests."""
+    rows = []
+    for entry in per_fraction:
+        ours = entry["models"][SGAN]["runs"]
+        for name, model in entry["models"].items():
+            if name == SGAN:
+                continue
+            for metric in COMPARED:
+                test = stats.corrected_resampled_ttest(ours[metric], model["runs"][metric], ratio)
+                rows.append({"fraction": entry["fraction"], "a": SGAN, "b": name, "metric": metric, **test})
+    for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
+        row["p_holm"] = adjusted
+    return rows
+
+
+def write_outputs(study: dict[str, Any], samples: np.ndarray | None, out: str) -> None:
+    """image_study.json, image_study.md, image_study.png and (with samples) image_samples.png."""
+    out = str(out).rstrip("/")
+    write_json(f"{out}/image_study.json", study)
+    bars = {f"{name}, {100 * e['fraction']:g} % labels": m["summary"]
+            for e in study["per_fraction"] for name, m in e["models"].items()}  # fmt: skip
+    title = (f"SYNTHETIC nuclei, {study['n_repeats']} × {study['n_folds']}-fold CV "
+             "(error bars: 95 % CI over CV runs)")  # fmt: skip
+    with storage.open_uri(f"{out}/image_study.png", "wb") as f:
+        figures.figure3_metrics(bars, f, title)
+    if samples is not None:
+        k = _enlarge(samples.shape[1])  # nearest-neighbour, so pixels stay visible as pixels
+        with storage.open_uri(f"{out}/image_samples.png", "wb") as f:
+            figures.save_image_grid(np.repeat(np.repeat(samples, k, axis=1), k, axis=2), f)
+    storage.write_text(f"{out}/image_study.md", markdown(study, samples is not None))
+
+
+def _enlarge(size: int) -> int:
+    return max(1, 64 // size)
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
+    """The table, the paired tests and the sample grid, all from the study record."""
+    c = study["config"]
+    size = c["model"]["image_shape"][0]
+    lines = [
+        "# Image study on the SYNTHETIC nuclei demo set",
+        "",
+        f"Written by `{study['command']}` (commit `{study['git_commit']}`, {study['wall_seconds']:.0f} s "
+        f"wall, {study['cpu_seconds']:.0f} CPU-s, load average at the end "
+        f"{', '.join(f'{v:.1f}' for v in study['load_average_at_end'])}, {study['device']['count']} "
+        f"{study['device']['platform']} devices). Data: {study['data']} — **synthetic images, not patient "
+        f"data**; {c['n_images']} images of {size}×{size} px, {study['n_repeats']} × repeated stratified "
+        f"{study['n_folds']}-fold CV (folds sha256 `{study['folds_sha256'][:16]}…`), {c['ae_steps']} "
+        f"autoencoder + {c['gan_steps']} GAN steps per run. Every conv model trains all its runs in one "
+        "fused call; the logistic regression sees the labelled rows' "
+        f"{c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {_pct(study['chance_accuracy'])} %.",
+        "",
+        "![metrics with 95 % CIs](image_study.png)",
+        "",
+        "Mean [95 % CI] over CV runs, % (" + study["ci_method"] + "):",
+        "",
+        "| labelled | model | " + " | ".join(evaluate.METRICS) + " |",
+        "|---|---|" + "---|" * len(evaluate.METRICS),
+    ]
+    for entry in study["per_fraction"]:
+        label = f"{100 * entry['fraction']:g} % (≈{entry['labeled_per_run_mean']:.0f})"
+        for name, m in entry["models"].items():
+            s = m["summary"]
+            cells = [f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+                     for k in evaluate.METRICS]  # fmt: skip
+            lines.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Paired comparisons, conv SGAN minus the other model (corrected resampled t-test, p Holm-adjusted "
+        f"over all {len(study['comparisons'])} tests; significant = Holm p < {ALPHA}):",
+        "",
+        "| labelled | other model | metric | difference (pp) | 95 % CI (pp) | p | p (Holm) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in study["comparisons"]:
+        lines.append(
+            f"| {100 * t['fraction']:g} % | {t['b']} | {t['metric']} | {100 * t['mean_diff']:+.2f} | "
+            f"[{100 * t['ci95_low']:+.2f}, {100 * t['ci95_high']:+.2f}] | {t['p']:.3g} | {t['p_holm']:.3g} |"
+        )
+    if with_samples:
+        lines += [
+            "",
+            "## Generator samples (SYNTHETIC)",
+            "",
+            "![SYNTHETIC generator samples](image_samples.png)",
+            "",
+            f"{c['n_samples']} images ({size}×{size} px, shown {_enlarge(size)}× enlarged) drawn by the "
+            f"generator of run 0 (repeat 0, fold 0, {100 * study['fractions'][0]:g} % labels) of the conv "
+            "SGAN, trained on synthetic nuclei images: a picture of what the GAN learned, not data.",
+        ]
+    return "\n".join(lines) + "\n"
