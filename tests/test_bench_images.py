@@ -95,7 +95,15 @@ def test_markdown_is_the_json_and_says_what_it_compares(quick_run):
         assert (f"| {dtype} | {phase} | {r['fit']['images_per_s']:.2f} | {r['loop']['images_per_s']:.2f} | "
                 f"{r['fit_vs_loop']:.2f} |") in md  # fmt: skip
         assert f"{100 * r['mfu']:.1f} %" in md
-    assert "bfloat16 is emulated" in md and "not measured, ASSUMED 'NVIDIA H200'" in md
+    assert "not measured, ASSUMED 'NVIDIA H200'" in md
+    ratio = rec["bfloat16_vs_float32"]
+    f32, bf16 = rec["dtypes"]["float32"], rec["dtypes"]["bfloat16"]
+    assert ratio["ceiling"] == pytest.approx(bf16["ceiling"]["flops_per_s"] / f32["ceiling"]["flops_per_s"])
+    assert ratio["gan"] == pytest.approx(
+        bf16["phases"]["gan"]["fit"]["images_per_s"] / f32["phases"]["gan"]["fit"]["images_per_s"]
+    )
+    assert f"bfloat16 ÷ float32, measured here: matmul ceiling ×{ratio['ceiling']:.2f}" in md
+    assert "bf16 is meant for GPU/TPU" in md and "this CPU's bf16 flags:" in md
     assert "reads every loss with float() (a host sync per step)" in md and "no prefetch" in md
     assert f"{rec['load_average']['before'][0]:.2f} before" in md
     bench.main(["--render", str(out / "bench_images.json")])
