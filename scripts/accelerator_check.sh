@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One prepared command for a machine with an NVIDIA GPU: runs the GPU-relevant tests,
 # bench_train with large run counts, bench_scale at the paper's full step counts, the energy
-# benchmark with NVML (real joules), the image benchmark where one exists and the serving load
-# test, and writes every result under one folder named after the card:
+# benchmark with NVML (real joules), the image benchmark (images/s, MFU, bf16 vs f32) and the
+# serving load test, and writes every result under one folder named after the card:
 #
 #   scripts/accelerator_check.sh                 # -> results/accelerator/<nvidia-smi name>/
 #   scripts/accelerator_check.sh --out DIR       # -> DIR/<card>/
@@ -80,6 +80,9 @@ if [[ $DRY_RUN == 1 ]]; then
     --loop-settings 1 --out "$OUT/bench_scale"
   step energy "$PY" scripts/energy_bench.py --quick --only training --tasks 1,2 --train-repeats 1 \
     --backend estimate --out "$OUT/energy"
+  # The GPU-only vendor-peak lookup, exercised with an assumed card (the output says so).
+  step bench_images "$PY" scripts/bench_images.py --quick --cache-dir "$GAN_JAX_BENCH_CACHE" \
+    --vendor-peak-kind "NVIDIA H200" --out "$OUT/bench_images"
 else
   # GPU-relevant tests: the trainer, sweeps, nested CV, sharding/multi-process, energy, serving.
   step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_sweep.py \
@@ -95,11 +98,8 @@ else
   step bench_scale "$PY" scripts/bench_scale.py --steps-scale 1 --sizes 10,100,1000,10000,100000 \
     --devices 1 --out "$OUT/bench_scale"
   step energy "$PY" scripts/energy_bench.py --backend nvml --out "$OUT/energy"
-  if [[ -f scripts/bench_images.py ]]; then
-    step bench_images "$PY" scripts/bench_images.py --out "$OUT/bench_images"
-  else
-    echo '{"step": "bench_images", "skipped": "scripts/bench_images.py does not exist yet"}' >> "$STEPS"
-  fi
+  # Image path: fit vs a per-step loop, MFU against a measured matmul, the input pipeline, f32 and bf16.
+  step bench_images "$PY" scripts/bench_images.py --out "$OUT/bench_images"
   step export "$PY" -m gan_jax.cli export "$OUT/bundle" --force
   step load_test "$PY" scripts/load_test.py --bundle "$OUT/bundle" --out "$OUT/load_test"
 fi

@@ -39,7 +39,13 @@ def test_accelerator_check_dry_run_writes_every_result(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["steps"] if s.get("rc", 0) != 0]
     assert proc.returncode == 0 and not failed, (failed, proc.stdout[-2000:])
-    assert {s["step"] for s in summary["steps"]} >= {"devices", "tests", "bench_scale", "energy"}
+    assert {s["step"] for s in summary["steps"]} >= {
+        "devices",
+        "tests",
+        "bench_scale",
+        "energy",
+        "bench_images",
+    }
     rec = json.loads((out / "bench_scale" / "bench_scale.json").read_text())
     assert rec["devices"][0]["per_run_s"] > 0 and rec["runs_per_call"][0]["runs_per_s"] > 0
     s = rec["sweep_vs_loop"]
@@ -48,3 +54,6 @@ def test_accelerator_check_dry_run_writes_every_result(tmp_path):
     )
     assert "step counts ×" in (out / "bench_scale" / "bench_scale.md").read_text()
     assert (out / "energy" / "energy.json").exists()
+    images = json.loads((out / "bench_images" / "bench_images.json").read_text())
+    assert images["quick"] and images["vendor_peak"]["assumed"]
+    assert images["dtypes"]["bfloat16"]["phases"]["gan"]["fit"]["images_per_s"] > 0

@@ -1,0 +1,554 @@
+"""Throughput benchmark of the image path (gan_jax.train_images on the synthetic nuclei set read
+through its TFDS array_record source), in images per second, for each compute dtype:
+
+(a) fit: `train_images.fit` as a training run calls it: one jitted step per batch (state
+    donated, batch split over the "data" mesh axis), batches from the prefetching
+    `ImageBatches`, losses pulled to the host every `log_every` steps only;
+(b) loop: the same step (`train_images.step_fn`'s own step function) jitted without donation
+    and called from a naive per-step loop: each batch read and `device_put` on the host in the
+    loop (no prefetch), every loss read with `float()` (a host sync per step). Same devices,
+    same sharding, same batches, so (a)/(b) compares equal resources, and both start each round
+    from the same state at the same batch position: their parameters must agree;
+(c) a fused, run-vmapped image trainer (`lax.scan` over steps): not in `train_images` on this
+    commit; `fused_trainer` records that and is the place to add it.
+
+Each (dtype, phase) — "ae" (autoencoder, eq. 4) and "gan" (SGAN, eqs. 5-8) — is timed in
+steady state: the first call (with its compilation, timed apart through `jax.monitoring`) is
+not in the rates; then `--rounds` rounds of (b) then (a), `steps` steps each.
+
+MFU: FLOPs per step from XLA's cost analysis of the compiled step, × steps/s, ÷ the ceiling: a
+square matmul in the same dtype, sharded over the same devices, measured in this run. Also the
+input pipeline alone (`ImageBatches` onto the devices, from the TFDS source and from memory),
+so its images/s can be set against training's.
+
+Run:    python scripts/bench_images.py            # full: default ImageConfig, 64×64 nuclei
+        python scripts/bench_images.py --quick    # smoke run (tiny config, a tiny TFDS set)
+Writes: <out>/bench_images.json and <out>/bench_images.md (default out: results)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(SCRIPTS))
+
+from gan_jax import runtime  # noqa: E402
+
+runtime.split_host_devices()  # one XLA CPU device per core unless XLA_FLAGS says otherwise
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
+
+from gan_jax import train_images  # noqa: E402
+from gan_jax.data import nuclei  # noqa: E402
+from gan_jax.data.images import ArraySource  # noqa: E402
+from gan_jax.input_pipeline import ImageBatches, read_all  # noqa: E402
+
+sys.path.insert(0, SCRIPTS)
+from bench_train import compile_clock  # noqa: E402
+
+PHASES = ("ae", "gan")
+QUICK_SPLITS = {"train": 64}  # the --quick TFDS set: 64 images of 8×8
+# Vendor spec-sheet peaks, dense (no sparsity), TFLOP/s: NOT measurements. FP32 is the
+# non-tensor-core figure; f32 matmuls at JAX's default precision may use TF32 tensor cores.
+# Matched against jax's device_kind in order (so "H100 PCIe" before "H100", "L40S" before "L4").
+VENDOR_PEAK_TFLOPS = (
+    (r"H100.*PCIe", {"bfloat16": 756.0, "float32": 51.0}),
+    (r"H100|H200|GH200", {"bfloat16": 989.0, "float32": 67.0}),
+    (r"A100", {"bfloat16": 312.0, "float32": 19.5}),
+    (r"L40S", {"bfloat16": 362.0, "float32": 91.6}),
+    (r"\bL4\b", {"bfloat16": 121.0, "float32": 30.3}),
+)
+VENDOR_PEAK_SOURCE = "NVIDIA data sheet, dense (no sparsity); a spec figure, not a measurement"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny config, few steps (smoke runs, tests)")
+    p.add_argument("--dtypes", default="float32,bfloat16", help="compute dtypes, comma-separated")
+    p.add_argument("--rounds", type=int, help="interleaved rounds of (b) then (a) (default 2; quick 1)")
+    p.add_argument("--budget-s", type=float, help="seconds aimed at per trainer per round; sets the "
+                   "steps from the first call's step time (default 20; quick 0)")  # fmt: skip
+    p.add_argument("--min-steps", type=int, default=1, help="steps per round at least")
+    p.add_argument("--max-steps", type=int, help="steps per round at most (default 500; quick 2)")
+    p.add_argument("--matmul-size", type=int, help="side of the ceiling matmul (default 8192 on "
+                   "GPU/TPU, 2048 on CPU; quick 128)")  # fmt: skip
+    p.add_argument("--pipeline-batches", type=int, help="batches timed per source (default 200; quick 4)")
+    p.add_argument("--data-dir", help="TFDS data folder (default: a new temporary folder)")
+    p.add_argument("--cache-dir", help="persistent compilation cache (default: a new empty folder, "
+                   "so first calls compile cold)")  # fmt: skip
+    p.add_argument("--vendor-peak-kind", help="look the vendor peak up for this device kind, not the "
+                   "device's own (exercises the GPU branch on CPU; the output says so)")  # fmt: skip
+    p.add_argument("--out", default="results", help="folder for bench_images.json/.md")
+    p.add_argument("--render", metavar="JSON", help="only rewrite the .md from a bench_images.json")
+    args = p.parse_args(argv)
+    defaults = {
+        "rounds": (2, 1),
+        "budget_s": (20.0, 0.0),
+        "max_steps": (500, 2),
+        "pipeline_batches": (200, 4),
+    }
+    for name, (full, small) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, small if args.quick else full)
+    if args.matmul_size is None:
+        args.matmul_size = 128 if args.quick else 2048 if jax.default_backend() == "cpu" else 8192
+    args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    bad = [d for d in args.dtypes if d not in ("float32", "bfloat16")]
+    if bad:
+        p.error(f"--dtypes: {bad} not supported; expected float32 and/or bfloat16")
+    if (
+        min(args.rounds, args.min_steps, args.max_steps, args.pipeline_batches) < 1
+        or args.min_steps > args.max_steps
+    ):
+        p.error("--rounds, --min-steps, --max-steps, --pipeline-batches must be >= 1, min <= max steps")
+    return args
+
+
+def bench_config(quick: bool, dtype: str) -> train_images.ImageConfig:
+    base = train_images.TINY if quick else train_images.ImageConfig()
+    return dataclasses.replace(base, compute_dtype=dtype)
+
+
+def load_source(args, data_dir: str):
+    """The nuclei train split through its TFDS array_record source (written on first use)."""
+    if args.quick:
+        return nuclei.load("train", data_dir=data_dir, size=8, split_sizes=QUICK_SPLITS)
+    return nuclei.load("train", data_dir=data_dir)
+
+
+def timed(fn) -> dict:
+    """Wall s, this process's CPU s and compile s of fn(), blocked until its result is ready."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    with compile_clock() as compile_s:
+        result = jax.block_until_ready(fn())
+    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "compile": compile_s[0],
+            "result": result, "load_1min": os.getloadavg()[0]}  # fmt: skip
+
+
+# --- (a) train_images.fit ------------------------------------------------------------------
+
+
+def fit_steps(config, source, mesh, phase: str, state, n: int):
+    """n more steps of `phase` through `train_images.fit`, from `state` (None: a fresh init)."""
+    start = 0 if state is None else int(jax.device_get(state.step))
+    steps = (
+        {"ae_steps": start + n, "gan_steps": 0} if phase == "ae" else {"ae_steps": 0, "gan_steps": start + n}
+    )
+    return train_images.fit(config, source, mesh=mesh, state=state, **steps)[0]
+
+
+# --- (b) the naive per-step loop -----------------------------------------------------------
+
+
+def loop_trainer(config, source, mesh, phase: str, state):
+    """Returns (run(state, n) -> state, compile timing): (b) for `phase`, compiled ahead of time
+    for `state`'s shapes (so its compilation is timed without running a step)."""
+    step = jax.jit(train_images.step_fn(config, phase, mesh).__wrapped__)  # no donation, no pinned shardings
+    sharding = train_images.batch_sharding(mesh)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    labeled = jax.device_put(jnp.ones(len(source), bool), replicated)  # fit's default: all labelled
+    key = jax.device_put(jax.random.key(config.seed), replicated)
+    host = ImageBatches(source, config.batch_size, seed=config.seed, prefetch=1, num_threads=1)
+    host.close()  # no reader threads: only host_batch (a read in the calling thread) is used
+    first = jax.device_put(host.host_batch(0), sharding)
+    compiled = timed(lambda: step.lower(state, first, labeled, key).compile())
+
+    def run(state, n: int):
+        position = int(jax.device_get(state.step))
+        for p in range(position, position + n):
+            batch = jax.device_put(host.host_batch(p), sharding)
+            state, metrics = compiled["result"](state, batch, labeled, key)
+            for value in metrics.values():
+                float(value)  # what a loop that logs/NaN-checks every step does: a host sync
+        return state
+
+    return run, compiled
+
+
+# --- (c) the fused run-vmapped trainer ------------------------------------------------------
+
+
+def fused_trainer(config, source, mesh, phase: str) -> dict:
+    """(c) The fused image trainer (lax.scan over steps, vmapped over runs) is being added to
+    train_images on another branch; when it is there, time it here like (a) (images/s summed
+    over runs) and add it to `summarize` and `markdown`."""
+    return {"measured": False, "why": "train_images has no fused lax.scan trainer on this commit"}
+
+
+# --- FLOPs, the matmul ceiling, vendor peaks -----------------------------------------------
+
+
+def _cost(analysis) -> float:
+    """FLOPs from a cost analysis (a dict, or a list of one dict per module in older JAX)."""
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return float(analysis["flops"])
+
+
+def step_flops(config, source, mesh, phase: str, state) -> dict:
+    """FLOPs of one step of (a): the whole step's (XLA's analysis of the unpartitioned program)
+    and the FLOPs the devices execute (the compiled per-device program × devices; higher when
+    work is replicated on every device instead of split over the batch)."""
+    replicated = NamedSharding(mesh, PartitionSpec())
+    with ImageBatches(source, config.batch_size, sharding=train_images.batch_sharding(mesh)) as batches:
+        batch = next(batches)
+    labeled = jax.device_put(jnp.ones(len(source), bool), replicated)
+    lowered = train_images.step_fn(config, phase, mesh).lower(state, batch, labeled, jax.random.key(0))
+    model = _cost(lowered.cost_analysis())
+    executed = _cost(lowered.compile().cost_analysis()) * mesh.size
+    return {"model": model, "executed": executed, "replicated_work_factor": executed / model}
+
+
+def matmul_ceiling(mesh, dtype: str, size: int, repeats: int = 5, min_batch_s: float = 0.2) -> dict:
+    """Best FLOP/s of a [size, size] @ [size, size] matmul in `dtype`, rows split over the mesh's
+    devices (so it uses them all, like the step), over `repeats` timed batches of calls."""
+    size = size // mesh.size * mesh.size
+    key_a, key_b = jax.random.split(jax.random.key(0))
+    a = jax.device_put(jax.random.normal(key_a, (size, size), dtype), train_images.batch_sharding(mesh))
+    b = jax.device_put(jax.random.normal(key_b, (size, size), dtype), NamedSharding(mesh, PartitionSpec()))
+    dot = jax.jit(jnp.dot)
+    jax.block_until_ready(dot(a, b))  # compile
+    t0 = time.perf_counter()
+    jax.block_until_ready(dot(a, b))
+    calls = max(1, math.ceil(min_batch_s / max(time.perf_counter() - t0, 1e-9)))
+    flops, rates = 2.0 * size**3, []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready([dot(a, b) for _ in range(calls)])
+        rates.append(flops * calls / (time.perf_counter() - t0))
+    how = (f"best of {repeats} batches of {calls} jnp.dot calls [{size}, {size}] @ [{size}, {size}] "
+           f"in {dtype}, rows split over {mesh.size} devices")  # fmt: skip
+    return {"size": size, "flops_per_call": flops, "calls_per_batch": calls, "flops_per_s_all": rates,
+            "flops_per_s": max(rates), "is": how}  # fmt: skip
+
+
+def vendor_peak(device_kind: str, dtype: str) -> float | None:
+    """The vendor's peak FLOP/s for a known GPU (spec sheet, not measured), else None."""
+    for pattern, peaks in VENDOR_PEAK_TFLOPS:
+        if re.search(pattern, device_kind):
+            return peaks[dtype] * 1e12
+    return None
+
+
+# --- input pipeline alone -------------------------------------------------------------------
+
+
+def pipeline_rate(source, batch_size: int, mesh, n_batches: int) -> dict:
+    """Images/s of `ImageBatches` (shuffled reads in threads, prefetch, device_put onto the mesh),
+    each batch blocked until on the devices; the first batch (thread start-up) is not timed."""
+    with ImageBatches(source, batch_size, sharding=train_images.batch_sharding(mesh)) as batches:
+        jax.block_until_ready(next(batches))
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n_batches):
+            jax.block_until_ready(next(batches))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"batches": n_batches, "batch_size": batch_size, "wall_s": wall, "cpu_s": cpu,
+            "images_per_s": n_batches * batch_size / wall, "source": source.source}  # fmt: skip
+
+
+# --- one (dtype, phase) -----------------------------------------------------------------------
+
+
+def bench_phase(config, source, mesh, phase: str, args) -> dict:
+    """First call of (a) (compilation), (b) compiled ahead of time, then rounds of (b), (a)."""
+    first = timed(lambda: fit_steps(config, source, mesh, phase, None, 1))
+    state = first["result"]
+    run_loop, loop_compile = loop_trainer(config, source, mesh, phase, state)
+    per_step = max(first["wall"] - first["compile"], 1e-9)
+    steps = int(min(args.max_steps, max(args.min_steps, args.budget_s // per_step)))
+    flops = step_flops(config, source, mesh, phase, state)
+    rounds = []
+    for _ in range(args.rounds):
+        loop = timed(lambda s=state: run_loop(s, steps))  # (b) does not donate: `state` stays valid
+        fit = timed(lambda s=state: fit_steps(config, source, mesh, phase, s, steps))
+        diff = _max_abs_diff(fit["result"], loop["result"])
+        rounds.append({"fit": fit, "loop": loop, "max_abs_diff_state": diff})
+        state = fit["result"]
+    return {"first": first, "loop_compile": loop_compile, "steps": steps, "flops": flops, "rounds": rounds,
+            "fused": fused_trainer(config, source, mesh, phase)}  # fmt: skip
+
+
+def _max_abs_diff(a, b) -> float:
+    return max(
+        float(np.max(np.abs(np.asarray(u, np.float64) - np.asarray(v, np.float64))))
+        for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
+
+
+# --- the record: every number derived from the measurements -------------------------------
+
+
+def _rate(calls: list[dict], images_per_call: int, steps_per_call: int) -> dict:
+    wall, cpu, n = sum(c["wall"] for c in calls), sum(c["cpu"] for c in calls), len(calls)
+    return {"images_per_s": images_per_call * n / wall, "steps_per_s": steps_per_call * n / wall,
+            "wall_s": [c["wall"] for c in calls], "cpu_s": [c["cpu"] for c in calls],
+            "cores_busy": cpu / wall, "compile_in_timed_s": max(c["compile"] for c in calls)}  # fmt: skip
+
+
+def summarize_phase(raw: dict, batch_size: int, ceiling: float, peak: float | None) -> dict:
+    steps, rounds = raw["steps"], raw["rounds"]
+    fit = _rate([r["fit"] for r in rounds], batch_size * steps, steps)
+    loop = _rate([r["loop"] for r in rounds], batch_size * steps, steps)
+    fit.update(first_call_s=raw["first"]["wall"], compile_s=raw["first"]["compile"])
+    loop.update(compile_s=raw["loop_compile"]["wall"])
+    flops = raw["flops"]
+    achieved = flops["model"] * fit["steps_per_s"]
+    return {
+        "steps_per_round": steps,
+        "rounds": len(rounds),
+        "fit": fit,
+        "loop": loop,
+        "fit_vs_loop": fit["images_per_s"] / loop["images_per_s"],
+        "fit_vs_loop_per_round": [r["loop"]["wall"] / r["fit"]["wall"] for r in rounds],
+        "max_abs_diff_state_fit_vs_loop": max(r["max_abs_diff_state"] for r in rounds),
+        "flops_per_step_model": flops["model"],
+        "flops_per_step_executed": flops["executed"],
+        "replicated_work_factor": flops["replicated_work_factor"],
+        "achieved_model_flops_per_s": achieved,
+        "mfu": achieved / ceiling,
+        "executed_utilisation": flops["executed"] * fit["steps_per_s"] / ceiling,
+        "mfu_vs_vendor_peak": None if peak is None else achieved / peak,
+        "fused": raw["fused"],
+        "load_1min": [c["load_1min"] for r in rounds for c in (r["loop"], r["fit"])],
+    }
+
+
+def cpu_info() -> dict:
+    """The CPU's model name and its bf16 instruction-set flags (Linux /proc/cpuinfo)."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = sorted(f for f in fields.get("flags", "").split() if "bf16" in f)
+    return {"name": fields.get("model name", "unknown"), "bf16_flags": flags}
+
+
+def bf16_vs_f32(dtypes: dict) -> dict | None:
+    """bfloat16 ÷ float32 of the measured ceiling and of (a)'s images/s per phase (None unless
+    both ran)."""
+    if not {"float32", "bfloat16"} <= set(dtypes):
+        return None
+    f32, bf16 = dtypes["float32"], dtypes["bfloat16"]
+    out = {"ceiling": bf16["ceiling"]["flops_per_s"] / f32["ceiling"]["flops_per_s"]}
+    for phase in f32["phases"]:
+        out[phase] = (
+            bf16["phases"][phase]["fit"]["images_per_s"] / f32["phases"][phase]["fit"]["images_per_s"]
+        )
+    return out
+
+
+def run_benchmark(args, source) -> dict:
+    mesh = train_images.data_mesh()
+    kind = args.vendor_peak_kind or jax.devices()[0].device_kind
+    memory = ArraySource(**_arrays(read_all(source)), source=f"{source.source} (in memory)")
+    out = {"dtypes": {}, "pipeline": {}}
+    for dtype in args.dtypes:
+        config = bench_config(args.quick, dtype)
+        ceiling = matmul_ceiling(mesh, dtype, args.matmul_size)
+        peak = vendor_peak(kind, dtype)
+        phases = {}
+        for phase in PHASES:
+            raw = bench_phase(config, source, mesh, phase, args)
+            phases[phase] = summarize_phase(raw, config.batch_size, ceiling["flops_per_s"], peak)
+            r = phases[phase]
+            print(f"bench_images: {dtype} {phase}: (a) {r['fit']['images_per_s']:.2f} images/s, (b) "
+                  f"{r['loop']['images_per_s']:.2f}, MFU {100 * r['mfu']:.2f} %, load "
+                  f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)  # fmt: skip
+        out["dtypes"][dtype] = {"ceiling": ceiling, "vendor_peak_flops_per_s": peak, "phases": phases}
+    out["vendor_peak"] = {"device_kind": kind, "assumed": args.vendor_peak_kind is not None,
+                          "source": VENDOR_PEAK_SOURCE,
+                          "known": vendor_peak(kind, "float32") is not None}  # fmt: skip
+    batch = bench_config(args.quick, args.dtypes[0]).batch_size
+    for name, src in (("tfds", source), ("memory", memory)):
+        out["pipeline"][name] = pipeline_rate(src, batch, mesh, args.pipeline_batches)
+    train_rates = {
+        f"{d}/{p}": r["fit"]["images_per_s"] for d, v in out["dtypes"].items() for p, r in v["phases"].items()
+    }
+    tfds_rate = out["pipeline"]["tfds"]["images_per_s"]
+    out["pipeline_vs_training"] = {k: tfds_rate / v for k, v in train_rates.items()}
+    out["pipeline_is_not_the_bottleneck"] = min(out["pipeline_vs_training"].values()) > 1.0
+    return out
+
+
+def _arrays(batch: dict) -> dict:
+    return {"images": batch["image"], "label_array": batch["label"]}
+
+
+def notes() -> list[str]:
+    return [
+        "(b) is the same step (train_images.step_fn's function) jitted without donation and called from "
+        "a per-step Python loop that reads and device_puts each batch in the loop (no prefetch) and "
+        "reads every loss with float() (a host sync per step); same devices, sharding and batches as (a).",
+        "(c), the fused run-vmapped image trainer, is not in train_images on this commit: not measured.",
+        "MFU = the step's FLOPs (XLA cost analysis of the whole, unpartitioned step) × steps/s of (a) ÷ "
+        "the ceiling measured here (a sharded square matmul in the same dtype on the same devices). "
+        "`replicated_work_factor` = FLOPs the devices execute (compiled per-device program × devices) "
+        "÷ the step's FLOPs: above 1, part of the step is computed on every device instead of split.",
+        "The input pipeline was timed alone; during training its reader threads share the CPU with the step.",
+    ]
+
+
+def dtype_line(rec: dict) -> str:
+    """The bf16 vs f32 sentence, from the measured ratios (and, on CPU, its bf16 support)."""
+    r = rec["bfloat16_vs_float32"]
+    if r is None:
+        return "bfloat16 vs float32: not compared (only one dtype ran)."
+    phases = ", ".join(f"{p} images/s ×{v:.2f}" for p, v in r.items() if p != "ceiling")
+    line = f"bfloat16 ÷ float32, measured here: matmul ceiling ×{r['ceiling']:.2f}, {phases}."
+    if rec["device"]["platform"] == "cpu":
+        flags = ", ".join(rec["device"]["bf16_flags"]) or "none"
+        line += (" bf16 is meant for GPU/TPU. On a CPU, XLA computes most bf16 element-wise ops in f32 "
+                 "(converting around them) and only matmuls/convolutions can use the CPU's own bf16 "
+                 f"units where it has them (this CPU's bf16 flags: {flags}); reported as measured, not "
+                 "assumed.")  # fmt: skip
+    return line
+
+
+def load_record(before: tuple, after: tuple, samples: list[float], cores: int) -> dict:
+    peak = max([before[0], after[0], *samples])
+    return {"before": list(before), "after": list(after), "max_1min": peak, "cores": cores,
+            "oversubscribed": peak > cores, "note": "os.getloadavg() of the whole machine (1, 5, 15 "
+            "min); above the core count other jobs competed for these cores"}  # fmt: skip
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+
+def markdown(rec: dict) -> str:
+    """The Markdown summary; every number comes from `rec` (the JSON written beside it)."""
+    dev, load = rec["device"], rec["load_average"]
+    g = lambda v: f"{v / 1e9:.3g}"
+    lines = [
+        f"Image-path training throughput on {dev['description']}, `{rec['command']}`, commit "
+        f"{rec['git_commit'][:12]}. Data: {rec['data']['source']} ({rec['data']['images']} images "
+        f"{'×'.join(map(str, rec['data']['image_shape']))}), batch {rec['config']['batch_size']}.",
+        "",
+        "| dtype | phase | (a) fit images/s | (b) loop images/s | (a)/(b) | steps × rounds | (a) compile s "
+        "| GFLOP/step | MFU | ceiling GFLOP/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for dtype, d in rec["dtypes"].items():
+        for phase, r in d["phases"].items():
+            fit, loop, ceiling = r["fit"], r["loop"], d["ceiling"]["flops_per_s"]
+            lines.append(
+                f"| {dtype} | {phase} | {fit['images_per_s']:.2f} | {loop['images_per_s']:.2f} | "
+                f"{r['fit_vs_loop']:.2f} | {r['steps_per_round']} × {r['rounds']} | {fit['compile_s']:.1f} | "
+                f"{g(r['flops_per_step_model'])} | {100 * r['mfu']:.1f} % | {g(ceiling)} |"
+            )
+    lines.append("")
+    for dtype, d in rec["dtypes"].items():
+        peak = d["vendor_peak_flops_per_s"]
+        for phase, r in d["phases"].items():
+            assumed = (
+                f", ASSUMED {rec['vendor_peak']['device_kind']!r}" if rec["vendor_peak"]["assumed"] else ""
+            )
+            vendor = (f"; against the vendor's spec-sheet peak ({g(peak)} GFLOP/s, not measured{assumed}): "
+                      f"{100 * r['mfu_vs_vendor_peak']:.2f} %") if peak else ""  # fmt: skip
+            lines.append(
+                f"- {dtype} {phase}: cores busy (a) {r['fit']['cores_busy']:.2f}, "
+                f"(b) {r['loop']['cores_busy']:.2f}; "
+                f"executed/step FLOPs {r['replicated_work_factor']:.2f}; "
+                f"max |state (a) − (b)| {r['max_abs_diff_state_fit_vs_loop']:.2g}{vendor}."
+            )
+    pipe = rec["pipeline"]
+    lines += [
+        "",
+        f"Input pipeline alone (`ImageBatches` onto {dev['count']} devices, "
+        f"batch {pipe['tfds']['batch_size']}): "
+        f"TFDS array_record source {pipe['tfds']['images_per_s']:.0f} images/s, in memory "
+        f"{pipe['memory']['images_per_s']:.0f} images/s; pipeline ÷ training (a): "
+        + ", ".join(f"{k} {v:.1f}×" for k, v in rec["pipeline_vs_training"].items())
+        + (" — not the bottleneck." if rec["pipeline_is_not_the_bottleneck"] else " — THE BOTTLENECK."),
+        "",
+        f"- {dtype_line(rec)}",
+        *(f"- {n}" for n in rec["notes"]),
+        f"- Machine load (1-min load average): {load['before'][0]:.2f} before, {load['after'][0]:.2f} after, "
+        f"peak {load['max_1min']:.2f}, on {load['cores']} cores"
+        + (
+            ": other jobs competed for these cores, so these timings are pessimistic."
+            if load["oversubscribed"]
+            else "."
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the benchmark, writes `<out>/bench_images.json` and `.md`, returns the record."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    if args.render:
+        with open(args.render) as fh:
+            rec = json.load(fh)
+        with open(os.path.join(os.path.dirname(args.render), "bench_images.md"), "w") as fh:
+            fh.write(markdown(rec))
+        return rec
+    load_before, t0 = os.getloadavg(), time.perf_counter()
+    cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="bench_images_jax_cache_")
+    runtime.enable_compilation_cache(cache_dir)
+    data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench_images_tfds_")
+    source = load_source(args, data_dir)
+    raw = run_benchmark(args, source)
+    cores = len(os.sched_getaffinity(0))
+    dev = runtime.device_description()
+    cpu = cpu_info()
+    name = cpu["name"] if dev["platform"] == "cpu" else dev["kind"]
+    dev.update(
+        name=name,
+        bf16_flags=cpu["bf16_flags"],
+        cores=cores,
+        description=f"{dev['count']} × {dev['platform']} ({name}), {cores} cores",
+    )
+    samples = [x for d in raw["dtypes"].values() for p in d["phases"].values() for x in p["load_1min"]]
+    rec = {
+        "benchmark": "bench_images",
+        "command": " ".join(["python scripts/bench_images.py", *argv]),
+        "quick": args.quick,
+        "git_commit": runtime.git_commit(),
+        "versions": runtime.library_versions(),
+        "device": dev,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "config": dataclasses.asdict(bench_config(args.quick, args.dtypes[0])),
+        "data": {
+            "source": source.source,
+            "images": len(source),
+            "image_shape": list(source.image_shape),
+            "synthetic": bool(source.metadata.get("synthetic")),
+        },  # fmt: skip
+        **raw,
+        "bfloat16_vs_float32": bf16_vs_f32(raw["dtypes"]),
+        "notes": notes(),
+        "benchmark_wall_s": time.perf_counter() - t0,
+    }
+    rec["load_average"] = load_record(load_before, os.getloadavg(), samples, cores)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_images.json"), "w") as fh:
+        json.dump(rec, fh, indent=2)
+        fh.write("\n")
+    with open(os.path.join(args.out, "bench_images.md"), "w") as fh:
+        fh.write(markdown(rec))
+    for folder, given in ((cache_dir, args.cache_dir), (data_dir, args.data_dir)):
+        if given is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return rec
+
+
+if __name__ == "__main__":
+    print(markdown(main()))

@@ -1,0 +1,128 @@
+"""scripts/bench_images.py: a quick run (tiny config, a tiny TFDS nuclei set, 8 CPU devices) writes
+JSON and Markdown whose rates and ratios are computed from the measured times, whose baseline
+trains exactly the same model, and whose Markdown numbers are the JSON's. No speed is asserted."""
+
+import json
+import os
+
+import pytest
+from script_loader import load_script
+
+bench = load_script("bench_images")
+ASSUMED_CARD = "NVIDIA H200"  # exercises the GPU-only vendor-peak branch on CPU
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench_images")
+    # The session's persistent cache (conftest): JAX reads its cache folder once per process.
+    bench.main(["--quick", "--cache-dir", os.environ["GAN_JAX_CACHE_DIR"], "--vendor-peak-kind", ASSUMED_CARD,
+                "--out", str(out)])  # fmt: skip
+    return json.loads((out / "bench_images.json").read_text()), out
+
+
+def _phases(rec):
+    return [(d, p, r) for d, v in rec["dtypes"].items() for p, r in v["phases"].items()]
+
+
+def test_every_trainer_dtype_and_phase_is_measured(quick_run):
+    """Catches a dtype, phase or trainer left out, a zero/negative timing, or a recompile inside
+    the timed steps."""
+    rec, _ = quick_run
+    assert set(rec["dtypes"]) == {"float32", "bfloat16"} and len(_phases(rec)) == 4
+    for dtype, phase, r in _phases(rec):
+        for trainer in ("fit", "loop"):
+            t = r[trainer]
+            assert t["images_per_s"] > 0 and t["compile_s"] > 0 and min(t["wall_s"]) > 0, (
+                dtype,
+                phase,
+                trainer,
+            )
+            assert len(t["wall_s"]) == r["rounds"] == 1 and t["compile_in_timed_s"] == 0
+        assert r["steps_per_round"] == 1  # quick: budget 0 -> --min-steps
+        assert r["flops_per_step_model"] > 0 and r["replicated_work_factor"] > 0
+        assert r["fused"]["measured"] is False and "fused" in r["fused"]["why"]
+    assert rec["device"]["count"] == 8 and rec["device"]["platform"] == "cpu"
+    assert rec["data"] == {
+        "source": "nuclei:train:seed0",
+        "images": 64,
+        "image_shape": [8, 8, 3],
+        "synthetic": True,
+    }
+    assert len(rec["load_average"]["before"]) == 3
+
+
+def test_rates_and_ratios_are_computed_from_the_measured_times(quick_run):
+    """Catches a typed or mis-derived number: each rate is recomputed here from the raw times."""
+    rec, _ = quick_run
+    batch = rec["config"]["batch_size"]
+    for dtype, phase, r in _phases(rec):
+        images = batch * r["steps_per_round"]
+        for trainer in ("fit", "loop"):
+            t = r[trainer]
+            assert t["images_per_s"] == pytest.approx(images * len(t["wall_s"]) / sum(t["wall_s"]))
+        assert r["fit_vs_loop"] == pytest.approx(r["fit"]["images_per_s"] / r["loop"]["images_per_s"])
+        ceiling = rec["dtypes"][dtype]["ceiling"]
+        assert ceiling["flops_per_s"] == max(ceiling["flops_per_s_all"])
+        steps_per_s = r["steps_per_round"] * len(r["fit"]["wall_s"]) / sum(r["fit"]["wall_s"])
+        assert r["mfu"] == pytest.approx(r["flops_per_step_model"] * steps_per_s / ceiling["flops_per_s"])
+        peak = bench.vendor_peak(ASSUMED_CARD, dtype)
+        assert r["mfu_vs_vendor_peak"] == pytest.approx(r["flops_per_step_model"] * steps_per_s / peak)
+        tfds = rec["pipeline"]["tfds"]
+        assert tfds["images_per_s"] == pytest.approx(tfds["batches"] * tfds["batch_size"] / tfds["wall_s"])
+        assert rec["pipeline_vs_training"][f"{dtype}/{phase}"] == pytest.approx(
+            tfds["images_per_s"] / r["fit"]["images_per_s"]
+        )
+    assert rec["pipeline_is_not_the_bottleneck"] == (min(rec["pipeline_vs_training"].values()) > 1)
+    assert rec["vendor_peak"] == {"device_kind": ASSUMED_CARD, "assumed": True, "known": True,
+                                  "source": bench.VENDOR_PEAK_SOURCE}  # fmt: skip
+
+
+def test_the_baseline_trains_exactly_the_same_model(quick_run):
+    """Catches a baseline that is not the same step math, batches or keys as fit (a speed ratio
+    between two different computations means nothing)."""
+    rec, _ = quick_run
+    for dtype, phase, r in _phases(rec):
+        assert r["max_abs_diff_state_fit_vs_loop"] == 0.0, (dtype, phase)
+
+
+def test_markdown_is_the_json_and_says_what_it_compares(quick_run):
+    """Catches a Markdown figure typed in or computed apart from the JSON, a hidden bf16 slowdown
+    on CPU, a vendor figure passed off as measured, and an unstated baseline."""
+    rec, out = quick_run
+    md = (out / "bench_images.md").read_text()
+    for dtype, phase, r in _phases(rec):
+        assert (f"| {dtype} | {phase} | {r['fit']['images_per_s']:.2f} | {r['loop']['images_per_s']:.2f} | "
+                f"{r['fit_vs_loop']:.2f} |") in md  # fmt: skip
+        assert f"{100 * r['mfu']:.1f} %" in md
+    assert "not measured, ASSUMED 'NVIDIA H200'" in md
+    ratio = rec["bfloat16_vs_float32"]
+    f32, bf16 = rec["dtypes"]["float32"], rec["dtypes"]["bfloat16"]
+    assert ratio["ceiling"] == pytest.approx(bf16["ceiling"]["flops_per_s"] / f32["ceiling"]["flops_per_s"])
+    assert ratio["gan"] == pytest.approx(
+        bf16["phases"]["gan"]["fit"]["images_per_s"] / f32["phases"]["gan"]["fit"]["images_per_s"]
+    )
+    assert f"bfloat16 ÷ float32, measured here: matmul ceiling ×{ratio['ceiling']:.2f}" in md
+    assert "bf16 is meant for GPU/TPU" in md and "this CPU's bf16 flags:" in md
+    assert "reads every loss with float() (a host sync per step)" in md and "no prefetch" in md
+    assert f"{rec['load_average']['before'][0]:.2f} before" in md
+    bench.main(["--render", str(out / "bench_images.json")])
+    assert (out / "bench_images.md").read_text() == md
+
+
+def test_vendor_peaks_match_only_their_own_card():
+    """Catches "L40S" read as an L4, an H100 PCIe given the SXM peak, or a peak for a CPU."""
+    assert bench.vendor_peak("NVIDIA H100 PCIe", "bfloat16") < bench.vendor_peak(
+        "NVIDIA H100 80GB HBM3", "bfloat16"
+    )
+    assert bench.vendor_peak("NVIDIA L40S", "float32") != bench.vendor_peak("NVIDIA L4", "float32")
+    assert bench.vendor_peak("NVIDIA L40", "float32") is None
+    assert bench.vendor_peak("cpu", "float32") is None
+    for _, peaks in bench.VENDOR_PEAK_TFLOPS:
+        assert peaks["bfloat16"] > peaks["float32"]
+
+
+def test_unsupported_dtype_or_step_bounds_are_refused():
+    for argv in (["--dtypes", "float16"], ["--min-steps", "5", "--max-steps", "2"], ["--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(argv)
