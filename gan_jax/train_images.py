@@ -186,19 +186,22 @@ def masked_supervised_loss(logits: jax.Array, labels: jax.Array, labeled: jax.Ar
 
 
 def gan_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key,
-             hp: train.HParams):  # fmt: skip
+             hp: train.HParams, place_batch: Callable[[jax.Array], jax.Array] = lambda a: a):  # fmt: skip
     """One SGAN step: discriminator (supervised on labelled rows + eq. 8), then generator.
     With `config.use_gan` False only the supervised term trains the discriminator.
 
     Args:
       batch: {"image": [B, H, W, C] uint8, "label": [B], "labeled": [B] bool}; row i's label
         is read (by `masked_supervised_loss` only) iff labeled[i].
+      place_batch: lays out an array with the batch's leading axis as the batch is (the
+        data-parallel step splits the noise over devices with it; otherwise every device
+        would run the generator on the whole batch).
     """
     k_aug, k_zd, k_zg = jax.random.split(key, 3)
     x = _inputs(config, batch, k_aug)
     disc = lambda p, v: models.disc.apply({"params": p}, v)
     gen = lambda p, z: models.gen.apply({"params": p}, z)
-    noise = lambda k: jax.random.normal(k, (x.shape[0], config.noise_dim))
+    noise = lambda k: place_batch(jax.random.normal(k, (x.shape[0], config.noise_dim)))
 
     def d_loss_fn(dp):
         real_logits = disc(dp, x)[0]
@@ -228,12 +231,14 @@ def gan_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, b
 
 
 def run_step(models: ImageModels, config: ImageConfig, phase: str, state: ImageTrainState,
-             batch: Batch, key, hp: train.HParams):  # fmt: skip
+             batch: Batch, key, hp: train.HParams, **options):  # fmt: skip
     """One step of `phase` ("ae" or "gan") with the step key fold_in(key, step); advances the
-    step counter. The one step both trainers run."""
+    step counter. The one step both trainers run; `options` go to `gan_step`."""
     key = jax.random.fold_in(key, state.step)
-    step = ae_step if phase == "ae" else gan_step
-    state, metrics = step(models, config, state, batch, key, hp)
+    if phase == "ae":
+        state, metrics = ae_step(models, config, state, batch, key, hp)
+    else:
+        state, metrics = gan_step(models, config, state, batch, key, hp, **options)
     return state._replace(step=state.step + 1), metrics
 
 
@@ -263,9 +268,11 @@ def step_fn(config: ImageConfig, phase: str, mesh: Mesh) -> Callable:
     replicated = NamedSharding(mesh, PartitionSpec())
     hp = hparams_of(config)
 
+    place_batch = lambda a: jax.lax.with_sharding_constraint(a, batch_sharding(mesh))
+
     def step(state, batch, labeled, key):
         batch = {"image": batch["image"], "label": batch["label"], "labeled": labeled[batch["index"]]}
-        return run_step(models, config, phase, state, batch, key, hp)
+        return run_step(models, config, phase, state, batch, key, hp, place_batch=place_batch)
 
     return jax.jit(
         step,

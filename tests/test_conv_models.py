@@ -41,10 +41,10 @@ def test_tiny_autoencoder_shapes_and_exact_params():
     x = jnp.zeros((5, *IMAGE))
     params = init(ae, x)
     encoder = conv_p(1, 4) + conv_p(4, 8) + dense(2 * 2 * 8, 3)
-    decoder = dense(3, 2 * 2 * 8) + conv_p(8, 4) + conv_p(4, 1)
+    decoder = dense(3, 2 * 2 * 8) + conv_p(8, 4, k=3) + conv_p(4, 1, k=3)  # resize + 3×3 conv upsamplings
     assert n_params(params["encoder"]) == encoder
     assert n_params(params["decoder"]) == decoder
-    assert n_params(params) == encoder + decoder == 687 + 709
+    assert n_params(params) == encoder + decoder == 687 + 457
     out = apply(ae, params, x)
     assert out.shape == (5, *IMAGE) and out.dtype == jnp.float32
     h = apply(ae, params, x, method=conv.ConvAutoEncoder.encode)
@@ -56,7 +56,7 @@ def test_tiny_generator_shapes_and_exact_params():
     gen = conv.TinyGenerator(image_shape=(8, 8, 3))
     z = jax.random.normal(KEY, (7, 10)) * 10
     params = init(gen, z)
-    expected = dense(10, 2 * 2 * 8) + layer_norm(8) + conv_p(8, 4) + layer_norm(4) + conv_p(4, 3)
+    expected = dense(10, 2 * 2 * 8) + layer_norm(8) + conv_p(8, 4, k=3) + layer_norm(4) + conv_p(4, 3, k=3)
     assert n_params(params) == expected
     out = apply(gen, params, z)
     assert out.shape == (7, 8, 8, 3)

@@ -7,8 +7,11 @@ Z = noise size, K = classes. Images live in [-1, 1] (`augment.to_float`).
 
 `dtype` is the computation dtype (bf16 on accelerators); parameters stay float32 (flax's
 `param_dtype` default), and every output is cast back to float32 so losses are computed in f32.
-Downsampling and upsampling are 4×4 stride-2 (transposed) convolutions as in DCGAN (Radford et
-al. 2016). There is no BatchNorm: its running statistics would add mutable state to a trainer
+Downsampling is 4×4 stride-2 convolutions as in DCGAN (Radford et al. 2016); upsampling is a
+nearest-neighbour ×2 resize followed by a 3×3 convolution (Odena et al. 2016, "Deconvolution and
+checkerboard artifacts") instead of DCGAN's 4×4 stride-2 transposed convolution: it avoids
+checkerboard artifacts, and XLA:CPU computes a transposed convolution's gradient more than an
+order of magnitude slower than this layer's (measured once for a 16×16×128 → 32×32×64 layer). There is no BatchNorm: its running statistics would add mutable state to a trainer
 whose state is params + optimizer state; LayerNorm in the generator plays its part.
 """
 
@@ -25,6 +28,7 @@ import jax.numpy as jnp
 Dtype = Any
 _KERNEL = (4, 4)
 _STRIDE = (2, 2)
+_UP_KERNEL = (3, 3)
 
 
 class ConvTrunk(nn.Module):
@@ -45,7 +49,7 @@ class ConvTrunk(nn.Module):
 
 class UpsampleStack(nn.Module):
     """Vector [B, D] → image [B, H, W, C] in (-1, 1): a dense layer to an (H/2^n, W/2^n,
-    features[0]) map, then n stride-2 transposed convolutions (the last one to C channels)."""
+    features[0]) map, then n ×2 upsamplings (resize + 3×3 conv; the last one to C channels)."""
 
     features: Sequence[int]  # widths from coarse to fine; n = len(features) upsamplings
     image_shape: tuple[int, int, int]
@@ -63,10 +67,14 @@ class UpsampleStack(nn.Module):
         )
         x = self._act(x.reshape((h.shape[0], height // scale, width // scale, self.features[0])), "norm_p")
         for i, w in enumerate(self.features[1:]):
-            x = nn.ConvTranspose(w, _KERNEL, _STRIDE, padding="SAME", dtype=self.dtype, name=f"up_{i}")(x)
-            x = self._act(x, f"norm_{i}")
-        x = nn.ConvTranspose(channels, _KERNEL, _STRIDE, padding="SAME", dtype=self.dtype, name="to_image")(x)
-        return jnp.tanh(x.astype(jnp.float32))
+            x = self._act(self._upsample(x, w, f"up_{i}"), f"norm_{i}")
+        return jnp.tanh(self._upsample(x, channels, "to_image").astype(jnp.float32))
+
+    def _upsample(self, x: jax.Array, width: int, name: str) -> jax.Array:
+        """×2 nearest-neighbour resize, then a 3×3 convolution to `width` channels."""
+        b, h, w, c = x.shape
+        x = jax.image.resize(x, (b, 2 * h, 2 * w, c), "nearest")
+        return nn.Conv(width, _UP_KERNEL, padding="SAME", dtype=self.dtype, name=name)(x)
 
     def _act(self, x: jax.Array, name: str) -> jax.Array:
         if self.normalize:
