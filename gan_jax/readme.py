@@ -345,6 +345,42 @@ def http_vs_grpc(out: str) -> str:
     return "\n".join(line for line in text.strip().splitlines() if not line.startswith("#")).strip()
 
 
+def image_study(out: str) -> str:
+    """The image study's accuracy / F1 / ROC-AUC per model and labelled fraction, its verdict
+    on the GAN and its cost, as `gan-jax image-study` wrote them."""
+    study = _json(out, "image_study.json", "image-study")
+    pct = lambda m: f"{100 * m['mean']:.1f} [{100 * m['ci95_low']:.1f}, {100 * m['ci95_high']:.1f}]"
+    rows = [
+        f"| {100 * part['fraction']:.0f} % | {model} | "
+        + " | ".join(pct(record["summary"][k]) for k in ("accuracy", "f1", "roc_auc")) + " |"
+        for part in study["per_fraction"]
+        for model, record in part["models"].items()
+    ]
+    significant = [c for c in study["comparisons"] if c["p_holm"] < 0.05]
+    verdict = (
+        f"{len(significant)} of the {len(study['comparisons'])} paired differences of the conv SGAN "
+        "are significant after Holm's correction"
+        if significant
+        else f"none of the {len(study['comparisons'])} paired differences of the conv SGAN (against the "
+        f"same classifier without the GAN and against the pixel logistic regression) is significant "
+        f"after Holm's correction (smallest Holm p {min(c['p_holm'] for c in study['comparisons']):.2f})"
+    )
+    load = study["load_average_at_end"][0]
+    return "\n".join([
+        f"`{study['command']}` on {study['data']} — **synthetic images, not patient data**; "
+        f"{study['n_repeats']} × {study['n_folds']}-fold CV, chance accuracy "
+        f"{100 * study['chance_accuracy']:.0f} %. Mean [95 % CI] over CV runs, %:",
+        "",
+        "| labelled | model | accuracy | F1 | ROC-AUC |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"On this demo set {verdict}. The whole study took {study['wall_seconds']:.0f} s "
+        f"({study['cpu_seconds']:.0f} CPU-s) on {study['device']['count']} CPU devices, load average "
+        f"{load:.1f} at the end; the paired tests are in `results/image_study.md`.",
+    ])
+
+
 def _generated(name: str, body: Callable[[str], str]) -> Block:
     build = lambda out: "\n".join([begin(name), wrap(body(out)), end(name)])
     return Block(name, begin(name), end(name), build)
@@ -367,6 +403,7 @@ BLOCKS: dict[str, Block] = {
         _generated("http-vs-grpc", http_vs_grpc),
         _generated("checkpoint-timings", checkpoint_timings),
         _generated("energy", energy),
+        _generated("image-study", image_study),
     ]
 }
 

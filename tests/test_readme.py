@@ -103,7 +103,7 @@ def test_wrap_keeps_code_spans_whole_and_never_starts_a_list():
 
 # -- no measured number outside the blocks ------------------------------------------------------
 
-SECTIONS = ("serving", "storage", "energy")
+SECTIONS = ("images", "serving", "storage", "energy")
 UNIT = r"(?:ms|µs|s|min|requests/s|MiB|MB|GB|J|%|×|W)(?!\w)"
 # A number with a unit, or any decimal or thousands-separated number (a load average, a ratio).
 MEASURED = rf"\d[\d,.]*\s?{UNIT}|\d+\.\d+|\d{{1,3}}(?:,\d{{3}})+"
