@@ -16,7 +16,12 @@ TINY = Config(
     ae_steps=4, gan_steps=4, batch_size=16, log_every=4, n_folds=3, n_repeats=1,
 )  # fmt: skip
 N_RUNS = 15  # 5 settings × 3 folds: a multiple of neither 8 devices nor 2 devices × 3 blocks
-SPACE = ["d_lr=1e-3:3e-2:log", "g_lr=1e-3:3e-2:log", "unsupervised_weight=0.1:1", "labeled_fraction=0.25,0.5,1.0"]
+SPACE = [
+    "d_lr=1e-3:3e-2:log",
+    "g_lr=1e-3:3e-2:log",
+    "unsupervised_weight=0.1:1",
+    "labeled_fraction=0.25,0.5,1.0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +113,7 @@ def test_auto_blocks_on_cpu_only_and_bad_block_sizes_are_refused():
     config, shape = Config(), (569, 30)  # the paper pipeline on WDBC
     block = train.default_block_runs(config, shape, "cpu")
     per_run = train.state_bytes_per_run(config, 30) + 4 * 569 * 30
-    assert 1 <= block and block * per_run <= train.CPU_BLOCK_BYTES < (block + 1) * per_run
+    assert block >= 1 and block * per_run <= train.CPU_BLOCK_BYTES < (block + 1) * per_run
     assert train.default_block_runs(config, shape, "gpu") is None
     assert train.default_block_runs(config, shape, "tpu") is None
     mesh = train.runs_mesh(jax.devices()[:2])
