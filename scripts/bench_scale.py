@@ -80,15 +80,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--block-sizes", help="block sizes timed in (d) (default none,4,auto,32; quick none,auto,2)"
     )
-    p.add_argument("--block-sweep-runs", type=int, help="runs per call in (d) (default 1000; quick 20)")
+    p.add_argument("--block-sweep-runs", type=int, help="runs per call in (d) (default 1000; quick 10)")
     p.add_argument("--out", default="results", help="folder for bench_scale.json/.md")
     p.add_argument("--render", metavar="JSON", help="only rewrite the .md from a bench_scale.json")
     p.add_argument("--child-devices", action="store_true", help=argparse.SUPPRESS)  # (a)'s subprocess
     args = p.parse_args(argv)
     quick = args.quick
+    args.block_sizes_given = args.block_sizes is not None
     defaults = {"steps_scale": (0.1, 1.0), "sizes": ("10,100,1000,10000", "10,40"),
                 "devices": ("1,2,4,8", "1,2"), "device_runs": (80, 20), "loop_settings": (30, 2),
-                "block_sizes": ("none,4,auto,32", "none,auto,2"), "block_sweep_runs": (1000, 20)}  # fmt: skip
+                "block_sizes": ("none,4,auto,32", "none,auto,2"), "block_sweep_runs": (1000, 10)}  # fmt: skip
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
@@ -375,10 +376,8 @@ def markdown(rec: dict) -> str:
         f"{rec.get('block_runs', 'none')}; `train.default_block_runs`) unless a row says otherwise.",
     ]  # fmt: skip
     for key, (title, part) in PARTS.items():
-        lines += [
-            "",
-            *(part(rec[key]) if rec.get(key) else [f"{title}: not measured (the run stopped before it)."]),
-        ]
+        why = rec.get(f"{key}_skipped", "the run stopped before it")
+        lines += ["", *(part(rec[key]) if rec.get(key) else [f"{title}: not measured ({why})."])]
     end = rec["load_average"].get("end")
     lines += [
         "",
@@ -460,6 +459,9 @@ def main(argv: list[str] | None = None) -> dict:
             lambda: block_sizes(bench, args.block_sizes, args.block_sweep_runs, record["runs_per_call"]),
         ),
     ]
+    if platform_name != "cpu" and not args.block_sizes_given:
+        parts.pop()  # blocks are off by default off the CPU: nothing to compare unasked
+        record["blocks_skipped"] = f"blocks are off by default on {platform_name}; pass --block-sizes"
     for key, measure in parts:
         record[key] = measure()
         if key == "runs_per_call":
