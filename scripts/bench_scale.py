@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--block-sizes", help="block sizes timed in (d) (default none,4,auto,32; quick none,auto,2)"
     )
     p.add_argument("--block-sweep-runs", type=int, help="runs per call in (d) (default 1000; quick 10)")
+    p.add_argument("--parts", default="a,b,c,d", help="parts to run (default a,b,c,d)")
     p.add_argument("--out", default="results", help="folder for bench_scale.json/.md")
     p.add_argument("--render", metavar="JSON", help="only rewrite the .md from a bench_scale.json")
     p.add_argument("--child-devices", action="store_true", help=argparse.SUPPRESS)  # (a)'s subprocess
@@ -96,6 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
     args.devices = [int(s) for s in str(args.devices).split(",")]
     args.block_runs = _block_runs(p, args.block_runs)
+    args.parts = args.parts.split(",")
+    if not set(args.parts) <= set("abcd"):
+        p.error(f"--parts {','.join(args.parts)}: expected a comma-separated subset of a,b,c,d")
     args.block_sizes = [_block_runs(p, b) for b in str(args.block_sizes).split(",") if b]
     if any(s % N_FOLDS for s in [*args.sizes, args.device_runs, args.block_sweep_runs]):
         p.error(f"run counts must be multiples of {N_FOLDS} (settings × {N_FOLDS} folds)")
@@ -345,7 +349,7 @@ def _blocks_md(rows: list[dict]) -> list[str]:
     runs = rows[0]["runs"]
     return [
         f"(d) Block sizes: {runs} runs in one call, runs per device per block (none: all runs in one "
-        "vmapped batch, the trainer before blocks; the default is the row from (b)):",
+        "vmapped batch, the trainer before blocks; auto: the default):",
         "",
         "| block (runs per device) | blocks | first call (s) | steady call (s) | steady CPU s per run | "
         "load (1 min) |",
@@ -450,18 +454,24 @@ def main(argv: list[str] | None = None) -> dict:
         (
             "sweep_vs_loop",
             lambda: sweep_vs_loop(
-                bench, max(args.sizes) // N_FOLDS, args.loop_settings, record["runs_per_call"]
+                bench, max(args.sizes) // N_FOLDS, args.loop_settings, record.get("runs_per_call", [])
             ),
         ),  # fmt: skip
         ("devices", lambda: devices_scaling(args)),
         (
             "blocks",
-            lambda: block_sizes(bench, args.block_sizes, args.block_sweep_runs, record["runs_per_call"]),
+            lambda: block_sizes(
+                bench, args.block_sizes, args.block_sweep_runs, record.get("runs_per_call", [])
+            ),
         ),
     ]
     if platform_name != "cpu" and not args.block_sizes_given:
         parts.pop()  # blocks are off by default off the CPU: nothing to compare unasked
         record["blocks_skipped"] = f"blocks are off by default on {platform_name}; pass --block-sizes"
+    for key, (title, _) in PARTS.items():
+        if title[1] not in args.parts:
+            record[f"{key}_skipped"] = f"not in --parts {','.join(args.parts)}"
+    parts = [(key, measure) for key, measure in parts if PARTS[key][0][1] in args.parts]
     for key, measure in parts:
         record[key] = measure()
         if key == "runs_per_call":
