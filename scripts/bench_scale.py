@@ -158,8 +158,9 @@ def free_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
-    """(b): first call (with compilation) and, up to 1,000 runs, a second steady call."""
+def runs_per_call(bench: Bench, sizes: list[int], save=lambda rows: None) -> list[dict]:
+    """(b): first call (with compilation) and, up to 1,000 runs, a second steady call; `save`
+    gets the rows so far after each size (the large sizes are slow: a stopped run keeps them)."""
     per_run_bytes = train.state_bytes_per_run(bench.config, bench.x.shape[1])
     rows = []
     for size in sizes:
@@ -181,6 +182,7 @@ def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
                      "runs_per_s_is": "steady call" if steady else "first call, compilation included",
                      "n_blocks": first["n_blocks"], "cpu_s_per_run": timed["cpu_s"] / size,
                      "load_after": os.getloadavg()})  # fmt: skip
+        save(rows)
     return rows
 
 
@@ -450,7 +452,10 @@ def main(argv: list[str] | None = None) -> dict:
         },  # fmt: skip
     }
     parts = [  # the essentials first: a run stopped early keeps them
-        ("runs_per_call", lambda: runs_per_call(bench, args.sizes)),
+        (
+            "runs_per_call",
+            lambda: runs_per_call(bench, args.sizes, save=lambda rows: save("runs_per_call", rows)),
+        ),
         (
             "sweep_vs_loop",
             lambda: sweep_vs_loop(
@@ -472,15 +477,19 @@ def main(argv: list[str] | None = None) -> dict:
         if title[1] not in args.parts:
             record[f"{key}_skipped"] = f"not in --parts {','.join(args.parts)}"
     parts = [(key, measure) for key, measure in parts if PARTS[key][0][1] in args.parts]
-    for key, measure in parts:
-        record[key] = measure()
+
+    def save(key: str, value) -> None:
+        record[key] = value
         if key == "runs_per_call":
             record["largest_measured_runs_per_call"] = max(
-                (r["runs"] for r in record[key] if "skipped" not in r), default=0
+                (r["runs"] for r in value if "skipped" not in r), default=0
             )
         record["benchmark_wall_s"] = time.perf_counter() - t0
         record["load_average"]["end"] = os.getloadavg()
         write(record, args.out)
+
+    for key, measure in parts:
+        save(key, measure())
     return record
 
 
