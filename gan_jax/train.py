@@ -276,7 +276,7 @@ def fused_chunk_fn(config: Config, phase: str, n_steps: int, n_blocks: int = 1) 
 
     With n_blocks > 1 (R a multiple of n_blocks × devices) the runs train in n_blocks blocks one
     after another inside the same program (`run_blocks`), each block all `n_steps` steps with
-    its state resident in cache; the result is the same (see `train_runs`)."""
+    its state resident in cache; the models are the same (see `train_runs`)."""
     fn = functools.partial(train_chunk, config, phase, n_steps)
     vmapped = jax.vmap(fn, in_axes=(0, 0, None, None), out_axes=(0, 1))
     return jax.jit(run_blocks(vmapped, n_blocks) if n_blocks > 1 else vmapped, donate_argnums=(0,))
@@ -451,8 +451,9 @@ def train_runs(
     The runs of a call may train in blocks, one after another inside the same compiled
     program (`block_runs`): each block keeps its state in the CPU's cache through a whole
     chunk of steps instead of streaming every run's state through memory at every step.
-    Blocks change no result: a run's parameters are the same as unblocked
-    (tests/test_train_blocks.py says how exactly).
+    Blocks change no model: a block's runs are bit-identical to an unblocked call of just
+    those runs (same runs per device), and agree with one unblocked call of all runs up to
+    float rounding (another batch width per device may round differently), as above.
 
     Args:
       state: a state to resume from (e.g. restored from a checkpoint); training continues
