@@ -326,7 +326,7 @@ def _runs_per_call_md(rows: list[dict]) -> list[str]:
     return [*lines, "", "\\* first call, compilation included (no second call at this size)."]
 
 
-def _sweep_vs_loop_md(s: dict) -> list[str]:
+def _sweep_vs_loop_md(s: dict, rec: dict) -> list[str]:
     steady = (
         f" Steady (compiled): one call {s['one_call_steady_s']:.1f} s vs "
         f"{s['loop_steady_s_estimated']:.1f} s → one call is {_times(s['speedup_steady'])}."
@@ -342,9 +342,20 @@ def _sweep_vs_loop_md(s: dict) -> list[str]:
         "",
         f"CPU seconds per run (this process, all threads; less sensitive to other jobs): one call "
         f"{s['one_call_cpu_s_per_run'] or float('nan'):.4f} ({s['one_call_cpu_is']}), one call per setting "
-        f"{s['loop_cpu_s_per_run']:.4f}. Load average (1 min) {s['load_before'][0]:.1f} before the loop, "
-        f"{s['load_after'][0]:.1f} after it.",
+        f"{s['loop_cpu_s_per_run']:.4f}"
+        + (f": one call takes {one_cpu / s['loop_cpu_s_per_run']:.2f}× the loop's CPU seconds per run"
+           if (one_cpu := s["one_call_cpu_s_per_run"]) else "")
+        + f". Load average (1 min) {s['load_before'][0]:.1f} before the loop, "
+        f"{s['load_after'][0]:.1f} after it"
+        + (f"; {one['load_before'][0]:.1f} before the one call, {one['load_after'][0]:.1f} after it"
+           if (one := _row(rec, s["runs"])) else "")
+        + " (wall seconds compare fairly only at equal loads).",
     ]  # fmt: skip
+
+
+def _row(rec: dict, runs: int) -> dict | None:
+    """(b)'s measured row of `runs` runs, if any."""
+    return next((r for r in rec.get("runs_per_call") or [] if r["runs"] == runs and "load_after" in r), None)
 
 
 def _blocks_md(rows: list[dict]) -> list[str]:
@@ -383,7 +394,8 @@ def markdown(rec: dict) -> str:
     ]  # fmt: skip
     for key, (title, part) in PARTS.items():
         why = rec.get(f"{key}_skipped", "the run stopped before it")
-        lines += ["", *(part(rec[key]) if rec.get(key) else [f"{title}: not measured ({why})."])]
+        shown = (part(rec[key], rec) if key == "sweep_vs_loop" else part(rec[key])) if rec.get(key) else None
+        lines += ["", *(shown or [f"{title}: not measured ({why})."])]
     end = rec["load_average"].get("end")
     lines += [
         "",
