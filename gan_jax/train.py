@@ -270,12 +270,78 @@ def train_chunk(config: Config, phase: str, n_steps: int, state: TrainState, run
 
 
 @functools.lru_cache(maxsize=64)
-def fused_chunk_fn(config: Config, phase: str, n_steps: int) -> Callable:
+def fused_chunk_fn(config: Config, phase: str, n_steps: int, n_blocks: int = 1) -> Callable:
     """The jitted, run-vmapped chunk: (states, runs, x, y) -> (states, {loss: [n_steps, R]}).
-    `config` must be `config.structure()`, so numeric settings never make a new program."""
+    `config` must be `config.structure()`, so numeric settings never make a new program.
+
+    With n_blocks > 1 (R a multiple of n_blocks × devices) the runs train in n_blocks blocks one
+    after another inside the same program (`run_blocks`), each block all `n_steps` steps with
+    its state resident in cache; the models are the same (see `train_runs`)."""
     fn = functools.partial(train_chunk, config, phase, n_steps)
     vmapped = jax.vmap(fn, in_axes=(0, 0, None, None), out_axes=(0, 1))
-    return jax.jit(vmapped, donate_argnums=(0,))
+    return jax.jit(run_blocks(vmapped, n_blocks) if n_blocks > 1 else vmapped, donate_argnums=(0,))
+
+
+def run_blocks(chunk: Callable, n_blocks: int) -> Callable:
+    """`chunk` (run-vmapped: leaves [R, ...] in, state [R, ...] and losses [n_steps, R] out)
+    applied to n_blocks blocks of runs in turn (`lax.map`), same inputs and outputs.
+
+    Block j holds runs j, j + n_blocks, j + 2 n_blocks, ...: [R] reshaped to [R / n_blocks,
+    n_blocks] keeps axis 0 sharded over the devices exactly as [R] was (each device's runs stay
+    contiguous on it), so every block is spread evenly over all devices and no run moves
+    between devices; the inverse reshape puts the runs back in their order."""
+
+    def split(a):  # [R, ...] -> [n_blocks, R / n_blocks, ...]
+        return jnp.swapaxes(a.reshape(-1, n_blocks, *a.shape[1:]), 0, 1)
+
+    def merge(a):  # [n_blocks, R / n_blocks, ...] -> [R, ...]
+        return jnp.swapaxes(a, 0, 1).reshape(-1, *a.shape[2:])
+
+    def blocked(states, runs, x, y):
+        new, step_losses = jax.lax.map(lambda b: chunk(*b, x, y), jax.tree.map(split, (states, runs)))
+        # step_losses: [n_blocks, n_steps, R / n_blocks] -> [n_steps, R]
+        return jax.tree.map(merge, new), jax.tree.map(lambda v: merge(jnp.swapaxes(v, 1, 2)).T, step_losses)
+
+    return blocked
+
+
+# Per-device block on CPU: as many runs as fit in this many bytes of training state (params and
+# Adam moments) plus the run's own copy of the data, so a block stays in a core's cache (L2:
+# 2 MiB per core on the machine measured) through its steps; block sizes compared in part (d)
+# of scripts/bench_scale.py (results/bench_scale.md).
+CPU_BLOCK_BYTES = 2 << 20
+
+
+def state_bytes_per_run(config: Config, n_features: int) -> int:
+    """Bytes of one run's TrainState (scaler, params, Adam moments)."""
+    leaves = jax.tree.leaves(state_shapes(config, n_features))
+    return int(sum(np.prod(s.shape) * np.dtype(s.dtype).itemsize for s in leaves))
+
+
+def default_block_runs(config: Config, x_shape: tuple[int, int], platform: str) -> int | None:
+    """Runs per device per block for `train_runs(block_runs="auto")`: on CPU the runs whose state
+    and data copy ([N, F] float32) fit `CPU_BLOCK_BYTES`; elsewhere None (no blocks: a GPU or
+    TPU wants the widest batch)."""
+    if platform != "cpu":
+        return None
+    per_run = state_bytes_per_run(config, x_shape[1]) + 4 * x_shape[0] * x_shape[1]
+    return max(1, CPU_BLOCK_BYTES // per_run)
+
+
+def n_run_blocks(config: Config, x_shape: tuple[int, int], mesh: Mesh, n_runs: int,
+                 block_runs: int | str | None) -> int:  # fmt: skip
+    """How many blocks `train_runs` splits `n_runs` runs into on `mesh` (1: no blocks).
+
+    Raises:
+      ValueError: block_runs is not "auto", None or an int >= 1.
+    """
+    if block_runs == "auto":
+        block_runs = default_block_runs(config, x_shape, mesh.devices.flat[0].platform)
+    elif block_runs is not None and (not isinstance(block_runs, int) or block_runs < 1):
+        raise ValueError(f"block_runs={block_runs!r}: expected 'auto', None (no blocks) or an int >= 1 "
+                         "(runs per device in each block)")  # fmt: skip
+    per_device = -(-n_runs // mesh.size)
+    return 1 if block_runs is None else -(-per_device // block_runs)
 
 
 @functools.lru_cache(maxsize=16)
@@ -343,12 +409,14 @@ def make_runs(
     return RunSpec(np.asarray(run_keys(config.seed, run_ids)), train_masks, labeled_masks, hparams)
 
 
-def place_inputs(mesh: Mesh, runs, x: np.ndarray, y: np.ndarray):
+def place_inputs(mesh: Mesh, runs, x: np.ndarray, y: np.ndarray, n_blocks: int = 1):
     """(runs, x, y on the mesh, the run indices `take`, `put`): the runs axis padded to a multiple
-    of the device count with copies of the last run and sharded; x [N, F] and y [N] replicated.
-    Global arrays, so with several processes (gan_jax.distributed) each feeds its own devices."""
+    of n_blocks × the device count with copies of the last run and sharded; x [N, F] and y [N]
+    replicated. Global arrays, so with several processes (gan_jax.distributed) each feeds its
+    own devices."""
     n_runs = len(runs.train_mask)
-    take = np.concatenate([np.arange(n_runs), np.full(-n_runs % mesh.size, n_runs - 1)]).astype(int)
+    pad = -n_runs % (mesh.size * n_blocks)
+    take = np.concatenate([np.arange(n_runs), np.full(pad, n_runs - 1)]).astype(int)
     put = lambda tree, sharding: jax.tree.map(lambda a: distributed.global_array(a, sharding), tree)
     replicated = NamedSharding(mesh, PartitionSpec())
     runs = put(jax.tree.map(lambda a: np.asarray(a)[take], runs), NamedSharding(mesh, PartitionSpec("runs")))
@@ -371,6 +439,7 @@ def train_runs(
     mesh: Mesh | None = None,
     on_chunk: Callable[[TrainState, dict], None] | None = None,
     progress: bool = False,
+    block_runs: int | str | None = "auto",
 ) -> TrainResult:
     """Trains R runs at once: x [N, F], y [N], `runs` from `make_runs` (leaves [R, ...]).
 
@@ -379,18 +448,28 @@ def train_runs(
     device). A run trained alone (R = 1) uses other compiled kernels, so it agrees with the
     same run in a batch only up to float rounding, which grows over training.
 
+    The runs of a call may train in blocks, one after another inside the same compiled
+    program (`block_runs`): each block keeps its state in the CPU's cache through a whole
+    chunk of steps instead of streaming every run's state through memory at every step.
+    Blocks change no model: a block's runs are bit-identical to an unblocked call of just
+    those runs (same runs per device), and agree with one unblocked call of all runs up to
+    float rounding (another batch width per device may round differently), as above.
+
     Args:
       state: a state to resume from (e.g. restored from a checkpoint); training continues
         from its step.
       mesh: devices to shard the runs over (default: all devices).
       on_chunk: called after every chunk with the state and the chunk's log entry
         (checkpointing, progress reporting).
+      block_runs: runs per device in each block; "auto" (default): `default_block_runs`
+        (blocks on CPU only); None: all runs in one block.
     Raises:
       NonFiniteLossError: a loss became NaN/inf; the message names the run and the step.
     """
     n_runs = len(runs.train_mask)
     mesh = mesh or runs_mesh()
-    runs, x, y, take, put = place_inputs(mesh, runs, x, y)
+    n_blocks = n_run_blocks(config, np.shape(x), mesh, n_runs, block_runs)
+    runs, x, y, take, put = place_inputs(mesh, runs, x, y, n_blocks)
     pad, by_run = len(take) - n_runs, NamedSharding(mesh, PartitionSpec("runs"))
     structure = config.structure()
     if state is None:
@@ -403,7 +482,7 @@ def train_runs(
     history = []
     bar = _progress_bar(config, start) if progress and distributed.is_main_process() else None
     for phase, first_step, n_steps in phase_schedule(config, start):
-        state, step_losses = fused_chunk_fn(structure, phase, n_steps)(state, runs, x, y)
+        state, step_losses = fused_chunk_fn(structure, phase, n_steps, n_blocks)(state, runs, x, y)
         step_losses = distributed.to_host(step_losses)  # the only host sync per chunk
         _check_finite(step_losses, first_step, n_runs)
         entry = {"step": first_step + n_steps, "phase": phase}

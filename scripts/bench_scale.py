@@ -10,7 +10,13 @@ CV) with random hyperparameter settings, every setting × fold one run.
     and said so;
 (c) the sweep in one call against one call per setting (10 runs each) in the same process:
     the loop is timed on a measured subset of settings and extrapolated to all of them (said
-    so in the output).
+    so in the output);
+(d) run blocks (`train.train_runs(block_runs=...)`): the same runs in one call with other
+    block sizes, unblocked included, to show what blocking buys and how the default was
+    chosen. (b) and (c) use the default ("auto": blocks on CPU, none on GPU/TPU).
+
+The parts run in the order b, c, a, d and the result files are rewritten after each, so a run
+stopped early keeps what it measured (the Markdown says which parts are missing).
 
 Step counts are scaled by --steps-scale (default 0.1: AE 40 + SGAN 60 steps instead of 400 +
 600) so the full benchmark fits a shared 2-core machine; the output says which scale ran.
@@ -18,7 +24,7 @@ Every call includes scoring (predict + metrics of all runs). os.getloadavg() is 
 around each part: other engineers' jobs share the machine.
 
 Run:    python scripts/bench_scale.py                       # ~15 min on 2 loaded cores
-        python scripts/bench_scale.py --steps-scale 1       # the paper's full step counts
+        python scripts/bench_scale.py --steps-scale 1       # the paper's full steps (~1 h)
         python scripts/bench_scale.py --quick               # smoke run (tiny config)
 Writes: results/bench_scale.json, results/bench_scale.md
 """
@@ -67,23 +73,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--devices", help="simulated device counts for (a) (default 1,2,4,8; quick 1,2)")
     p.add_argument("--device-runs", type=int, help="runs in (a) (default 80; quick 20)")
     p.add_argument(
-        "--loop-settings", type=int, help="settings timed one call each in (c) (default 20; quick 2)"
+        "--loop-settings", type=int, help="settings timed one call each in (c) (default 30; quick 2)"
     )
+    p.add_argument("--block-runs", default="auto", help="runs per device per block in (a)-(c): auto "
+                   "(default: train.default_block_runs), none, or an int")  # fmt: skip
+    p.add_argument(
+        "--block-sizes", help="block sizes timed in (d) (default none,4,auto,32; quick none,auto,2)"
+    )
+    p.add_argument("--block-sweep-runs", type=int, help="runs per call in (d) (default 1000; quick 10)")
+    p.add_argument("--parts", default="a,b,c,d", help="parts to run (default a,b,c,d)")
     p.add_argument("--out", default="results", help="folder for bench_scale.json/.md")
     p.add_argument("--render", metavar="JSON", help="only rewrite the .md from a bench_scale.json")
     p.add_argument("--child-devices", action="store_true", help=argparse.SUPPRESS)  # (a)'s subprocess
     args = p.parse_args(argv)
     quick = args.quick
+    args.block_sizes_given = args.block_sizes is not None
     defaults = {"steps_scale": (0.1, 1.0), "sizes": ("10,100,1000,10000", "10,40"),
-                "devices": ("1,2,4,8", "1,2"), "device_runs": (80, 20), "loop_settings": (20, 2)}  # fmt: skip
+                "devices": ("1,2,4,8", "1,2"), "device_runs": (80, 20), "loop_settings": (30, 2),
+                "block_sizes": ("none,4,auto,32", "none,auto,2"), "block_sweep_runs": (1000, 10)}  # fmt: skip
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
     args.sizes = [int(s) for s in str(args.sizes).split(",")]
     args.devices = [int(s) for s in str(args.devices).split(",")]
-    if any(s % N_FOLDS for s in [*args.sizes, args.device_runs]):
+    args.block_runs = _block_runs(p, args.block_runs)
+    args.parts = args.parts.split(",")
+    if not set(args.parts) <= set("abcd"):
+        p.error(f"--parts {','.join(args.parts)}: expected a comma-separated subset of a,b,c,d")
+    args.block_sizes = [_block_runs(p, b) for b in str(args.block_sizes).split(",") if b]
+    if any(s % N_FOLDS for s in [*args.sizes, args.device_runs, args.block_sweep_runs]):
         p.error(f"run counts must be multiples of {N_FOLDS} (settings × {N_FOLDS} folds)")
     return args
+
+
+def _block_runs(p: argparse.ArgumentParser, text: str) -> int | str | None:
+    """'auto' | 'none' | a positive int, as `train.train_runs(block_runs=...)` takes it."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    if not text.isdigit() or int(text) < 1:
+        p.error(f"block size {text!r}: expected auto, none or an integer >= 1")
+    return int(text)
 
 
 def bench_config(args) -> Config:
@@ -104,33 +133,35 @@ class Bench:
         data = load_dataset(self.config.data)
         self.x, self.y = data.x, data.y
         self.folds = evaluate.cv_folds(self.y, N_FOLDS, 1, self.config.seed)
-        n = max([*args.sizes, args.device_runs, N_FOLDS * (args.loop_settings + 1)]) // N_FOLDS
-        self.settings = sweep.random_search(self.config, sweep.parse_space(SPACE), n, seed=0)
+        n = max([*args.sizes, args.device_runs, args.block_sweep_runs, N_FOLDS * (args.loop_settings + 1)])
+        self.settings = sweep.random_search(self.config, sweep.parse_space(SPACE), n // N_FOLDS, seed=0)
+        self.block_runs = args.block_runs
 
-    def call(self, settings: list, mesh=None) -> dict:
-        """One fused call: train + score len(settings) × 10 runs; wall seconds."""
+    def call(self, settings: list, mesh=None, **block) -> dict:
+        """One fused call: train + score len(settings) × 10 runs, in blocks of `block_runs` runs
+        per device (default: the benchmark's --block-runs); wall and CPU seconds, blocks."""
+        block_runs = block.get("block_runs", self.block_runs)
+        n_blocks = train.n_run_blocks(self.config, self.x.shape, mesh or train.runs_mesh(),
+                                      len(settings) * N_FOLDS, block_runs)  # fmt: skip
         runs = sweep.sweep_runs(self.y, settings, self.folds)
         eval_masks = np.tile(~self.folds, (len(settings), 1))
         t0, c0 = time.perf_counter(), time.process_time()
         _, timing = sweep.train_and_score(
-            self.config, self.x, self.y, runs, eval_masks, len(settings), mesh=mesh
+            self.config, self.x, self.y, runs, eval_masks, len(settings), mesh=mesh, block_runs=block_runs
         )
         # CPU seconds of this process (all threads): less sensitive to other jobs than wall time.
-        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, **timing}
-
-
-def state_bytes_per_run(config: Config, n_features: int) -> int:
-    shapes = train.state_shapes(config, n_features)
-    return int(sum(np.prod(s.shape) * np.dtype(s.dtype).itemsize for s in jax.tree.leaves(shapes)))
+        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "n_blocks": n_blocks,
+                **timing}  # fmt: skip
 
 
 def free_memory_bytes() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
-    """(b): first call (with compilation) and, up to 1,000 runs, a second steady call."""
-    per_run_bytes = state_bytes_per_run(bench.config, bench.x.shape[1])
+def runs_per_call(bench: Bench, sizes: list[int], save=lambda rows: None) -> list[dict]:
+    """(b): first call (with compilation) and, up to 1,000 runs, a second steady call; `save`
+    gets the rows so far after each size (the large sizes are slow: a stopped run keeps them)."""
+    per_run_bytes = train.state_bytes_per_run(bench.config, bench.x.shape[1])
     rows = []
     for size in sizes:
         # State (Adam moments inside; donated, so updated in place) and a copy while gathering,
@@ -149,7 +180,9 @@ def runs_per_call(bench: Bench, sizes: list[int]) -> list[dict]:
                      "first_call_cpu_s": first["cpu_s"], "steady_call_cpu_s": steady and steady["cpu_s"],
                      "runs_per_s": size / timed["wall_s"], "per_run_s": timed["wall_s"] / size,
                      "runs_per_s_is": "steady call" if steady else "first call, compilation included",
+                     "n_blocks": first["n_blocks"], "cpu_s_per_run": timed["cpu_s"] / size,
                      "load_after": os.getloadavg()})  # fmt: skip
+        save(rows)
     return rows
 
 
@@ -200,6 +233,32 @@ def sweep_vs_loop(bench: Bench, n_settings: int, loop_settings: int, rows: list[
     return out
 
 
+def block_sizes(bench: Bench, sizes: list, n_runs: int, rows: list[dict]) -> list[dict]:
+    """(d): `n_runs` runs in one call per block size (first call and steady call); the default
+    block size reuses (b)'s row of that size when there is one."""
+    settings = bench.settings[: n_runs // N_FOLDS]
+    by_runs = {r["runs"]: r for r in rows if "skipped" not in r}
+    out = []
+    for block_runs in sizes:
+        load = os.getloadavg()
+        row = {
+            "block_runs": "none" if block_runs is None else block_runs,
+            "runs": n_runs,
+            "load_before": load,
+        }
+        if block_runs == bench.block_runs and n_runs in by_runs:
+            b = by_runs[n_runs]
+            out.append({**row, "n_blocks": b["n_blocks"], "first_call_s": b["first_call_s"],
+                        "steady_call_s": b["steady_call_s"], "steady_call_cpu_s": b["steady_call_cpu_s"],
+                        "from": "(b)"})  # fmt: skip
+            continue
+        first = bench.call(settings, block_runs=block_runs)
+        steady = bench.call(settings, block_runs=block_runs)
+        out.append({**row, "n_blocks": first["n_blocks"], "first_call_s": first["wall_s"],
+                    "steady_call_s": steady["wall_s"], "steady_call_cpu_s": steady["cpu_s"]})  # fmt: skip
+    return out
+
+
 def devices_scaling(args) -> list[dict]:
     """(a): one subprocess per simulated device count."""
     rows = []
@@ -208,7 +267,7 @@ def devices_scaling(args) -> list[dict]:
                "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}  # fmt: skip
         argv = [sys.executable, os.path.abspath(__file__), "--child-devices", "--experiment", args.experiment,
                 "--steps-scale", str(args.steps_scale), "--device-runs", str(args.device_runs)]  # fmt: skip
-        argv += ["--quick"] if args.quick else []
+        argv += ["--block-runs", str(args.block_runs).lower()] + (["--quick"] if args.quick else [])
         load = os.getloadavg()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
@@ -222,7 +281,8 @@ def child_devices(args) -> dict:
     settings = bench.settings[: args.device_runs // N_FOLDS]
     first = bench.call(settings)
     steady = bench.call(settings)
-    return {"devices": len(jax.devices()), "runs": args.device_runs, "first_call_s": first["wall_s"],
+    return {"devices": len(jax.devices()), "runs": args.device_runs, "n_blocks": first["n_blocks"],
+            "first_call_s": first["wall_s"],
             "steady_call_s": steady["wall_s"], "per_run_s": steady["wall_s"] / args.device_runs}  # fmt: skip
 
 
@@ -233,6 +293,94 @@ def _times(loop_over_one: float) -> str:
     return f"{1 / loop_over_one:.1f}× slower"
 
 
+def _devices_md(rows: list[dict]) -> list[str]:
+    return [
+        "(a) Simulated devices (subprocesses, XLA_FLAGS device count; they share the physical cores):",
+        "",
+        "| devices | runs | blocks | s per run (steady) | first call (s) | load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(f"| {r['devices']} | {r['runs']} | {r.get('n_blocks', 1)} | {r['per_run_s']:.4f} | "
+          f"{r['first_call_s']:.1f} | {r['load_before'][0]:.1f} |" for r in rows),
+    ]  # fmt: skip
+
+
+def _runs_per_call_md(rows: list[dict]) -> list[str]:
+    lines = [
+        "(b) Runs per compiled call (one call per phase; blocks: how many blocks of runs the call "
+        "trains one after another):",
+        "",
+        "| runs | settings | blocks | first call (s) | steady call (s) | runs/s | CPU s per run "
+        "| est. memory | load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['runs']} | {r['settings']} | | skipped: {r['skipped']} | | | | | |")
+            continue
+        steady = f"{r['steady_call_s']:.1f}" if r["steady_call_s"] else "–"
+        star = "" if r["steady_call_s"] else " *"
+        lines.append(f"| {r['runs']} | {r['settings']} | {r.get('n_blocks', 1)} | {r['first_call_s']:.1f} | "
+                     f"{steady} | {r['runs_per_s']:.1f}{star} | "
+                     f"{r.get('cpu_s_per_run', float('nan')):.4f}{star} | "
+                     f"{r['est_bytes'] / 1e9:.2f} GB | {r['load_before'][0]:.1f} |")  # fmt: skip
+    return [*lines, "", "\\* first call, compilation included (no second call at this size)."]
+
+
+def _sweep_vs_loop_md(s: dict, rec: dict) -> list[str]:
+    steady = (
+        f" Steady (compiled): one call {s['one_call_steady_s']:.1f} s vs "
+        f"{s['loop_steady_s_estimated']:.1f} s → one call is {_times(s['speedup_steady'])}."
+        if s["speedup_steady"]
+        else ""
+    )
+    return [
+        f"(c) {s['settings']} settings × 10 folds = {s['runs']} runs, scoring included. With compilation: "
+        f"**one call {s['one_call_first_s']:.1f} s** vs one call per setting "
+        f"**{s['loop_first_s_estimated']:.1f} s (estimated**: {s['loop_compile_s']:.1f} s compile + "
+        f"{s['settings']} × {s['loop_per_setting_s']:.3f} s, the mean of {len(s['loop_setting_times_s'])} "
+        f"measured settings) → one call is {_times(s['speedup_with_compilation'])}.{steady}",
+        "",
+        f"CPU seconds per run (this process, all threads; less sensitive to other jobs): one call "
+        f"{s['one_call_cpu_s_per_run'] or float('nan'):.4f} ({s['one_call_cpu_is']}), one call per setting "
+        f"{s['loop_cpu_s_per_run']:.4f}"
+        + (f": one call takes {one_cpu / s['loop_cpu_s_per_run']:.2f}× the loop's CPU seconds per run"
+           if (one_cpu := s["one_call_cpu_s_per_run"]) else "")
+        + f". Load average (1 min) {s['load_before'][0]:.1f} before the loop, "
+        f"{s['load_after'][0]:.1f} after it"
+        + (f"; {one['load_before'][0]:.1f} before the one call, {one['load_after'][0]:.1f} after it"
+           if (one := _row(rec, s["runs"])) else "")
+        + " (wall seconds compare fairly only at equal loads).",
+    ]  # fmt: skip
+
+
+def _row(rec: dict, runs: int) -> dict | None:
+    """(b)'s measured row of `runs` runs, if any."""
+    return next((r for r in rec.get("runs_per_call") or [] if r["runs"] == runs and "load_after" in r), None)
+
+
+def _blocks_md(rows: list[dict]) -> list[str]:
+    runs = rows[0]["runs"]
+    return [
+        f"(d) Block sizes: {runs} runs in one call, runs per device per block (none: all runs in one "
+        "vmapped batch, the trainer before blocks; auto: the default):",
+        "",
+        "| block (runs per device) | blocks | first call (s) | steady call (s) | steady CPU s per run | "
+        "load (1 min) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(f"| {r['block_runs']}{' (default, from (b))' if r.get('from') else ''} | {r['n_blocks']} | "
+          f"{r['first_call_s']:.1f} | {r['steady_call_s']:.1f} | {r['steady_call_cpu_s'] / runs:.4f} | "
+          f"{r['load_before'][0]:.1f} |" for r in rows),
+    ]  # fmt: skip
+
+
+PARTS = {  # record key -> (title, Markdown), in the order the file shows them
+    "devices": ("(a) devices", _devices_md),
+    "runs_per_call": ("(b) runs per call", _runs_per_call_md),
+    "sweep_vs_loop": ("(c) one call vs one call per setting", _sweep_vs_loop_md),
+    "blocks": ("(d) block sizes", _blocks_md),
+}
+
+
 def markdown(rec: dict) -> str:
     c = rec["config"]
     lines = [
@@ -240,60 +388,37 @@ def markdown(rec: dict) -> str:
         f"(AE {c['ae_steps']} + SGAN {c['gan_steps']} steps per run; the paper config has "
         f"{rec['full_steps']['ae_steps']} + {rec['full_steps']['gan_steps']}), random settings × 10 folds, "
         f"{rec['device']['count']} × {rec['device']['kind']}, {rec['host']['cpu_count']} cores, "
-        f"`{rec['command']}`, commit {rec['git_commit'][:12]}.",
-        "",
-        "(a) Simulated devices (subprocesses, XLA_FLAGS device count; they share the physical cores):",
-        "",
-        "| devices | runs | s per run (steady) | first call (s) | load (1 min) |",
-        "|---:|---:|---:|---:|---:|",
-        *(f"| {r['devices']} | {r['runs']} | {r['per_run_s']:.4f} | {r['first_call_s']:.1f} | "
-          f"{r['load_before'][0]:.1f} |" for r in rec["devices"]),
-        "",
-        "(b) Runs per compiled call (one call per phase):",
-        "",
-        "| runs | settings | first call (s) | steady call (s) | runs/s | est. memory | load (1 min) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"`{rec['command']}`, commit {rec['git_commit'][:12]}. Runs train in blocks of "
+        f"{rec.get('block_runs_per_device', 'all')} runs per device (--block-runs "
+        f"{rec.get('block_runs', 'none')}; `train.default_block_runs`) unless a row says otherwise.",
     ]  # fmt: skip
-    for r in rec["runs_per_call"]:
-        if "skipped" in r:
-            lines.append(f"| {r['runs']} | {r['settings']} | skipped: {r['skipped']} | | | | |")
-            continue
-        steady = f"{r['steady_call_s']:.1f}" if r["steady_call_s"] else "–"
-        lines.append(f"| {r['runs']} | {r['settings']} | {r['first_call_s']:.1f} | {steady} | "
-                     f"{r['runs_per_s']:.1f}{'' if r['steady_call_s'] else ' *'} | "
-                     f"{r['est_bytes'] / 1e9:.2f} GB | "
-                     f"{r['load_before'][0]:.1f} |")  # fmt: skip
-    s = rec["sweep_vs_loop"]
+    for key, (title, part) in PARTS.items():
+        why = rec.get(f"{key}_skipped", "the run stopped before it")
+        shown = (part(rec[key], rec) if key == "sweep_vs_loop" else part(rec[key])) if rec.get(key) else None
+        lines += ["", *(shown or [f"{title}: not measured ({why})."])]
+    end = rec["load_average"].get("end")
     lines += [
         "",
-        "\\* first call, compilation included (no second call at this size).",
-        "",
-        f"(c) {s['settings']} settings × 10 folds = {s['runs']} runs, scoring included. With compilation: "
-        f"**one call {s['one_call_first_s']:.1f} s** vs one call per setting "
-        f"**{s['loop_first_s_estimated']:.1f} s (estimated**: {s['loop_compile_s']:.1f} s compile + "
-        f"{s['settings']} × {s['loop_per_setting_s']:.3f} s, the mean of {len(s['loop_setting_times_s'])} "
-        f"measured settings) → one call is {_times(s['speedup_with_compilation'])}."
-        + (
-            f" Steady (compiled): one call {s['one_call_steady_s']:.1f} s vs "
-            f"{s['loop_steady_s_estimated']:.1f} s "
-            f"→ one call is {_times(s['speedup_steady'])}."
-            if s["speedup_steady"]
-            else ""
-        ),
-        "",
-        f"CPU seconds per run (this process, all threads; less sensitive to other jobs): one call "
-        f"{s['one_call_cpu_s_per_run'] or float('nan'):.4f} ({s['one_call_cpu_is']}), one call per setting "
-        f"{s['loop_cpu_s_per_run']:.4f}.",
-        "",
-        f"Load average (1, 5, 15 min) at start {tuple(round(v, 2) for v in rec['load_average']['start'])}, "
-        f"end {tuple(round(v, 2) for v in rec['load_average']['end'])}: the machine is shared, and a load "
-        "above the core count means these timings are slowed by other jobs.",
+        f"Load average (1, 5, 15 min) at start {tuple(round(v, 2) for v in rec['load_average']['start'])}"
+        + (f", end {tuple(round(v, 2) for v in end)}" if end else "")
+        + ": the machine is shared, and a load above the core count means these timings are slowed by "
+        "other jobs.",
     ]
     return "\n".join(lines) + "\n"
 
 
+def write(record: dict, out: str) -> None:
+    """`<out>/bench_scale.json` and `.md` of the record as it stands (called after every part)."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "bench_scale.json"), "w") as fh:
+        json.dump(record, fh, indent=1)
+    with open(os.path.join(out, "bench_scale.md"), "w") as fh:
+        fh.write(markdown(record))
+
+
 def main(argv: list[str] | None = None) -> dict:
-    """Runs the benchmark, writes `<out>/bench_scale.json` and `.md`, returns the record."""
+    """Runs the benchmark, writes `<out>/bench_scale.json` and `.md` after every part, returns
+    the record."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.render:
@@ -312,9 +437,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0, load_start = time.perf_counter(), os.getloadavg()
     bench = Bench(args)
     full = load_experiment(args.experiment)
-    devices = devices_scaling(args)
-    rpc = runs_per_call(bench, args.sizes)
-    largest = max(args.sizes) // N_FOLDS
+    platform_name = train.runs_mesh().devices.flat[0].platform
     record = {
         "benchmark": "bench_scale",
         "command": " ".join(["python scripts/bench_scale.py", *argv]),
@@ -328,23 +451,57 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": runtime.library_versions(),
         "device": runtime.device_description(),
         "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},
-        "state_bytes_per_run": state_bytes_per_run(bench.config, bench.x.shape[1]),
-        "devices": devices,
-        "runs_per_call": rpc,
-        "largest_measured_runs_per_call": max((r["runs"] for r in rpc if "skipped" not in r), default=0),
-        "sweep_vs_loop": sweep_vs_loop(bench, largest, args.loop_settings, rpc),
-        "benchmark_wall_s": time.perf_counter() - t0,
+        "state_bytes_per_run": train.state_bytes_per_run(bench.config, bench.x.shape[1]),
+        "block_runs": str(args.block_runs).lower(),
+        "block_runs_per_device": (
+            train.default_block_runs(bench.config, bench.x.shape, platform_name)
+            if args.block_runs == "auto"
+            else args.block_runs
+        ),  # fmt: skip
         "load_average": {
             "start": load_start,
-            "end": os.getloadavg(),
             "note": "os.getloadavg() of the whole machine; other jobs share its cores",
         },  # fmt: skip
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench_scale.json"), "w") as fh:
-        json.dump(record, fh, indent=1)
-    with open(os.path.join(args.out, "bench_scale.md"), "w") as fh:
-        fh.write(markdown(record))
+    parts = [  # the essentials first: a run stopped early keeps them
+        (
+            "runs_per_call",
+            lambda: runs_per_call(bench, args.sizes, save=lambda rows: save("runs_per_call", rows)),
+        ),
+        (
+            "sweep_vs_loop",
+            lambda: sweep_vs_loop(
+                bench, max(args.sizes) // N_FOLDS, args.loop_settings, record.get("runs_per_call", [])
+            ),
+        ),  # fmt: skip
+        ("devices", lambda: devices_scaling(args)),
+        (
+            "blocks",
+            lambda: block_sizes(
+                bench, args.block_sizes, args.block_sweep_runs, record.get("runs_per_call", [])
+            ),
+        ),
+    ]
+    if platform_name != "cpu" and not args.block_sizes_given:
+        parts.pop()  # blocks are off by default off the CPU: nothing to compare unasked
+        record["blocks_skipped"] = f"blocks are off by default on {platform_name}; pass --block-sizes"
+    for key, (title, _) in PARTS.items():
+        if title[1] not in args.parts:
+            record[f"{key}_skipped"] = f"not in --parts {','.join(args.parts)}"
+    parts = [(key, measure) for key, measure in parts if PARTS[key][0][1] in args.parts]
+
+    def save(key: str, value) -> None:
+        record[key] = value
+        if key == "runs_per_call":
+            record["largest_measured_runs_per_call"] = max(
+                (r["runs"] for r in value if "skipped" not in r), default=0
+            )
+        record["benchmark_wall_s"] = time.perf_counter() - t0
+        record["load_average"]["end"] = os.getloadavg()
+        write(record, args.out)
+
+    for key, measure in parts:
+        save(key, measure())
     return record
 
 
