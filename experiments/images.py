@@ -7,13 +7,12 @@ Run:    gan-jax image-study --experiment images --out results
 Result: results/image_study.md (written by that command); nothing in this docstring is a claim.
 
 Sizes were chosen by measuring the fused trainer on the shared 2-core CPU (never by looking at
-test folds) so that the whole study runs in a few minutes there. At load ~10, a run-step of the
-conv SGAN took ~0.5 s at 32×32 px (widths 16, 32) but ~0.05 s at 16×16 px (widths 8, 16); a
-first 16 px study with 40 + 160 steps and generator widths (32, 16) took 516 s for the SGAN's
-20 runs (load ~9). Hence: 16×16 images (the classes still differ visibly: few small round pale
-nuclei vs more, larger, darker, irregular ones), 2000 of them, 5-fold × 2 repeats = 10 runs per
-fraction, 2 fractions = 20 runs per conv model, 30 autoencoder + 100 GAN steps of batch 32, a
-generator of widths (16, 8). A GPU/TPU host would take 64×64 and 10 × 10-fold.
+test folds) so that the whole study runs in a few minutes there: a run-step at 32×32 px cost
+about ten times one at 16×16 px. Hence: 16×16 images (the classes still differ visibly: few
+small round pale nuclei vs more, larger, darker, irregular ones), 2000 of them, 5-fold × 2
+repeats = 10 runs per fraction, 2 fractions = 20 runs per conv model, 30 autoencoder + 100 GAN
+steps of batch 32, a generator of widths (16, 8). The time of the last run is in
+results/image_study.json. A GPU/TPU host would take 64×64 and 10 × 10-fold.
 """
 
 from gan_jax.image_study import ImageStudyConfig

@@ -356,14 +356,21 @@ def image_study(out: str) -> str:
         for part in study["per_fraction"]
         for model, record in part["models"].items()
     ]
-    significant = [c for c in study["comparisons"] if c["p_holm"] < 0.05]
+    comparisons = study["comparisons"]
+    significant = [c for c in comparisons if c["p_holm"] < 0.05]
+    listed = "; ".join(
+        f"{c['metric']} at {100 * c['fraction']:.0f} % labels against {c['b']}: "
+        f"{100 * c['mean_diff']:+.2f} pp (Holm p {c['p_holm']:.3f})"
+        for c in significant
+    )
     verdict = (
-        f"{len(significant)} of the {len(study['comparisons'])} paired differences of the conv SGAN "
-        "are significant after Holm's correction"
+        f"{len(significant)} of the {len(comparisons)} paired differences of the conv SGAN (against the "
+        f"same classifier without the GAN and against the pixel logistic regression) "
+        f"{'is' if len(significant) == 1 else 'are'} significant after Holm's correction: {listed}"
         if significant
-        else f"none of the {len(study['comparisons'])} paired differences of the conv SGAN (against the "
-        f"same classifier without the GAN and against the pixel logistic regression) is significant "
-        f"after Holm's correction (smallest Holm p {min(c['p_holm'] for c in study['comparisons']):.2f})"
+        else f"none of the {len(comparisons)} paired differences of the conv SGAN (against the same "
+        f"classifier without the GAN and against the pixel logistic regression) is significant after "
+        f"Holm's correction (smallest Holm p {min(c['p_holm'] for c in comparisons):.2f})"
     )
     load = study["load_average_at_end"][0]
     return "\n".join([
