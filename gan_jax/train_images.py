@@ -339,8 +339,10 @@ def fit(
         labeled = np.zeros(n, bool)
         labeled[rows] = True
     replicated = NamedSharding(mesh, PartitionSpec())
-    labeled = jax.device_put(jnp.asarray(labeled, bool), replicated)
-    key = jax.device_put(jax.random.key(config.seed), replicated)
+    # Global arrays, so that with several processes (gan_jax.distributed) each places its own part.
+    labeled = distributed.global_array(np.asarray(labeled, bool), replicated)
+    key_data = np.asarray(jax.random.key_data(jax.random.key(config.seed)))
+    key = jax.random.wrap_key_data(distributed.global_array(key_data, replicated))
     state = state if state is not None else init_replicated(config, mesh)
     start = int(jax.device_get(state.step))
     history, pending = [], []
