@@ -126,6 +126,7 @@ def run_image_study(
       log: called with one-line progress messages.
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
+    commit = runtime.git_commit()  # the code that runs, read before any file can change
     images, labels = nuclei.generate(config.n_images, config.data_seed, config.size)
     masks = evaluate.cv_folds(labels, config.n_folds, config.n_repeats, config.seed)
     fractions, n_runs = tuple(config.labeled_fractions), len(masks)
@@ -181,7 +182,7 @@ def run_image_study(
         "load_average_at_end": list(os.getloadavg()),
         "device": runtime.device_description(),
         "versions": runtime.library_versions(),
-        "git_commit": runtime.git_commit(),
+        "git_commit": commit,
     }
     if out is not None:
         write_outputs(study, samples, out)
