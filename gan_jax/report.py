@@ -184,6 +184,9 @@ SECTIONS = (  # other commands' Markdown, each under its own heading
     ("synth_report.md", "Synthetic patients: fidelity, utility, privacy"),
     ("ctgan_bench.md", "CTGAN beside our conditional GAN"),
     ("bench_scale.md", "Sweeps: scaling with devices and runs per call"),
+    ("bench_scale_devices_blocks/bench_scale.md", "Sweeps: devices and run blocks"),
+    ("image_study.md", "Images: the conv SGAN on synthetic nuclei"),
+    ("bench_images.md", "Images: training throughput"),
 )
 
 

@@ -308,7 +308,7 @@ def run_blocks(chunk: Callable, n_blocks: int) -> Callable:
 # Per-device block on CPU: as many runs as fit in this many bytes of training state (params and
 # Adam moments) plus the run's own copy of the data, so a block stays in a core's cache (L2:
 # 2 MiB per core on the machine measured) through its steps; block sizes compared in part (d)
-# of scripts/bench_scale.py (results/bench_scale.md).
+# of scripts/bench_scale.py (results/bench_scale_devices_blocks/bench_scale.md).
 CPU_BLOCK_BYTES = 2 << 20
 
 
