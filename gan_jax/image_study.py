@@ -23,6 +23,7 @@ from gan_jax import baselines, evaluate, figures, runtime, stats, storage
 from gan_jax import train_images as ti
 from gan_jax.cross_validation import masks_digest, write_json
 from gan_jax.data import nuclei
+from gan_jax.data.images import BINARY_LABELS
 
 SGAN = "conv SGAN (AE → SGAN)"
 SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
@@ -116,7 +117,7 @@ def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
 
 def run_image_study(
     config: ImageStudyConfig, out: str | None = "results", *, command: str = "",
-    mesh: jax.sharding.Mesh | None = None, log=lambda message: None,
+    mesh: jax.sharding.Mesh | None = None, log=lambda message: None, bundle_uri: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Trains and scores every model at every labelled fraction; writes the study to `out`
     (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
@@ -124,6 +125,8 @@ def run_image_study(
     Args:
       mesh: devices the runs are sharded over (default: all).
       log: called with one-line progress messages.
+      bundle_uri: also export the conv SGAN of run 0 (first fraction, first fold) there as a
+        servable image bundle, with its metrics on its own held-out fold.
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
     commit = runtime.git_commit()  # the code that runs, read before any file can change
@@ -144,6 +147,9 @@ def run_image_study(
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
         if model.use_gan:
             samples = generator_samples(model, result.state, config.n_samples, config.seed)
+            if bundle_uri is not None:
+                _export_run0(config, model, result.state, probas[name][0], labels, tiled[0], bundle_uri)
+                log(f"exported run 0 of the {name} to {bundle_uri}")
     t0 = time.perf_counter()
     probas[POOLED_LR] = baselines.label_scarce_proba(_LR, config, mean_pooled(images, config.pool), labels,
                                                      tiled, labeled, n_jobs=1)  # fmt: skip
@@ -196,6 +202,24 @@ def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, 
     z = jax.random.normal(jax.random.key(seed), (n, model.noise_dim))
     x = np.asarray(gen.apply({"params": params}, z), np.float32)  # [-1, 1]
     return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def _export_run0(config: ImageStudyConfig, model: ti.ImageConfig, state: ti.ImageTrainState,
+                 proba: np.ndarray, labels: np.ndarray, train_mask: np.ndarray, uri: str) -> None:  # fmt: skip
+    """Run 0's model as an image bundle; its metrics are on its own held-out fold only."""
+    from gan_jax import bundle
+
+    m = evaluate.classification_metrics(labels, proba[None], ~train_mask[None])
+    metrics = {k: float(m[k][0]) for k in evaluate.METRICS} | {"held_out_rows": int((~train_mask).sum())}
+    training = {
+        "experiment": config.name, "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, "
+        f"seed={config.data_seed}, size={config.size})", "run": "0 (first labelled fraction, first fold)",
+        "labeled_fraction": config.labeled_fractions[0], "ae_steps": config.ae_steps,
+        "gan_steps": config.gan_steps, "seed": config.seed,
+    }  # fmt: skip
+    run0 = jax.tree.map(lambda a: np.asarray(a[0]), state)
+    bundle.export(bundle.image_bundle(model, run0, label_names=BINARY_LABELS, metrics=metrics,
+                                      training=training, name=config.name), uri)  # fmt: skip
 
 
 def _scores(y, proba, train_masks, ratio) -> dict[str, Any]:

@@ -100,13 +100,15 @@ def test_bad_images_are_refused(data):
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("image_study")
-    return image_study.run_image_study(LEARNING, str(out), command="test", mesh=MESH), out
+    bundle_uri = str(tmp_path_factory.mktemp("image_bundle") / "bundle")
+    record = image_study.run_image_study(LEARNING, str(out), command="test", mesh=MESH, bundle_uri=bundle_uri)
+    return record, out, bundle_uri
 
 
 def test_study_writes_its_files(study):
     # Catches a results file that the table/figure cannot be rebuilt from, or that lacks
     # its provenance.
-    record, out = study
+    record, out, _ = study
     assert sorted(p.name for p in out.iterdir()) == [
         "image_samples.png", "image_study.json", "image_study.md", "image_study.png"]  # fmt: skip
     saved = json.loads((out / "image_study.json").read_text())
@@ -127,8 +129,25 @@ def test_study_writes_its_files(study):
 def test_tiny_conv_sgan_beats_chance_under_cv(study):
     # Catches an untrained or inverted classifier (e.g. the benign probability served as
     # malignant): on held-out folds the tiny conv SGAN must beat chance (0.5) clearly.
-    record, _ = study
+    record, _, _ = study
     summary = record["per_fraction"][0]["models"]
     sgan = summary[image_study.SGAN]["summary"]
     assert sgan["accuracy"]["mean"] > 0.65, sgan["accuracy"]
     assert sgan["roc_auc"]["mean"] > 0.7, sgan["roc_auc"]
+
+
+def test_exported_bundle_is_run_0_with_its_held_out_accuracy(study):
+    # Catches a bundle of another run (or of the supervised model), or metrics measured on
+    # rows that run trained on: the bundle's accuracy must be run 0's held-out accuracy.
+    from gan_jax import bundle
+
+    record, _, uri = study
+    b = bundle.load(uri)
+    assert b.kind == "image"
+    run0 = record["per_fraction"][0]["models"][image_study.SGAN]["runs"]["accuracy"][0]
+    assert b.meta["metrics"]["accuracy"] == pytest.approx(run0)
+    images, labels = nuclei.generate(LEARNING.n_images, LEARNING.data_seed, LEARNING.size)
+    masks = evaluate.cv_folds(labels, LEARNING.n_folds, LEARNING.n_repeats, LEARNING.seed)
+    held_out = ~masks[0]
+    accuracy = np.mean((np.asarray(b.predict_proba(images[held_out])) >= 0.5) == labels[held_out])
+    assert accuracy == pytest.approx(run0, abs=1e-6)

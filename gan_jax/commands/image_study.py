@@ -1,6 +1,6 @@
 """`gan-jax image-study`: the conv SGAN, the same classifier supervised only and a pixel
 logistic regression on the SYNTHETIC nuclei demo set under repeated stratified k-fold; writes
-<out>/image_study.json, .md, .png and image_samples.png."""
+<out>/image_study.json, .md, .png and image_samples.png; with --bundle, one model to serve."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="experiments/<name>.py[:variant] or a .py file (default images)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="tiny variant for smoke runs and tests")
     parser.add_argument("--out", default="results", help="results folder URI (default results)")
+    parser.add_argument("--bundle", metavar="URI", help="also export the conv SGAN of run 0 (first "
+                        "fraction, first fold) as a servable image bundle (gan-jax serve URI)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     config = image_study.load_config(args.experiment, quick=args.quick)
     command = f"gan-jax image-study --experiment {args.experiment}" + (" --quick" if args.quick else "")
     log = lambda message: print(f"gan-jax image-study: {message}", file=sys.stderr, flush=True)
-    study = image_study.run_image_study(config, args.out, command=command, log=log)
+    study = image_study.run_image_study(config, args.out, command=command, log=log, bundle_uri=args.bundle)
     for entry in study["per_fraction"]:
         for name, m in entry["models"].items():
             a = m["summary"]["accuracy"]
