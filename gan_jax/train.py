@@ -314,7 +314,13 @@ CPU_BLOCK_BYTES = 2 << 20
 
 def state_bytes_per_run(config: Config, n_features: int) -> int:
     """Bytes of one run's TrainState (scaler, params, Adam moments)."""
-    leaves = jax.tree.leaves(state_shapes(config, n_features))
+    return _state_bytes(config.structure(), n_features)
+
+
+@functools.lru_cache(maxsize=64)
+def _state_bytes(structure: Config, n_features: int) -> int:
+    # Cached: tracing init_state for its shapes on every train_runs call would cost a trace each.
+    leaves = jax.tree.leaves(state_shapes(structure, n_features))
     return int(sum(np.prod(s.shape) * np.dtype(s.dtype).itemsize for s in leaves))
 
 
