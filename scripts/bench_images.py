@@ -589,6 +589,7 @@ def main(argv: list[str] | None = None) -> dict:
             fh.write(markdown(rec))
         return rec
     load_before, t0 = os.getloadavg(), time.perf_counter()
+    commit = runtime.git_commit()  # the code that runs, not whatever is checked out when it ends
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="bench_images_jax_cache_")
     runtime.enable_compilation_cache(cache_dir)
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench_images_tfds_")
@@ -609,7 +610,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "bench_images",
         "command": " ".join(["python scripts/bench_images.py", *argv]),
         "quick": args.quick,
-        "git_commit": runtime.git_commit(),
+        "git_commit": commit,
         "versions": runtime.library_versions(),
         "device": dev,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
