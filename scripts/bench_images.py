@@ -9,12 +9,16 @@ through its TFDS array_record source), in images per second, for each compute dt
     loop (no prefetch), every loss read with `float()` (a host sync per step). Same devices,
     same sharding, same batches, so (a)/(b) compares equal resources, and both start each round
     from the same state at the same batch position: their parameters must agree;
-(c) a fused, run-vmapped image trainer (`lax.scan` over steps): not in `train_images` on this
-    commit; `fused_trainer` records that and is the place to add it.
+(c) fused: `train_images.train_image_runs` as the image study calls it, with R = the number of
+    local devices runs (one per device): R independent models, each drawing batches of
+    `batch_size` from all rows in-graph out of the device-resident images, `lax.scan` over a
+    round's steps, `vmap` over the runs, state donated. Its images/s are summed over the runs
+    (R × batch × steps ÷ s): the same devices doing R models' work, not (a)'s one model.
 
 Each (dtype, phase) — "ae" (autoencoder, eq. 4) and "gan" (SGAN, eqs. 5-8) — is timed in
 steady state: the first call (with its compilation, timed apart through `jax.monitoring`) is
-not in the rates; then `--rounds` rounds of (b) then (a), `steps` steps each.
+not in the rates; then `--rounds` rounds of (b), (a), (c): `steps` steps each for (a) and (b),
+steps ÷ R (at least --min-steps) for (c), about the same images.
 
 MFU: FLOPs per step from XLA's cost analysis of the compiled step, × steps/s, ÷ the ceiling: a
 square matmul in the same dtype, sharded over the same devices, measured in this run. Also the
@@ -52,7 +56,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
-from gan_jax import train_images  # noqa: E402
+from gan_jax import train, train_images  # noqa: E402
 from gan_jax.data import nuclei  # noqa: E402
 from gan_jax.data.images import ArraySource  # noqa: E402
 from gan_jax.input_pipeline import ImageBatches, read_all  # noqa: E402
@@ -142,13 +146,17 @@ def timed(fn) -> dict:
 # --- (a) train_images.fit ------------------------------------------------------------------
 
 
+def phase_steps(phase: str, start: int, n: int) -> dict:
+    """The trainers' ae_steps/gan_steps that run n more steps of `phase` only, from step `start`."""
+    return (
+        {"ae_steps": start + n, "gan_steps": 0} if phase == "ae" else {"ae_steps": 0, "gan_steps": start + n}
+    )
+
+
 def fit_steps(config, source, mesh, phase: str, state, n: int):
     """n more steps of `phase` through `train_images.fit`, from `state` (None: a fresh init)."""
     start = 0 if state is None else int(jax.device_get(state.step))
-    steps = (
-        {"ae_steps": start + n, "gan_steps": 0} if phase == "ae" else {"ae_steps": 0, "gan_steps": start + n}
-    )
-    return train_images.fit(config, source, mesh=mesh, state=state, **steps)[0]
+    return train_images.fit(config, source, mesh=mesh, state=state, **phase_steps(phase, start, n))[0]
 
 
 # --- (b) the naive per-step loop -----------------------------------------------------------
@@ -182,11 +190,36 @@ def loop_trainer(config, source, mesh, phase: str, state):
 # --- (c) the fused run-vmapped trainer ------------------------------------------------------
 
 
-def fused_trainer(config, source, mesh, phase: str) -> dict:
-    """(c) The fused image trainer (lax.scan over steps, vmapped over runs) is being added to
-    train_images on another branch; when it is there, time it here like (a) (images/s summed
-    over runs) and add it to `summarize` and `markdown`."""
-    return {"measured": False, "why": "train_images has no fused lax.scan trainer on this commit"}
+def fused_runs(config, labels: np.ndarray) -> train.RunSpec:
+    """(c)'s runs: one per local device, each training on every row with every label (like (a)),
+    each its own model (its own key: init, batch draws, noise)."""
+    every_row = np.ones((jax.local_device_count(), len(labels)), bool)
+    return train_images.make_runs(config, labels, every_row, every_row)
+
+
+def fused_trainer(config, images: np.ndarray, labels: np.ndarray, runs, phase: str):
+    """Returns run(state, n) -> state: (c), n more steps of `phase` for every run through
+    `train_images.train_image_runs` as a study calls it (one fused chunk of n steps: the images
+    placed on the devices, batches drawn in-graph, lax.scan over steps, vmap over runs sharded
+    over all devices, one host sync), from `state` (None: a fresh init of every run)."""
+    mesh = train.runs_mesh()
+
+    def run(state, n: int):
+        start = 0 if state is None else int(np.asarray(jax.device_get(state.step))[0])
+        steps = phase_steps(phase, start, n)
+        result = train_images.train_image_runs(
+            config, images, labels, runs, mesh=mesh, state=state, log_every=n, **steps
+        )
+        return result.state
+
+    return run
+
+
+def fused_step_flops(config, images: np.ndarray, labels: np.ndarray, runs, phase: str, state) -> float:
+    """FLOPs of one fused step of all runs: XLA's cost analysis of the whole (unpartitioned)
+    one-step chunk (lowered, not compiled; one step, so a loop counted once is still exact)."""
+    chunk = train_images.fused_image_chunk_fn(config.structure(), phase, 1)
+    return _cost(chunk.lower(state, runs, images, np.asarray(labels, np.int32)).cost_analysis())
 
 
 # --- FLOPs, the matmul ceiling, vendor peaks -----------------------------------------------
@@ -262,23 +295,33 @@ def pipeline_rate(source, batch_size: int, mesh, n_batches: int) -> dict:
 # --- one (dtype, phase) -----------------------------------------------------------------------
 
 
-def bench_phase(config, source, mesh, phase: str, args) -> dict:
-    """First call of (a) (compilation), (b) compiled ahead of time, then rounds of (b), (a)."""
+def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
+    """First call of (a) (compilation), (b) compiled ahead of time, a first call of (c) (its
+    chunk compiled for the timed length), then rounds of (b), (a), (c). (c) runs
+    steps ÷ runs steps per round (at least --min-steps): about (a)'s images per round."""
     first = timed(lambda: fit_steps(config, source, mesh, phase, None, 1))
     state = first["result"]
     run_loop, loop_compile = loop_trainer(config, source, mesh, phase, state)
     per_step = max(first["wall"] - first["compile"], 1e-9)
     steps = int(min(args.max_steps, max(args.min_steps, args.budget_s // per_step)))
     flops = step_flops(config, source, mesh, phase, state)
+    runs = fused_runs(config, data["label"])
+    run_fused = fused_trainer(config, data["image"], data["label"], runs, phase)
+    fused_steps = max(args.min_steps, steps // len(runs.train_mask))
+    fused_first = timed(lambda: run_fused(None, fused_steps))
+    fused_state = fused_first["result"]
+    fused_flops = fused_step_flops(config, data["image"], data["label"], runs, phase, fused_state)
     rounds = []
     for _ in range(args.rounds):
         loop = timed(lambda s=state: run_loop(s, steps))  # (b) does not donate: `state` stays valid
         fit = timed(lambda s=state: fit_steps(config, source, mesh, phase, s, steps))
+        fused = timed(lambda s=fused_state: run_fused(s, fused_steps))  # donates `fused_state`
         diff = _max_abs_diff(fit["result"], loop["result"])
-        rounds.append({"fit": fit, "loop": loop, "max_abs_diff_state": diff})
-        state = fit["result"]
+        rounds.append({"fit": fit, "loop": loop, "fused": fused, "max_abs_diff_state": diff})
+        state, fused_state = fit["result"], fused["result"]
+    fused = {"runs": len(runs.train_mask), "steps": fused_steps, "first": fused_first, "flops": fused_flops}
     return {"first": first, "loop_compile": loop_compile, "steps": steps, "flops": flops, "rounds": rounds,
-            "fused": fused_trainer(config, source, mesh, phase)}  # fmt: skip
+            "fused": fused}  # fmt: skip
 
 
 def _max_abs_diff(a, b) -> float:
@@ -306,6 +349,7 @@ def summarize_phase(raw: dict, batch_size: int, ceiling: float, peak: float | No
     loop.update(compile_s=raw["loop_compile"]["wall"])
     flops = raw["flops"]
     achieved = flops["model"] * fit["steps_per_s"]
+    fused = summarize_fused(raw, batch_size, ceiling)
     return {
         "steps_per_round": steps,
         "rounds": len(rounds),
@@ -321,9 +365,24 @@ def summarize_phase(raw: dict, batch_size: int, ceiling: float, peak: float | No
         "mfu": achieved / ceiling,
         "executed_utilisation": flops["executed"] * fit["steps_per_s"] / ceiling,
         "mfu_vs_vendor_peak": None if peak is None else achieved / peak,
-        "fused": raw["fused"],
-        "load_1min": [c["load_1min"] for r in rounds for c in (r["loop"], r["fit"])],
+        "fused": fused,
+        "fused_vs_loop": fused["images_per_s"] / loop["images_per_s"],
+        "fused_vs_fit": fused["images_per_s"] / fit["images_per_s"],
+        "load_1min": [c["load_1min"] for r in rounds for c in (r["loop"], r["fit"], r["fused"])],
     }
+
+
+def summarize_fused(raw: dict, batch_size: int, ceiling: float) -> dict:
+    """(c)'s rates: images/s summed over its runs (runs × batch × steps ÷ s); its steps are fused
+    steps (every run one step); MFU from the fused step's FLOPs (all runs)."""
+    f = raw["fused"]
+    rate = _rate([r["fused"] for r in raw["rounds"]], f["runs"] * batch_size * f["steps"], f["steps"])
+    achieved = f["flops"] * rate["steps_per_s"]
+    rate.update(runs=f["runs"], steps_per_round=f["steps"], first_call_s=f["first"]["wall"],
+                compile_s=f["first"]["compile"], flops_per_fused_step=f["flops"],
+                flops_vs_runs_times_fit_step=f["flops"] / (f["runs"] * raw["flops"]["model"]),
+                achieved_model_flops_per_s=achieved, mfu=achieved / ceiling)  # fmt: skip
+    return rate
 
 
 def cpu_info() -> dict:
@@ -357,7 +416,8 @@ def bf16_vs_f32(dtypes: dict) -> dict | None:
 def run_benchmark(args, source) -> dict:
     mesh = train_images.data_mesh()
     kind = args.vendor_peak_kind or jax.devices()[0].device_kind
-    memory = ArraySource(**_arrays(read_all(source)), source=f"{source.source} (in memory)")
+    data = read_all(source)
+    memory = ArraySource(**_arrays(data), source=f"{source.source} (in memory)")
     out = {"dtypes": {}, "pipeline": {}}
     for dtype in args.dtypes:
         config = bench_config(args.quick, dtype)
@@ -365,11 +425,12 @@ def run_benchmark(args, source) -> dict:
         peak = vendor_peak(kind, dtype)
         phases = {}
         for phase in PHASES:
-            raw = bench_phase(config, source, mesh, phase, args)
+            raw = bench_phase(config, source, mesh, phase, args, data)
             phases[phase] = summarize_phase(raw, config.batch_size, ceiling["flops_per_s"], peak)
             r = phases[phase]
             print(f"bench_images: {dtype} {phase}: (a) {r['fit']['images_per_s']:.2f} images/s, (b) "
-                  f"{r['loop']['images_per_s']:.2f}, MFU {100 * r['mfu']:.2f} %, load "
+                  f"{r['loop']['images_per_s']:.2f}, (c) {r['fused']['images_per_s']:.2f} "
+                  f"({r['fused']['runs']} runs), MFU {100 * r['mfu']:.2f} %, load "
                   f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)  # fmt: skip
         out["dtypes"][dtype] = {"ceiling": ceiling, "vendor_peak_flops_per_s": peak, "phases": phases}
     out["vendor_peak"] = {"device_kind": kind, "assumed": args.vendor_peak_kind is not None,
@@ -396,7 +457,16 @@ def notes() -> list[str]:
         "(b) is the same step (train_images.step_fn's function) jitted without donation and called from "
         "a per-step Python loop that reads and device_puts each batch in the loop (no prefetch) and "
         "reads every loss with float() (a host sync per step); same devices, sharding and batches as (a).",
-        "(c), the fused run-vmapped image trainer, is not in train_images on this commit: not measured.",
+        "(c) is train_images.train_image_runs, the fused trainer of the image study, with one run per "
+        "local device: it trains that many INDEPENDENT models (each its own init, batches and noise), "
+        "each drawing batches of the same size from all rows in-graph out of the device-resident "
+        "images (no input pipeline), lax.scan over a round's steps, vmap over the runs (sharded one "
+        "per device), one host sync per round; each timed call also places the images on the devices. "
+        "(a) and (b) train ONE model data-parallel (its batch split over the devices). So (c)/(a) "
+        "compares images processed per second on the same devices, not the same training: a round of "
+        "(c) advances R models by steps ÷ R steps each, a round of (a) one model by `steps` steps. "
+        "(c)'s images/s = runs × batch × steps ÷ s; its MFU is from XLA's cost analysis of its "
+        "one-step chunk (all runs), like (a)'s.",
         "MFU = the step's FLOPs (XLA cost analysis of the whole, unpartitioned step) × steps/s of (a) ÷ "
         "the ceiling measured here (a sharded square matmul in the same dtype on the same devices). "
         "`replicated_work_factor` = FLOPs the devices execute (compiled per-device program × devices) "
@@ -452,6 +522,24 @@ def markdown(rec: dict) -> str:
                 f"{r['fit_vs_loop']:.2f} | {r['steps_per_round']} × {r['rounds']} | {fit['compile_s']:.1f} | "
                 f"{g(r['flops_per_step_model'])} | {100 * r['mfu']:.1f} % | {g(ceiling)} |"
             )
+    lines += [
+        "",
+        "(c) the fused trainer (`train_image_runs`), R independent models at once, images/s summed "
+        "over the runs (see the notes: not the same training as (a)):",
+        "",
+        "| dtype | phase | runs | (c) fused images/s | (c)/(b) | (c)/(a) | steps × rounds | (c) compile s "
+        "| GFLOP/fused step | ÷ (runs × (a)'s) | MFU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for dtype, d in rec["dtypes"].items():
+        for phase, r in d["phases"].items():
+            c = r["fused"]
+            lines.append(
+                f"| {dtype} | {phase} | {c['runs']} | {c['images_per_s']:.2f} | {r['fused_vs_loop']:.2f} | "
+                f"{r['fused_vs_fit']:.2f} | {c['steps_per_round']} × {r['rounds']} | {c['compile_s']:.1f} | "
+                f"{g(c['flops_per_fused_step'])} | {c['flops_vs_runs_times_fit_step']:.2f} | "
+                f"{100 * c['mfu']:.1f} % |"
+            )
     lines.append("")
     for dtype, d in rec["dtypes"].items():
         peak = d["vendor_peak_flops_per_s"]
@@ -463,7 +551,7 @@ def markdown(rec: dict) -> str:
                       f"{100 * r['mfu_vs_vendor_peak']:.2f} %") if peak else ""  # fmt: skip
             lines.append(
                 f"- {dtype} {phase}: cores busy (a) {r['fit']['cores_busy']:.2f}, "
-                f"(b) {r['loop']['cores_busy']:.2f}; "
+                f"(b) {r['loop']['cores_busy']:.2f}, (c) {r['fused']['cores_busy']:.2f}; "
                 f"executed/step FLOPs {r['replicated_work_factor']:.2f}; "
                 f"max |state (a) − (b)| {r['max_abs_diff_state_fit_vs_loop']:.2g}{vendor}."
             )
@@ -501,6 +589,7 @@ def main(argv: list[str] | None = None) -> dict:
             fh.write(markdown(rec))
         return rec
     load_before, t0 = os.getloadavg(), time.perf_counter()
+    commit = runtime.git_commit()  # the code that runs, not whatever is checked out when it ends
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="bench_images_jax_cache_")
     runtime.enable_compilation_cache(cache_dir)
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench_images_tfds_")
@@ -521,7 +610,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "bench_images",
         "command": " ".join(["python scripts/bench_images.py", *argv]),
         "quick": args.quick,
-        "git_commit": runtime.git_commit(),
+        "git_commit": commit,
         "versions": runtime.library_versions(),
         "device": dev,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),

@@ -41,7 +41,10 @@ def test_every_trainer_dtype_and_phase_is_measured(quick_run):
             assert len(t["wall_s"]) == r["rounds"] == 1 and t["compile_in_timed_s"] == 0
         assert r["steps_per_round"] == 1  # quick: budget 0 -> --min-steps
         assert r["flops_per_step_model"] > 0 and r["replicated_work_factor"] > 0
-        assert r["fused"]["measured"] is False and "fused" in r["fused"]["why"]
+        c = r["fused"]
+        assert c["runs"] == 8 and c["steps_per_round"] == 1 and len(c["wall_s"]) == 1, (dtype, phase)
+        assert c["images_per_s"] > 0 and c["compile_s"] > 0 and c["compile_in_timed_s"] == 0, (dtype, phase)
+        assert c["flops_per_fused_step"] > 0
     assert rec["device"]["count"] == 8 and rec["device"]["platform"] == "cpu"
     assert rec["data"] == {
         "source": "nuclei:train:seed0",
@@ -62,6 +65,14 @@ def test_rates_and_ratios_are_computed_from_the_measured_times(quick_run):
             t = r[trainer]
             assert t["images_per_s"] == pytest.approx(images * len(t["wall_s"]) / sum(t["wall_s"]))
         assert r["fit_vs_loop"] == pytest.approx(r["fit"]["images_per_s"] / r["loop"]["images_per_s"])
+        c = r["fused"]  # (c): runs × batch × its own steps per round
+        fused_images = c["runs"] * batch * c["steps_per_round"]
+        assert c["images_per_s"] == pytest.approx(fused_images * len(c["wall_s"]) / sum(c["wall_s"]))
+        assert r["fused_vs_loop"] == pytest.approx(c["images_per_s"] / r["loop"]["images_per_s"])
+        assert r["fused_vs_fit"] == pytest.approx(c["images_per_s"] / r["fit"]["images_per_s"])
+        fused_steps_per_s = c["steps_per_round"] * len(c["wall_s"]) / sum(c["wall_s"])
+        fused_ceiling = rec["dtypes"][dtype]["ceiling"]["flops_per_s"]
+        assert c["mfu"] == pytest.approx(c["flops_per_fused_step"] * fused_steps_per_s / fused_ceiling)
         ceiling = rec["dtypes"][dtype]["ceiling"]
         assert ceiling["flops_per_s"] == max(ceiling["flops_per_s_all"])
         steps_per_s = r["steps_per_round"] * len(r["fit"]["wall_s"]) / sum(r["fit"]["wall_s"])
@@ -95,6 +106,9 @@ def test_markdown_is_the_json_and_says_what_it_compares(quick_run):
         assert (f"| {dtype} | {phase} | {r['fit']['images_per_s']:.2f} | {r['loop']['images_per_s']:.2f} | "
                 f"{r['fit_vs_loop']:.2f} |") in md  # fmt: skip
         assert f"{100 * r['mfu']:.1f} %" in md
+        c = r["fused"]
+        assert (f"| {dtype} | {phase} | {c['runs']} | {c['images_per_s']:.2f} | {r['fused_vs_loop']:.2f} | "
+                f"{r['fused_vs_fit']:.2f} |") in md  # fmt: skip
     assert "not measured, ASSUMED 'NVIDIA H200'" in md
     ratio = rec["bfloat16_vs_float32"]
     f32, bf16 = rec["dtypes"]["float32"], rec["dtypes"]["bfloat16"]
@@ -105,6 +119,7 @@ def test_markdown_is_the_json_and_says_what_it_compares(quick_run):
     assert f"bfloat16 ÷ float32, measured here: matmul ceiling ×{ratio['ceiling']:.2f}" in md
     assert "bf16 is meant for GPU/TPU" in md and "this CPU's bf16 flags:" in md
     assert "reads every loss with float() (a host sync per step)" in md and "no prefetch" in md
+    assert "INDEPENDENT models" in md and "ONE model data-parallel" in md
     assert f"{rec['load_average']['before'][0]:.2f} before" in md
     bench.main(["--render", str(out / "bench_images.json")])
     assert (out / "bench_images.md").read_text() == md
