@@ -142,14 +142,20 @@ def load_module(name_or_path: str):
         raise ValueError(f"unknown experiment {name_or_path!r} (no experiments/{name_or_path}.py)") from None
 
 
-def load_experiment(spec: str, quick: bool = False) -> Config:
-    """`get_config()` of an experiment: "name", "path/to/file.py", or with an argument
-    "name:arg" (e.g. "ablations:no_gan" → get_config("no_gan")); `quick` shrinks it."""
+def experiment_config(spec: str):
+    """What an experiment's `get_config()` returns, whatever its type: "name",
+    "path/to/file.py", or with an argument "name:arg" (→ get_config("arg"))."""
     name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
     module = load_module(name)
     if not callable(getattr(module, "get_config", None)):
         raise ValueError(f"experiment {name!r} has no get_config() function")
-    config = module.get_config(arg) if arg else module.get_config()
+    return module.get_config(arg) if arg else module.get_config()
+
+
+def load_experiment(spec: str, quick: bool = False) -> Config:
+    """`get_config()` of a table experiment (`experiment_config`), e.g. "ablations:no_gan" →
+    get_config("no_gan"); `quick` shrinks it."""
+    config = experiment_config(spec)
     if not isinstance(config, Config):
         raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, not a Config")
     return quick_variant(config) if quick else config

@@ -90,13 +90,9 @@ def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
 def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
     """`get_config()` of an image experiment by name ("images", "images:supervised", a .py file);
     the library loads experiments by name, never imports them."""
-    from gan_jax.config import load_module
+    from gan_jax.config import experiment_config
 
-    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
-    module = load_module(name)
-    if not callable(getattr(module, "get_config", None)):
-        raise ValueError(f"experiment {name!r} has no get_config() function")
-    config = module.get_config(arg) if arg else module.get_config()
+    config = experiment_config(spec)
     if not isinstance(config, ImageStudyConfig):
         raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
                          "not an ImageStudyConfig (is it a table experiment? use gan-jax train)")  # fmt: skip
