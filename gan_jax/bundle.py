@@ -135,10 +135,7 @@ class Bundle:
         self.require("image", "sampling images")
         if n < 1:
             raise ValueError(f"the number of samples must be >= 1, got {n}")
-        z = jax.random.normal(jax.random.key(seed), (n, self.config.noise_dim))
-        fake = train_images.build_models(self.config).gen.apply({"params": self.params["gen"]}, z)
-        # The inverse of augment.to_float: [-1, 1] -> 0..255.
-        return np.asarray(jnp.clip(jnp.round((fake.astype(jnp.float32) + 1.0) * 127.5), 0, 255), np.uint8)
+        return train_images.sample_images(self.config, self.params["gen"], n, seed)
 
 
 @functools.lru_cache(maxsize=8)

@@ -193,11 +193,7 @@ def run_image_study(
 
 def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, seed: int) -> np.ndarray:
     """n uint8 images [n, H, W, C] from the generator of run 0 (the first fold, first fraction)."""
-    gen = ti.build_models(model).gen
-    params = jax.tree.map(lambda a: a[0], state.gen_params)
-    z = jax.random.normal(jax.random.key(seed), (n, model.noise_dim))
-    x = np.asarray(gen.apply({"params": params}, z), np.float32)  # [-1, 1]
-    return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return ti.sample_images(model, jax.tree.map(lambda a: a[0], state.gen_params), n, seed)
 
 
 def _export_run0(config: ImageStudyConfig, model: ti.ImageConfig, state: ti.ImageTrainState,

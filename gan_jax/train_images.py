@@ -289,6 +289,14 @@ def init_replicated(config: ImageConfig, mesh: Mesh, seed: int | None = None) ->
     return jax.jit(functools.partial(init_state, config), out_shardings=replicated)(key)
 
 
+def sample_images(config: ImageConfig, gen_params: Params, n: int, seed: int = 0) -> np.ndarray:
+    """n generator samples G(z), z ~ N(0, I) drawn from `seed`, as uint8 images [n, H, W, C]
+    (the inverse of `augment.to_float`: [-1, 1] → 0..255)."""
+    z = jax.random.normal(jax.random.key(seed), (n, config.noise_dim))
+    fake = np.asarray(build_models(config).gen.apply({"params": gen_params}, z), np.float32)
+    return np.clip(np.round((fake + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
 def predict_proba(config: ImageConfig, state: ImageTrainState, images: jax.Array) -> jax.Array:
     """Malignant probability [N] for uint8 images [N, H, W, C] (no augmentation)."""
     logits, _ = build_models(config).disc.apply({"params": state.disc_params}, augment.to_float(images))
