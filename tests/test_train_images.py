@@ -10,6 +10,7 @@ from gan_jax import augment
 from gan_jax import train_images as ti
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
+from gan_jax.input_pipeline import ImageBatches
 
 # One config and one 1-device mesh for every test but the 8-device one, so that the suite
 # compiles each step once (compiles dominate its time on CPU).
@@ -111,3 +112,19 @@ def test_tiny_sgan_beats_chance_on_nuclei():
     state, _ = fit(CONFIG, train, ae_steps=0, gan_steps=150)
     probs = np.asarray(jax.jit(lambda s, x: ti.predict_proba(CONFIG, s, x))(state, test.images))
     assert np.mean((probs > 0.5) == test.labels()) > 0.68
+
+
+def test_gan_step_splits_its_work_over_devices(data):
+    # Catches a data-parallel GAN step that runs the generator on the whole batch on every
+    # device (noise drawn replicated): the devices' compiled FLOPs together must stay close to
+    # the step's own FLOPs, not a multiple of them.
+    needs_8_devices()
+    mesh = ti.data_mesh(jax.devices()[:8])
+    state = ti.init_replicated(CONFIG, mesh)
+    with ImageBatches(data, CONFIG.batch_size, sharding=ti.batch_sharding(mesh)) as batches:
+        batch = next(batches)
+    labeled = np.ones(len(data), bool)
+    lowered = ti.step_fn(CONFIG, "gan", mesh).lower(state, batch, labeled, jax.random.key(0))
+    flops = lambda analysis: float((analysis[0] if isinstance(analysis, list) else analysis)["flops"])
+    executed = flops(lowered.compile().cost_analysis()) * mesh.size
+    assert executed < 1.3 * flops(lowered.cost_analysis()), executed / flops(lowered.cost_analysis())
