@@ -15,20 +15,36 @@ steps of batch 32, a generator of widths (16, 8). The time of the last run is in
 results/image_study.json. A GPU/TPU host would take 64×64 and 10 × 10-fold.
 """
 
-from gan_jax.image_study import ImageStudyConfig
-from gan_jax.train_images import ImageConfig
+from gan_jax.studies.image_study import ImageStudyConfig
+from gan_jax.training.train_images import ImageConfig
 
 
 def get_config(variant: str = "images") -> ImageStudyConfig:
     """The study ("images"), or "full_labels" (100 % labelled only: half the cost)."""
     model = ImageConfig(
-        image_shape=(16, 16, 3), batch_size=32, features=(8, 16), gen_features=(16, 8), disc_hidden=32,
-        latent_dim=16, noise_dim=16, ae_lr=1e-3, d_lr=2e-3, g_lr=1e-3,
-    )  # fmt: skip
+        image_shape=(16, 16, 3),
+        batch_size=32,
+        features=(8, 16),
+        gen_features=(16, 8),
+        disc_hidden=32,
+        latent_dim=16,
+        noise_dim=16,
+        ae_lr=1e-3,
+        d_lr=2e-3,
+        g_lr=1e-3,
+    )
     base = ImageStudyConfig(
-        name="images", model=model, n_images=2000, n_folds=5, n_repeats=2, labeled_fractions=(1.0, 0.1),
-        ae_steps=30, gan_steps=100, log_every=50, pool=2,
-    )  # fmt: skip
+        name="images",
+        model=model,
+        n_images=2000,
+        n_folds=5,
+        n_repeats=2,
+        labeled_fractions=(1.0, 0.1),
+        ae_steps=30,
+        gan_steps=100,
+        log_every=50,
+        pool=2,
+    )
     variants = {
         "images": base,
         "full_labels": base.replace(name="images_full_labels", labeled_fractions=(1.0,)),

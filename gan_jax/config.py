@@ -50,7 +50,7 @@ class Config:
     n_repeats: int = 10
     seed: int = 0
     log_every: int = 200  # steps between host syncs (metrics, NaN check, checkpoints)
-    # Synthetic rows (`gan_jax.synth`): a class-conditional GAN in scaled feature space, trained
+    # Synthetic rows (`gan_jax.studies.synth`): a class-conditional GAN in scaled feature space, trained
     # by its own fused call on each run's training rows; "none" leaves every other path as it was.
     synth_model: str = "none"
     synth_scaler: str = "zscore"  # fitted on log1p(x) of the run's training rows (if synth_log1p)
@@ -64,7 +64,7 @@ class Config:
     synth_d_lr: float = 2e-4
 
     def __post_init__(self):
-        from gan_jax.preprocess import SCALERS
+        from gan_jax.models.preprocess import SCALERS
 
         checks = [
             (self.scaler in SCALERS, f"scaler must be one of {SCALERS}"),
@@ -119,8 +119,21 @@ class Config:
 
 
 # Settings that are per-run arrays in the trainer (or do not change the computation).
-RUN_DATA_FIELDS = ("name", "data", "seed", "n_folds", "n_repeats", "log_every", "labeled_fraction",
-                   "ae_lr", "d_lr", "g_lr", "unsupervised_weight", "synth_g_lr", "synth_d_lr")  # fmt: skip
+RUN_DATA_FIELDS = (
+    "name",
+    "data",
+    "seed",
+    "n_folds",
+    "n_repeats",
+    "log_every",
+    "labeled_fraction",
+    "ae_lr",
+    "d_lr",
+    "g_lr",
+    "unsupervised_weight",
+    "synth_g_lr",
+    "synth_d_lr",
+)
 _STRUCTURE = Config(name="")
 
 
@@ -164,6 +177,10 @@ def load_experiment(spec: str, quick: bool = False) -> Config:
 def quick_variant(config: Config) -> Config:
     """A tiny version of `config` for smoke runs and tests: 2 folds × 2 repeats, few steps."""
     return config.replace(
-        n_folds=2, n_repeats=2, ae_steps=min(config.ae_steps, 20), gan_steps=min(config.gan_steps, 30),
-        log_every=10, synth_steps=min(config.synth_steps, 40),
-    )  # fmt: skip
+        n_folds=2,
+        n_repeats=2,
+        ae_steps=min(config.ae_steps, 20),
+        gan_steps=min(config.gan_steps, 30),
+        log_every=10,
+        synth_steps=min(config.synth_steps, 40),
+    )

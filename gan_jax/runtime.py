@@ -36,8 +36,7 @@ def library_versions() -> dict[str, str]:
     import platform
 
     versions = {"python": platform.python_version()}
-    for name in ("gan_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy",
-                 "scikit-learn"):  # fmt: skip
+    for name in ("gan_jax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scikit-learn"):
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:

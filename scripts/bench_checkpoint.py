@@ -2,7 +2,7 @@
 
 Saves a training state of an experiment (zeros of the exact shapes and dtypes its training
 holds: every run's parameters, optimizer moments and scaler) through the public
-`gan_jax.checkpoint.TrainCheckpoints`, --repeats times per target, and restores the newest step
+`gan_jax.training.checkpoint.TrainCheckpoints`, --repeats times per target, and restores the newest step
 with a new instance each time (so a remote restore downloads it). Targets: a local folder with
 asynchronous saves (what training blocks on, then the background write), a local folder with
 synchronous saves, and S3 and GCS protocol servers on loopback (moto, gcp-storage-emulator:
@@ -49,8 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def training_state(config):
     """A state of zeros shaped like the one training `config` on the bundled data holds."""
-    from gan_jax import checkpoint, evaluate
     from gan_jax.data import load_dataset
+    from gan_jax.evaluation import evaluate
+    from gan_jax.training import checkpoint
 
     data = load_dataset(config.data)
     masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
@@ -59,7 +60,7 @@ def training_state(config):
 
 def time_target(uri: str, state, repeats: int, async_save: bool) -> dict:
     """Seconds per save (the call, then the wait for a background write) and per restore."""
-    from gan_jax.checkpoint import TrainCheckpoints
+    from gan_jax.training.checkpoint import TrainCheckpoints
 
     save_call, save_wait, restore = [], [], []
     with TrainCheckpoints(uri, keep=2, async_save=async_save) as ckpts:
@@ -77,16 +78,24 @@ def time_target(uri: str, state, repeats: int, async_save: bool) -> dict:
             restore.append(time.perf_counter() - t0)
         if restored is None or restored[1]["step"] != repeats:
             raise RuntimeError(f"{uri}: restored {restored and restored[1]['step']}, expected step {repeats}")
-    return {"save_call_s": _stats(save_call), "save_background_s": _stats(save_wait),
-            "save_total_s": _stats([a + b for a, b in zip(save_call, save_wait)]),
-            "restore_s": _stats(restore)}  # fmt: skip
+    return {
+        "save_call_s": _stats(save_call),
+        "save_background_s": _stats(save_wait),
+        "save_total_s": _stats([a + b for a, b in zip(save_call, save_wait)]),
+        "restore_s": _stats(restore),
+    }
 
 
 def _stats(values: list[float]) -> dict:
     # The first save also creates the manager and compiles nothing, but opens files and
     # threads: it is kept in the list and shown apart in `first`.
-    return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values)),
-            "first": values[0], "n": len(values)}  # fmt: skip
+    return {
+        "median": float(np.median(values)),
+        "min": float(min(values)),
+        "max": float(max(values)),
+        "first": values[0],
+        "n": len(values),
+    }
 
 
 def _free_port() -> int:
@@ -118,14 +127,18 @@ def environment(**values: str):
 def loopback_s3():
     from moto.server import ThreadedMotoServer
 
-    from gan_jax import storage
+    from gan_jax.artifacts import storage
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}"}  # fmt: skip
+    env = {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+    }
     try:
         with environment(**env):
             storage.set_s3_endpoint(env["AWS_ENDPOINT_URL_S3"])  # drops s3fs's cached clients
@@ -177,9 +190,11 @@ def main(argv=None) -> dict:
                 with loopback_s3() if name == "s3" else loopback_gcs() as uri:
                     targets[name] = time_target(uri, state, args.repeats, True)
             t = targets[name]
-            print(f"{name}: save {1e3 * t['save_call_s']['median']:.0f} ms blocking + "
-                  f"{1e3 * t['save_background_s']['median']:.0f} ms background, restore "
-                  f"{1e3 * t['restore_s']['median']:.0f} ms (medians of {args.repeats})")  # fmt: skip
+            print(
+                f"{name}: save {1e3 * t['save_call_s']['median']:.0f} ms blocking + "
+                f"{1e3 * t['save_background_s']['median']:.0f} ms background, restore "
+                f"{1e3 * t['restore_s']['median']:.0f} ms (medians of {args.repeats})"
+            )
     record = {
         "command": " ".join(
             ["python", "scripts/bench_checkpoint.py", *(sys.argv[1:] if argv is None else argv)]
@@ -196,11 +211,11 @@ def main(argv=None) -> dict:
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "load_average_1m_before_after": [load_before[0], os.getloadavg()[0]],
-        },  # fmt: skip
+        },
         "versions": runtime.library_versions(),
     }
     path = os.path.join(args.out, "checkpoint_timings.json")
-    from gan_jax.cross_validation import write_json
+    from gan_jax.evaluation.cross_validation import write_json
 
     write_json(path, record)
     print(f"wrote {path}")

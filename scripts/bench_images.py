@@ -1,4 +1,4 @@
-"""Throughput benchmark of the image path (gan_jax.train_images on the synthetic nuclei set read
+"""Throughput benchmark of the image path (gan_jax.training.train_images on the synthetic nuclei set read
 through its TFDS array_record source), in images per second, for each compute dtype:
 
 (a) fit: `train_images.fit` as a training run calls it: one jitted step per batch (state
@@ -56,10 +56,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
-from gan_jax import train, train_images  # noqa: E402
 from gan_jax.data import nuclei  # noqa: E402
 from gan_jax.data.images import ArraySource  # noqa: E402
-from gan_jax.input_pipeline import ImageBatches, read_all  # noqa: E402
+from gan_jax.training import train, train_images  # noqa: E402
+from gan_jax.training.input_pipeline import ImageBatches, read_all  # noqa: E402
 
 sys.path.insert(0, SCRIPTS)
 from bench_train import compile_clock  # noqa: E402
@@ -84,18 +84,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="tiny config, few steps (smoke runs, tests)")
     p.add_argument("--dtypes", default="float32,bfloat16", help="compute dtypes, comma-separated")
     p.add_argument("--rounds", type=int, help="interleaved rounds of (b) then (a) (default 2; quick 1)")
-    p.add_argument("--budget-s", type=float, help="seconds aimed at per trainer per round; sets the "
-                   "steps from the first call's step time (default 20; quick 0)")  # fmt: skip
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        help="seconds aimed at per trainer per round; sets the "
+        "steps from the first call's step time (default 20; quick 0)",
+    )
     p.add_argument("--min-steps", type=int, default=1, help="steps per round at least")
     p.add_argument("--max-steps", type=int, help="steps per round at most (default 500; quick 2)")
-    p.add_argument("--matmul-size", type=int, help="side of the ceiling matmul (default 8192 on "
-                   "GPU/TPU, 2048 on CPU; quick 128)")  # fmt: skip
+    p.add_argument(
+        "--matmul-size",
+        type=int,
+        help="side of the ceiling matmul (default 8192 on GPU/TPU, 2048 on CPU; quick 128)",
+    )
     p.add_argument("--pipeline-batches", type=int, help="batches timed per source (default 200; quick 4)")
     p.add_argument("--data-dir", help="TFDS data folder (default: a new temporary folder)")
-    p.add_argument("--cache-dir", help="persistent compilation cache (default: a new empty folder, "
-                   "so first calls compile cold)")  # fmt: skip
-    p.add_argument("--vendor-peak-kind", help="look the vendor peak up for this device kind, not the "
-                   "device's own (exercises the GPU branch on CPU; the output says so)")  # fmt: skip
+    p.add_argument(
+        "--cache-dir",
+        help="persistent compilation cache (default: a new empty folder, so first calls compile cold)",
+    )
+    p.add_argument(
+        "--vendor-peak-kind",
+        help="look the vendor peak up for this device kind, not the "
+        "device's own (exercises the GPU branch on CPU; the output says so)",
+    )
     p.add_argument("--out", default="results", help="folder for bench_images.json/.md")
     p.add_argument("--render", metavar="JSON", help="only rewrite the .md from a bench_images.json")
     args = p.parse_args(argv)
@@ -139,8 +151,13 @@ def timed(fn) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     with compile_clock() as compile_s:
         result = jax.block_until_ready(fn())
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "compile": compile_s[0],
-            "result": result, "load_1min": os.getloadavg()[0]}  # fmt: skip
+    return {
+        "wall": time.perf_counter() - t0,
+        "cpu": time.process_time() - c0,
+        "compile": compile_s[0],
+        "result": result,
+        "load_1min": os.getloadavg()[0],
+    }
 
 
 # --- (a) train_images.fit ------------------------------------------------------------------
@@ -262,10 +279,18 @@ def matmul_ceiling(mesh, dtype: str, size: int, repeats: int = 5, min_batch_s: f
         t0 = time.perf_counter()
         jax.block_until_ready([dot(a, b) for _ in range(calls)])
         rates.append(flops * calls / (time.perf_counter() - t0))
-    how = (f"best of {repeats} batches of {calls} jnp.dot calls [{size}, {size}] @ [{size}, {size}] "
-           f"in {dtype}, rows split over {mesh.size} devices")  # fmt: skip
-    return {"size": size, "flops_per_call": flops, "calls_per_batch": calls, "flops_per_s_all": rates,
-            "flops_per_s": max(rates), "is": how}  # fmt: skip
+    how = (
+        f"best of {repeats} batches of {calls} jnp.dot calls [{size}, {size}] @ [{size}, {size}] "
+        f"in {dtype}, rows split over {mesh.size} devices"
+    )
+    return {
+        "size": size,
+        "flops_per_call": flops,
+        "calls_per_batch": calls,
+        "flops_per_s_all": rates,
+        "flops_per_s": max(rates),
+        "is": how,
+    }
 
 
 def vendor_peak(device_kind: str, dtype: str) -> float | None:
@@ -288,8 +313,14 @@ def pipeline_rate(source, batch_size: int, mesh, n_batches: int) -> dict:
         for _ in range(n_batches):
             jax.block_until_ready(next(batches))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"batches": n_batches, "batch_size": batch_size, "wall_s": wall, "cpu_s": cpu,
-            "images_per_s": n_batches * batch_size / wall, "source": source.source}  # fmt: skip
+    return {
+        "batches": n_batches,
+        "batch_size": batch_size,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "images_per_s": n_batches * batch_size / wall,
+        "source": source.source,
+    }
 
 
 # --- one (dtype, phase) -----------------------------------------------------------------------
@@ -320,8 +351,14 @@ def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
         rounds.append({"fit": fit, "loop": loop, "fused": fused, "max_abs_diff_state": diff})
         state, fused_state = fit["result"], fused["result"]
     fused = {"runs": len(runs.train_mask), "steps": fused_steps, "first": fused_first, "flops": fused_flops}
-    return {"first": first, "loop_compile": loop_compile, "steps": steps, "flops": flops, "rounds": rounds,
-            "fused": fused}  # fmt: skip
+    return {
+        "first": first,
+        "loop_compile": loop_compile,
+        "steps": steps,
+        "flops": flops,
+        "rounds": rounds,
+        "fused": fused,
+    }
 
 
 def _max_abs_diff(a, b) -> float:
@@ -336,9 +373,14 @@ def _max_abs_diff(a, b) -> float:
 
 def _rate(calls: list[dict], images_per_call: int, steps_per_call: int) -> dict:
     wall, cpu, n = sum(c["wall"] for c in calls), sum(c["cpu"] for c in calls), len(calls)
-    return {"images_per_s": images_per_call * n / wall, "steps_per_s": steps_per_call * n / wall,
-            "wall_s": [c["wall"] for c in calls], "cpu_s": [c["cpu"] for c in calls],
-            "cores_busy": cpu / wall, "compile_in_timed_s": max(c["compile"] for c in calls)}  # fmt: skip
+    return {
+        "images_per_s": images_per_call * n / wall,
+        "steps_per_s": steps_per_call * n / wall,
+        "wall_s": [c["wall"] for c in calls],
+        "cpu_s": [c["cpu"] for c in calls],
+        "cores_busy": cpu / wall,
+        "compile_in_timed_s": max(c["compile"] for c in calls),
+    }
 
 
 def summarize_phase(raw: dict, batch_size: int, ceiling: float, peak: float | None) -> dict:
@@ -378,10 +420,16 @@ def summarize_fused(raw: dict, batch_size: int, ceiling: float) -> dict:
     f = raw["fused"]
     rate = _rate([r["fused"] for r in raw["rounds"]], f["runs"] * batch_size * f["steps"], f["steps"])
     achieved = f["flops"] * rate["steps_per_s"]
-    rate.update(runs=f["runs"], steps_per_round=f["steps"], first_call_s=f["first"]["wall"],
-                compile_s=f["first"]["compile"], flops_per_fused_step=f["flops"],
-                flops_vs_runs_times_fit_step=f["flops"] / (f["runs"] * raw["flops"]["model"]),
-                achieved_model_flops_per_s=achieved, mfu=achieved / ceiling)  # fmt: skip
+    rate.update(
+        runs=f["runs"],
+        steps_per_round=f["steps"],
+        first_call_s=f["first"]["wall"],
+        compile_s=f["first"]["compile"],
+        flops_per_fused_step=f["flops"],
+        flops_vs_runs_times_fit_step=f["flops"] / (f["runs"] * raw["flops"]["model"]),
+        achieved_model_flops_per_s=achieved,
+        mfu=achieved / ceiling,
+    )
     return rate
 
 
@@ -428,14 +476,21 @@ def run_benchmark(args, source) -> dict:
             raw = bench_phase(config, source, mesh, phase, args, data)
             phases[phase] = summarize_phase(raw, config.batch_size, ceiling["flops_per_s"], peak)
             r = phases[phase]
-            print(f"bench_images: {dtype} {phase}: (a) {r['fit']['images_per_s']:.2f} images/s, (b) "
-                  f"{r['loop']['images_per_s']:.2f}, (c) {r['fused']['images_per_s']:.2f} "
-                  f"({r['fused']['runs']} runs), MFU {100 * r['mfu']:.2f} %, load "
-                  f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"bench_images: {dtype} {phase}: (a) {r['fit']['images_per_s']:.2f} images/s, (b) "
+                f"{r['loop']['images_per_s']:.2f}, (c) {r['fused']['images_per_s']:.2f} "
+                f"({r['fused']['runs']} runs), MFU {100 * r['mfu']:.2f} %, load "
+                f"{os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
         out["dtypes"][dtype] = {"ceiling": ceiling, "vendor_peak_flops_per_s": peak, "phases": phases}
-    out["vendor_peak"] = {"device_kind": kind, "assumed": args.vendor_peak_kind is not None,
-                          "source": VENDOR_PEAK_SOURCE,
-                          "known": vendor_peak(kind, "float32") is not None}  # fmt: skip
+    out["vendor_peak"] = {
+        "device_kind": kind,
+        "assumed": args.vendor_peak_kind is not None,
+        "source": VENDOR_PEAK_SOURCE,
+        "known": vendor_peak(kind, "float32") is not None,
+    }
     batch = bench_config(args.quick, args.dtypes[0]).batch_size
     for name, src in (("tfds", source), ("memory", memory)):
         out["pipeline"][name] = pipeline_rate(src, batch, mesh, args.pipeline_batches)
@@ -484,18 +539,26 @@ def dtype_line(rec: dict) -> str:
     line = f"bfloat16 ÷ float32, measured here: matmul ceiling ×{r['ceiling']:.2f}, {phases}."
     if rec["device"]["platform"] == "cpu":
         flags = ", ".join(rec["device"]["bf16_flags"]) or "none"
-        line += (" bf16 is meant for GPU/TPU. On a CPU, XLA computes most bf16 element-wise ops in f32 "
-                 "(converting around them) and only matmuls/convolutions can use the CPU's own bf16 "
-                 f"units where it has them (this CPU's bf16 flags: {flags}); reported as measured, not "
-                 "assumed.")  # fmt: skip
+        line += (
+            " bf16 is meant for GPU/TPU. On a CPU, XLA computes most bf16 element-wise ops in f32 "
+            "(converting around them) and only matmuls/convolutions can use the CPU's own bf16 "
+            f"units where it has them (this CPU's bf16 flags: {flags}); reported as measured, not "
+            "assumed."
+        )
     return line
 
 
 def load_record(before: tuple, after: tuple, samples: list[float], cores: int) -> dict:
     peak = max([before[0], after[0], *samples])
-    return {"before": list(before), "after": list(after), "max_1min": peak, "cores": cores,
-            "oversubscribed": peak > cores, "note": "os.getloadavg() of the whole machine (1, 5, 15 "
-            "min); above the core count other jobs competed for these cores"}  # fmt: skip
+    return {
+        "before": list(before),
+        "after": list(after),
+        "max_1min": peak,
+        "cores": cores,
+        "oversubscribed": peak > cores,
+        "note": "os.getloadavg() of the whole machine (1, 5, 15 "
+        "min); above the core count other jobs competed for these cores",
+    }
 
 
 # --- Markdown -------------------------------------------------------------------------------
@@ -547,8 +610,14 @@ def markdown(rec: dict) -> str:
             assumed = (
                 f", ASSUMED {rec['vendor_peak']['device_kind']!r}" if rec["vendor_peak"]["assumed"] else ""
             )
-            vendor = (f"; against the vendor's spec-sheet peak ({g(peak)} GFLOP/s, not measured{assumed}): "
-                      f"{100 * r['mfu_vs_vendor_peak']:.2f} %") if peak else ""  # fmt: skip
+            vendor = (
+                (
+                    f"; against the vendor's spec-sheet peak ({g(peak)} GFLOP/s, not measured{assumed}): "
+                    f"{100 * r['mfu_vs_vendor_peak']:.2f} %"
+                )
+                if peak
+                else ""
+            )
             lines.append(
                 f"- {dtype} {phase}: cores busy (a) {r['fit']['cores_busy']:.2f}, "
                 f"(b) {r['loop']['cores_busy']:.2f}, (c) {r['fused']['cores_busy']:.2f}; "
@@ -620,7 +689,7 @@ def main(argv: list[str] | None = None) -> dict:
             "images": len(source),
             "image_shape": list(source.image_shape),
             "synthetic": bool(source.metadata.get("synthetic")),
-        },  # fmt: skip
+        },
         **raw,
         "bfloat16_vs_float32": bf16_vs_f32(raw["dtypes"]),
         "notes": notes(),

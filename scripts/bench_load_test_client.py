@@ -87,10 +87,15 @@ def main(argv=None) -> dict:
         rss0 = rss_mb()
         recorder = make()
         blocks = cost_per_block(recorder.record, args.responses, args.blocks, args.rate)
-        results[name] = {"cpu_us_per_response_by_block": blocks, "rss_growth_mb": rss_mb() - rss0,
-                         "last_vs_first_block": blocks[-1] / blocks[0]}  # fmt: skip
-        print(f"{name}: {' '.join(f'{b:.2f}' for b in blocks)} µs/response; last/first "
-              f"{blocks[-1] / blocks[0]:.2f}; memory +{results[name]['rss_growth_mb']:.0f} MiB")  # fmt: skip
+        results[name] = {
+            "cpu_us_per_response_by_block": blocks,
+            "rss_growth_mb": rss_mb() - rss0,
+            "last_vs_first_block": blocks[-1] / blocks[0],
+        }
+        print(
+            f"{name}: {' '.join(f'{b:.2f}' for b in blocks)} µs/response; last/first "
+            f"{blocks[-1] / blocks[0]:.2f}; memory +{results[name]['rss_growth_mb']:.0f} MiB"
+        )
         del recorder
     record = {
         "command": " ".join(
@@ -107,10 +112,10 @@ def main(argv=None) -> dict:
             "python": platform.python_version(),
             "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
             "note": "CPU time of this process; a shared machine still adds cache and scheduling noise",
-        },  # fmt: skip
+        },
     }
     path = os.path.join(args.out, "load_test_client_cost.json")
-    from gan_jax.cross_validation import write_json
+    from gan_jax.evaluation.cross_validation import write_json
 
     write_json(path, record)
     print(f"wrote {path}")

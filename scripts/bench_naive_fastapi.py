@@ -42,7 +42,7 @@ def naive_app(bundle_uri: str):
     from fastapi import FastAPI
     from pydantic import BaseModel
 
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
 
     model = bundle.load(bundle_uri)
     names = model.feature_names
@@ -71,16 +71,27 @@ def measure(load_test, cmd: list[str], port: int, args) -> dict:
     try:
         request = load_test.http_request("127.0.0.1", port, "/predict", load_test.sample_body(), "bench")
         load_before = os.getloadavg()[0]
-        recorder, lost, samples = asyncio.run(load_test.drive(
-            "127.0.0.1", port, request, args.connections, args.warmup, args.duration, args.duration, proc.pid
-        ))  # fmt: skip
+        recorder, lost, samples = asyncio.run(
+            load_test.drive(
+                "127.0.0.1",
+                port,
+                request,
+                args.connections,
+                args.warmup,
+                args.duration,
+                args.duration,
+                proc.pid,
+            )
+        )
         result = load_test.summarize(recorder, lost, samples)
         result["load_average_before_after"] = [load_before, os.getloadavg()[0]]
     finally:
         load_test.stop_server(proc)
     if result["failed"] or result["connections_lost"]:  # a throughput of errors measures nothing
-        raise RuntimeError(f"{' '.join(cmd[:4])}: {result['failed']} failed requests, "
-                           f"{result['connections_lost']} connections lost")  # fmt: skip
+        raise RuntimeError(
+            f"{' '.join(cmd[:4])}: {result['failed']} failed requests, "
+            f"{result['connections_lost']} connections lost"
+        )
     result.pop("windows")  # one window: the totals say it all
     return result
 
@@ -98,19 +109,34 @@ def main(argv=None) -> dict:
     from gan_jax import runtime
 
     servers = {
-        "naive FastAPI (sync handler, pydantic)": [sys.executable, os.path.abspath(__file__), "--bundle",
-                                                   args.bundle, "--serve-naive"],
-        "gan-jax serve": [sys.executable, "-m", "gan_jax.cli", "serve", "--host", "127.0.0.1", args.bundle,
-                          "--port"],
-    }  # fmt: skip
+        "naive FastAPI (sync handler, pydantic)": [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--bundle",
+            args.bundle,
+            "--serve-naive",
+        ],
+        "gan-jax serve": [
+            sys.executable,
+            "-m",
+            "gan_jax.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            args.bundle,
+            "--port",
+        ],
+    }
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     runs = {}
     for name, cmd in servers.items():
         port = load_test.free_port()
         runs[name] = measure(load_test, [*cmd, str(port)], port, args)
         r = runs[name]
-        print(f"{name}: {r['req_per_s']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
-              f"{r['failed']} failed, load average {r['load_average_before_after']}")  # fmt: skip
+        print(
+            f"{name}: {r['req_per_s']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+            f"{r['failed']} failed, load average {r['load_average_before_after']}"
+        )
     record = {
         "command": " ".join(
             ["python", "scripts/bench_naive_fastapi.py", *(sys.argv[1:] if argv is None else argv)]
@@ -122,17 +148,17 @@ def main(argv=None) -> dict:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "request": "single case, POST /predict {'features': {name: value}}",
-        },  # fmt: skip
+        },
         "runs": runs,
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "note": "client and server share the CPU cores; the 1-min load average of each run "
             "says whether other jobs shared them too",
-        },  # fmt: skip
+        },
     }
     path = os.path.join(args.out, "naive_fastapi.json")
-    from gan_jax.cross_validation import write_json
+    from gan_jax.evaluation.cross_validation import write_json
 
     write_json(path, record)
     print(f"wrote {path}")

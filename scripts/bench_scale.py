@@ -50,14 +50,20 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_jax import evaluate, sweep, train  # noqa: E402
 from gan_jax.config import Config, load_experiment  # noqa: E402
 from gan_jax.data import load_dataset  # noqa: E402
+from gan_jax.evaluation import evaluate, sweep  # noqa: E402
+from gan_jax.training import train  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FOLDS = 10
-SPACE = ["ae_lr=1e-3:1e-2:log", "d_lr=1e-4:1e-2:log", "g_lr=1e-4:1e-2:log", "unsupervised_weight=0.1:1",
-         "labeled_fraction=0.1,0.25,0.5,1.0"]  # fmt: skip
+SPACE = [
+    "ae_lr=1e-3:1e-2:log",
+    "d_lr=1e-4:1e-2:log",
+    "g_lr=1e-4:1e-2:log",
+    "unsupervised_weight=0.1:1",
+    "labeled_fraction=0.1,0.25,0.5,1.0",
+]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,8 +81,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--loop-settings", type=int, help="settings timed one call each in (c) (default 30; quick 2)"
     )
-    p.add_argument("--block-runs", default="auto", help="runs per device per block in (a)-(c): auto "
-                   "(default: train.default_block_runs), none, or an int")  # fmt: skip
+    p.add_argument(
+        "--block-runs",
+        default="auto",
+        help="runs per device per block in (a)-(c): auto "
+        "(default: train.default_block_runs), none, or an int",
+    )
     p.add_argument(
         "--block-sizes", help="block sizes timed in (d) (default none,4,auto,32; quick none,auto,2)"
     )
@@ -88,9 +98,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     args.block_sizes_given = args.block_sizes is not None
-    defaults = {"steps_scale": (0.1, 1.0), "sizes": ("10,100,1000,10000", "10,40"),
-                "devices": ("1,2,4,8", "1,2"), "device_runs": (80, 20), "loop_settings": (30, 2),
-                "block_sizes": ("none,4,auto,32", "none,auto,2"), "block_sweep_runs": (1000, 10)}  # fmt: skip
+    defaults = {
+        "steps_scale": (0.1, 1.0),
+        "sizes": ("10,100,1000,10000", "10,40"),
+        "devices": ("1,2,4,8", "1,2"),
+        "device_runs": (80, 20),
+        "loop_settings": (30, 2),
+        "block_sizes": ("none,4,auto,32", "none,auto,2"),
+        "block_sweep_runs": (1000, 10),
+    }
     for name, (full, small) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, small if quick else full)
@@ -119,8 +135,16 @@ def bench_config(args) -> Config:
     """The experiment with scaled step counts and one chunk per phase (one call per phase)."""
     base = load_experiment(args.experiment)
     if args.quick:
-        base = base.replace(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-                            ae_steps=10, gan_steps=10, batch_size=16)  # fmt: skip
+        base = base.replace(
+            latent_dim=4,
+            ae_hidden=(8,),
+            disc_hidden=(8, 8),
+            gen_hidden=(8,),
+            noise_dim=4,
+            ae_steps=10,
+            gan_steps=10,
+            batch_size=16,
+        )
     ae, gan = (max(1, round(s * args.steps_scale)) for s in (base.ae_steps, base.gan_steps))
     return base.replace(ae_steps=ae, gan_steps=gan, log_every=max(ae, gan), n_folds=N_FOLDS, n_repeats=1)
 
@@ -141,8 +165,9 @@ class Bench:
         """One fused call: train + score len(settings) × 10 runs, in blocks of `block_runs` runs
         per device (default: the benchmark's --block-runs); wall and CPU seconds, blocks."""
         block_runs = block.get("block_runs", self.block_runs)
-        n_blocks = train.n_run_blocks(self.config, self.x.shape, mesh or train.runs_mesh(),
-                                      len(settings) * N_FOLDS, block_runs)  # fmt: skip
+        n_blocks = train.n_run_blocks(
+            self.config, self.x.shape, mesh or train.runs_mesh(), len(settings) * N_FOLDS, block_runs
+        )
         runs = sweep.sweep_runs(self.y, settings, self.folds)
         eval_masks = np.tile(~self.folds, (len(settings), 1))
         t0, c0 = time.perf_counter(), time.process_time()
@@ -150,8 +175,12 @@ class Bench:
             self.config, self.x, self.y, runs, eval_masks, len(settings), mesh=mesh, block_runs=block_runs
         )
         # CPU seconds of this process (all threads): less sensitive to other jobs than wall time.
-        return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "n_blocks": n_blocks,
-                **timing}  # fmt: skip
+        return {
+            "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,
+            "n_blocks": n_blocks,
+            **timing,
+        }
 
 
 def free_memory_bytes() -> int:
@@ -176,12 +205,21 @@ def runs_per_call(bench: Bench, sizes: list[int], save=lambda rows: None) -> lis
         first = bench.call(bench.settings[: size // N_FOLDS])
         steady = bench.call(bench.settings[: size // N_FOLDS]) if size <= 1000 else None
         timed = steady or first
-        rows.append({**row, "first_call_s": first["wall_s"], "steady_call_s": steady and steady["wall_s"],
-                     "first_call_cpu_s": first["cpu_s"], "steady_call_cpu_s": steady and steady["cpu_s"],
-                     "runs_per_s": size / timed["wall_s"], "per_run_s": timed["wall_s"] / size,
-                     "runs_per_s_is": "steady call" if steady else "first call, compilation included",
-                     "n_blocks": first["n_blocks"], "cpu_s_per_run": timed["cpu_s"] / size,
-                     "load_after": os.getloadavg()})  # fmt: skip
+        rows.append(
+            {
+                **row,
+                "first_call_s": first["wall_s"],
+                "steady_call_s": steady and steady["wall_s"],
+                "first_call_cpu_s": first["cpu_s"],
+                "steady_call_cpu_s": steady and steady["cpu_s"],
+                "runs_per_s": size / timed["wall_s"],
+                "per_run_s": timed["wall_s"] / size,
+                "runs_per_s_is": "steady call" if steady else "first call, compilation included",
+                "n_blocks": first["n_blocks"],
+                "cpu_s_per_run": timed["cpu_s"] / size,
+                "load_after": os.getloadavg(),
+            }
+        )
         save(rows)
     return rows
 
@@ -248,14 +286,28 @@ def block_sizes(bench: Bench, sizes: list, n_runs: int, rows: list[dict]) -> lis
         }
         if block_runs == bench.block_runs and n_runs in by_runs:
             b = by_runs[n_runs]
-            out.append({**row, "n_blocks": b["n_blocks"], "first_call_s": b["first_call_s"],
-                        "steady_call_s": b["steady_call_s"], "steady_call_cpu_s": b["steady_call_cpu_s"],
-                        "from": "(b)"})  # fmt: skip
+            out.append(
+                {
+                    **row,
+                    "n_blocks": b["n_blocks"],
+                    "first_call_s": b["first_call_s"],
+                    "steady_call_s": b["steady_call_s"],
+                    "steady_call_cpu_s": b["steady_call_cpu_s"],
+                    "from": "(b)",
+                }
+            )
             continue
         first = bench.call(settings, block_runs=block_runs)
         steady = bench.call(settings, block_runs=block_runs)
-        out.append({**row, "n_blocks": first["n_blocks"], "first_call_s": first["wall_s"],
-                    "steady_call_s": steady["wall_s"], "steady_call_cpu_s": steady["cpu_s"]})  # fmt: skip
+        out.append(
+            {
+                **row,
+                "n_blocks": first["n_blocks"],
+                "first_call_s": first["wall_s"],
+                "steady_call_s": steady["wall_s"],
+                "steady_call_cpu_s": steady["cpu_s"],
+            }
+        )
     return out
 
 
@@ -263,10 +315,23 @@ def devices_scaling(args) -> list[dict]:
     """(a): one subprocess per simulated device count."""
     rows = []
     for n in args.devices:
-        env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}"}  # fmt: skip
-        argv = [sys.executable, os.path.abspath(__file__), "--child-devices", "--experiment", args.experiment,
-                "--steps-scale", str(args.steps_scale), "--device-runs", str(args.device_runs)]  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": ROOT,
+            "JAX_PLATFORMS": "cpu",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+        }
+        argv = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child-devices",
+            "--experiment",
+            args.experiment,
+            "--steps-scale",
+            str(args.steps_scale),
+            "--device-runs",
+            str(args.device_runs),
+        ]
         argv += ["--block-runs", str(args.block_runs).lower()] + (["--quick"] if args.quick else [])
         load = os.getloadavg()
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
@@ -281,9 +346,14 @@ def child_devices(args) -> dict:
     settings = bench.settings[: args.device_runs // N_FOLDS]
     first = bench.call(settings)
     steady = bench.call(settings)
-    return {"devices": len(jax.devices()), "runs": args.device_runs, "n_blocks": first["n_blocks"],
-            "first_call_s": first["wall_s"],
-            "steady_call_s": steady["wall_s"], "per_run_s": steady["wall_s"] / args.device_runs}  # fmt: skip
+    return {
+        "devices": len(jax.devices()),
+        "runs": args.device_runs,
+        "n_blocks": first["n_blocks"],
+        "first_call_s": first["wall_s"],
+        "steady_call_s": steady["wall_s"],
+        "per_run_s": steady["wall_s"] / args.device_runs,
+    }
 
 
 def _times(loop_over_one: float) -> str:
@@ -299,9 +369,12 @@ def _devices_md(rows: list[dict]) -> list[str]:
         "",
         "| devices | runs | blocks | s per run (steady) | first call (s) | load (1 min) |",
         "|---:|---:|---:|---:|---:|---:|",
-        *(f"| {r['devices']} | {r['runs']} | {r.get('n_blocks', 1)} | {r['per_run_s']:.4f} | "
-          f"{r['first_call_s']:.1f} | {r['load_before'][0]:.1f} |" for r in rows),
-    ]  # fmt: skip
+        *(
+            f"| {r['devices']} | {r['runs']} | {r.get('n_blocks', 1)} | {r['per_run_s']:.4f} | "
+            f"{r['first_call_s']:.1f} | {r['load_before'][0]:.1f} |"
+            for r in rows
+        ),
+    ]
 
 
 def _runs_per_call_md(rows: list[dict]) -> list[str]:
@@ -312,17 +385,19 @@ def _runs_per_call_md(rows: list[dict]) -> list[str]:
         "| runs | settings | blocks | first call (s) | steady call (s) | runs/s | CPU s per run "
         "| est. memory | load (1 min) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
+    ]
     for r in rows:
         if "skipped" in r:
             lines.append(f"| {r['runs']} | {r['settings']} | | skipped: {r['skipped']} | | | | | |")
             continue
         steady = f"{r['steady_call_s']:.1f}" if r["steady_call_s"] else "–"
         star = "" if r["steady_call_s"] else " *"
-        lines.append(f"| {r['runs']} | {r['settings']} | {r.get('n_blocks', 1)} | {r['first_call_s']:.1f} | "
-                     f"{steady} | {r['runs_per_s']:.1f}{star} | "
-                     f"{r.get('cpu_s_per_run', float('nan')):.4f}{star} | "
-                     f"{r['est_bytes'] / 1e9:.2f} GB | {r['load_before'][0]:.1f} |")  # fmt: skip
+        lines.append(
+            f"| {r['runs']} | {r['settings']} | {r.get('n_blocks', 1)} | {r['first_call_s']:.1f} | "
+            f"{steady} | {r['runs_per_s']:.1f}{star} | "
+            f"{r.get('cpu_s_per_run', float('nan')):.4f}{star} | "
+            f"{r['est_bytes'] / 1e9:.2f} GB | {r['load_before'][0]:.1f} |"
+        )
     return [*lines, "", "\\* first call, compilation included (no second call at this size)."]
 
 
@@ -343,14 +418,20 @@ def _sweep_vs_loop_md(s: dict, rec: dict) -> list[str]:
         f"CPU seconds per run (this process, all threads; less sensitive to other jobs): one call "
         f"{s['one_call_cpu_s_per_run'] or float('nan'):.4f} ({s['one_call_cpu_is']}), one call per setting "
         f"{s['loop_cpu_s_per_run']:.4f}"
-        + (f": one call takes {one_cpu / s['loop_cpu_s_per_run']:.2f}× the loop's CPU seconds per run"
-           if (one_cpu := s["one_call_cpu_s_per_run"]) else "")
+        + (
+            f": one call takes {one_cpu / s['loop_cpu_s_per_run']:.2f}× the loop's CPU seconds per run"
+            if (one_cpu := s["one_call_cpu_s_per_run"])
+            else ""
+        )
         + f". Load average (1 min) {s['load_before'][0]:.1f} before the loop, "
         f"{s['load_after'][0]:.1f} after it"
-        + (f"; {one['load_before'][0]:.1f} before the one call, {one['load_after'][0]:.1f} after it"
-           if (one := _row(rec, s["runs"])) else "")
+        + (
+            f"; {one['load_before'][0]:.1f} before the one call, {one['load_after'][0]:.1f} after it"
+            if (one := _row(rec, s["runs"]))
+            else ""
+        )
         + " (wall seconds compare fairly only at equal loads).",
-    ]  # fmt: skip
+    ]
 
 
 def _row(rec: dict, runs: int) -> dict | None:
@@ -367,10 +448,13 @@ def _blocks_md(rows: list[dict]) -> list[str]:
         "| block (runs per device) | blocks | first call (s) | steady call (s) | steady CPU s per run | "
         "load (1 min) |",
         "|---:|---:|---:|---:|---:|---:|",
-        *(f"| {r['block_runs']}{' (default, from (b))' if r.get('from') else ''} | {r['n_blocks']} | "
-          f"{r['first_call_s']:.1f} | {r['steady_call_s']:.1f} | {r['steady_call_cpu_s'] / runs:.4f} | "
-          f"{r['load_before'][0]:.1f} |" for r in rows),
-    ]  # fmt: skip
+        *(
+            f"| {r['block_runs']}{' (default, from (b))' if r.get('from') else ''} | {r['n_blocks']} | "
+            f"{r['first_call_s']:.1f} | {r['steady_call_s']:.1f} | {r['steady_call_cpu_s'] / runs:.4f} | "
+            f"{r['load_before'][0]:.1f} |"
+            for r in rows
+        ),
+    ]
 
 
 PARTS = {  # record key -> (title, Markdown), in the order the file shows them
@@ -391,7 +475,7 @@ def markdown(rec: dict) -> str:
         f"`{rec['command']}`, commit {rec['git_commit'][:12]}. Runs train in blocks of "
         f"{rec.get('block_runs_per_device', 'all')} runs per device (--block-runs "
         f"{rec.get('block_runs', 'none')}; `train.default_block_runs`) unless a row says otherwise.",
-    ]  # fmt: skip
+    ]
     for key, (title, part) in PARTS.items():
         why = rec.get(f"{key}_skipped", "the run stopped before it")
         shown = (part(rec[key], rec) if key == "sweep_vs_loop" else part(rec[key])) if rec.get(key) else None
@@ -457,11 +541,11 @@ def main(argv: list[str] | None = None) -> dict:
             train.default_block_runs(bench.config, bench.x.shape, platform_name)
             if args.block_runs == "auto"
             else args.block_runs
-        ),  # fmt: skip
+        ),
         "load_average": {
             "start": load_start,
             "note": "os.getloadavg() of the whole machine; other jobs share its cores",
-        },  # fmt: skip
+        },
     }
     parts = [  # the essentials first: a run stopped early keeps them
         (
@@ -473,7 +557,7 @@ def main(argv: list[str] | None = None) -> dict:
             lambda: sweep_vs_loop(
                 bench, max(args.sizes) // N_FOLDS, args.loop_settings, record.get("runs_per_call", [])
             ),
-        ),  # fmt: skip
+        ),
         ("devices", lambda: devices_scaling(args)),
         (
             "blocks",

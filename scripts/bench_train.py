@@ -1,5 +1,5 @@
 """Training-speed benchmark of an experiment's cross-validation runs (default: the paper config
-on the bundled WDBC, 10 × 10-fold = 100 runs), through gan_jax.train's public functions only:
+on the bundled WDBC, 10 × 10-fold = 100 runs), through gan_jax.training.train's public functions only:
 
 (a) fused: `train.make_runs` + `train.train_runs` on all runs, as `gan-jax train` calls them
     (one jitted `lax.scan` per chunk, vmapped over runs, runs sharded over one CPU device per core);
@@ -47,9 +47,11 @@ import jax.monitoring  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_jax import evaluate, preprocess, train  # noqa: E402
 from gan_jax.config import Config, load_experiment  # noqa: E402
 from gan_jax.data import load_dataset  # noqa: E402
+from gan_jax.evaluation import evaluate  # noqa: E402
+from gan_jax.models import preprocess  # noqa: E402
+from gan_jax.training import train  # noqa: E402
 
 # The events JAX records (with start and end) for each compilation step of a jitted call.
 COMPILE_EVENTS = (
@@ -67,8 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds of (a), (b), (c)")
     p.add_argument("--loop-runs", type=int, default=2, help="runs of (b) per round")
     p.add_argument("--sklearn-runs", type=int, default=8, help="fits of (c) per round (all cores)")
-    p.add_argument("--cache-dir", help="persistent compilation cache (default: a new empty folder, "
-                   "so the first call compiles cold)")  # fmt: skip
+    p.add_argument(
+        "--cache-dir",
+        help="persistent compilation cache (default: a new empty folder, so the first call compiles cold)",
+    )
     p.add_argument("--out", default="results", help="folder for bench_train.json/.md")
     args = p.parse_args(argv)
     if min(args.repeats, args.loop_runs, args.sklearn_runs) < 1:
@@ -218,9 +222,15 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
         mask = masks[r]
         epochs = sklearn_epochs(config, int(mask.sum()))
         # n_iter_no_change > max_iter: no early stop, so every epoch runs.
-        mlp = MLPClassifier(config.disc_hidden, batch_size=config.batch_size, learning_rate_init=config.d_lr,
-                            max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
-                            random_state=config.seed + r)  # fmt: skip
+        mlp = MLPClassifier(
+            config.disc_hidden,
+            batch_size=config.batch_size,
+            learning_rate_init=config.d_lr,
+            max_iter=epochs,
+            tol=0.0,
+            n_iter_no_change=epochs + 1,
+            random_state=config.seed + r,
+        )
         scaler = MinMaxScaler() if config.scaler == "minmax" else StandardScaler()
         t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
@@ -272,14 +282,28 @@ def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:
         loops = [dict(timed(lambda r=r: loop(r)), run=r) for r in loop_ids]
         sk_ids = [(i * args.sklearn_runs + j) % n_runs for j in range(args.sklearn_runs)]
         sk_wall, sk_fits = fit_batch(sk_ids)
-        rounds.append({"fused": fused, "loop": loops, "sklearn_wall": sk_wall, "sklearn": sk_fits,
-                       "load_1min": os.getloadavg()[0]})  # fmt: skip
+        rounds.append(
+            {
+                "fused": fused,
+                "loop": loops,
+                "sklearn_wall": sk_wall,
+                "sklearn": sk_fits,
+                "load_1min": os.getloadavg()[0],
+            }
+        )
     clear_in_memory_caches()
     warm = fused_call(config, x, y, masks)
     pids = {f["pid"] for f in warmup} | {f["pid"] for r in rounds for f in r["sklearn"]}
-    return {"cold": cold, "warm": warm, "loop_first": loop_first, "rounds": rounds, "cores": cores,
-            "step_flops": loop.step_flops(), "sklearn_n_jobs": fit_batch.n_jobs,
-            "sklearn_pids": pids}  # fmt: skip
+    return {
+        "cold": cold,
+        "warm": warm,
+        "loop_first": loop_first,
+        "rounds": rounds,
+        "cores": cores,
+        "step_flops": loop.step_flops(),
+        "sklearn_n_jobs": fit_batch.n_jobs,
+        "sklearn_pids": pids,
+    }
 
 
 # --- the record: every number derived from the measurements ----------------------------------
@@ -290,8 +314,12 @@ def _rates(calls: list[dict], runs_per_call: int, wall_s: float | None = None) -
     per wall second, and cores busy = CPU s / wall s (what the call got from a shared machine)."""
     cpu, runs = sum(c["cpu"] for c in calls), runs_per_call * len(calls)
     wall = sum(c["wall"] for c in calls) if wall_s is None else wall_s
-    return {"cpu_s_per_run": cpu / runs, "runs_per_s": runs / wall, "wall_s_per_run": wall / runs,
-            "cores_busy": cpu / wall}  # fmt: skip
+    return {
+        "cpu_s_per_run": cpu / runs,
+        "runs_per_s": runs / wall,
+        "wall_s_per_run": wall / runs,
+        "cores_busy": cpu / wall,
+    }
 
 
 def _compile_or_none(compile_s: float) -> float | None:
@@ -355,9 +383,11 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
     }
     for rec in (a, b):
         rec["achieved_flops_per_s"] = flops_per_run * rec["runs_per_s"]
-    flops_how = ("XLA cost analysis (compiled.cost_analysis()['flops']) of (b)'s jitted step per phase "
-                 "x steps per run; (a) runs the same step vmapped; init and the once-per-chunk "
-                 "scaler/encoder pass are left out")  # fmt: skip
+    flops_how = (
+        "XLA cost analysis (compiled.cost_analysis()['flops']) of (b)'s jitted step per phase "
+        "x steps per run; (a) runs the same step vmapped; init and the once-per-chunk "
+        "scaler/encoder pass are left out"
+    )
     return {"fused": a, "loop": b, "sklearn": c, "flops_per_run": flops_per_run, "flops_how": flops_how}
 
 
@@ -375,13 +405,15 @@ def comparisons(rec: dict, rounds: list[dict]) -> dict:
     for r in rounds:
         fused_runs_per_s = a["runs"] / r["fused"]["wall"]
         sk_runs_per_s = len(r["sklearn"]) / r["sklearn_wall"]
-        per_round.append({
-            "fused_runs_per_s": fused_runs_per_s,
-            "loop_runs_per_s": len(r["loop"]) / sum(x["wall"] for x in r["loop"]),
-            "sklearn_runs_per_s": sk_runs_per_s,
-            "equal_cores_fused_vs_sklearn": fused_runs_per_s / sk_runs_per_s,
-            "load_1min_after": r["load_1min"],
-        })  # fmt: skip
+        per_round.append(
+            {
+                "fused_runs_per_s": fused_runs_per_s,
+                "loop_runs_per_s": len(r["loop"]) / sum(x["wall"] for x in r["loop"]),
+                "sklearn_runs_per_s": sk_runs_per_s,
+                "equal_cores_fused_vs_sklearn": fused_runs_per_s / sk_runs_per_s,
+                "load_1min_after": r["load_1min"],
+            }
+        )
     ratios = [r["equal_cores_fused_vs_sklearn"] for r in per_round]
     return {
         "cpu_s_per_run": {
@@ -426,12 +458,19 @@ def markdown(rec: dict) -> str:
     cfg, load, tg = rec["config"], rec["load_average"], rec["targets"]
     s = lambda v: "not measured (JAX recorded no compile events)" if v is None else f"{v:.2f} s"
     rows = [
-        (f"(a) fused `train_runs`, {a['runs']} runs sharded over {a['devices']} CPU devices", a,
-         s(a["first_call_compile_s"])),
+        (
+            f"(a) fused `train_runs`, {a['runs']} runs sharded over {a['devices']} CPU devices",
+            a,
+            s(a["first_call_compile_s"]),
+        ),
         ("(b) jitted step in a Python loop, one run at a time", b, s(b["compile_s"])),
-        (f"(c) scikit-learn MLPClassifier ({', '.join(map(str, c['epochs']))} epochs), "
-         f"{c['workers']} worker processes", c, "–"),
-    ]  # fmt: skip
+        (
+            f"(c) scikit-learn MLPClassifier ({', '.join(map(str, c['epochs']))} epochs), "
+            f"{c['workers']} worker processes",
+            c,
+            "–",
+        ),
+    ]
     eq, cpu = cmp_["equal_cores_runs_per_s"], cmp_["cpu_s_per_run"]
     cache = "empty" if rec["cache_was_empty"] else "already holding entries"
     ok = lambda key: "met" if tg[key] else "missed"
@@ -444,7 +483,7 @@ def markdown(rec: dict) -> str:
         *(
             f"| {n} | {r['cpu_s_per_run']:.4f} | {r['runs_per_s']:.2f} | {r['cores_busy']:.2f} | {k} |"
             for n, r, k in rows
-        ),  # fmt: skip
+        ),
         "",
         f"- **CPU-seconds per run** (equal resources): (b) needs {cpu['fused_vs_loop']:.1f}× and (c) "
         f"{cpu['fused_vs_sklearn']:.1f}× the CPU-seconds of (a).",
@@ -478,7 +517,7 @@ def markdown(rec: dict) -> str:
             "than CPU-seconds)."
             if load["oversubscribed"]
             else "."
-        ),  # fmt: skip
+        ),
         "- Targets: "
         + (
             f"100-run cold training ≤ {tg['limits']['training_cold_s_max']:.0f} s "

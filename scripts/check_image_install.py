@@ -25,7 +25,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from gan_jax import lockfile  # noqa: E402
+from benchmarks import lockfile  # noqa: E402
 
 
 def instructions(path: str) -> list[tuple[str, str]]:
@@ -90,8 +90,9 @@ def copy_context(p: dict, app: str) -> None:
 
 def pip_list(cwd: str, env: dict) -> dict[str, str]:
     """{normalized name: version} of what the venv on env's PATH holds."""
-    listing = subprocess.run(["pip", "list", "--format", "json"], cwd=cwd, env=env, check=True,
-                             capture_output=True, text=True).stdout  # fmt: skip
+    listing = subprocess.run(
+        ["pip", "list", "--format", "json"], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
     return {lockfile.normalize(d["name"]): d["version"] for d in json.loads(listing)}
 
 
@@ -114,11 +115,13 @@ def check_serving(venv_bin: str, app: str, env: dict, p: dict) -> None:
     cmd += ["--echo", "--host", "127.0.0.1", "--port", str(http), "--log-level", "warning"]
     server = subprocess.Popen(cmd, cwd=app, env=env)
     ready = f"http://127.0.0.1:{http}/v2/health/ready"
-    probe = ("import grpc, sys, urllib.request\n"
-             f"assert urllib.request.urlopen('{ready}', timeout=5).status == 200\n"
-             f"ch = grpc.insecure_channel('127.0.0.1:{grpc_port}')\n"
-             "grpc.channel_ready_future(ch).result(timeout=10)\n"
-             "print('HTTP and gRPC ports answer')\n")  # fmt: skip
+    probe = (
+        "import grpc, sys, urllib.request\n"
+        f"assert urllib.request.urlopen('{ready}', timeout=5).status == 200\n"
+        f"ch = grpc.insecure_channel('127.0.0.1:{grpc_port}')\n"
+        "grpc.channel_ready_future(ch).result(timeout=10)\n"
+        "print('HTTP and gRPC ports answer')\n"
+    )
     try:
         deadline = time.time() + 90
         while True:
@@ -144,12 +147,18 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
     p = plan(args.dockerfile)
-    version = subprocess.run([args.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    version = subprocess.run(
+        [args.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if version != p["python"]:
         raise SystemExit(f"the image runs Python {p['python']}, {args.python} is {version}: pass --python")
-    print(f"FROM python:{p['python']}; ENV {p['env']}; in {p['workdir']}: {p['pip']}; "
-          f"not run here: {p['skipped']}")  # fmt: skip
+    print(
+        f"FROM python:{p['python']}; ENV {p['env']}; in {p['workdir']}: {p['pip']}; "
+        f"not run here: {p['skipped']}"
+    )
     if args.dry_run:
         return 0
     tmp = tempfile.mkdtemp(prefix="gan_jax_image_")
@@ -160,8 +169,12 @@ def main(argv=None) -> int:
         venv_bin = os.path.join(venv, "bin")
         # PIP_NO_CACHE_DIR only keeps the image small; here the pip cache saves CI minutes.
         image_env = {k: v for k, v in p["env"].items() if k != "PIP_NO_CACHE_DIR"}
-        env = {**os.environ, **image_env, "PATH": venv_bin + os.pathsep + os.environ["PATH"],
-               "VIRTUAL_ENV": venv}  # fmt: skip
+        env = {
+            **os.environ,
+            **image_env,
+            "PATH": venv_bin + os.pathsep + os.environ["PATH"],
+            "VIRTUAL_ENV": venv,
+        }
         env.pop("PYTHONPATH", None)
         seed = pip_list(app, env)  # what the fresh venv starts with (pip; setuptools on 3.11)
         t0 = time.time()
@@ -177,8 +190,9 @@ def main(argv=None) -> int:
             raise SystemExit(
                 f"the image would install versions other than the lock's (installed, lock): {off}"
             )
-        subprocess.run([p["entrypoint"][0], "serve", "--help"], cwd=app, env=env, check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [p["entrypoint"][0], "serve", "--help"], cwd=app, env=env, check=True, stdout=subprocess.DEVNULL
+        )
         check_serving(venv_bin, app, env, p)
         print(f"the image's install step works: {len(installed)} packages, all at the lock's versions")
     finally:

@@ -3,8 +3,8 @@
 For the first K runs of the paper study's folds (repeat 0, K folds), both generators are
 trained on each run's training rows only: ours (`experiments/synth.py`) for all K runs in one
 fused call, CTGAN (its defaults, CPU) once per run. Then, per run and generator: the synthetic
-data report (`gan_jax.synth_report`, logistic-regression utility) on the run's test rows, and the
-augmentation rows of `gan_jax.augmentation_study` (ratios 0, 0.5, 1, 2, all labels, logistic
+data report (`gan_jax.studies.synth_report`, logistic-regression utility) on the run's test rows, and the
+augmentation rows of `gan_jax.studies.augmentation_study` (ratios 0, 0.5, 1, 2, all labels, logistic
 regression and our classifier). Also: training time per fold and generation rows/s for both, in
 this one process on this machine.
 
@@ -25,16 +25,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from gan_jax import augmentation_study as aug  # noqa: E402
-from gan_jax import evaluate, runtime, stats, storage, synth, synth_report  # noqa: E402
+from gan_jax import runtime
+from gan_jax.artifacts import storage
 from gan_jax.data import FEATURE_NAMES, load_dataset  # noqa: E402
+from gan_jax.evaluation import evaluate, stats  # noqa: E402
+from gan_jax.studies import augmentation_study as aug  # noqa: E402
+from gan_jax.studies import synth, synth_report
 
 GENERATORS = ("ours", "ctgan")
 REPORT_KEYS = {
     "fidelity": ("ks_complement_mean", "correlation_similarity", "detection_auc"),
-    "privacy": ("dcr_to_train_median", "near_copy_share", "closer_to_train_share_balanced",
-                "membership_inference_auc"),
-}  # fmt: skip
+    "privacy": (
+        "dcr_to_train_median",
+        "near_copy_share",
+        "closer_to_train_share_balanced",
+        "membership_inference_auc",
+    ),
+}
 
 
 def fit_ctgan(x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
@@ -90,11 +97,18 @@ def train_both(args, gen_config, x, y, masks):
         ctgan_rate.append(labels.shape[1] / (time.perf_counter() - t0))
         print(f"ctgan run {r}: trained in {ctgan_train[-1]:.1f} s", flush=True)
     timing = {
-        "ours": {"train_seconds_all_runs_fused": ours_train, "train_seconds_per_run": ours_train / k,
-                 "generation_rows_per_second": ours_rate},
-        "ctgan": {"train_seconds_per_run": float(np.mean(ctgan_train)), "train_seconds_each": ctgan_train,
-                  "generation_rows_per_second": float(np.mean(ctgan_rate)), "epochs": args.ctgan_epochs},
-    }  # fmt: skip
+        "ours": {
+            "train_seconds_all_runs_fused": ours_train,
+            "train_seconds_per_run": ours_train / k,
+            "generation_rows_per_second": ours_rate,
+        },
+        "ctgan": {
+            "train_seconds_per_run": float(np.mean(ctgan_train)),
+            "train_seconds_each": ctgan_train,
+            "generation_rows_per_second": float(np.mean(ctgan_rate)),
+            "epochs": args.ctgan_epochs,
+        },
+    }
     return {"ours": ours_rows, "ctgan": np.stack(ctgan_rows)}, labels, labeled, timing
 
 
@@ -104,8 +118,9 @@ def reports(x, y, masks, rows, labels) -> dict:
         out[g] = []
         for r, m in enumerate(masks):
             n = int(m.sum())  # as many synthetic rows as real training rows (ratio 1)
-            rep = synth_report.report(x[m], y[m], x[~m], y[~m], rows[g][r, :n], labels[r, :n],
-                                      seed=r, our_classifier=False)  # fmt: skip
+            rep = synth_report.report(
+                x[m], y[m], x[~m], y[~m], rows[g][r, :n], labels[r, :n], seed=r, our_classifier=False
+            )
             out[g].append(rep)
     return out
 
@@ -137,8 +152,9 @@ def summarize(reps, per_run, ratio) -> tuple[dict, list]:
         for r in (str(v) for v in aug.RATIOS[1:]):
             for k in aug.METRICS:
                 a, b = per_run["ctgan"][model][r][k], per_run["ours"][model][r][k]
-                tests.append({"model": model, "ratio": r, "metric": k,
-                              **stats.corrected_resampled_ttest(a, b, ratio)})  # fmt: skip
+                tests.append(
+                    {"model": model, "ratio": r, "metric": k, **stats.corrected_resampled_ttest(a, b, ratio)}
+                )
     for t, p in zip(tests, aug.holm([t["p"] for t in tests])):
         t["p_holm"] = p
     return table, tests
@@ -148,21 +164,28 @@ def _study_time_line(rec: dict) -> list[str]:
     s = rec.get("augmentation_study_generator_seconds")
     if not s:
         return []
-    return ["", f"From results/augmentation.json (another process at another time on this shared machine, "
-            "so not comparable with the rows above): ours trained all "
-            f"{s['n_runs']} CV runs' generators in one fused call in {s['seconds']:.1f} s "
-            f"({s['seconds'] / s['n_runs']:.2f} s per run)."]  # fmt: skip
+    return [
+        "",
+        f"From results/augmentation.json (another process at another time on this shared machine, "
+        "so not comparable with the rows above): ours trained all "
+        f"{s['n_runs']} CV runs' generators in one fused call in {s['seconds']:.1f} s "
+        f"({s['seconds'] / s['n_runs']:.2f} s per run).",
+    ]
 
 
 def to_markdown(rec: dict) -> str:
     t, tm = rec["report_means"], rec["timing"]
     lines = [
-        "# CTGAN beside our conditional GAN", "",
+        "# CTGAN beside our conditional GAN",
+        "",
         f"{rec['n_runs']} runs (repeat 0 of the paper study's {rec['n_folds']}-fold, seed {rec['seed']}); "
         "both generators trained on each run's training rows only, in one process on "
-        f"{rec['device']['count']} × {rec['device']['kind']}. Command: `{rec['command']}`.", "",
-        "## Speed", "",
-        "| generator | training s per fold | generation rows/s | note |", "|---|---:|---:|---|",
+        f"{rec['device']['count']} × {rec['device']['kind']}. Command: `{rec['command']}`.",
+        "",
+        "## Speed",
+        "",
+        "| generator | training s per fold | generation rows/s | note |",
+        "|---|---:|---:|---|",
         f"| ours ({rec['generator']['synth_model']}, {rec['generator']['synth_steps']} steps) | "
         f"{tm['ours']['train_seconds_per_run']:.2f} | {tm['ours']['generation_rows_per_second']:.0f} | "
         f"all {rec['n_runs']} runs in one fused call: {tm['ours']['train_seconds_all_runs_fused']:.1f} s "
@@ -170,24 +193,40 @@ def to_markdown(rec: dict) -> str:
         f"| CTGAN ({tm['ctgan']['epochs']} epochs) | {tm['ctgan']['train_seconds_per_run']:.2f} | "
         f"{tm['ctgan']['generation_rows_per_second']:.0f} | one run at a time (PyTorch, CPU) |",
         *_study_time_line(rec),
-        "", "Not equal resources: ours runs the folds batched on all host devices; CTGAN one fold at a "
-        "time with PyTorch's own CPU threads.", "",
-        "## Report (mean over runs; synthetic rows = real training rows in number)", "",
-        "| metric | ours | CTGAN |", "|---|---:|---:|",
-    ]  # fmt: skip
+        "",
+        "Not equal resources: ours runs the folds batched on all host devices; CTGAN one fold at a "
+        "time with PyTorch's own CPU threads.",
+        "",
+        "## Report (mean over runs; synthetic rows = real training rows in number)",
+        "",
+        "| metric | ours | CTGAN |",
+        "|---|---:|---:|",
+    ]
     for key in t["ours"]:
         lines.append(f"| {key} | {t['ours'][key]:.4f} | {t['ctgan'][key]:.4f} |")
-    lines += ["", "## Augmentation (mean test metric over runs, %; all labels)", "",
-              "| model | ratio | " + " | ".join(f"{k} ours | {k} CTGAN" for k in aug.METRICS) + " |",
-              "|---|---:|" + "---:|" * (2 * len(aug.METRICS))]  # fmt: skip
+    lines += [
+        "",
+        "## Augmentation (mean test metric over runs, %; all labels)",
+        "",
+        "| model | ratio | " + " | ".join(f"{k} ours | {k} CTGAN" for k in aug.METRICS) + " |",
+        "|---|---:|" + "---:|" * (2 * len(aug.METRICS)),
+    ]
     for model in aug.MODELS:
         for r in (str(v) for v in aug.RATIOS):
-            cells = [f"{100 * np.mean(rec['augmentation'][g][model][r][k]):.2f}" for k in aug.METRICS
-                     for g in GENERATORS]  # fmt: skip
+            cells = [
+                f"{100 * np.mean(rec['augmentation'][g][model][r][k]):.2f}"
+                for k in aug.METRICS
+                for g in GENERATORS
+            ]
             lines.append(f"| {model} | {r} | " + " | ".join(cells) + " |")
-    lines += ["", f"Paired CTGAN − ours (corrected resampled t-test, Holm over {len(rec['tests'])}; with "
-              f"{rec['n_runs']} runs these tests have little power):", "",
-              "| model | ratio | metric | Δ (pts) | p (Holm) |", "|---|---:|---|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        f"Paired CTGAN − ours (corrected resampled t-test, Holm over {len(rec['tests'])}; with "
+        f"{rec['n_runs']} runs these tests have little power):",
+        "",
+        "| model | ratio | metric | Δ (pts) | p (Holm) |",
+        "|---|---:|---|---:|---:|",
+    ]
     for c in rec["tests"]:
         delta = f"{100 * c['mean_diff']:+.2f}"
         lines.append(f"| {c['model']} | {c['ratio']} | {c['metric']} | {delta} | {c['p_holm']:.3g} |")
@@ -217,11 +256,21 @@ def main() -> None:
 
     rec = {
         "command": f"python scripts/ctgan_bench.py --out {args.out}" + (" --quick" if args.quick else ""),
-        "n_runs": args.runs, "n_folds": clf.n_folds, "seed": clf.seed, "data": data.source,
-        "generator": gen.to_dict(), "classifier": clf.to_dict(), "ctgan_version": ctgan.__version__,
-        "versions": runtime.library_versions(), "device": runtime.device_description(),
-        "timing": timing, "report_means": table, "tests": tests, "augmentation": per_run, "reports": reps,
-    }  # fmt: skip
+        "n_runs": args.runs,
+        "n_folds": clf.n_folds,
+        "seed": clf.seed,
+        "data": data.source,
+        "generator": gen.to_dict(),
+        "classifier": clf.to_dict(),
+        "ctgan_version": ctgan.__version__,
+        "versions": runtime.library_versions(),
+        "device": runtime.device_description(),
+        "timing": timing,
+        "report_means": table,
+        "tests": tests,
+        "augmentation": per_run,
+        "reports": reps,
+    }
     study = storage.join(args.out, "augmentation.json")
     if storage.exists(study):
         import json
@@ -229,9 +278,10 @@ def main() -> None:
         st = json.loads(storage.read_text(study))
         first = next(iter(st["timing"].values()))
         rec["augmentation_study_generator_seconds"] = {
-            "n_runs": st["n_runs"], "seconds": first["generator_seconds_all_runs"]
-        }  # fmt: skip
-    from gan_jax.cross_validation import write_json
+            "n_runs": st["n_runs"],
+            "seconds": first["generator_seconds_all_runs"],
+        }
+    from gan_jax.evaluation.cross_validation import write_json
 
     write_json(storage.join(args.out, "ctgan_bench.json"), rec)
     storage.write_text(storage.join(args.out, "ctgan_bench.md"), to_markdown(rec))

@@ -7,7 +7,7 @@
   experiments/paper.py). n tasks = `train.train_runs` with n runs *batched* (vmapped), which is
   how the pipeline trains its 100 CV runs; sequential runs would measure a pipeline nobody runs.
 
-Every window is measured by `gan_jax.energy.EnergyMeter` (NVML, RAPL, or a labelled CPU-time
+Every window is measured by `benchmarks.energy.EnergyMeter` (NVML, RAPL, or a labelled CPU-time
 estimate); the first call for each task count (compilation) is measured but kept out of the fit.
 Joules per task is the slope of a least-squares line through all windows.
 
@@ -65,13 +65,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--experiment", default="paper", help="experiment name or .py file")
     p.add_argument("--quick", action="store_true", help="tiny config for smoke runs and tests")
-    p.add_argument("--tasks", help="comma-separated task counts (default 10,20,...,100; "
-                   "with --quick 1,2,3,4: the quick config has 4 CV runs)")  # fmt: skip
+    p.add_argument(
+        "--tasks",
+        help="comma-separated task counts (default 10,20,...,100; "
+        "with --quick 1,2,3,4: the quick config has 4 CV runs)",
+    )
     p.add_argument("--train-repeats", type=int, default=3, help="windows per task count")
     p.add_argument("--predict-repeats", type=int, default=30, help="windows per task count")
     p.add_argument("--only", choices=("prediction", "training"), help="run one kind of task")
-    p.add_argument("--predict", default="http,inprocess",
-                   help="prediction tasks: http (requests to gan-jax serve), inprocess, or both")  # fmt: skip
+    p.add_argument(
+        "--predict",
+        default="http,inprocess",
+        help="prediction tasks: http (requests to gan-jax serve), inprocess, or both",
+    )
     p.add_argument("--bundle", help="bundle for the server (default: train and export run 0)")
     p.add_argument("--backend", default="auto", help="auto, zeus, nvml, rapl or estimate")
     p.add_argument("--out", default="results", help="folder for energy.json and the figure")
@@ -94,7 +100,7 @@ def training_suite(config, data, masks: np.ndarray) -> tuple[TaskSuite, dict]:
     The returned dict receives the last trained state, which the prediction suite reuses."""
     import jax
 
-    from gan_jax import train
+    from gan_jax.training import train
 
     trained: dict[str, Any] = {}
     if len(masks) < 1:
@@ -107,8 +113,10 @@ def training_suite(config, data, masks: np.ndarray) -> tuple[TaskSuite, dict]:
         result = train.train_runs(config, data.x, data.y, runs)
         trained["state"] = jax.block_until_ready(result.state)
 
-    how = ("one (repeat, fold) run of the config's CV; n runs train batched in one fused, vmapped "
-           "train.train_runs call, as the pipeline trains its 100 runs")  # fmt: skip
+    how = (
+        "one (repeat, fold) run of the config's CV; n runs train batched in one fused, vmapped "
+        "train.train_runs call, as the pipeline trains its 100 runs"
+    )
     # The first call per n compiles; running it once in prepare keeps compilation out of the fit.
     return TaskSuite("training", "training run", how, prepare=run, run=run), trained
 
@@ -120,7 +128,7 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
     import jax
     import jax.numpy as jnp
 
-    from gan_jax import train
+    from gan_jax.training import train
 
     model = jax.device_put(jax.tree.map(lambda a: a[0], train.model_params(state)))  # run 0's model
     predict = jax.jit(lambda x: train.predict_proba(config, model, x))
@@ -131,8 +139,10 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
             case = rows[i % len(rows)][None, :]  # [1, 30]
             float(predict(jnp.asarray(case))[0])  # to the host, as a server would
 
-    how = ("in process: jitted train.predict_proba of run 0's model (params baked in) on one "
-           "row, the probability fetched to the host; one call per task")  # fmt: skip
+    how = (
+        "in process: jitted train.predict_proba of run 0's model (params baked in) on one "
+        "row, the probability fetched to the host; one call per task"
+    )
     return TaskSuite("prediction", "prediction", how, prepare=run, run=run)
 
 
@@ -143,8 +153,17 @@ def http_prediction_suite(bundle_uri: str, data, log_path: str) -> TaskSuite:
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "GAN_JAX_API_TOKEN_FILE"}
     env["GAN_JAX_API_TOKEN"] = token
-    cmd = [sys.executable, "-m", "gan_jax.cli", "serve", bundle_uri, "--host", "127.0.0.1",
-           "--port", str(port)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "gan_jax.cli",
+        "serve",
+        bundle_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     log = open(log_path, "w")  # noqa: SIM115 - closed with the server
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -173,10 +192,19 @@ def http_prediction_suite(bundle_uri: str, data, log_path: str) -> TaskSuite:
             if response.status != 200:
                 raise RuntimeError(f"POST /predict answered {response.status}: {payload[:200]!r}")
 
-    how = ("over HTTP: one POST /predict with one case (JSON, bearer token, keep-alive) to "
-           "`gan-jax serve BUNDLE` on loopback; client and server CPU both counted")  # fmt: skip
-    return TaskSuite("prediction (HTTP)", "request", how, prepare=run, run=run,
-                     close=lambda: (conn.close(), close()), info={"bundle": bundle_uri})  # fmt: skip
+    how = (
+        "over HTTP: one POST /predict with one case (JSON, bearer token, keep-alive) to "
+        "`gan-jax serve BUNDLE` on loopback; client and server CPU both counted"
+    )
+    return TaskSuite(
+        "prediction (HTTP)",
+        "request",
+        how,
+        prepare=run,
+        run=run,
+        close=lambda: (conn.close(), close()),
+        info={"bundle": bundle_uri},
+    )
 
 
 def _free_port() -> int:
@@ -208,7 +236,7 @@ def _tail(path: str, n: int = 20) -> str:
 
 def export_bundle(config, out_dir: str) -> str:
     """Trains run 0 of the config's CV (held-out fold) and writes it as a served bundle."""
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
 
     uri = os.path.join(out_dir, "bundle")
     bundle.export(bundle.train_bundle(config, fold=0), uri, overwrite=True)
@@ -228,8 +256,15 @@ def measure_suite(meter, suite: TaskSuite, tasks: list[int], repeats: int) -> di
         for n in tasks:
             points.append(dict(_window(meter, suite.run, n), n_tasks=n, repeat=repeat))
     suite.close()
-    return {"unit": suite.unit, "how": suite.how, **suite.info, "repeats": repeats,
-            "fit": fit_line(points), "points": points, "first_calls": first_calls}  # fmt: skip
+    return {
+        "unit": suite.unit,
+        "how": suite.how,
+        **suite.info,
+        "repeats": repeats,
+        "fit": fit_line(points),
+        "points": points,
+        "first_calls": first_calls,
+    }
 
 
 def _window(meter, fn: Callable[[int], None], n: int) -> dict[str, Any]:
@@ -237,9 +272,14 @@ def _window(meter, fn: Callable[[int], None], n: int) -> dict[str, Any]:
     with meter.window() as w:
         fn(n)
     m = w.result
-    return {"joules": m.joules, "seconds": m.seconds, "aligned": m.detail.get("aligned"),
-            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
-            **({"warning": m.detail["warning"]} if "warning" in m.detail else {})}  # fmt: skip
+    return {
+        "joules": m.joules,
+        "seconds": m.seconds,
+        "aligned": m.detail.get("aligned"),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        **({"warning": m.detail["warning"]} if "warning" in m.detail else {}),
+    }
 
 
 def fit_line(points: list[dict]) -> dict[str, float]:
@@ -253,8 +293,12 @@ def fit_line(points: list[dict]) -> dict[str, float]:
     residual = joules - (intercept + slope * n)
     total = np.sum((joules - joules.mean()) ** 2)
     r2 = 1 - np.sum(residual**2) / total if total > 0 else float("nan")
-    return {"joules_per_task": float(slope), "intercept_joules": float(intercept),
-            "r2": float(r2), "mean_joules_per_task": float(np.mean(joules / n))}  # fmt: skip
+    return {
+        "joules_per_task": float(slope),
+        "intercept_joules": float(intercept),
+        "r2": float(r2),
+        "mean_joules_per_task": float(np.mean(joules / n)),
+    }
 
 
 # --- driver ---------------------------------------------------------------------------------
@@ -263,9 +307,12 @@ def fit_line(points: list[dict]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark and writes `<out>/energy.json` and `<out>/figure5_energy.png`;
     returns the record."""
-    from gan_jax import energy, evaluate, figures, runtime
+    from benchmarks import energy
+    from gan_jax import runtime
     from gan_jax.config import load_experiment
     from gan_jax.data import load_dataset
+    from gan_jax.evaluation import evaluate
+    from gan_jax.studies import figures
 
     args = parse_args(argv)
     t0, load_start = time.perf_counter(), os.getloadavg()
@@ -343,8 +390,10 @@ def markdown(record: dict[str, Any]) -> str:
     ]
     for kind, t in record["tasks"].items():
         f = t["fit"]
-        lines.append(f"| {kind} | {f['joules_per_task']:.4g} | {f['intercept_joules']:.3g} | "
-                     f"{f['r2']:.3f} | {len(t['points'])} | {t['how']} |")  # fmt: skip
+        lines.append(
+            f"| {kind} | {f['joules_per_task']:.4g} | {f['intercept_joules']:.3g} | "
+            f"{f['r2']:.3f} | {len(t['points'])} | {t['how']} |"
+        )
     load = record["load"]
     lines += [
         "",
@@ -360,8 +409,12 @@ def markdown(record: dict[str, Any]) -> str:
 
 
 def _load(load_start: tuple[float, ...]) -> dict[str, Any]:
-    return {"loadavg_start": load_start, "loadavg_end": os.getloadavg(), "cpus": os.cpu_count(),
-            "caveat": LOAD_CAVEAT}  # fmt: skip
+    return {
+        "loadavg_start": load_start,
+        "loadavg_end": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "caveat": LOAD_CAVEAT,
+    }
 
 
 def _label(meter) -> str:
@@ -372,8 +425,10 @@ def _label(meter) -> str:
 
 def _print_fit(kind: str, result: dict[str, Any]) -> None:
     fit = result["fit"]
-    print(f"{kind}: {fit['joules_per_task']:.4g} J per {result['unit']} "
-          f"(intercept {fit['intercept_joules']:.3g} J, r2 {fit['r2']:.3f})")  # fmt: skip
+    print(
+        f"{kind}: {fit['joules_per_task']:.4g} J per {result['unit']} "
+        f"(intercept {fit['intercept_joules']:.3g} J, r2 {fit['r2']:.3f})"
+    )
 
 
 def _machine() -> dict[str, Any]:

@@ -15,8 +15,8 @@ import time
 import jax
 import numpy as np
 
-from gan_jax import train_images as ti
 from gan_jax.data import nuclei
+from gan_jax.training import train_images as ti
 
 
 def accuracy(config, state, test) -> float:
@@ -41,21 +41,39 @@ def main() -> None:
         rows = np.flatnonzero(train.labels() == c)
         labeled[rng.choice(rows, int(round(args.labeled * len(rows))), replace=False)] = True
     base = ti.ImageConfig(
-        image_shape=(args.size, args.size, 3), batch_size=64, features=(16, 32, 64),
-        gen_features=(64, 32, 16), disc_hidden=64, latent_dim=32, seed=args.seed,
+        image_shape=(args.size, args.size, 3),
+        batch_size=64,
+        features=(16, 32, 64),
+        gen_features=(64, 32, 16),
+        disc_hidden=64,
+        latent_dim=32,
+        seed=args.seed,
         compute_dtype=ti.default_compute_dtype(),
-    )  # fmt: skip
-    out = {"size": args.size, "labeled_fraction": args.labeled, "n_labeled": int(labeled.sum()),
-           "n_train": len(train), "n_test": len(test), "ae_steps": args.ae_steps,
-           "gan_steps": args.gan_steps, "devices": len(jax.devices()),
-           "backend": jax.default_backend(), "compute_dtype": base.compute_dtype}  # fmt: skip
+    )
+    out = {
+        "size": args.size,
+        "labeled_fraction": args.labeled,
+        "n_labeled": int(labeled.sum()),
+        "n_train": len(train),
+        "n_test": len(test),
+        "ae_steps": args.ae_steps,
+        "gan_steps": args.gan_steps,
+        "devices": len(jax.devices()),
+        "backend": jax.default_backend(),
+        "compute_dtype": base.compute_dtype,
+    }
     runs = {"sgan": base, "supervised_only": dataclasses.replace(base, unsupervised_weight=0.0)}
     for name, config in runs.items():
         t0 = time.perf_counter()
         state, history = ti.fit(
-            config, train, ae_steps=args.ae_steps, gan_steps=args.gan_steps, labeled=labeled,
-            mesh=ti.data_mesh(jax.devices()[:1]), log_every=100,
-        )  # fmt: skip
+            config,
+            train,
+            ae_steps=args.ae_steps,
+            gan_steps=args.gan_steps,
+            labeled=labeled,
+            mesh=ti.data_mesh(jax.devices()[:1]),
+            log_every=100,
+        )
         seconds = round(time.perf_counter() - t0, 1)
         out[name] = {
             "test_accuracy": accuracy(config, state, test),

@@ -49,10 +49,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bundle", help="bundle to serve (omit with --url)")
-    p.add_argument("--url", help="an already running server, e.g. http://127.0.0.1:8080 (no echo run); "
-                   "with --grpc its gRPC host:port, e.g. 127.0.0.1:8081")  # fmt: skip
-    p.add_argument("--protocol", choices=("http", "grpc", "both"), default="http",
-                   help="HTTP (POST --path), gRPC (KServe v2 ModelInfer) or both, in turn")  # fmt: skip
+    p.add_argument(
+        "--url",
+        help="an already running server, e.g. http://127.0.0.1:8080 (no echo run); "
+        "with --grpc its gRPC host:port, e.g. 127.0.0.1:8081",
+    )
+    p.add_argument(
+        "--protocol",
+        choices=("http", "grpc", "both"),
+        default="http",
+        help="HTTP (POST --path), gRPC (KServe v2 ModelInfer) or both, in turn",
+    )
     p.add_argument("--grpc", dest="protocol", action="store_const", const="grpc", help="--protocol grpc")
     p.add_argument("--model-name", default="gan_jax", help="model name in gRPC ModelInfer calls")
     p.add_argument("--token", default=os.environ.get("GAN_JAX_API_TOKEN"), help="bearer token for --url")
@@ -67,10 +74,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=1, help="server workers")
     p.add_argument("--wrk", type=float, default=0.0, help="also run wrk for this many seconds, if installed")
     p.add_argument("--out", default=os.path.join(ROOT, "results"))
-    p.add_argument("--report-only", metavar="JSON",
-                   help="rewrite the Markdown (and figure) beside a results JSON of this script")  # fmt: skip
-    p.add_argument("--tag", help="suffix of the output names, e.g. soak: latency_soak.json (default: none "
-                   "for HTTP, grpc for gRPC, http_vs_grpc for both)")  # fmt: skip
+    p.add_argument(
+        "--report-only",
+        metavar="JSON",
+        help="rewrite the Markdown (and figure) beside a results JSON of this script",
+    )
+    p.add_argument(
+        "--tag",
+        help="suffix of the output names, e.g. soak: latency_soak.json (default: none "
+        "for HTTP, grpc for gRPC, http_vs_grpc for both)",
+    )
     args = p.parse_args(argv)
     if args.tag is None:
         args.tag = {"http": "", "grpc": "grpc", "both": "http_vs_grpc"}[args.protocol]
@@ -95,8 +108,9 @@ class LatencyHistogram:
 
     def __init__(self, lowest: float = 1e-6, highest: float = 100.0, rel_error: float = 0.005):
         if not 0 < lowest < highest or not 0 < rel_error < 0.5:
-            raise ValueError(f"need 0 < lowest < highest and 0 < rel_error < 0.5, got "
-                             f"{lowest}, {highest}, {rel_error}")  # fmt: skip
+            raise ValueError(
+                f"need 0 < lowest < highest and 0 < rel_error < 0.5, got {lowest}, {highest}, {rel_error}"
+            )
         self.lowest, self.highest, self.rel_error = lowest, highest, rel_error
         self.growth = 1.0 + 2.0 * rel_error
         self._log_growth = math.log(self.growth)
@@ -151,8 +165,13 @@ class LatencyHistogram:
         if self.count == 0:
             return {"p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None, "mean_ms": None}
         p50, p95, p99 = (1e3 * self.percentile(q) for q in (50, 95, 99))
-        return {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": 1e3 * self.max,
-                "mean_ms": 1e3 * self.total / self.count}  # fmt: skip
+        return {
+            "p50_ms": p50,
+            "p95_ms": p95,
+            "p99_ms": p99,
+            "max_ms": 1e3 * self.max,
+            "mean_ms": 1e3 * self.total / self.count,
+        }
 
 
 class Recorder:
@@ -255,8 +274,16 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
-async def drive(host: str, port: int, request: bytes, connections: int, warmup: float, duration: float,
-                window: float, server_pid: int | None = None):  # fmt: skip
+async def drive(
+    host: str,
+    port: int,
+    request: bytes,
+    connections: int,
+    warmup: float,
+    duration: float,
+    window: float,
+    server_pid: int | None = None,
+):
     """(Recorder, lost connections, per-second samples). A sample is (t, 1-min load average,
     client CPU seconds so far, client RSS MiB, server RSS MiB, server CPU seconds): on a shared machine other
     processes' load shows up in the latency, and the samples show when and whose."""
@@ -281,9 +308,14 @@ async def sample_until_end(t_start: float, duration: float, server_pid: int | No
     await asyncio.sleep(max(0.0, t_start - time.perf_counter()))
     samples = []
     cpu0 = time.process_time()
-    sample = lambda: (time.perf_counter() - t_start, os.getloadavg()[0], time.process_time() - cpu0,
-                      rss_mb(), rss_mb(server_pid) if server_pid else None,
-                      cpu_seconds(server_pid) if server_pid else None)  # fmt: skip
+    sample = lambda: (
+        time.perf_counter() - t_start,
+        os.getloadavg()[0],
+        time.process_time() - cpu0,
+        rss_mb(),
+        rss_mb(server_pid) if server_pid else None,
+        cpu_seconds(server_pid) if server_pid else None,
+    )
     for _ in range(int(duration)):
         samples.append(sample())
         await asyncio.sleep(1.0)
@@ -295,8 +327,16 @@ async def sample_until_end(t_start: float, duration: float, server_pid: int | No
 MODEL_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
-async def drive_grpc(target: str, request: bytes, token: str | None, connections: int, warmup: float,
-                     duration: float, window: float, server_pid: int | None = None):  # fmt: skip
+async def drive_grpc(
+    target: str,
+    request: bytes,
+    token: str | None,
+    connections: int,
+    warmup: float,
+    duration: float,
+    window: float,
+    server_pid: int | None = None,
+):
     """As `drive`, over gRPC: `connections` channels (separate HTTP/2 connections, as HTTP's
     keep-alive clients are separate TCP connections), each awaiting one ModelInfer call at a time.
     The request is sent as pre-serialized bytes and the response kept as bytes (no protobuf work
@@ -308,8 +348,10 @@ async def drive_grpc(target: str, request: bytes, token: str | None, connections
     metadata = (("authorization", f"Bearer {token}"),) if token else None
     stop = False
     # A local subchannel pool per channel: otherwise grpc shares one connection among them all.
-    channels = [grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(connections)]  # fmt: skip
+    channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(connections)
+    ]
 
     async def client(channel) -> None:
         call = channel.unary_unary(MODEL_INFER)  # no (de)serializer: bytes in, bytes out
@@ -372,8 +414,13 @@ def check_grpc_answer(target: str, request: bytes, token: str | None) -> None:
 
 
 def http_request(host: str, port: int, path: str, body: bytes, token: str | None) -> bytes:
-    head = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
-            f"Content-Length: {len(body)}", "Connection: keep-alive"]  # fmt: skip
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: keep-alive",
+    ]
     if token:
         head.append(f"Authorization: Bearer {token}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -403,13 +450,19 @@ def summarize(recorder: Recorder, lost: int, samples: list[tuple]) -> dict:
         # The client's CPU time at the window's edges, interpolated between the 1 s samples.
         cpu = np.interp(hi, sample_t, client_cpu) - np.interp(lo, sample_t, client_cpu) if samples else 0.0
         cpu_per_request = float(1e6 * cpu / hist.count) if len(samples) > 1 and hist.count else None
-        windows.append({
-            "t_s": (lo + hi) / 2, "requests": hist.count, "failed": failed,
-            "req_per_s": hist.count / (hi - lo), **hist.summary(),
-            "load_avg_1m": _mean(s[1] for s in inside),
-            "client_cpu_us_per_request": cpu_per_request,
-            "client_rss_mb": _mean(s[3] for s in inside), "server_rss_mb": _mean(s[4] for s in inside),
-        })  # fmt: skip
+        windows.append(
+            {
+                "t_s": (lo + hi) / 2,
+                "requests": hist.count,
+                "failed": failed,
+                "req_per_s": hist.count / (hi - lo),
+                **hist.summary(),
+                "load_avg_1m": _mean(s[1] for s in inside),
+                "client_cpu_us_per_request": cpu_per_request,
+                "client_rss_mb": _mean(s[3] for s in inside),
+                "server_rss_mb": _mean(s[4] for s in inside),
+            }
+        )
     total = recorder.total()
     # The server's own CPU per request, from its CPU time at the first and last sample: unlike
     # latency it does not depend on how much CPU the client takes from the shared cores.
@@ -418,10 +471,16 @@ def summarize(recorder: Recorder, lost: int, samples: list[tuple]) -> dict:
         span = samples[-1][0] - samples[0][0]
         rate = total.count / duration * span  # requests within the sampled span
         server_cpu = 1e6 * (samples[-1][5] - samples[0][5]) / rate if rate else None
-    out = {"requests": total.count, "failed": sum(recorder.failed), "connections_lost": lost,
-           "duration_s": duration, "req_per_s": total.count / duration, **total.summary(),
-           "latency_histogram": {"buckets": total.n_buckets, "relative_error": total.rel_error},
-           "windows": windows}  # fmt: skip
+    out = {
+        "requests": total.count,
+        "failed": sum(recorder.failed),
+        "connections_lost": lost,
+        "duration_s": duration,
+        "req_per_s": total.count / duration,
+        **total.summary(),
+        "latency_histogram": {"buckets": total.n_buckets, "relative_error": total.rel_error},
+        "windows": windows,
+    }
     out["server_cpu_us_per_request"] = server_cpu
     if duration >= 2 * Recorder.MINUTE:
         first, last = recorder.first_minute.summary(), recorder.last_minute.summary()
@@ -448,10 +507,22 @@ def free_port() -> int:
 
 
 def start_server(args, port: int, echo: bool, token: str, grpc_port: int | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gan_jax.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(args.workers), "--model-name", args.model_name,
-           *(["--grpc-port", str(grpc_port)] if grpc_port else []),
-           *(["--echo"] if echo else [args.bundle])]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "gan_jax.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--model-name",
+        args.model_name,
+        *(["--grpc-port", str(grpc_port)] if grpc_port else []),
+        *(["--echo"] if echo else [args.bundle]),
+    ]
     return start_process(cmd, port, {**os.environ, "GAN_JAX_API_TOKEN": token})
 
 
@@ -515,21 +586,33 @@ def run_one(args, label: str, duration: float, echo: bool, protocol: str = "http
     finally:
         if proc is not None:
             stop_server(proc)
-    print(f"{label}: {result['req_per_s']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, p95 "
-          f"{result['p95_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, {result['failed']} failed")  # fmt: skip
+    print(
+        f"{label}: {result['req_per_s']:.0f} req/s, p50 {result['p50_ms']:.2f} ms, p95 "
+        f"{result['p95_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, {result['failed']} failed"
+    )
     return result
 
 
 def run_wrk(host: str, port: int, args, token: str) -> dict:
     """wrk (C, two threads) with the same request, as a cross-check of the Python driver."""
     body = sample_body().decode()
-    script = (f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = '
-              f'"application/json"\nwrk.headers["Authorization"] = "Bearer {token}"\n')  # fmt: skip
+    script = (
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = '
+        f'"application/json"\nwrk.headers["Authorization"] = "Bearer {token}"\n'
+    )
     path = os.path.join(args.out, ".wrk_post.lua")
     with open(path, "w") as f:
         f.write(script)
-    cmd = ["wrk", "-t2", f"-c{args.connections}", f"-d{int(args.wrk)}s", "--latency", "-s", path,
-           f"http://{host}:{port}{args.path}"]  # fmt: skip
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{args.connections}",
+        f"-d{int(args.wrk)}s",
+        "--latency",
+        "-s",
+        path,
+        f"http://{host}:{port}{args.path}",
+    ]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.remove(path)
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -548,21 +631,27 @@ def run_wrk(host: str, port: int, args, token: str) -> dict:
 
 
 def _row(label: str, r: dict) -> str:
-    return (f"| {label} | {r['duration_s']:.0f} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | "
-            f"{r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['failed']} |")  # fmt: skip
+    return (
+        f"| {label} | {r['duration_s']:.0f} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | "
+        f"{r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} | {r['failed']} |"
+    )
 
 
 def _drift_line(model: dict) -> str:
     """First vs last minute: latency, throughput, and what the client and server cost then."""
     first, last = model["first_minute"], model["last_minute"]
     w0, w1 = model["windows"][0], model["windows"][-1]
-    text = (f"- First / last minute: p50 {first['p50_ms']:.2f} / {last['p50_ms']:.2f} ms (ratio "
-            f"{last['p50_ms'] / first['p50_ms']:.2f}), p99 {first['p99_ms']:.2f} / {last['p99_ms']:.2f} ms "
-            f"(ratio {last['p99_ms'] / first['p99_ms']:.2f}), {first['req_per_s']:,.0f} / "
-            f"{last['req_per_s']:,.0f} requests/s")  # fmt: skip
+    text = (
+        f"- First / last minute: p50 {first['p50_ms']:.2f} / {last['p50_ms']:.2f} ms (ratio "
+        f"{last['p50_ms'] / first['p50_ms']:.2f}), p99 {first['p99_ms']:.2f} / {last['p99_ms']:.2f} ms "
+        f"(ratio {last['p99_ms'] / first['p99_ms']:.2f}), {first['req_per_s']:,.0f} / "
+        f"{last['req_per_s']:,.0f} requests/s"
+    )
     if w0.get("client_cpu_us_per_request") and w1.get("client_cpu_us_per_request"):
-        text += (f"; client CPU per request in the first / last window {w0['client_cpu_us_per_request']:.0f}"
-                 f" / {w1['client_cpu_us_per_request']:.0f} µs")  # fmt: skip
+        text += (
+            f"; client CPU per request in the first / last window {w0['client_cpu_us_per_request']:.0f}"
+            f" / {w1['client_cpu_us_per_request']:.0f} µs"
+        )
     if w0.get("server_rss_mb") and w1.get("server_rss_mb"):
         text += f"; server memory {w0['server_rss_mb']:.0f} / {w1['server_rss_mb']:.0f} MiB"
     return text + "."
@@ -570,8 +659,10 @@ def _drift_line(model: dict) -> str:
 
 def _clients(cfg: dict) -> str:
     if cfg.get("protocol") == "grpc":
-        return (f"{cfg['connections']} closed-loop gRPC clients (one HTTP/2 connection each) making "
-                "single-case KServe v2 `ModelInfer` calls (`--grpc-port`)")  # fmt: skip
+        return (
+            f"{cfg['connections']} closed-loop gRPC clients (one HTTP/2 connection each) making "
+            "single-case KServe v2 `ModelInfer` calls (`--grpc-port`)"
+        )
     n, path = cfg["connections"], cfg["path"]
     return f"{n} closed-loop keep-alive clients sending single-case `POST {path}` requests"
 
@@ -608,8 +699,10 @@ def markdown_side_by_side(results: dict) -> str:
             "grpc_echo": "gRPC, echo model",
         }
         fmt = lambda v, spec: "–" if v is None else format(v, spec)
-        lines.append(f"{_row(label[name], r)} {fmt(r.get('server_cpu_us_per_request'), '.0f')} | "
-                     f"{fmt(cpu, '.0f')} | {before:.2f} / {fmt(during, '.2f')} / {after:.2f} |")  # fmt: skip
+        lines.append(
+            f"{_row(label[name], r)} {fmt(r.get('server_cpu_us_per_request'), '.0f')} | "
+            f"{fmt(cpu, '.0f')} | {before:.2f} / {fmt(during, '.2f')} / {after:.2f} |"
+        )
     h, g = runs["http"], runs["grpc"]
     lines += [
         "",
@@ -618,8 +711,10 @@ def markdown_side_by_side(results: dict) -> str:
     ]
     if h.get("server_cpu_us_per_request") and g.get("server_cpu_us_per_request"):
         sh, sg = h["server_cpu_us_per_request"], g["server_cpu_us_per_request"]
-        lines.append(f"- The server's own CPU per request (from /proc, so independent of the client's share "
-                     f"of the cores): gRPC {sg:.0f} µs, HTTP {sh:.0f} µs ({sg / sh:.1f}×).")  # fmt: skip
+        lines.append(
+            f"- The server's own CPU per request (from /proc, so independent of the client's share "
+            f"of the cores): gRPC {sg:.0f} µs, HTTP {sh:.0f} µs ({sg / sh:.1f}×)."
+        )
     cpu_h = _mean(w["client_cpu_us_per_request"] for w in h["windows"])
     cpu_g = _mean(w["client_cpu_us_per_request"] for w in g["windows"])
     if cpu_h and cpu_g and max(cpu_h, cpu_g) > 1.5 * min(cpu_h, cpu_g):
@@ -662,8 +757,10 @@ def markdown(results: dict, figure_name: str) -> str:
     if "wrk" in model:
         w = model["wrk"]
         p50, p99 = w.get("p50_ms", float("nan")), w.get("p99_ms", float("nan"))
-        lines += [f"- wrk cross-check (`{w['command']}`): {w['req_per_s']:,.0f} requests/s, "
-                  f"p50 {p50:.2f} ms, p99 {p99:.2f} ms."]  # fmt: skip
+        lines += [
+            f"- wrk cross-check (`{w['command']}`): {w['req_per_s']:,.0f} requests/s, "
+            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms."
+        ]
     before, after = model["load_average_before_after"]
     lines += [
         f"- 1-min load average before / after: {before:.2f} / {after:.2f} (client and server keep about "
@@ -698,8 +795,11 @@ def figure(results: dict, path: str) -> None:
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8, ncol=2)
     cfg = results["config"]
-    ax.set_title(f"Figure 4: single-case requests, {cfg['connections']} connections over loopback, "
-                 f"{os.cpu_count()} CPU cores", fontsize=10)  # fmt: skip
+    ax.set_title(
+        f"Figure 4: single-case requests, {cfg['connections']} connections over loopback, "
+        f"{os.cpu_count()} CPU cores",
+        fontsize=10,
+    )
     ax_rps.plot(t, [x["req_per_s"] for x in w], color="C1")
     ax_rps.set_ylabel("requests / s", color="C1")
     ax_load = ax_rps.twinx()  # server + client keep ~2 busy; more means other processes
@@ -773,7 +873,7 @@ def main(argv=None) -> int:
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-        },  # fmt: skip
+        },
         "git_commit": runtime.git_commit(),
         "versions": serving_versions(runtime),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

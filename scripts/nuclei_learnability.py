@@ -20,10 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax import augment, losses
 from gan_jax.data import nuclei
-from gan_jax.input_pipeline import ImageBatches
-from gan_jax.models import conv
+from gan_jax.models import conv, losses
+from gan_jax.training import augment
+from gan_jax.training.input_pipeline import ImageBatches
 
 
 def logistic_regression(train, test) -> float:

@@ -1,4 +1,4 @@
-"""Rewrites every generated block of README.md from results/ (see gan_jax/readme.py).
+"""Rewrites every generated block of README.md from results/ (see benchmarks/readme.py).
 
 Run:    python scripts/update_readme.py        (after `gan-jax reproduce` and the benchmarks)
 A test checks that each block equals what this would write, so the two never drift.
@@ -10,7 +10,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from gan_jax.readme import MissingResults, render  # noqa: E402
+from benchmarks.readme import MissingResults, render  # noqa: E402
 
 
 def main() -> None:

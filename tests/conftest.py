@@ -20,8 +20,9 @@ def tiny_bundle_export(tmp_path_factory):
     """(path, bundle): a tiny paper-pipeline model trained once per session and exported; read only."""
     import jax
 
-    from gan_jax import bundle, train
+    from gan_jax.artifacts import bundle
     from gan_jax.config import Config
+    from gan_jax.training import train
 
     b = bundle.train_bundle(
         Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
@@ -39,17 +40,24 @@ def tiny_image_bundle_export(tmp_path_factory):
 
     import jax
 
-    from gan_jax import augment, bundle
-    from gan_jax import train_images as ti
+    from gan_jax.artifacts import bundle
     from gan_jax.data import nuclei
     from gan_jax.data.images import ArraySource
+    from gan_jax.training import augment
+    from gan_jax.training import train_images as ti
 
     config = dataclasses.replace(ti.TINY, augment=augment.NO_AUGMENT)
     images, labels = nuclei.generate(48, seed=0, size=config.image_shape[0])
-    state, _ = ti.fit(config, ArraySource(images, labels), ae_steps=2, gan_steps=3,
-                      mesh=ti.data_mesh(jax.devices()[:1]))  # fmt: skip
-    b = bundle.image_bundle(config, state, label_names=("benign", "malignant"), metrics={"steps": 5},
-                            training={"data": "nuclei (48 generated, seed 0)", "ae_steps": 2, "gan_steps": 3})  # fmt: skip
+    state, _ = ti.fit(
+        config, ArraySource(images, labels), ae_steps=2, gan_steps=3, mesh=ti.data_mesh(jax.devices()[:1])
+    )
+    b = bundle.image_bundle(
+        config,
+        state,
+        label_names=("benign", "malignant"),
+        metrics={"steps": 5},
+        training={"data": "nuclei (48 generated, seed 0)", "ae_steps": 2, "gan_steps": 3},
+    )
     path = tmp_path_factory.mktemp("tiny_images") / "bundle"
     bundle.export(b, path)
     return path, b, jax.device_get(state), config
@@ -72,7 +80,7 @@ def gcs():
     import gcsfs
     from gcp_storage_emulator.server import create_server
 
-    from gan_jax import storage
+    from gan_jax.artifacts import storage
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,8 +119,14 @@ def _exact_multipart_uploads() -> None:
         raw = emulator._decode_raw_data(emulator._read_raw_data(request_handler), request_handler)
         boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
         meta_part, file_part = (_split_part(p) for p in raw.split(b"--" + boundary)[1:3])
-        file_type = next((line.split(":", 1)[1].strip() for line in file_part[0].splitlines()
-                          if line.lower().startswith("content-type:")), "application/octet-stream")  # fmt: skip
+        file_type = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in file_part[0].splitlines()
+                if line.lower().startswith("content-type:")
+            ),
+            "application/octet-stream",
+        )
         return {"meta": _json.loads(meta_part[1]), "content": file_part[1], "content-type": file_type}
 
     read_data.exact = True

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import augment
-from gan_jax.augment import NO_AUGMENT, AugmentConfig
+from gan_jax.training import augment
+from gan_jax.training.augment import NO_AUGMENT, AugmentConfig
 
 KEY = jax.random.key(0)
 # Jitted once per shape: eager dm-pix would compile every small op and make the suite slow.

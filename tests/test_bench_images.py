@@ -16,8 +16,17 @@ ASSUMED_CARD = "NVIDIA H200"  # exercises the GPU-only vendor-peak branch on CPU
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench_images")
     # The session's persistent cache (conftest): JAX reads its cache folder once per process.
-    bench.main(["--quick", "--cache-dir", os.environ["GAN_JAX_CACHE_DIR"], "--vendor-peak-kind", ASSUMED_CARD,
-                "--out", str(out)])  # fmt: skip
+    bench.main(
+        [
+            "--quick",
+            "--cache-dir",
+            os.environ["GAN_JAX_CACHE_DIR"],
+            "--vendor-peak-kind",
+            ASSUMED_CARD,
+            "--out",
+            str(out),
+        ]
+    )
     return json.loads((out / "bench_images.json").read_text()), out
 
 
@@ -85,8 +94,12 @@ def test_rates_and_ratios_are_computed_from_the_measured_times(quick_run):
             tfds["images_per_s"] / r["fit"]["images_per_s"]
         )
     assert rec["pipeline_is_not_the_bottleneck"] == (min(rec["pipeline_vs_training"].values()) > 1)
-    assert rec["vendor_peak"] == {"device_kind": ASSUMED_CARD, "assumed": True, "known": True,
-                                  "source": bench.VENDOR_PEAK_SOURCE}  # fmt: skip
+    assert rec["vendor_peak"] == {
+        "device_kind": ASSUMED_CARD,
+        "assumed": True,
+        "known": True,
+        "source": bench.VENDOR_PEAK_SOURCE,
+    }
 
 
 def test_the_baseline_trains_exactly_the_same_model(quick_run):
@@ -103,12 +116,16 @@ def test_markdown_is_the_json_and_says_what_it_compares(quick_run):
     rec, out = quick_run
     md = (out / "bench_images.md").read_text()
     for dtype, phase, r in _phases(rec):
-        assert (f"| {dtype} | {phase} | {r['fit']['images_per_s']:.2f} | {r['loop']['images_per_s']:.2f} | "
-                f"{r['fit_vs_loop']:.2f} |") in md  # fmt: skip
+        assert (
+            f"| {dtype} | {phase} | {r['fit']['images_per_s']:.2f} | {r['loop']['images_per_s']:.2f} | "
+            f"{r['fit_vs_loop']:.2f} |"
+        ) in md
         assert f"{100 * r['mfu']:.1f} %" in md
         c = r["fused"]
-        assert (f"| {dtype} | {phase} | {c['runs']} | {c['images_per_s']:.2f} | {r['fused_vs_loop']:.2f} | "
-                f"{r['fused_vs_fit']:.2f} |") in md  # fmt: skip
+        assert (
+            f"| {dtype} | {phase} | {c['runs']} | {c['images_per_s']:.2f} | {r['fused_vs_loop']:.2f} | "
+            f"{r['fused_vs_fit']:.2f} |"
+        ) in md
     assert "not measured, ASSUMED 'NVIDIA H200'" in md
     ratio = rec["bfloat16_vs_float32"]
     f32, bf16 = rec["dtypes"]["float32"], rec["dtypes"]["bfloat16"]

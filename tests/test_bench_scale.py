@@ -42,14 +42,33 @@ def test_a_run_stopped_early_renders_what_it_measured_and_names_the_rest():
     """Bug caught: a partial record (parts are written as they finish) that cannot be rendered,
     or that shows a missing part as if it had been measured."""
     bench = _load_bench()
-    rec = {"experiment": "paper", "steps_scale": 1.0, "config": {"ae_steps": 400, "gan_steps": 600},
-           "full_steps": {"ae_steps": 400, "gan_steps": 600}, "device": {"count": 2, "kind": "cpu"},
-           "host": {"cpu_count": 2}, "command": "python scripts/bench_scale.py", "git_commit": "0" * 40,
-           "block_runs": "auto", "block_runs_per_device": 10, "load_average": {"start": [1.0, 1.0, 1.0]},
-           "runs_per_call": [{"runs": 10, "settings": 1, "n_blocks": 1, "first_call_s": 3.0, "steady_call_s": 1.0,
-                              "runs_per_s": 10.0, "cpu_s_per_run": 0.2, "est_bytes": 1e6,
-                              "load_before": [1.0, 1.0, 1.0]}],
-           "blocks_skipped": "blocks are off by default on gpu; pass --block-sizes"}  # fmt: skip
+    rec = {
+        "experiment": "paper",
+        "steps_scale": 1.0,
+        "config": {"ae_steps": 400, "gan_steps": 600},
+        "full_steps": {"ae_steps": 400, "gan_steps": 600},
+        "device": {"count": 2, "kind": "cpu"},
+        "host": {"cpu_count": 2},
+        "command": "python scripts/bench_scale.py",
+        "git_commit": "0" * 40,
+        "block_runs": "auto",
+        "block_runs_per_device": 10,
+        "load_average": {"start": [1.0, 1.0, 1.0]},
+        "runs_per_call": [
+            {
+                "runs": 10,
+                "settings": 1,
+                "n_blocks": 1,
+                "first_call_s": 3.0,
+                "steady_call_s": 1.0,
+                "runs_per_s": 10.0,
+                "cpu_s_per_run": 0.2,
+                "est_bytes": 1e6,
+                "load_before": [1.0, 1.0, 1.0],
+            }
+        ],
+        "blocks_skipped": "blocks are off by default on gpu; pass --block-sizes",
+    }
     md = bench.markdown(rec)
     assert "| 10 | 1 | 1 | 3.0 | 1.0 | 10.0 | 0.2000 |" in md
     assert "(a) devices: not measured (the run stopped before it)" in md
@@ -62,8 +81,13 @@ def test_accelerator_check_dry_run_writes_every_result(tmp_path):
     """Bugs caught: a step of the GPU script that fails or writes nothing (the script is only
     run for real on a GPU machine, so CI must prove every step works)."""
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": ROOT}
-    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "accelerator_check.sh"), "--dry-run",
-                           "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "accelerator_check.sh"), "--dry-run", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     out = tmp_path / "dry-run-cpu"
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["steps"] if s.get("rc", 0) != 0]

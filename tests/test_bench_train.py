@@ -23,8 +23,19 @@ bench = _load_script()
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     # The session's persistent cache (conftest): JAX reads its cache folder once per process.
-    argv = ["--quick", "--repeats", "1", "--loop-runs", "1", "--sklearn-runs", "2",
-            "--cache-dir", os.environ["GAN_JAX_CACHE_DIR"], "--out", str(out)]  # fmt: skip
+    argv = [
+        "--quick",
+        "--repeats",
+        "1",
+        "--loop-runs",
+        "1",
+        "--sklearn-runs",
+        "2",
+        "--cache-dir",
+        os.environ["GAN_JAX_CACHE_DIR"],
+        "--out",
+        str(out),
+    ]
     bench.main(argv)
     return json.loads((out / "bench_train.json").read_text()), (out / "bench_train.md").read_text()
 
@@ -33,12 +44,20 @@ def test_every_timing_and_count_is_positive(quick_run):
     """Catches a trainer that was not timed, a lost field, or a zero/negative measurement."""
     rec, _ = quick_run
     fields = {
-        "fused": ["cpu_s_per_run", "runs_per_s", "wall_s_per_run", "cores_busy", "first_call_s",
-                  "first_call_compile_s", "after_clear_caches_s", "after_clear_caches_compile_s",
-                  "achieved_flops_per_s"],
+        "fused": [
+            "cpu_s_per_run",
+            "runs_per_s",
+            "wall_s_per_run",
+            "cores_busy",
+            "first_call_s",
+            "first_call_compile_s",
+            "after_clear_caches_s",
+            "after_clear_caches_compile_s",
+            "achieved_flops_per_s",
+        ],
         "loop": ["cpu_s_per_run", "runs_per_s", "wall_s_per_run", "cores_busy", "first_run_s", "compile_s"],
         "sklearn": ["cpu_s_per_run", "runs_per_s", "wall_s_per_fit_in_worker", "cores_busy", "epochs"],
-    }  # fmt: skip
+    }
     for section, names in fields.items():
         for name in names:
             value = rec[section][name]

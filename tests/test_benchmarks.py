@@ -18,8 +18,20 @@ def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, 
     a throughput of errors was written as a result)."""
     monkeypatch.setattr(sys, "argv", ["scripts/bench_naive_fastapi.py"])
     bench = script("bench_naive_fastapi")
-    record = bench.main(["--bundle", str(tiny_bundle_export[0]), "--duration", "1", "--warmup", "0.3",
-                         "--connections", "2", "--out", str(tmp_path)])  # fmt: skip
+    record = bench.main(
+        [
+            "--bundle",
+            str(tiny_bundle_export[0]),
+            "--duration",
+            "1",
+            "--warmup",
+            "0.3",
+            "--connections",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     written = json.loads((tmp_path / "naive_fastapi.json").read_text())
     assert written == json.loads(json.dumps(record))
     assert sorted(written["runs"]) == ["gan-jax serve", "naive FastAPI (sync handler, pydantic)"]
@@ -37,8 +49,20 @@ def test_naive_fastapi_benchmark_refuses_failed_requests(tiny_bundle_export, tmp
     monkeypatch.setitem(sys.modules, "load_test", load_test)  # what the benchmark imports
     bench = script("bench_naive_fastapi")
     with pytest.raises(RuntimeError, match="failed requests"):
-        bench.main(["--bundle", str(tiny_bundle_export[0]), "--duration", "0.5", "--warmup", "0",
-                    "--connections", "1", "--out", str(tmp_path)])  # fmt: skip
+        bench.main(
+            [
+                "--bundle",
+                str(tiny_bundle_export[0]),
+                "--duration",
+                "0.5",
+                "--warmup",
+                "0",
+                "--connections",
+                "1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
     assert not (tmp_path / "naive_fastapi.json").exists()
 
 

@@ -9,11 +9,12 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import bundle, train
+from gan_jax.artifacts import bundle
+from gan_jax.artifacts.manifest import file_digest
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
-from gan_jax.manifest import file_digest
+from gan_jax.training import train
 
 TINY = Config(ae_steps=5, gan_steps=5, log_every=5)
 

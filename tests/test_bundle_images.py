@@ -11,9 +11,11 @@ import pytest
 from PIL import Image
 from test_bundle import _edit_meta, _flip_byte, _largest_file, _rewrite_manifest
 
-from gan_jax import bundle, cli, figures
-from gan_jax import train_images as ti
+from gan_jax import cli
+from gan_jax.artifacts import bundle
 from gan_jax.data import nuclei
+from gan_jax.studies import figures
+from gan_jax.training import train_images as ti
 
 
 @pytest.fixture
@@ -70,25 +72,52 @@ def test_predict_refuses_an_image_bundle(tiny_image_bundle_export, tmp_path, cap
         # The largest file of the params' array data (OCDBT data files), not the bundle's: for a
         # model this small the metadata files can be larger, and a byte flipped there may land
         # in a field nothing reads.
-        (lambda p: (_flip_byte(_largest_file(p / "model" / "params" / "ocdbt.process_0" / "d")),
-                    _rewrite_manifest(p)),
-         "checksum mismatch|parameters"),
-        (lambda p: (_edit_meta(p, lambda m: m.update(model_version="forged")), _rewrite_manifest(p)),
-         "checksum mismatch"),
-        (lambda p: (_edit_meta(p, lambda m: m["config"].update(image_shape=[16, 16, 3])), _rewrite_manifest(p)),
-         "do not match|has shape"),
-        (lambda p: (_edit_meta(p, lambda m: m["config"].update(features=[4, 9])), _rewrite_manifest(p)),
-         "do not match|has shape"),
-        (lambda p: (_edit_meta(p, lambda m: m["config"]["augment"].update(bogus=1)), _rewrite_manifest(p)),
-         r"config is not valid here \(unknown AugmentConfig fields \['bogus'\]"),
-        (lambda p: (_edit_meta(p, lambda m: m.update(kind="video")), _rewrite_manifest(p)),
-         "bundle kind 'video' is not supported"),
-        (lambda p: (_edit_meta(p, lambda m: m.update(kind="table")), _rewrite_manifest(p)),
-         r"lacks the fields \['feature_names'\]"),
+        (
+            lambda p: (
+                _flip_byte(_largest_file(p / "model" / "params" / "ocdbt.process_0" / "d")),
+                _rewrite_manifest(p),
+            ),
+            "checksum mismatch|parameters",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m.update(model_version="forged")), _rewrite_manifest(p)),
+            "checksum mismatch",
+        ),
+        (
+            lambda p: (
+                _edit_meta(p, lambda m: m["config"].update(image_shape=[16, 16, 3])),
+                _rewrite_manifest(p),
+            ),
+            "do not match|has shape",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m["config"].update(features=[4, 9])), _rewrite_manifest(p)),
+            "do not match|has shape",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m["config"]["augment"].update(bogus=1)), _rewrite_manifest(p)),
+            r"config is not valid here \(unknown AugmentConfig fields \['bogus'\]",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m.update(kind="video")), _rewrite_manifest(p)),
+            "bundle kind 'video' is not supported",
+        ),
+        (
+            lambda p: (_edit_meta(p, lambda m: m.update(kind="table")), _rewrite_manifest(p)),
+            r"lacks the fields \['feature_names'\]",
+        ),
     ],
-    ids=["flipped-byte", "params-altered", "meta-altered", "image-shape", "widths", "augment-field",
-         "unknown-kind", "kind-swapped"],
-)  # fmt: skip
+    ids=[
+        "flipped-byte",
+        "params-altered",
+        "meta-altered",
+        "image-shape",
+        "widths",
+        "augment-field",
+        "unknown-kind",
+        "kind-swapped",
+    ],
+)
 def test_damaged_image_bundles_are_refused_with_a_clear_error(copy, damage, message):
     damage(copy)
     with pytest.raises(bundle.BundleError, match=message) as info:

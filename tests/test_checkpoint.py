@@ -12,12 +12,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import checkpoint, runtime, train
-from gan_jax.checkpoint import CheckpointWarning, IncompatibleCheckpoint, TrainCheckpoints
+from gan_jax import runtime
 from gan_jax.config import Config, load_experiment
-from gan_jax.cross_validation import train_and_evaluate
 from gan_jax.data import load_bundled
-from gan_jax.evaluate import cv_folds
+from gan_jax.evaluation.cross_validation import train_and_evaluate
+from gan_jax.evaluation.evaluate import cv_folds
+from gan_jax.training import checkpoint, train
+from gan_jax.training.checkpoint import CheckpointWarning, IncompatibleCheckpoint, TrainCheckpoints
 
 TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
 
@@ -140,8 +141,18 @@ def _env():
 
 
 def _train(tmp_path, name, *extra):
-    argv = [sys.executable, "-m", "gan_jax.cli", "train", *KILL_ARGS,
-            "--checkpoint-dir", str(tmp_path / f"{name}_ckpt"), "--out", str(tmp_path / name), *extra]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "gan_jax.cli",
+        "train",
+        *KILL_ARGS,
+        "--checkpoint-dir",
+        str(tmp_path / f"{name}_ckpt"),
+        "--out",
+        str(tmp_path / name),
+        *extra,
+    ]
     return subprocess.Popen(argv, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from gan_jax import cli
 from gan_jax.config import Config, load_experiment, quick_variant
-from gan_jax.evaluate import METRICS
+from gan_jax.evaluation.evaluate import METRICS
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,17 @@ def test_the_library_never_imports_experiment_files():
     import pathlib
 
     root = pathlib.Path(__file__).parent.parent / "gan_jax"
-    offenders = [str(p) for p in root.rglob("*.py") if "from experiments" in p.read_text()
-                 or "import experiments" in p.read_text()]  # fmt: skip
+    offenders = [
+        str(p)
+        for p in root.rglob("*.py")
+        if "from experiments" in p.read_text() or "import experiments" in p.read_text()
+    ]
     assert offenders == []
 
 
 def test_train_writes_tensorboard_curves_by_default(quick_run):
     """Every training writes event files: the mean and every run, one point per logged chunk."""
-    from gan_jax import tensorboard
+    from gan_jax.training import tensorboard
 
     out, results = quick_run
     scalars = tensorboard.read_scalars(out / "tensorboard")
@@ -106,7 +109,7 @@ def test_remote_checkpoints_across_several_processes_are_refused(monkeypatch):
     stop with a clear message before it trains, not write a checkpoint no process can read."""
     import jax
 
-    from gan_jax import checkpoint
+    from gan_jax.training import checkpoint
 
     monkeypatch.setattr(jax, "process_count", lambda: 2)
     with pytest.raises(checkpoint.CheckpointError, match="every process sees"):

@@ -3,8 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import losses
-from gan_jax.models import conv
+from gan_jax.models import conv, losses
 
 KEY = jax.random.key(0)
 IMAGE = (8, 8, 1)  # tiny variants have 2 stride-2 stages: 8 → 4 → 2

@@ -46,9 +46,17 @@ def test_bundled_shape_labels_and_names(bundled):
 
 
 @pytest.mark.parametrize(
-    "spelling", ["mean radius", "radius_mean", "Radius Mean", "radius error", "worst radius",
-                 "concave points_mean", "fractal_dimension_worst"],
-)  # fmt: skip
+    "spelling",
+    [
+        "mean radius",
+        "radius_mean",
+        "Radius Mean",
+        "radius error",
+        "worst radius",
+        "concave points_mean",
+        "fractal_dimension_worst",
+    ],
+)
 def test_canonical_feature_names(spelling):
     assert canonical_feature_name(spelling) in FEATURE_NAMES
 
@@ -86,14 +94,23 @@ def _headed(bundled):
     "mutate, message",
     [
         (lambda ls: ls[:1] + [ls[1].replace(",", ";", 3)] + ls[2:], r"line 2 has .* columns"),
-        (lambda ls: ls[:2] + [ls[2].replace(",B,", ",X,", 1)] + ls[3:], r"line 3, column 2 \(diagnosis\): unknown label 'X'"),
-        (lambda ls: ls[:1] + [ls[1][: ls[1].rfind(",")] + ",abc"] + ls[2:], r"line 2, column 32 \(fractal_dimension_worst\): must be a number, got text$"),
-        (lambda ls: ls[:1] + [ls[1][: ls[1].rfind(",")] + ",nan"] + ls[2:], r"line 2, column 32 \(fractal_dimension_worst\): must be a finite number .*, got NaN$"),
+        (
+            lambda ls: ls[:2] + [ls[2].replace(",B,", ",X,", 1)] + ls[3:],
+            r"line 3, column 2 \(diagnosis\): unknown label 'X'",
+        ),
+        (
+            lambda ls: ls[:1] + [ls[1][: ls[1].rfind(",")] + ",abc"] + ls[2:],
+            r"line 2, column 32 \(fractal_dimension_worst\): must be a number, got text$",
+        ),
+        (
+            lambda ls: ls[:1] + [ls[1][: ls[1].rfind(",")] + ",nan"] + ls[2:],
+            r"line 2, column 32 \(fractal_dimension_worst\): must be a finite number .*, got NaN$",
+        ),
         (lambda ls: [line.replace("M", "B") for line in ls], r"every row is benign"),
         (lambda ls: [], r"empty"),
     ],
     ids=["column-count", "label", "non-numeric", "non-finite", "single-class", "empty"],
-)  # fmt: skip
+)
 def test_uci_bad_files(tmp_path, bundled, mutate, message):
     path = _write(tmp_path, "bad.data", mutate(_uci_lines(bundled)))
     with pytest.raises(DataError, match=message) as e:
@@ -104,15 +121,30 @@ def test_uci_bad_files(tmp_path, bundled, mutate, message):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda ls: [ls[0].replace(",radius_mean", "")] + [l.split(",", 1)[0] + "," + l.split(",", 2)[2] for l in ls[1:]], r"line 1 \(header\): the header lacks the feature column\(s\) radius_mean;"),
-        (lambda ls: [ls[0] + ",age"] + [l + ",50" for l in ls[1:]], r"line 1 \(header\): unexpected columns \['age'\]"),
-        (lambda ls: [ls[0].replace("diagnosis", "outcome")] + ls[1:], r"line 1 \(header\): expected exactly one label column"),
+        (
+            lambda ls: (
+                [ls[0].replace(",radius_mean", "")]
+                + [l.split(",", 1)[0] + "," + l.split(",", 2)[2] for l in ls[1:]]
+            ),
+            r"line 1 \(header\): the header lacks the feature column\(s\) radius_mean;",
+        ),
+        (
+            lambda ls: [ls[0] + ",age"] + [l + ",50" for l in ls[1:]],
+            r"line 1 \(header\): unexpected columns \['age'\]",
+        ),
+        (
+            lambda ls: [ls[0].replace("diagnosis", "outcome")] + ls[1:],
+            r"line 1 \(header\): expected exactly one label column",
+        ),
         (lambda ls: ls[:1], r"no data rows"),
         (lambda ls: ls[:2] + [ls[2] + ",1"], r"line 3 has 32 columns; the header has 31"),
-        (lambda ls: ls[:3] + [ls[3].replace(",", ",inf,", 1).rsplit(",", 1)[0]], r"line 4, column 2 \(radius_mean\): must be a finite number .*, got an infinity$"),
+        (
+            lambda ls: ls[:3] + [ls[3].replace(",", ",inf,", 1).rsplit(",", 1)[0]],
+            r"line 4, column 2 \(radius_mean\): must be a finite number .*, got an infinity$",
+        ),
     ],
     ids=["missing-column", "extra-column", "no-label-column", "header-only", "ragged-row", "inf"],
-)  # fmt: skip
+)
 def test_headed_bad_files(tmp_path, bundled, mutate, message):
     path = _write(tmp_path, "bad.csv", mutate(_headed(bundled)))
     with pytest.raises(DataError, match=message):
@@ -136,8 +168,11 @@ def test_loader_refuses_a_value_that_overflows_float32(tmp_path, bundled):
     cells = lines[2].split(",")
     cells[4] = "1e39"  # area_mean of the second case
     lines[2] = ",".join(cells)
-    with pytest.raises(CaseError, match=r"bad.csv: line 3, column 5 \(area_mean\): must be a finite number "
-                                        r"within the float32 range .*, got a number outside it$"):  # fmt: skip
+    with pytest.raises(
+        CaseError,
+        match=r"bad.csv: line 3, column 5 \(area_mean\): must be a finite number "
+        r"within the float32 range .*, got a number outside it$",
+    ):
         load_csv(_write(tmp_path, "bad.csv", lines))
 
 
@@ -181,8 +216,16 @@ def test_value_problem(value, problem):
         assert str(e.value) == f"instances[0][3]: {cases.value_problem(value)}"
 
 
-@pytest.mark.parametrize("text, problem", [("abc", "got text"), ("", "got an empty cell"), ("1e39", "outside it"),
-                                           ("nan", "got NaN"), ("-inf", "got an infinity")])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("abc", "got text"),
+        ("", "got an empty cell"),
+        ("1e39", "outside it"),
+        ("nan", "got NaN"),
+        ("-inf", "got an infinity"),
+    ],
+)
 def test_cell_problems(text, problem):
     with pytest.raises(CaseError, match=problem):
         cases.cell(text, "f.csv: line 2, column 1 (radius_mean)")

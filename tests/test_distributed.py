@@ -12,14 +12,26 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import distributed, evaluate, sweep, train
 from gan_jax.config import load_experiment
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate, sweep
+from gan_jax.training import distributed, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_SET = {"latent_dim": 4, "ae_hidden": (8,), "disc_hidden": (8, 8), "gen_hidden": (8,), "noise_dim": 4,
-            "ae_steps": 10, "gan_steps": 40, "batch_size": 16, "n_folds": 3, "n_repeats": 1,
-            "ae_lr": 0.03, "d_lr": 0.03}  # fmt: skip
+TINY_SET = {
+    "latent_dim": 4,
+    "ae_hidden": (8,),
+    "disc_hidden": (8, 8),
+    "gen_hidden": (8,),
+    "noise_dim": 4,
+    "ae_steps": 10,
+    "gan_steps": 40,
+    "batch_size": 16,
+    "n_folds": 3,
+    "n_repeats": 1,
+    "ae_lr": 0.03,
+    "d_lr": 0.03,
+}
 PARAMS = ["g_lr=1e-3,3e-3"]
 WORKER_TIMEOUT_S = 150  # a worker that waits longer is killed: the suite can never hang here
 
@@ -32,27 +44,66 @@ def _free_port() -> int:
 
 def _sweep_argv(out, port, process_id):
     sets = [f"--set={k}={v!r}" for k, v in TINY_SET.items()]
-    return [sys.executable, "-m", "gan_jax.cli", "sweep", "--quick", *sets, *(f"--param={p}" for p in PARAMS),
-            "--out", str(out), "--no-progress", "--coordinator", f"127.0.0.1:{port}",
-            "--num-processes", "2", "--process-id", str(process_id), "--distributed-timeout", "60"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "gan_jax.cli",
+        "sweep",
+        "--quick",
+        *sets,
+        *(f"--param={p}" for p in PARAMS),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        str(process_id),
+        "--distributed-timeout",
+        "60",
+    ]
 
 
 def _train_argv(out, port, process_id):
     sets = [f"--set={k}={v!r}" for k, v in TINY_SET.items()]
-    return [sys.executable, "-m", "gan_jax.cli", "train", "--quick", *sets, "--out", str(out / "results"),
-            "--checkpoint-dir", str(out / "ckpt"), "--checkpoint-every", "10", "--keep", "10", "--no-progress",
-            "--no-tensorboard", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
-            "--process-id", str(process_id), "--distributed-timeout", "60"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "gan_jax.cli",
+        "train",
+        "--quick",
+        *sets,
+        "--out",
+        str(out / "results"),
+        "--checkpoint-dir",
+        str(out / "ckpt"),
+        "--checkpoint-every",
+        "10",
+        "--keep",
+        "10",
+        "--no-progress",
+        "--no-tensorboard",
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        "--process-id",
+        str(process_id),
+        "--distributed-timeout",
+        "60",
+    ]
 
 
 # One data-parallel image training, each process feeding its own device's half of every batch.
 IMAGE_WORKER = """
 import sys
 import numpy as np
-from gan_jax import distributed
+from gan_jax.training import distributed
 port, process_id, out = sys.argv[1:]
 distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
-from gan_jax import train_images
+from gan_jax.training import train_images
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
 images, labels = nuclei.generate(64, seed=0, size=8)
@@ -68,11 +119,19 @@ def _image_argv(out, port, process_id):
 
 
 def _run_two_processes(out, argv=_sweep_argv):
-    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": ROOT,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
     port = _free_port()
-    procs = [subprocess.Popen(argv(out, port, i), env=env, cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for i in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            argv(out, port, i), env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        for i in range(2)
+    ]
     outputs = []
     try:
         for p in procs:
@@ -110,8 +169,8 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
     """Bugs caught: a multi-process save that writes only process 0's shards (or each process a
     different folder), a checkpoint that cannot be restored with another process count, and a
     resume that does not continue from the saved step."""
-    from gan_jax import checkpoint
-    from gan_jax.cross_validation import train_and_evaluate
+    from gan_jax.evaluation.cross_validation import train_and_evaluate
+    from gan_jax.training import checkpoint
 
     _run_two_processes(tmp_path, _train_argv)
     two = json.loads((tmp_path / "results" / "results.json").read_text())
@@ -123,26 +182,34 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
     for later in steps[len(steps) // 2 + 1 :]:  # as if the job had died after `middle`
         shutil.rmtree(ckpt / str(later))
 
-    one = train_and_evaluate(config, checkpoint_dir=str(ckpt), resume=True, tensorboard=False,
-                             mesh=train.runs_mesh(jax.devices()[:2]))  # fmt: skip
+    one = train_and_evaluate(
+        config,
+        checkpoint_dir=str(ckpt),
+        resume=True,
+        tensorboard=False,
+        mesh=train.runs_mesh(jax.devices()[:2]),
+    )
     assert one["resumed_from_step"] == middle < config.total_steps
     for k in evaluate.METRICS:
-        np.testing.assert_allclose([r[k] for r in one["runs"]], [r[k] for r in two["runs"]], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            [r[k] for r in one["runs"]], [r[k] for r in two["runs"]], rtol=0, atol=1e-6
+        )
 
 
 @pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
 def test_two_processes_train_images_data_parallel_like_one_process(tmp_path):
     """Bugs caught: batches placed whole on every process (or only on process 0), replicated
     inputs that cannot span processes, and gradients not reduced across hosts."""
-    from gan_jax import train_images
     from gan_jax.data import nuclei
     from gan_jax.data.images import ArraySource
+    from gan_jax.training import train_images
 
     _run_two_processes(tmp_path, _image_argv)
     images, labels = nuclei.generate(64, seed=0, size=8)
     mesh = train_images.data_mesh(jax.devices()[:2])
-    state, _ = train_images.fit(train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4,
-                                log_every=4, mesh=mesh)  # fmt: skip
+    state, _ = train_images.fit(
+        train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
+    )
     one = np.asarray(train_images.predict_proba(train_images.TINY, state, images))
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), one, rtol=0, atol=1e-5)
 

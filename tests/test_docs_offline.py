@@ -30,14 +30,23 @@ def rendered_dom(url: str) -> str:
     """The page's DOM after its scripts ran, in Chromium with only loopback reachable."""
     with tempfile.TemporaryDirectory() as profile:
         argv = [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             f"--user-data-dir={profile}",
             # The network is off: no name resolves but loopback, and the proxy is a closed port.
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--proxy-server=http://127.0.0.1:9",  # loopback bypasses a proxy by default
-            "--virtual-time-budget=5000", "--dump-dom", url,
-        ]  # fmt: skip
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            url,
+        ]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from gan_jax import energy
+from benchmarks import energy
 
 MAX_UJ = 262_143_328_850  # a real package max_energy_range_uj
 
@@ -100,8 +100,7 @@ def test_estimate_counts_a_live_child_process():
     """The server runs as a child: its CPU time, not only ours, goes into the estimate. The
     child burns 0.5 s of CPU, then says so and sleeps (alive); we wait for it without using
     CPU, so the difference is the child's whatever the machine's load."""
-    busy = ("import time\nwhile time.process_time() < 0.5: pass\nprint('done', flush=True)\n"
-            "time.sleep(60)")  # fmt: skip
+    busy = "import time\nwhile time.process_time() < 0.5: pass\nprint('done', flush=True)\ntime.sleep(60)"
     before = energy.cpu_seconds()
     child = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE, text=True)
     try:
@@ -145,8 +144,12 @@ class FakeZeusMonitor:
 def test_each_situation_selects_its_backend(rapl_tree, tmp_path, zeus, nvml, rapl, prefer, expected):
     """Catches a selection order that prefers the estimate over a readable counter, drops one
     of two counters, or ignores the backend asked for."""
-    m = meter(prefer=prefer, zeus=FakeZeusMonitor if zeus else None, nvml=fake_nvml([0] * 9) if nvml else None,
-              sysfs_root=str(rapl_tree if rapl else tmp_path / "absent"))  # fmt: skip
+    m = meter(
+        prefer=prefer,
+        zeus=FakeZeusMonitor if zeus else None,
+        nvml=fake_nvml([0] * 9) if nvml else None,
+        sysfs_root=str(rapl_tree if rapl else tmp_path / "absent"),
+    )
     assert m.source == expected
     assert m.is_estimate == (expected == "estimate")
     assert m.describe()["source"] == expected
@@ -238,8 +241,9 @@ def test_zeus_monitor_is_used_when_given(tmp_path):
 
         def end_window(self, name):
             assert name == self.name
-            return types.SimpleNamespace(total_energy=42.0, time=2.0, gpu_energy={0: 40.0},
-                                         cpu_energy={0: 2.0})  # fmt: skip
+            return types.SimpleNamespace(
+                total_energy=42.0, time=2.0, gpu_energy={0: 40.0}, cpu_energy={0: 2.0}
+            )
 
     m = energy.EnergyMeter(zeus=FakeZeus, nvml=None, sysfs_root=str(tmp_path))
     with m.window() as w:
@@ -257,8 +261,21 @@ def test_benchmark_writes_json_and_png(tmp_path, monkeypatch):
     # A GPU whose NVML counter reads 100 W, whatever the machine: the benchmark must then report
     # a measurement from NVML, not the CPU-time estimate (and not a source of this machine).
     monkeypatch.setitem(sys.modules, "pynvml", ticking_nvml(watts=100.0))
-    bench.main(["--quick", "--tasks", "2,4", "--train-repeats", "1", "--predict-repeats", "2",
-                "--predict", "inprocess", "--out", str(out)])  # fmt: skip
+    bench.main(
+        [
+            "--quick",
+            "--tasks",
+            "2,4",
+            "--train-repeats",
+            "1",
+            "--predict-repeats",
+            "2",
+            "--predict",
+            "inprocess",
+            "--out",
+            str(out),
+        ]
+    )
     record = json.loads((out / "energy.json").read_text())
     assert set(record["tasks"]) == {"training", "prediction"}
     for kind, n_points in (("training", 2), ("prediction", 4)):

@@ -3,7 +3,7 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from gan_jax import evaluate
+from gan_jax.evaluation import evaluate
 
 
 @pytest.fixture
@@ -29,8 +29,11 @@ def test_metrics_match_scikit_learn(predictions):
             "specificity": skm.recall_score(yt, pred, pos_label=0, zero_division=0),
             "f1": skm.f1_score(yt, pred, zero_division=0),
             "roc_auc": skm.roc_auc_score(yt, p),
-            "tp": tp, "fp": fp, "tn": tn, "fn": fn,
-        }  # fmt: skip
+            "tp": tp,
+            "fp": fp,
+            "tn": tn,
+            "fn": fn,
+        }
         for k, v in expected.items():
             assert got[k][r] == pytest.approx(v, abs=1e-6), (k, r)
 

@@ -73,8 +73,9 @@ def test_infer_gives_the_models_probabilities_and_labels(grpc_client, six, tiny_
     response = result.get_response()
     assert response.id == "req-7" and response.model_version == tiny_bundle_export[1].model_version
     # FP64 in, same answer.
-    np.testing.assert_array_equal(client.infer("gan_jax", [tensor(x, "FP64")], headers=AUTH)
-                                  .as_numpy("malignant_probability"), proba)  # fmt: skip
+    np.testing.assert_array_equal(
+        client.infer("gan_jax", [tensor(x, "FP64")], headers=AUTH).as_numpy("malignant_probability"), proba
+    )
 
 
 def test_bad_input_is_invalid_argument_naming_the_field_as_http_does(grpc_client, six):
@@ -136,8 +137,21 @@ def test_the_serve_command_serves_grpc_beside_http(tiny_bundle_export, six, tmp_
 
     (tmp_path / "token").write_text(TOKEN)
     http_port, grpc_port = free_port(), free_port()
-    argv = [sys.executable, "-m", "gan_jax.cli", "serve", str(tiny_bundle_export[0]), "--host", "127.0.0.1",
-            "--port", str(http_port), "--grpc-port", str(grpc_port), "--token-file", str(tmp_path / "token")]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "gan_jax.cli",
+        "serve",
+        str(tiny_bundle_export[0]),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+        "--token-file",
+        str(tmp_path / "token"),
+    ]
     proc = subprocess.Popen(argv, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     client = triton.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
     try:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import figures
+from gan_jax.studies import figures
 
 
 def test_grid_places_each_image_in_its_cell_row_by_row():

@@ -8,20 +8,37 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import augment, evaluate, image_study
-from gan_jax import train_images as ti
 from gan_jax.data import nuclei
+from gan_jax.evaluation import evaluate
+from gan_jax.studies import image_study
+from gan_jax.training import augment
+from gan_jax.training import train_images as ti
 
 # One small config for every test: 16×16 nuclei, the widths of tests/test_train_images.py, no
 # augmentation (its compile dominates on CPU), 2 runs on a 2-device mesh; the leakage tests
 # train in chunks of the study's length, so every test shares the study's compiled programs.
 LEARNING = image_study.ImageStudyConfig(
     name="tiny_images",
-    model=ti.ImageConfig(image_shape=(16, 16, 3), batch_size=32, features=(8, 16), gen_features=(16, 8),
-                         disc_hidden=16, latent_dim=8, noise_dim=8, d_lr=2e-3, augment=augment.NO_AUGMENT),
-    n_images=400, n_folds=2, n_repeats=1, labeled_fractions=(1.0,), ae_steps=10, gan_steps=120,
-    log_every=10, n_samples=4,
-)  # fmt: skip
+    model=ti.ImageConfig(
+        image_shape=(16, 16, 3),
+        batch_size=32,
+        features=(8, 16),
+        gen_features=(16, 8),
+        disc_hidden=16,
+        latent_dim=8,
+        noise_dim=8,
+        d_lr=2e-3,
+        augment=augment.NO_AUGMENT,
+    ),
+    n_images=400,
+    n_folds=2,
+    n_repeats=1,
+    labeled_fractions=(1.0,),
+    ae_steps=10,
+    gan_steps=120,
+    log_every=10,
+    n_samples=4,
+)
 MODEL = LEARNING.model
 MESH = ti.train.runs_mesh(jax.devices()[:2])
 STEPS = {"ae_steps": 10, "gan_steps": 10, "log_every": 10}
@@ -110,10 +127,22 @@ def test_study_writes_its_files(study):
     # its provenance.
     record, out, _ = study
     assert sorted(p.name for p in out.iterdir()) == [
-        "image_samples.png", "image_study.json", "image_study.md", "image_study.png"]  # fmt: skip
+        "image_samples.png",
+        "image_study.json",
+        "image_study.md",
+        "image_study.png",
+    ]
     saved = json.loads((out / "image_study.json").read_text())
-    for key in ("command", "git_commit", "versions", "load_average_at_end", "wall_seconds", "cpu_seconds",
-                "folds_sha256", "synthetic_data"):  # fmt: skip
+    for key in (
+        "command",
+        "git_commit",
+        "versions",
+        "load_average_at_end",
+        "wall_seconds",
+        "cpu_seconds",
+        "folds_sha256",
+        "synthetic_data",
+    ):
         assert key in saved, key
     assert (out / "image_study.md").read_text() == image_study.markdown(saved)
     entry = saved["per_fraction"][0]
@@ -122,7 +151,8 @@ def test_study_writes_its_files(study):
         assert set(m["summary"]) == set(evaluate.METRICS)
         assert len(m["runs"]["accuracy"]) == 2
     assert {(c["b"], c["metric"]) for c in saved["comparisons"]} == {
-        (b, k) for b in (image_study.SUPERVISED, image_study.POOLED_LR) for k in image_study.COMPARED}  # fmt: skip
+        (b, k) for b in (image_study.SUPERVISED, image_study.POOLED_LR) for k in image_study.COMPARED
+    }
     assert "SYNTHETIC" in (out / "image_study.md").read_text()
 
 
@@ -139,7 +169,7 @@ def test_tiny_conv_sgan_beats_chance_under_cv(study):
 def test_exported_bundle_is_run_0_with_its_held_out_accuracy(study):
     # Catches a bundle of another run (or of the supervised model), or metrics measured on
     # rows that run trained on: the bundle's accuracy must be run 0's held-out accuracy.
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
 
     record, _, uri = study
     b = bundle.load(uri)

@@ -5,7 +5,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from gan_jax.data import DataError
 from gan_jax.data.images import ArraySource
-from gan_jax.input_pipeline import ImageBatches, batch_indices, read_all
+from gan_jax.training.input_pipeline import ImageBatches, batch_indices, read_all
 
 
 def source(n=23):

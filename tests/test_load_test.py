@@ -98,8 +98,12 @@ def test_summary_windows_and_minutes(load_test):
     r = recorded(load_test, times, latencies, statuses, 180.0, 60.0)
     r.record(180.0, 9.0, 200)  # finished after the end: not counted
     r.record(-0.1, 9.0, 200)  # during the warm-up: not counted
-    samples = [(0.5, 1.0, 0.0, 50.0, 80.0), (61.0, 2.0, 1.2, 50.0, 82.0), (121.0, 2.0, 2.4, 51.0, 90.0),
-               (180.0, 2.0, 3.6, 51.0, 90.0)]  # fmt: skip
+    samples = [
+        (0.5, 1.0, 0.0, 50.0, 80.0),
+        (61.0, 2.0, 1.2, 50.0, 82.0),
+        (121.0, 2.0, 2.4, 51.0, 90.0),
+        (180.0, 2.0, 3.6, 51.0, 90.0),
+    ]
     s = load_test.summarize(r, 0, samples)
     assert s["requests"] == times.size and s["failed"] == 3 and s["max_ms"] == pytest.approx(5.0)
     assert [w["requests"] for w in s["windows"]] == [6000, 6000, 6000]
@@ -131,9 +135,13 @@ def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
     samples = [(float(t), 1.0, 0.015 * t, 40.0, 100.0 + t / 10) for t in range(151)]  # 150 µs a request
     run = load_test.summarize(r, 0, samples)
     run["load_average_before_after"] = [0.1, 1.9]
-    results = {"command": "scripts/load_test.py --tag soak", "git_commit": "0123456789abcdef",
-               "config": {"connections": 8, "path": "/predict"}, "machine": {"cpu_count": 2},
-               "runs": {"model": run}}  # fmt: skip
+    results = {
+        "command": "scripts/load_test.py --tag soak",
+        "git_commit": "0123456789abcdef",
+        "config": {"connections": 8, "path": "/predict"},
+        "machine": {"cpu_count": 2},
+        "runs": {"model": run},
+    }
     text = load_test.markdown(results, "figure4_latency_soak.png")
     assert "| paper pipeline | 150 | 100 | 2.00 | 2.00 | 2.00 | 2.0 | 0 |" in text
     assert "p50 2.00 / 2.00 ms (ratio 1.00)" in text and "`latency_soak.json`" in text
@@ -146,8 +154,20 @@ def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
 
 def test_short_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
-    args = ["--bundle", str(tiny_bundle_export[0]), "--duration", "2", "--echo-duration", "1", "--warmup",
-            "0.5", "--connections", "2", "--out", str(tmp_path / "out")]  # fmt: skip
+    args = [
+        "--bundle",
+        str(tiny_bundle_export[0]),
+        "--duration",
+        "2",
+        "--echo-duration",
+        "1",
+        "--warmup",
+        "0.5",
+        "--connections",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert load_test.main(args) == 0
     record = json.loads((tmp_path / "out" / "latency.json").read_text())
     for run in record["runs"].values():

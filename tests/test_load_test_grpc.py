@@ -28,8 +28,21 @@ def check_run(run):
 def test_short_grpc_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
     out = tmp_path / "out"
-    args = ["--bundle", str(tiny_bundle_export[0]), "--grpc", "--duration", "2", "--echo-duration", "1",
-            "--warmup", "0.5", "--connections", "2", "--out", str(out)]  # fmt: skip
+    args = [
+        "--bundle",
+        str(tiny_bundle_export[0]),
+        "--grpc",
+        "--duration",
+        "2",
+        "--echo-duration",
+        "1",
+        "--warmup",
+        "0.5",
+        "--connections",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert load_test.main(args) == 0
     record = json.loads((out / "latency_grpc.json").read_text())
     assert record["config"]["protocol"] == "grpc" and set(record["runs"]) == {"model", "echo"}
@@ -45,8 +58,22 @@ def test_short_grpc_run_against_a_real_server(load_test, tiny_bundle_export, tmp
 def test_side_by_side_run(load_test, tiny_bundle_export, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
     out = tmp_path / "out"
-    args = ["--bundle", str(tiny_bundle_export[0]), "--protocol", "both", "--duration", "2",
-            "--echo-duration", "0", "--warmup", "0.5", "--connections", "2", "--out", str(out)]  # fmt: skip
+    args = [
+        "--bundle",
+        str(tiny_bundle_export[0]),
+        "--protocol",
+        "both",
+        "--duration",
+        "2",
+        "--echo-duration",
+        "0",
+        "--warmup",
+        "0.5",
+        "--connections",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert load_test.main(args) == 0
     record = json.loads((out / "latency_http_vs_grpc.json").read_text())
     assert set(record["runs"]) == {"http", "grpc"}
@@ -91,9 +118,14 @@ def test_side_by_side_table_from_known_summaries(load_test):
         samples = [(float(t), 1.5, 0.5 * t, 40.0, 90.0, 1e-4 * t / latency * 2) for t in range(11)]
         runs[name] = load_test.summarize(r, 0, samples)
         runs[name]["load_average_before_after"] = [1.0, 2.0]
-    results = {"command": "scripts/load_test.py --protocol both", "git_commit": "0123456789abcdef",
-               "config": {"connections": 2, "path": "/predict"}, "machine": {"cpu_count": 2},
-               "runs": runs, "created": time.strftime("%Y")}  # fmt: skip
+    results = {
+        "command": "scripts/load_test.py --protocol both",
+        "git_commit": "0123456789abcdef",
+        "config": {"connections": 2, "path": "/predict"},
+        "machine": {"cpu_count": 2},
+        "runs": runs,
+        "created": time.strftime("%Y"),
+    }
     text = load_test.markdown_side_by_side(results)
     assert "| HTTP | 10 | 1,000 | 2.00 | 2.00 | 2.00 | 2.0 | 0 | 100 | 500 | 1.00 / 1.50 / 2.00 |" in text
     assert "| gRPC | 10 | 2,000 | 1.00 | 1.00 | 1.00 | 1.0 | 0 | 100 | 250 | 1.00 / 1.50 / 2.00 |" in text

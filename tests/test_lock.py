@@ -14,7 +14,7 @@ import tomllib
 import pytest
 from packaging.requirements import Requirement
 
-from gan_jax import lockfile
+from benchmarks import lockfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,8 +61,14 @@ def test_lock_pins_every_declared_dependency(py):
     CI installs the lock with `pip install --no-deps -e .`, so it would be missing there, or
     a lock whose pin falls outside the declared range."""
     lock = lockfile.read_lock(lockfile.lock_path(py))  # also: every line an exact pin
-    env = {"python_version": py, "python_full_version": f"{py}.0", "sys_platform": "linux",
-           "platform_system": "Linux", "platform_machine": "x86_64", "extra": ""}  # fmt: skip
+    env = {
+        "python_version": py,
+        "python_full_version": f"{py}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "extra": "",
+    }
     problems = []
     for req in declared():
         if req.marker is not None and not req.marker.evaluate(env):
@@ -72,8 +78,10 @@ def test_lock_pins_every_declared_dependency(py):
             problems.append(f"{req} is not in the lock")
         elif not req.specifier.contains(pinned, prereleases=True):
             problems.append(f"{req} but the lock pins {pinned}")
-    assert not problems, (f"requirements/lock-py{py}.txt is stale against pyproject.toml "
-                          f"({'; '.join(problems)}): regenerate it with scripts/lock.sh")  # fmt: skip
+    assert not problems, (
+        f"requirements/lock-py{py}.txt is stale against pyproject.toml "
+        f"({'; '.join(problems)}): regenerate it with scripts/lock.sh"
+    )
 
 
 @pytest.mark.parametrize("py", locked_pythons())
@@ -126,27 +134,39 @@ def test_results_were_made_with_the_lock():
             continue
         for line in lockfile.mismatches(versions, lockfile.read_lock(path)):
             problems.append(f"{os.path.relpath(f, ROOT)}: {line}")
-    assert not problems, ("results and lock disagree — regenerate the results (in an environment "
-                          "installed from the lock) or the lock (scripts/lock.sh):\n  "
-                          + "\n  ".join(problems))  # fmt: skip
+    assert not problems, (
+        "results and lock disagree — regenerate the results (in an environment "
+        "installed from the lock) or the lock (scripts/lock.sh):\n  " + "\n  ".join(problems)
+    )
 
 
 # Results files written by scripts that do not record versions yet (or by an older load_test.py:
 # latency*.json get them when regenerated). Shrink this list; never grow it.
-NO_VERSIONS_YET = {"label_study.json", "latency.json", "latency_soak.json", "latency_soak180.json",
-                   "load_test_client_cost.json", "naive_fastapi.json"}  # fmt: skip
+NO_VERSIONS_YET = {
+    "label_study.json",
+    "latency.json",
+    "latency_soak.json",
+    "latency_soak180.json",
+    "load_test_client_cost.json",
+    "naive_fastapi.json",
+}
 
 
 def test_every_results_file_records_versions():
     """A new results file must say which environment made it (runtime.library_versions())."""
     files = sorted(glob.glob(os.path.join(ROOT, "results", "**", "*.json"), recursive=True))
-    missing = [os.path.relpath(f, ROOT) for f in files
-               if f not in results_with_versions() and os.path.basename(f) not in NO_VERSIONS_YET]  # fmt: skip
+    missing = [
+        os.path.relpath(f, ROOT)
+        for f in files
+        if f not in results_with_versions() and os.path.basename(f) not in NO_VERSIONS_YET
+    ]
     assert not missing, f"results files without `versions` (add runtime.library_versions()): {missing}"
 
 
-@pytest.mark.skipif(os.environ.get("GAN_JAX_EXPECT_LOCK") != "1",
-                    reason="only where the environment was installed from the lock (.ci/run sets GAN_JAX_EXPECT_LOCK=1)")  # fmt: skip
+@pytest.mark.skipif(
+    os.environ.get("GAN_JAX_EXPECT_LOCK") != "1",
+    reason="only where the environment was installed from the lock (.ci/run sets GAN_JAX_EXPECT_LOCK=1)",
+)
 def test_installed_environment_is_the_lock():
     """In CI: every locked package is installed at its locked version (CI installs the lock)."""
     lock = lockfile.read_lock(lockfile.lock_path(f"{sys.version_info[0]}.{sys.version_info[1]}"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gan_jax import losses
+from gan_jax.models import losses
 
 LOGITS_REAL = np.array([[2.0, -1.0], [0.5, 0.3], [-3.0, 1.0]])
 LOGITS_FAKE = np.array([[-2.0, -1.5], [0.0, 4.0]])

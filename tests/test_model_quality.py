@@ -10,17 +10,29 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from gan_jax import bundle, evaluate, train
+from gan_jax.artifacts import bundle
 from gan_jax.config import Config, load_experiment
-from gan_jax.cross_validation import train_and_evaluate
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate
+from gan_jax.evaluation.cross_validation import train_and_evaluate
 from gan_jax.serve import BundleModel, ServeSettings, create_app
+from gan_jax.training import train
 
 ONE_DEVICE = train.runs_mesh(jax.devices()[:1])
 SMALL = Config(
-    name="small", latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-    ae_steps=12, gan_steps=16, batch_size=16, log_every=8, n_folds=3, n_repeats=1,
-)  # fmt: skip
+    name="small",
+    latent_dim=4,
+    ae_hidden=(8,),
+    disc_hidden=(8, 8),
+    gen_hidden=(8,),
+    noise_dim=4,
+    ae_steps=12,
+    gan_steps=16,
+    batch_size=16,
+    log_every=8,
+    n_folds=3,
+    n_repeats=1,
+)
 
 
 @pytest.fixture(scope="module")

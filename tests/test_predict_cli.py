@@ -5,7 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from gan_jax import bundle, cli
+from gan_jax import cli
+from gan_jax.artifacts import bundle
 from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.serve import BundleModel
 
@@ -32,8 +33,20 @@ def test_predict_scores_every_row_like_the_model(tiny_bundle_export, tmp_path, c
 
     header = ["id", "diagnosis", *load_breast_cancer().feature_names]
     write_cases(tmp_path / "in.csv", data.x, header)
-    assert cli.main(["predict", str(path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
-                     "--batch-size", "256"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(path),
+                str(tmp_path / "in.csv"),
+                "-o",
+                str(tmp_path / "out.csv"),
+                "--batch-size",
+                "256",
+            ]
+        )
+        == 0
+    )
     assert "scored 569 cases" in capsys.readouterr().out
     rows = read(tmp_path / "out.csv")
     assert [r["id"] for r in rows] == [f"P{i:04d}" for i in range(569)]
@@ -48,8 +61,21 @@ def test_chunking_does_not_change_the_answers_beyond_float_rounding(tiny_bundle_
     x = load_dataset().x[:50]
     write_cases(tmp_path / "in.csv", x, header=None)
     for bs in ("7", "4096"):
-        assert cli.main(["predict", str(path), str(tmp_path / "in.csv"), "-o", str(tmp_path / f"{bs}.csv"),
-                         "--no-header", "--batch-size", bs]) == 0  # fmt: skip
+        assert (
+            cli.main(
+                [
+                    "predict",
+                    str(path),
+                    str(tmp_path / "in.csv"),
+                    "-o",
+                    str(tmp_path / f"{bs}.csv"),
+                    "--no-header",
+                    "--batch-size",
+                    bs,
+                ]
+            )
+            == 0
+        )
     small, large = (
         [float(r["malignant_probability"]) for r in read(tmp_path / f"{bs}.csv")] for bs in ("7", "4096")
     )
@@ -85,8 +111,19 @@ def test_bad_values_name_the_line_and_column(tiny_bundle_export, tmp_path, capsy
     write_cases(tmp_path / "in.csv", np.asarray(x[:2], np.float32), header=None)
     with open(tmp_path / "in.csv", "a") as f:
         f.write(",".join(map(str, x[2])) + "\n")
-    assert cli.main(["predict", str(tiny_bundle_export[0]), str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"),
-                     "--no-header"]) == 2  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(tiny_bundle_export[0]),
+                str(tmp_path / "in.csv"),
+                "-o",
+                str(tmp_path / "o.csv"),
+                "--no-header",
+            ]
+        )
+        == 2
+    )
     assert "in.csv: line 3, column 5 (smoothness_mean): must be a number, got text" in capsys.readouterr().err
 
 
@@ -124,8 +161,9 @@ def overflow_file(path, x, header=FEATURE_NAMES):
 
 
 def predict(bundle_path, tmp_path, *extra):
-    return cli.main(["predict", str(bundle_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
-                     *extra])  # fmt: skip
+    return cli.main(
+        ["predict", str(bundle_path), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), *extra]
+    )
 
 
 def test_a_cell_that_overflows_float32_stops_with_file_line_column(tiny_bundle_export, tmp_path, capsys):

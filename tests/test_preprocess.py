@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import preprocess
+from gan_jax.models import preprocess
 
 
 @pytest.fixture

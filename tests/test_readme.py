@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from gan_jax import readme
+from benchmarks import readme
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "results")
@@ -135,5 +135,5 @@ def test_no_measured_number_outside_generated_blocks(section):
     typed = sorted(found - NOT_MEASURED)
     assert not typed, (
         f"README.md's {section} section has numbers outside its generated blocks: {typed}; "
-        "generate them in gan_jax/readme.py from results/, or add a non-measurement to NOT_MEASURED"
+        "generate them in benchmarks/readme.py from results/, or add a non-measurement to NOT_MEASURED"
     )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import uvicorn
 
-from gan_jax import bundle
+from gan_jax.artifacts import bundle
 from gan_jax.data import load_dataset
 from gan_jax.serve import BundleModel, MicroBatcher, ServeSettings, create_app
 
@@ -93,8 +93,9 @@ def label(p):
 # -- health, metadata, docs -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/v2/health/live", "/v2/health/ready", "/ping", "/vertex/health", "/docs",
-                                  "/openapi.json"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path", ["/v2/health/live", "/v2/health/ready", "/ping", "/vertex/health", "/docs", "/openapi.json"]
+)
 def test_health_and_docs_are_open(server, path):
     r = httpx.get(f"{server.base_url}{path}")  # no token
     assert r.status_code == 200
@@ -123,8 +124,10 @@ def test_kserve_metadata(server, tiny_bundle):
 # -- auth ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
-                                     {"Authorization": f"Basic {TOKEN}"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}],
+)
 @pytest.mark.parametrize("path", ["/predict", "/invocations", "/v2/models/gan_jax/infer", "/vertex/predict"])
 def test_scoring_needs_the_token(server, cases, headers, path):
     x, _, names = cases
@@ -195,8 +198,11 @@ def test_sagemaker_json_and_csv(server, cases, tiny_bundle):
     order = list(reversed(range(30)))
     header = ",".join(names[j] for j in order)
     rows = "\n".join(",".join(repr(float(row[j])) for j in order) for row in x)
-    r = server.post("/invocations", content=f"{header}\n{rows}\n",
-                    headers={"Content-Type": "text/csv; charset=utf-8", "Accept": "text/csv"})  # fmt: skip
+    r = server.post(
+        "/invocations",
+        content=f"{header}\n{rows}\n",
+        headers={"Content-Type": "text/csv; charset=utf-8", "Accept": "text/csv"},
+    )
     assert r.headers["content-type"].startswith("text/csv")
     lines = [line.split(",") for line in r.text.strip().split("\n")]
     assert [float(p) for p, _ in lines] == proba.tolist() and [lab for _, lab in lines] == [
@@ -263,12 +269,27 @@ GOOD = [1.0] * 30
     "path, body, status, message",
     [
         ("/predict", {"features": [1.0] * 29}, 422, "features: expected 30 features"),
-        ("/predict", {"features": {"radius_mean": 1.0}}, 422, "features: missing 29 feature(s): texture_mean"),
-        ("/predict", {"features": {"radius_mean": 1.0, "tumour_size": 2}}, 422, "unknown feature 'tumour_size'"),
+        (
+            "/predict",
+            {"features": {"radius_mean": 1.0}},
+            422,
+            "features: missing 29 feature(s): texture_mean",
+        ),
+        (
+            "/predict",
+            {"features": {"radius_mean": 1.0, "tumour_size": 2}},
+            422,
+            "unknown feature 'tumour_size'",
+        ),
         ("/predict", {"features": ["1.0", *GOOD[1:]]}, 422, "features[0]: must be a number, got a string"),
         ("/predict", {"features": [True, *GOOD[1:]]}, 422, "features[0]: must be a number, got a boolean"),
         ("/predict", {"features": [None, *GOOD[1:]]}, 422, "features[0]: must be a number, got null"),
-        ("/predict", {"instances": [GOOD, [*GOOD[:3], 1e39, *GOOD[4:]]]}, 422, "instances[1][3]: must be a finite"),
+        (
+            "/predict",
+            {"instances": [GOOD, [*GOOD[:3], 1e39, *GOOD[4:]]]},
+            422,
+            "instances[1][3]: must be a finite",
+        ),
         ("/predict", {"instances": []}, 422, "instances: the batch is empty"),
         ("/predict", {"instances": [GOOD] * 9}, 422, "9 cases is more than this server's limit of 8"),
         ("/predict", {"instances": "all"}, 422, "instances: must be a list of cases"),
@@ -276,17 +297,34 @@ GOOD = [1.0] * 30
         ("/predict", {"cases": [GOOD]}, 422, 'body: expected {"features"'),
         ("/predict", [], 422, "body: the batch is empty"),
         ("/predict", 3, 422, "body: expected a JSON object"),
-        ("/v2/models/gan_jax/infer", {"inputs": [{"name": "x", "shape": [1, 29], "datatype": "FP32",
-                                                   "data": GOOD[:29]}]}, 422, "inputs[0].shape: shape must be [N, 30]"),
-        ("/v2/models/gan_jax/infer", {"inputs": [{"name": "x", "shape": [2, 30], "datatype": "FP32",
-                                                   "data": GOOD}]}, 422, "inputs[0].data: holds 30 values"),
-        ("/v2/models/gan_jax/infer", {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "BYTES",
-                                                   "data": GOOD}]}, 422, "inputs[0].datatype"),
+        (
+            "/v2/models/gan_jax/infer",
+            {"inputs": [{"name": "x", "shape": [1, 29], "datatype": "FP32", "data": GOOD[:29]}]},
+            422,
+            "inputs[0].shape: shape must be [N, 30]",
+        ),
+        (
+            "/v2/models/gan_jax/infer",
+            {"inputs": [{"name": "x", "shape": [2, 30], "datatype": "FP32", "data": GOOD}]},
+            422,
+            "inputs[0].data: holds 30 values",
+        ),
+        (
+            "/v2/models/gan_jax/infer",
+            {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "BYTES", "data": GOOD}]},
+            422,
+            "inputs[0].datatype",
+        ),
         ("/v2/models/gan_jax/infer", {"inputs": []}, 422, "inputs: expected an object"),
         ("/v2/models/gan_jax/infer", {"inputs": [{"name": "x"}]}, 422, "inputs[0]: each input needs"),
-        ("/invocations", {"instances": [{"radius_mean": "big"}]}, 422, "instances[0].radius_mean: must be a number"),
+        (
+            "/invocations",
+            {"instances": [{"radius_mean": "big"}]},
+            422,
+            "instances[0].radius_mean: must be a number",
+        ),
     ],
-)  # fmt: skip
+)
 def test_validation_errors_name_the_field(server, path, body, status, message):
     r = server.post(path, json=body)
     assert r.status_code == status, r.text
@@ -348,8 +386,9 @@ def test_sagemaker_csv_errors(server, content, content_type, status, message):
     assert r.status_code == status and message in r.json()["error"]
 
 
-def test_predict_and_the_server_refuse_the_same_cell_with_the_same_words(server, cases, tiny_bundle, tmp_path,
-                                                                         capsys):  # fmt: skip
+def test_predict_and_the_server_refuse_the_same_cell_with_the_same_words(
+    server, cases, tiny_bundle, tmp_path, capsys
+):
     """Bug caught: three parsers with three rule sets (issue 11 §2) — `gan-jax predict` wrote
     "nan,benign" for a 1e39 cell that the server refused. Now one validator, one message."""
     from gan_jax import cli
@@ -467,10 +506,19 @@ def test_the_serve_command_reads_the_cloud_environment(tiny_bundle, cases):
     path, b = tiny_bundle
     x, proba, _ = cases
     port = free_port()
-    env = {**os.environ, **VERTEX, "AIP_HTTP_PORT": str(port), "GAN_JAX_BUNDLE": str(path),
-           "GAN_JAX_API_TOKEN": TOKEN}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "gan_jax.cli", "serve", "--host", "127.0.0.1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    env = {
+        **os.environ,
+        **VERTEX,
+        "AIP_HTTP_PORT": str(port),
+        "GAN_JAX_BUNDLE": str(path),
+        "GAN_JAX_API_TOKEN": TOKEN,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gan_jax.cli", "serve", "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 90

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image, ImageFile
 from test_serve import AUTH, TOKEN, VERTEX, free_port, running
 
-from gan_jax import train_images as ti
 from gan_jax.data import images as image_data
 from gan_jax.data import nuclei
 from gan_jax.serve import BundleModel, ServeSettings, create_app, uploads
 from gan_jax.serve.schemas import ApiError
+from gan_jax.training import train_images as ti
 
 LIMITS = uploads.ImageLimits(max_side=512, max_pixels=300 * 300)
 MAX_BODY = 200_000
@@ -32,8 +32,14 @@ def served(tiny_image_bundle_export):
     with pytest.MonkeyPatch.context() as mp:
         for k, v in VERTEX.items():
             mp.setenv(k, v)
-        settings = ServeSettings.from_env(token=TOKEN, max_batch=8, max_body_bytes=MAX_BODY, image_limits=LIMITS,
-                                          grpc_port=grpc_port, grpc_host="127.0.0.1")  # fmt: skip
+        settings = ServeSettings.from_env(
+            token=TOKEN,
+            max_batch=8,
+            max_body_bytes=MAX_BODY,
+            image_limits=LIMITS,
+            grpc_port=grpc_port,
+            grpc_host="127.0.0.1",
+        )
     app = create_app(BundleModel(b, max_batch=8), settings)
     with running(app) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
         yield client, grpc_port, path, state, config
@@ -75,8 +81,10 @@ def png_declaring(width: int, height: int) -> bytes:
 # -- uploads ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt, content_type, mode", [("PNG", "image/png", "RGB"), ("JPEG", "image/jpeg", "RGB"),
-                                                      ("PNG", "image/png", "L")])  # fmt: skip
+@pytest.mark.parametrize(
+    "fmt, content_type, mode",
+    [("PNG", "image/png", "RGB"), ("JPEG", "image/jpeg", "RGB"), ("PNG", "image/png", "L")],
+)
 def test_an_upload_gets_the_trainers_probability(served, tmp_path, fmt, content_type, mode):
     # Catches a resize or colour conversion other than training's, and a swapped probability column.
     client, _, _, state, config = served
@@ -92,8 +100,9 @@ def test_an_upload_gets_the_trainers_probability(served, tmp_path, fmt, content_
 
 
 def test_uploads_need_the_token(served):
-    r = httpx.post(f"{served[0].base_url}/predict", content=encode(photo(), "PNG"),
-                   headers={"Content-Type": "image/png"})  # fmt: skip
+    r = httpx.post(
+        f"{served[0].base_url}/predict", content=encode(photo(), "PNG"), headers={"Content-Type": "image/png"}
+    )
     assert r.status_code == 401
 
 
@@ -106,23 +115,54 @@ WIDE = png_declaring(5_000, 5_000)  # 25 M pixels: under Pillow's guard, over th
     [
         (b"hello, not an image", "image/png", 415, "body: not a PNG or JPEG image"),
         (encode(np.zeros((4, 4, 3), np.uint8), "GIF"), "image/png", 415, "body: not a PNG or JPEG image"),
-        (encode(np.zeros((4, 4, 3), np.uint8), "PNG"), "application/json", 415,
-         "content type 'application/json' is not supported; send the image as the body with Content-Type "
-         "image/png or image/jpeg"),
+        (
+            encode(np.zeros((4, 4, 3), np.uint8), "PNG"),
+            "application/json",
+            415,
+            "content type 'application/json' is not supported; send the image as the body with Content-Type "
+            "image/png or image/jpeg",
+        ),
         (b"", "image/png", 400, "body: the image is empty"),
         (b"x" * (MAX_BODY + 1), "image/png", 413, f"larger than this server's limit of {MAX_BODY} bytes"),
-        (WIDE, "image/png", 413, "body: the PNG image declares 5000 x 5000 pixels; this server takes at most "
-                                 "512 per side and 90000 in all"),
+        (
+            WIDE,
+            "image/png",
+            413,
+            "body: the PNG image declares 5000 x 5000 pixels; this server takes at most "
+            "512 per side and 90000 in all",
+        ),
         (png_declaring(600, 2), "image/png", 413, "declares 600 x 2 pixels"),
         (png_declaring(300, 301), "image/png", 413, "declares 300 x 301 pixels"),
         (BOMB, "image/png", 413, "body: the image is a decompression bomb"),
         (encode(photo(), "PNG")[:300], "image/png", 422, "body: the PNG image data is corrupt or truncated"),
-        (encode(photo(), "JPEG")[:400], "image/jpeg", 422, "body: the JPEG image header is corrupt or truncated"),
-        (encode(photo(), "JPEG")[:-100], "image/jpeg", 422, "body: the JPEG image data is corrupt or truncated"),
+        (
+            encode(photo(), "JPEG")[:400],
+            "image/jpeg",
+            422,
+            "body: the JPEG image header is corrupt or truncated",
+        ),
+        (
+            encode(photo(), "JPEG")[:-100],
+            "image/jpeg",
+            422,
+            "body: the JPEG image data is corrupt or truncated",
+        ),
     ],
-    ids=["text", "gif", "json-type", "empty", "oversized-body", "over-pixel-limit", "over-side-limit",
-         "over-pixels-by-one-row", "decompression-bomb", "truncated-png", "truncated-jpeg-header", "truncated-jpeg"],
-)  # fmt: skip
+    ids=[
+        "text",
+        "gif",
+        "json-type",
+        "empty",
+        "oversized-body",
+        "over-pixel-limit",
+        "over-side-limit",
+        "over-pixels-by-one-row",
+        "decompression-bomb",
+        "truncated-png",
+        "truncated-jpeg-header",
+        "truncated-jpeg",
+    ],
+)
 def test_bad_uploads_are_refused_and_the_server_keeps_answering(
     served, content, content_type, status, message
 ):
@@ -214,16 +254,21 @@ def test_kserve_v2_image_tensor(served):
 @pytest.mark.parametrize(
     "body, message",
     [
-        (v2_body(np.zeros((2, 8, 8, 1), np.uint8)),
-         "inputs[0].shape: shape must be [N, 8, 8, 3] (this model's image size), got [2, 8, 8, 1]"),
-        (v2_body(np.zeros((2, 8, 8, 3), np.uint8), shape=[2, 192]), "inputs[0].shape: shape must be [N, 8, 8, 3]"),
+        (
+            v2_body(np.zeros((2, 8, 8, 1), np.uint8)),
+            "inputs[0].shape: shape must be [N, 8, 8, 3] (this model's image size), got [2, 8, 8, 1]",
+        ),
+        (
+            v2_body(np.zeros((2, 8, 8, 3), np.uint8), shape=[2, 192]),
+            "inputs[0].shape: shape must be [N, 8, 8, 3]",
+        ),
         (v2_body(np.zeros((1, 8, 8, 3), np.uint8), "FP32"), "inputs[0].datatype: datatype must be UINT8"),
         (v2_body(np.full((1, 8, 8, 3), 256)), "inputs[0].data[0]: must be an integer 0..255"),
         (v2_body(np.zeros((9, 8, 8, 3), np.uint8)), "9 images: send between 1 and 8 per request"),
         (v2_body(np.zeros((1, 8, 8, 3), np.uint8), shape=[2, 8, 8, 3]), "inputs[0].data: holds 192 values"),
     ],
     ids=["channels", "rank", "datatype", "range", "too-many", "count"],
-)  # fmt: skip
+)
 def test_kserve_v2_refuses_tensors_of_another_shape_or_type(served, body, message):
     r = served[0].post("/v2/models/gan_jax/infer", json=body)
     assert r.status_code == 422 and message in r.json()["error"], r.text

@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from fsspec.registry import _registry as fsspec_registry  # the writable registry
 
-from gan_jax import checkpoint, cli, storage
-from gan_jax.checkpoint import CheckpointWarning, TrainCheckpoints
+from gan_jax import cli
+from gan_jax.artifacts import storage
 from gan_jax.config import Config
 from gan_jax.data import FEATURE_NAMES, load_bundled
+from gan_jax.training import checkpoint
+from gan_jax.training.checkpoint import CheckpointWarning, TrainCheckpoints
 
 SECRET = "gan-jax-test-secret-7f3c9a"  # must never appear in any output or artifact
 TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
@@ -114,8 +116,19 @@ def test_train_on_s3_data_results_checkpoints_and_resume(s3, monkeypatch, capsys
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     _clear_s3_cache()
-    argv = ["train", "--quick", "--no-progress", "--data", f"{bucket}/data/wdbc.csv", "--out",
-            f"{bucket}/runs/quick", "--checkpoint-dir", f"{bucket}/ckpt", "--s3-endpoint", endpoint]  # fmt: skip
+    argv = [
+        "train",
+        "--quick",
+        "--no-progress",
+        "--data",
+        f"{bucket}/data/wdbc.csv",
+        "--out",
+        f"{bucket}/runs/quick",
+        "--checkpoint-dir",
+        f"{bucket}/ckpt",
+        "--s3-endpoint",
+        endpoint,
+    ]
     assert cli.main(argv) == 0
     results = json.loads(storage.read_text(f"{bucket}/runs/quick/results.json"))
     assert results["data"].endswith("s3://gan-jax-test/data/wdbc.csv")
@@ -165,7 +178,7 @@ def test_remote_partial_upload_and_corrupt_step_are_skipped(s3):
 def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
     from fastapi.testclient import TestClient
 
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
     from gan_jax.serve import app as serve_app
 
     bucket, _ = s3
@@ -225,8 +238,17 @@ def test_train_on_gcs_data_results_checkpoints_and_resume(gcs):
     """`gan-jax train` reading gs:// data, writing gs:// results and checkpoints, then resuming
     from them: catches checkpoints that never reach the bucket, or a resume that retrains."""
     storage.write_text(f"{gcs}/data/wdbc.csv", _wdbc_csv())
-    argv = ["train", "--quick", "--no-progress", "--data", f"{gcs}/data/wdbc.csv",
-            "--out", f"{gcs}/runs/quick", "--checkpoint-dir", f"{gcs}/ckpt"]  # fmt: skip
+    argv = [
+        "train",
+        "--quick",
+        "--no-progress",
+        "--data",
+        f"{gcs}/data/wdbc.csv",
+        "--out",
+        f"{gcs}/runs/quick",
+        "--checkpoint-dir",
+        f"{gcs}/ckpt",
+    ]
     assert cli.main(argv) == 0
     results = json.loads(storage.read_text(f"{gcs}/runs/quick/results.json"))
     assert results["data"].endswith("gs://gan-jax-test/data/wdbc.csv")
@@ -244,7 +266,7 @@ def test_bundle_exported_to_gcs_is_served_from_gcs(gcs, tiny_bundle_export):
     """A bundle exported to gs:// and served by `gan-jax serve gs://...` in its own process (as
     a Vertex AI container gets $AIP_STORAGE_URI): catches a bundle that does not survive the
     object store, or a server that cannot read one from it."""
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
 
     _, trained = tiny_bundle_export
     uri = bundle.export(trained, f"{gcs}/models/tiny")
@@ -253,8 +275,11 @@ def test_bundle_exported_to_gcs_is_served_from_gcs(gcs, tiny_bundle_export):
     assert loaded.checksum == trained.checksum
     x = load_bundled().x[:3]
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gan_jax.cli", "serve", uri, "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gan_jax.cli", "serve", uri, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_until_ready(proc, f"{url}/v2/health/ready")

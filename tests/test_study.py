@@ -6,10 +6,11 @@ from scipy import stats as scipy_stats
 
 from experiments.ablations import BASELINES, PAPER_CLAIMS, get_variants
 from experiments.paper import get_config
-from gan_jax import baselines, label_study, stats
 from gan_jax.data import load_bundled
-from gan_jax.evaluate import cv_folds
-from gan_jax.study import PAPER, run_study
+from gan_jax.evaluation import baselines, stats
+from gan_jax.evaluation.evaluate import cv_folds
+from gan_jax.studies import label_study
+from gan_jax.studies.study import PAPER, run_study
 
 LABEL_FRACTIONS = (0.05, 1.0)
 
@@ -18,8 +19,14 @@ LABEL_FRACTIONS = (0.05, 1.0)
 def study_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
     variants = {k: v for k, v in get_variants().items() if k in (PAPER, "no GAN (supervised)")}
-    run_study(variants, str(out), quick=True, baseline_names=("logistic_regression", "svm_rbf"),
-              paper_claims=PAPER_CLAIMS, label_fractions=LABEL_FRACTIONS)  # fmt: skip
+    run_study(
+        variants,
+        str(out),
+        quick=True,
+        baseline_names=("logistic_regression", "svm_rbf"),
+        paper_claims=PAPER_CLAIMS,
+        label_fractions=LABEL_FRACTIONS,
+    )
     return out
 
 
@@ -124,7 +131,7 @@ def test_label_scarce_baselines_never_see_hidden_labels():
     predictions (the semi-supervised ones get -1 for those rows)."""
     ds = load_bundled()
     masks = cv_folds(ds.y, 2, 1, seed=0)[:1]
-    from gan_jax.evaluate import labeled_masks
+    from gan_jax.evaluation.evaluate import labeled_masks
 
     lab = labeled_masks(ds.y, masks, 0.1, seed=0)
     flipped = np.where(masks[0] & ~lab[0], 1 - ds.y, ds.y)
@@ -135,7 +142,7 @@ def test_label_scarce_baselines_never_see_hidden_labels():
 
 
 def test_figures_section_reports_what_the_benchmarks_wrote(study_dir, tmp_path):
-    from gan_jax import report
+    from gan_jax.studies import report
 
     study = json.loads((study_dir / "study.json").read_text())
     text = (study_dir / "README.md").read_text()

@@ -4,14 +4,27 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import evaluate, sweep, train
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate, sweep
+from gan_jax.training import train
 
 TINY = Config(
-    name="tiny", latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-    ae_steps=10, gan_steps=40, batch_size=16, log_every=10, n_folds=3, n_repeats=1, ae_lr=3e-2, d_lr=3e-2,
-)  # fmt: skip
+    name="tiny",
+    latent_dim=4,
+    ae_hidden=(8,),
+    disc_hidden=(8, 8),
+    gen_hidden=(8,),
+    noise_dim=4,
+    ae_steps=10,
+    gan_steps=40,
+    batch_size=16,
+    log_every=10,
+    n_folds=3,
+    n_repeats=1,
+    ae_lr=3e-2,
+    d_lr=3e-2,
+)
 MESH = train.runs_mesh(jax.devices()[:2])
 
 
@@ -91,10 +104,31 @@ def test_sweep_command_nested_writes_the_choice_per_outer_fold(tmp_path):
     baselines from nested.json (what a tuned result may be quoted from)."""
     from gan_jax import cli
 
-    sets = ["latent_dim=4", "ae_hidden=(8,)", "disc_hidden=(8,8)", "gen_hidden=(8,)", "noise_dim=4",
-            "ae_steps=10", "gan_steps=40", "batch_size=16", "n_folds=3", "n_repeats=1", "ae_lr=0.03"]  # fmt: skip
-    argv = ["sweep", "--quick", *(f"--set={s}" for s in sets), "--param=d_lr=3e-3,3e-2", "--nested",
-            "--inner-folds=2", "--baselines", "--no-progress", "--out", str(tmp_path)]  # fmt: skip
+    sets = [
+        "latent_dim=4",
+        "ae_hidden=(8,)",
+        "disc_hidden=(8,8)",
+        "gen_hidden=(8,)",
+        "noise_dim=4",
+        "ae_steps=10",
+        "gan_steps=40",
+        "batch_size=16",
+        "n_folds=3",
+        "n_repeats=1",
+        "ae_lr=0.03",
+    ]
+    argv = [
+        "sweep",
+        "--quick",
+        *(f"--set={s}" for s in sets),
+        "--param=d_lr=3e-3,3e-2",
+        "--nested",
+        "--inner-folds=2",
+        "--baselines",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main(argv) == 0
     result = json.loads((tmp_path / "nested.json").read_text())
     assert result["n_outer"] == 3 and result["n_runs_per_call"] == 2 * 3 * 2

@@ -1,17 +1,25 @@
-"""The class-conditional generator (train.train_synth_runs) and sampling (gan_jax.synth)."""
+"""The class-conditional generator (train.train_synth_runs) and sampling (gan_jax.studies.synth)."""
 
 import jax
 import numpy as np
 import pytest
 
-from gan_jax import evaluate, synth, train
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate
+from gan_jax.studies import synth
+from gan_jax.training import train
 
 TINY = Config(
-    name="tiny_synth", synth_model="acgan", synth_gen_hidden=(16,), synth_disc_hidden=(16,),
-    synth_noise_dim=4, synth_steps=6, synth_batch_size=16, log_every=3,
-)  # fmt: skip
+    name="tiny_synth",
+    synth_model="acgan",
+    synth_gen_hidden=(16,),
+    synth_disc_hidden=(16,),
+    synth_noise_dim=4,
+    synth_steps=6,
+    synth_batch_size=16,
+    log_every=3,
+)
 ONE_DEVICE = train.runs_mesh(jax.devices()[:1])
 
 
@@ -89,8 +97,15 @@ def test_generator_learns_the_class_difference(data):
     (real gap ≈ 5). Measured for the AC-GAN: gap ≈ 8 after 200 steps; threshold 2. (The cGAN
     needs more steps than a test can afford: gap 1.1 at 200 steps, 0.4 at 400.)"""
     x, y, masks = data
-    config = TINY.replace(synth_gen_hidden=(32,), synth_disc_hidden=(32,), synth_batch_size=32,
-                          synth_steps=200, log_every=100, synth_g_lr=1e-3, synth_d_lr=1e-3)  # fmt: skip
+    config = TINY.replace(
+        synth_gen_hidden=(32,),
+        synth_disc_hidden=(32,),
+        synth_batch_size=32,
+        synth_steps=200,
+        log_every=100,
+        synth_g_lr=1e-3,
+        synth_d_lr=1e-3,
+    )
     result = _fit(config, x, y, masks[:1])
     labels = synth.balanced_labels(200)
     rows = synth.sample(config, result.state, labels)[0]

@@ -1,19 +1,26 @@
-"""The GAN-augmentation study (gan_jax/augmentation_study.py)."""
+"""The GAN-augmentation study (gan_jax/studies/augmentation_study.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from gan_jax import augmentation_study as aug
-from gan_jax import evaluate
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate
+from gan_jax.studies import augmentation_study as aug
 
 TINY = Config(
-    latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-    ae_steps=4, gan_steps=4, batch_size=16, log_every=4,
-)  # fmt: skip
+    latent_dim=4,
+    ae_hidden=(8,),
+    disc_hidden=(8, 8),
+    gen_hidden=(8,),
+    noise_dim=4,
+    ae_steps=4,
+    gan_steps=4,
+    batch_size=16,
+    log_every=4,
+)
 
 
 def test_holm_adjusts_step_down_and_stays_monotone():

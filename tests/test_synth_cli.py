@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from gan_jax import cli, storage, synth
+from gan_jax import cli
+from gan_jax.artifacts import storage
 from gan_jax.data import FEATURE_NAMES, DataError, load_csv, load_dataset, load_uci
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
+from gan_jax.studies import synth
 
 QUICK = [
     "--quick",
@@ -30,8 +32,12 @@ def s3_bucket():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "us-east-1",
-                     "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():  # fmt: skip
+        for k, v in {
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        }.items():
             mp.setenv(k, v)
         mp.delenv("AWS_ENDPOINT_URL_S3", raising=False)
         import s3fs

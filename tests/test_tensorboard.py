@@ -1,4 +1,4 @@
-"""TensorBoard event files (gan_jax/tensorboard.py): every tag at every logged step, per run and
+"""TensorBoard event files (gan_jax/training/tensorboard.py): every tag at every logged step, per run and
 mean, evaluation metrics at the end, on a local path and on gs:// (GCS emulator), read back
 from the files; a real quick training; bad input."""
 
@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax import storage, tensorboard
+from gan_jax.artifacts import storage
+from gan_jax.training import tensorboard
 
 # Two AE chunks, then three GAN chunks: "ae" is logged at steps 10, 20; "d" and "g" at 30-50.
 HISTORY = [
@@ -69,8 +70,10 @@ def test_tensorboard_itself_reads_the_files(tmp_path):
     mux = EventMultiplexer().AddRunsFromDirectory(logdir)
     mux.Reload()
     assert sorted(mux.Runs()) == ["mean", "run_000", "run_001", "run_002"]
-    seen = {run: {tag: [(e.step, e.value) for e in mux.Scalars(run, tag)] for tag in tags["scalars"]}
-            for run, tags in mux.Runs().items()}  # fmt: skip
+    seen = {
+        run: {tag: [(e.step, e.value) for e in mux.Scalars(run, tag)] for tag in tags["scalars"]}
+        for run, tags in mux.Runs().items()
+    }
     check_logs(seen)
 
 
@@ -126,7 +129,7 @@ def test_logs_of_a_real_quick_training(tmp_path):
     """From the results of `train_and_evaluate` (a tiny config, 2 runs): one point per history
     entry, and every summarised metric per run and as the mean."""
     from gan_jax.config import Config
-    from gan_jax.cross_validation import train_and_evaluate
+    from gan_jax.evaluation.cross_validation import train_and_evaluate
 
     results = train_and_evaluate(Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1))
     scalars = tensorboard.read_scalars(tensorboard.write_results_logs(tmp_path, results))

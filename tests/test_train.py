@@ -5,14 +5,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import evaluate, losses, preprocess, train
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate
+from gan_jax.models import losses, preprocess
+from gan_jax.training import train
 
 TINY = Config(
-    name="tiny", latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-    ae_steps=6, gan_steps=8, batch_size=16, log_every=4, n_folds=3, n_repeats=1,
-)  # fmt: skip
+    name="tiny",
+    latent_dim=4,
+    ae_hidden=(8,),
+    disc_hidden=(8, 8),
+    gen_hidden=(8,),
+    noise_dim=4,
+    ae_steps=6,
+    gan_steps=8,
+    batch_size=16,
+    log_every=4,
+    n_folds=3,
+    n_repeats=1,
+)
 ONE_DEVICE = train.runs_mesh(jax.devices()[:1])
 
 
@@ -61,8 +73,9 @@ def test_one_ae_step_decreases_loss_on_tiny_batch(data):
     state, run = _single_state(data)
     nets = train.build_networks(TINY, 30)
     xs = preprocess.apply(state.scaler, jnp.asarray(x))
-    loss = lambda s: float(losses.reconstruction_loss_eq4(
-        nets.ae.apply({"params": s.ae.params}, xs[:16]), xs[:16]))  # fmt: skip
+    loss = lambda s: float(
+        losses.reconstruction_loss_eq4(nets.ae.apply({"params": s.ae.params}, xs[:16]), xs[:16])
+    )
     step = jax.jit(lambda s, k: train.ae_step(nets, TINY, s, k, run.hparams, xs, _fixed_batch))
     new_state, metrics = step(state, jax.random.key(1))
     assert float(metrics["ae"]) == pytest.approx(loss(state), rel=1e-5)
@@ -77,10 +90,12 @@ def test_one_classifier_step_decreases_supervised_loss(data, use_gan):
     nets = train.build_networks(config, 30)
     features = train.classifier_inputs(config, train.model_params(state), jnp.asarray(x))
     y = jnp.asarray(y)
-    loss = lambda s: float(losses.supervised_loss(
-        nets.disc.apply({"params": s.disc.params}, features[:16])[0], y[:16]))  # fmt: skip
-    step = jax.jit(lambda s, k: train.gan_step(
-        nets, config, s, k, run.hparams, features, y, _fixed_batch, _fixed_batch))  # fmt: skip
+    loss = lambda s: float(
+        losses.supervised_loss(nets.disc.apply({"params": s.disc.params}, features[:16])[0], y[:16])
+    )
+    step = jax.jit(
+        lambda s, k: train.gan_step(nets, config, s, k, run.hparams, features, y, _fixed_batch, _fixed_batch)
+    )
     new_state, metrics = step(state, jax.random.key(1))
     assert set(metrics) == ({"d", "g"} if use_gan else {"d"})
     assert loss(new_state) < loss(state)

@@ -7,14 +7,25 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import evaluate, sweep, train
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
+from gan_jax.evaluation import evaluate, sweep
+from gan_jax.training import train
 
 TINY = Config(
-    name="tiny", latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-    ae_steps=4, gan_steps=4, batch_size=16, log_every=4, n_folds=3, n_repeats=1,
-)  # fmt: skip
+    name="tiny",
+    latent_dim=4,
+    ae_hidden=(8,),
+    disc_hidden=(8, 8),
+    gen_hidden=(8,),
+    noise_dim=4,
+    ae_steps=4,
+    gan_steps=4,
+    batch_size=16,
+    log_every=4,
+    n_folds=3,
+    n_repeats=1,
+)
 N_RUNS = 15  # 5 settings × 3 folds: a multiple of neither 8 devices nor 2 devices × 3 blocks
 SPACE = [
     "d_lr=1e-3:3e-2:log",
@@ -67,8 +78,9 @@ def test_each_block_is_its_runs_trained_alone_bit_for_bit_in_run_order(sweep_dat
         members = np.minimum(positions[j::n_blocks], N_RUNS - 1)
         alone = train.train_runs(TINY, x, y, _rows(runs, members), mesh=mesh, block_runs=None)
         real = positions[j::n_blocks] < N_RUNS
-        for got, want in zip(_leaves(_rows(blocked.state, members[real])), _leaves(_rows(alone.state, real)),
-                             strict=True):  # fmt: skip
+        for got, want in zip(
+            _leaves(_rows(blocked.state, members[real])), _leaves(_rows(alone.state, real)), strict=True
+        ):
             np.testing.assert_array_equal(got, want)
         got, want = _per_run(blocked, members[real]), _per_run(alone, np.flatnonzero(real))
         assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in got)
@@ -85,8 +97,10 @@ def test_blocked_equals_unblocked_up_to_rounding_on_eight_devices(eight_devices)
     for got, want in zip(_leaves(blocked.state), _leaves(unblocked.state), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     perm = np.roll(np.arange(N_RUNS), 1)  # what a misordered merge would return
-    assert any(not np.allclose(a[perm], b, rtol=1e-5, atol=1e-6)
-               for a, b in zip(_leaves(blocked.state), _leaves(unblocked.state)))  # fmt: skip
+    assert any(
+        not np.allclose(a[perm], b, rtol=1e-5, atol=1e-6)
+        for a, b in zip(_leaves(blocked.state), _leaves(unblocked.state))
+    )
 
 
 def test_blocked_program_moves_no_run_between_devices_and_settings_never_recompile(sweep_data, eight_devices):
@@ -101,8 +115,11 @@ def test_blocked_program_moves_no_run_between_devices_and_settings_never_recompi
     hlo = fn.lower(state, placed, xd, yd).compile().as_text()
     assert not re.findall(r"all-gather|all-to-all|collective-permute|all-reduce|reduce-scatter", hlo)
     n_programs = fn._cache_size()
-    other = sweep.sweep_runs(y, sweep.random_search(TINY, sweep.parse_space(SPACE), N_RUNS // 3, seed=1),
-                             evaluate.cv_folds(y, 3, 1, seed=0))  # fmt: skip
+    other = sweep.sweep_runs(
+        y,
+        sweep.random_search(TINY, sweep.parse_space(SPACE), N_RUNS // 3, seed=1),
+        evaluate.cv_folds(y, 3, 1, seed=0),
+    )
     train.train_runs(TINY, x, y, other, mesh=mesh, block_runs=1)
     assert fn._cache_size() == n_programs
 

@@ -6,18 +6,23 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import augment
-from gan_jax import train_images as ti
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
-from gan_jax.input_pipeline import ImageBatches
+from gan_jax.training import augment
+from gan_jax.training import train_images as ti
+from gan_jax.training.input_pipeline import ImageBatches
 
 # One config and one 1-device mesh for every test but the 8-device one, so that the suite
 # compiles each step once (compiles dominate its time on CPU).
 CONFIG = dataclasses.replace(
-    ti.TINY, image_shape=(16, 16, 3), batch_size=32, features=(8, 16), disc_hidden=16, d_lr=2e-3,
+    ti.TINY,
+    image_shape=(16, 16, 3),
+    batch_size=32,
+    features=(8, 16),
+    disc_hidden=16,
+    d_lr=2e-3,
     augment=augment.NO_AUGMENT,
-)  # fmt: skip
+)
 MESH1 = ti.data_mesh(jax.devices()[:1])
 
 

@@ -7,13 +7,19 @@ from gan_jax.config import Config, load_experiment
 
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     """--experiment, --quick, --data, --seed and --set, shared by commands that run a config."""
-    parser.add_argument("--experiment", "-e", default="paper",
-                        help="experiment name (experiments/<name>.py) or a .py file")  # fmt: skip
+    parser.add_argument(
+        "--experiment", "-e", default="paper", help="experiment name (experiments/<name>.py) or a .py file"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny variant for smoke runs")
     parser.add_argument("--data", help="data URI (default: the bundled WDBC copy)")
     parser.add_argument("--seed", type=int, help="override the config's seed")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override any config field, e.g. --set latent_dim=8")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any config field, e.g. --set latent_dim=8",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -11,8 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax import storage
-    from gan_jax.cross_validation import format_summary
+    from gan_jax.artifacts import storage
+    from gan_jax.evaluation.cross_validation import format_summary
 
     uri = args.results if args.results.endswith(".json") else f"{args.results.rstrip('/')}/results.json"
     try:

@@ -9,16 +9,25 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--experiment", "-e", default="images",
-                        help="experiments/<name>.py[:variant] or a .py file (default images)")  # fmt: skip
+    parser.add_argument(
+        "--experiment",
+        "-e",
+        default="images",
+        help="experiments/<name>.py[:variant] or a .py file (default images)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny variant for smoke runs and tests")
     parser.add_argument("--out", default="results", help="results folder URI (default results)")
-    parser.add_argument("--bundle", metavar="URI", help="also export the conv SGAN of run 0 (first "
-                        "fraction, first fold) as a servable image bundle (gan-jax serve URI)")  # fmt: skip
+    parser.add_argument(
+        "--bundle",
+        metavar="URI",
+        help="also export the conv SGAN of run 0 (first "
+        "fraction, first fold) as a servable image bundle (gan-jax serve URI)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax import image_study, storage
+    from gan_jax.artifacts import storage
+    from gan_jax.studies import image_study
 
     config = image_study.load_config(args.experiment, quick=args.quick)
     command = f"gan-jax image-study --experiment {args.experiment}" + (" --quick" if args.quick else "")
@@ -27,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
     for entry in study["per_fraction"]:
         for name, m in entry["models"].items():
             a = m["summary"]["accuracy"]
-            print(f"{100 * entry['fraction']:5g} % labels  {name:<48} accuracy {100 * a['mean']:5.1f} % "
-                  f"[{100 * a['ci95_low']:.1f}, {100 * a['ci95_high']:.1f}]")  # fmt: skip
+            print(
+                f"{100 * entry['fraction']:5g} % labels  {name:<48} accuracy {100 * a['mean']:5.1f} % "
+                f"[{100 * a['ci95_low']:.1f}, {100 * a['ci95_high']:.1f}]"
+            )
     print(f"{study['wall_seconds']:.0f} s; results: {storage.redact(args.out)}/image_study.md")
     return 0

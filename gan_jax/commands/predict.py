@@ -25,20 +25,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-header", action="store_true", help="INPUT has no header: 30 features in order")
     parser.add_argument("--batch-size", type=int, default=4096, help="rows per model call (default 4096)")
     parser.add_argument("--threshold", type=float, default=0.5, help="malignant if probability >= this")
-    skip_help = ("leave out cases that fail validation (reported on stderr) instead of stopping at the "
-                 "first one; no output row is ever written for an invalid case")  # fmt: skip
+    skip_help = (
+        "leave out cases that fail validation (reported on stderr) instead of stopping at the "
+        "first one; no output row is ever written for an invalid case"
+    )
     parser.add_argument("--skip-invalid", action="store_true", help=skip_help)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax import bundle, storage
+    from gan_jax.artifacts import bundle, storage
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     b = bundle.load(args.bundle)
     b.require("table", "gan-jax predict (a CSV of cases)")  # image bundles: gan-jax serve's upload routes
-    n, skipped = score_csv(b, args.input, args.out, batch_size=args.batch_size, header=not args.no_header,
-                           threshold=args.threshold, skip_invalid=args.skip_invalid)  # fmt: skip
+    n, skipped = score_csv(
+        b,
+        args.input,
+        args.out,
+        batch_size=args.batch_size,
+        header=not args.no_header,
+        threshold=args.threshold,
+        skip_invalid=args.skip_invalid,
+    )
     for error in skipped:
         print(f"gan-jax predict: skipped {error}", file=sys.stderr)
     note = f"; skipped {len(skipped)} invalid case(s), listed above" if skipped else ""
@@ -46,8 +55,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def score_csv(b, in_uri: str, out_uri: str, *, batch_size: int = 4096, header: bool = True,
-              threshold: float = 0.5, skip_invalid: bool = False) -> tuple[int, list[str]]:  # fmt: skip
+def score_csv(
+    b,
+    in_uri: str,
+    out_uri: str,
+    *,
+    batch_size: int = 4096,
+    header: bool = True,
+    threshold: float = 0.5,
+    skip_invalid: bool = False,
+) -> tuple[int, list[str]]:
     """Scores every row of the CSV `in_uri` with bundle `b` into `out_uri`.
 
     Every row goes through the shared case validator (gan_jax.data.cases). An invalid row stops
@@ -57,7 +74,7 @@ def score_csv(b, in_uri: str, out_uri: str, *, batch_size: int = 4096, header: b
     Returns:
       (rows scored, one error message per skipped row).
     """
-    from gan_jax import storage
+    from gan_jax.artifacts import storage
 
     tmp = None if storage.is_remote(out_uri) else f"{out_uri}.tmp-{os.getpid()}"
     try:
@@ -65,8 +82,9 @@ def score_csv(b, in_uri: str, out_uri: str, *, batch_size: int = 4096, header: b
             storage.open_uri(in_uri, "r", newline="") as fin,
             storage.open_uri(tmp or out_uri, "w", newline="") as fout,
         ):
-            result = _score(b, csv.reader(fin), csv.writer(fout), in_uri, batch_size, header, threshold,
-                            skip_invalid)  # fmt: skip
+            result = _score(
+                b, csv.reader(fin), csv.writer(fout), in_uri, batch_size, header, threshold, skip_invalid
+            )
     except BaseException:
         storage.remove(tmp or out_uri)  # never leave a partial file that looks like a result
         raise
@@ -112,8 +130,9 @@ def _score(b, reader, writer, in_uri, batch_size, header, threshold, skip_invali
             positive = malignant(proba, threshold)
         except NonFiniteProbability as e:
             lines = ", ".join(str(valid[i][0]) for i in e.rows[:10]) + (" ..." if len(e.rows) > 10 else "")
-            raise FloatingPointError(f"{in_uri}: line(s) {lines}: {e}; stopped without writing an "
-                                     "output file") from None  # fmt: skip
+            raise FloatingPointError(
+                f"{in_uri}: line(s) {lines}: {e}; stopped without writing an output file"
+            ) from None
         for (_, cells), p, m in zip(valid, proba.tolist(), positive.tolist()):
             out = [cells[id_col]] if id_col is not None else []
             writer.writerow([*out, repr(p), b.label_names[m]])

@@ -18,11 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax import storage
+    from gan_jax.artifacts import storage
 
     b, shape = sample_grid(args.bundle, args.out, n=args.n, seed=args.seed, columns=args.columns)
-    print(f"wrote a grid of {args.n} SYNTHETIC samples ({shape[1]} x {shape[0]} px) from model "
-          f"{b.model_version} (seed {args.seed}) to {storage.redact(args.out)}")  # fmt: skip
+    print(
+        f"wrote a grid of {args.n} SYNTHETIC samples ({shape[1]} x {shape[0]} px) from model "
+        f"{b.model_version} (seed {args.seed}) to {storage.redact(args.out)}"
+    )
     return 0
 
 
@@ -35,7 +37,8 @@ def sample_grid(bundle_uri: str, out: str, *, n: int = 64, seed: int = 0, column
       BundleError (a ValueError): not an image bundle, or not a bundle at all.
       ValueError: n or columns < 1.
     """
-    from gan_jax import bundle, figures, storage
+    from gan_jax.artifacts import bundle, storage
+    from gan_jax.studies import figures
 
     if n < 1 or (columns is not None and columns < 1):
         raise ValueError(f"--n and --columns must be >= 1, got {n} and {columns}")

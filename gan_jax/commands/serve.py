@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     echo_help = "serve a do-nothing model, not a bundle (load-test the server alone)"
     parser.add_argument("--echo", action="store_true", help=echo_help)
     levels = ["critical", "error", "warning", "info", "debug"]
-    parser.add_argument("--log-level", default="info", choices=levels,
-                        help="server and uvicorn log level (default info)")  # fmt: skip
+    parser.add_argument(
+        "--log-level", default="info", choices=levels, help="server and uvicorn log level (default info)"
+    )
 
 
 def default_bundle() -> str | None:
@@ -96,19 +97,38 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--max-batch, --max-body-bytes and --workers must be >= 1")
     image_limits = _image_limits(args)
     if not args.echo:
-        from gan_jax import bundle
+        from gan_jax.artifacts import bundle
 
         bundle.load(uri)  # fail here, with a clear message, before any worker starts
     port = args.port or int(os.environ.get("AIP_HTTP_PORT") or os.environ.get("PORT") or 8080)
     if args.grpc_port is not None:
         _check_grpc(args.grpc_port, port)
-    settings = {"token": load_token(args.token_file), "max_batch": args.max_batch,
-                "max_body_bytes": args.max_body_bytes, "grpc_port": args.grpc_port,
-                "grpc_host": args.host, "image_limits": image_limits}  # fmt: skip
-    spec = {"bundle": uri, "max_batch": args.max_batch, "model_name": args.model_name, "echo": args.echo,
-            "settings": settings}  # fmt: skip
+    settings = {
+        "token": load_token(args.token_file),
+        "max_batch": args.max_batch,
+        "max_body_bytes": args.max_body_bytes,
+        "grpc_port": args.grpc_port,
+        "grpc_host": args.host,
+        "image_limits": image_limits,
+    }
+    spec = {
+        "bundle": uri,
+        "max_batch": args.max_batch,
+        "model_name": args.model_name,
+        "echo": args.echo,
+        "settings": settings,
+    }
     os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory
-    uvicorn.run("gan_jax.serve.app:app_from_env", factory=True, host=args.host, port=port,
-                workers=args.workers, access_log=False, log_level=args.log_level,
-                log_config=log_config(args.log_level), loop="auto", http="auto")  # fmt: skip
+    uvicorn.run(
+        "gan_jax.serve.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=port,
+        workers=args.workers,
+        access_log=False,
+        log_level=args.log_level,
+        log_config=log_config(args.log_level),
+        loop="auto",
+        http="auto",
+    )
     return 0

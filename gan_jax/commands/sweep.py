@@ -8,7 +8,7 @@ fold trained in one compiled call, optionally nested (inner folds choose, outer 
 Writes <out>/sweep.json (per-setting CV metrics on the test folds: a comparison, not a tuned
 result) or, with --nested, <out>/nested.json (outer-fold metrics of the settings chosen on
 inner folds, with the chosen setting per outer fold). With several processes
-(gan_jax.distributed) every process trains its share of the runs and only process 0 writes.
+(gan_jax.training.distributed) every process trains its share of the runs and only process 0 writes.
 """
 
 from __future__ import annotations
@@ -17,16 +17,21 @@ import argparse
 import json
 import time
 
-from gan_jax import distributed
 from gan_jax.commands import add_experiment_arguments, config_from_args
+from gan_jax.training import distributed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_experiment_arguments(parser)
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=SPEC",
-                        help="a searched hyperparameter (ae_lr, d_lr, g_lr, unsupervised_weight, "
-                             "labeled_fraction, seed): V1,V2,... (choices), LOW:HIGH or "
-                             "LOW:HIGH:log (ranges, random search only)")  # fmt: skip
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="a searched hyperparameter (ae_lr, d_lr, g_lr, unsupervised_weight, "
+        "labeled_fraction, seed): V1,V2,... (choices), LOW:HIGH or "
+        "LOW:HIGH:log (ranges, random search only)",
+    )
     parser.add_argument("--random", type=int, metavar="N", help="random search of N settings (default: grid)")
     parser.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
     parser.add_argument(
@@ -36,9 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--select-metric", default="roc_auc", help="inner-fold metric that chooses (default roc_auc)"
     )
-    parser.add_argument("--baselines", action="store_true",
-                        help="with --nested: also tune LR and SVM by GridSearchCV on the same "
-                             "inner folds")  # fmt: skip
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="with --nested: also tune LR and SVM by GridSearchCV on the same inner folds",
+    )
     parser.add_argument("--out", help="results folder URI (default: runs/<experiment>-sweep)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     distributed.add_arguments(parser)
@@ -46,8 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     distributed.initialize_from_args(args)  # before JAX touches a device
-    from gan_jax import evaluate, nested, storage, sweep
+    from gan_jax.artifacts import storage
     from gan_jax.data import load_dataset
+    from gan_jax.evaluation import evaluate, nested, sweep
 
     config = config_from_args(args)
     space = sweep.parse_space(args.param)
@@ -61,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     t0 = time.perf_counter()
     if args.nested:
-        result = nested.nested_cv(config, data.x, data.y, settings, outer, args.inner_folds,
-                                  args.select_metric, progress=progress)  # fmt: skip
+        result = nested.nested_cv(
+            config, data.x, data.y, settings, outer, args.inner_folds, args.select_metric, progress=progress
+        )
         if args.baselines:
             result["baselines"] = nested.tuned_baselines(
                 config, data.x, data.y, outer, args.inner_folds, args.select_metric
@@ -105,18 +114,21 @@ def _provenance(args, config, n_settings: int, outer, wall_s: float) -> dict:
 def _table(result: dict, nested: bool) -> str:
     if nested:
         s = result["outer_summary"]
-        lines = [f"nested CV, {result['n_outer']} outer × {result['n_inner']} inner folds, "
-                 f"chosen by inner {result['select_metric']}:"]  # fmt: skip
+        lines = [
+            f"nested CV, {result['n_outer']} outer × {result['n_inner']} inner folds, "
+            f"chosen by inner {result['select_metric']}:"
+        ]
         lines += [
             f"  outer {c['outer_run']}: setting {c['setting_index']} {c['setting']}" for c in result["chosen"]
         ]
         pct = lambda v: f"{100 * v['mean']:6.2f} % [{100 * v['ci95_low']:.2f}, {100 * v['ci95_high']:.2f}]"
-        lines += [f"  {k:<12} {pct(v)}"
-                  for k, v in s.items()]  # fmt: skip
+        lines += [f"  {k:<12} {pct(v)}" for k, v in s.items()]
         return "\n".join(lines)
     lines = ["setting  accuracy (95% CI)            roc_auc   values"]
     for i, r in enumerate(result["settings"]):
         a, auc = r["summary"]["accuracy"], r["summary"]["roc_auc"]
-        lines.append(f"{i:>7}  {100 * a['mean']:6.2f} [{100 * a['ci95_low']:.2f}, {100 * a['ci95_high']:.2f}]"
-                     f"  {100 * auc['mean']:6.2f}   {r['setting']}")  # fmt: skip
+        lines.append(
+            f"{i:>7}  {100 * a['mean']:6.2f} [{100 * a['ci95_low']:.2f}, {100 * a['ci95_high']:.2f}]"
+            f"  {100 * auc['mean']:6.2f}   {r['setting']}"
+        )
     return "\n".join(lines)

@@ -18,13 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax import storage, synth_report
+    from gan_jax.artifacts import storage
+    from gan_jax.studies import synth_report
 
     storage.set_s3_endpoint(args.s3_endpoint)
     rep, real, syn = synth_report.report_for_file(args.synthetic, our_classifier=not args.no_ours)
     synth_report.write(rep, args.out, args.name, real=real, synthetic=syn)
     f, p = rep["fidelity"], rep["privacy"]
-    print(f"KSComplement {f['ks_complement_mean']:.3f}, detection AUC {f['detection_auc']:.3f}, "
-          f"membership-inference AUC {p['membership_inference_auc']:.3f}; "
-          f"report: {storage.redact(storage.join(args.out, args.name))}.md")  # fmt: skip
+    print(
+        f"KSComplement {f['ks_complement_mean']:.3f}, detection AUC {f['detection_auc']:.3f}, "
+        f"membership-inference AUC {p['membership_inference_auc']:.3f}; "
+        f"report: {storage.redact(storage.join(args.out, args.name))}.md"
+    )
     return 0

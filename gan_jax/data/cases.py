@@ -50,8 +50,9 @@ def canonical_feature_name(name: str) -> str:
 
 
 def type_name(v) -> str:
-    return {str: "a string", bool: "a boolean", list: "a list", dict: "an object",
-            type(None): "null"}.get(type(v), type(v).__name__)  # fmt: skip
+    return {str: "a string", bool: "a boolean", list: "a list", dict: "an object", type(None): "null"}.get(
+        type(v), type(v).__name__
+    )
 
 
 def value_problem(v) -> str | None:
@@ -131,8 +132,10 @@ class CaseSchema:
 
     def bounds_problem(self, j: int) -> str:
         lo, hi = self.bounds[0][j], self.bounds[1][j]
-        return (f"must be within [{lo:.7g}, {hi:.7g}] for this model ({SCALER_UNITS:.0e} scaler units around "
-                "its training data; check the units), got a number outside it")  # fmt: skip
+        return (
+            f"must be within [{lo:.7g}, {hi:.7g}] for this model ({SCALER_UNITS:.0e} scaler units around "
+            "its training data; check the units), got a number outside it"
+        )
 
     def array(self, x: np.ndarray, where_of: Callable[[int], str]) -> np.ndarray:
         """x [N, F] as float32 when every value passes `value`; else CaseError naming the first
@@ -156,8 +159,9 @@ class CaseSchema:
     def count_problem(self, n: int) -> str | None:
         if n == len(self.names):
             return None
-        return (f"expected {len(self.names)} features in the order {self.names[0]}, {self.names[1]}, ..., "
-                f"got {n}")  # fmt: skip
+        return (
+            f"expected {len(self.names)} features in the order {self.names[0]}, {self.names[1]}, ..., got {n}"
+        )
 
     def from_values(self, values: Sequence, where: str) -> list[float]:
         """A case given as values in feature order (a JSON array); items are `where[j]`."""
@@ -188,8 +192,11 @@ class CaseSchema:
             return self.from_values(case, where)
         if isinstance(case, dict):
             return self.from_mapping(case, where)
-        raise CaseError(where, f"a case must be an object keyed by feature name or an array of "
-                               f"{len(self.names)} numbers, got {type_name(case)}")  # fmt: skip
+        raise CaseError(
+            where,
+            f"a case must be an object keyed by feature name or an array of "
+            f"{len(self.names)} numbers, got {type_name(case)}",
+        )
 
     def columns(self, header: Sequence[str], where: str, *, exact: bool = False) -> list[int]:
         """For a CSV header, the column of each feature in feature order. Other columns are
@@ -202,24 +209,35 @@ class CaseSchema:
         missing = [n for i, n in enumerate(self.names) if i not in found]
         if missing:
             more = " ..." if len(missing) > 5 else ""
-            problem = (f"the header lacks the feature column(s) {', '.join(missing[:5])}{more}; expected "
-                       f"the {len(self.names)} features named (any common spelling)")  # fmt: skip
+            problem = (
+                f"the header lacks the feature column(s) {', '.join(missing[:5])}{more}; expected "
+                f"the {len(self.names)} features named (any common spelling)"
+            )
             raise CaseError(where, problem)
         twice = [self.names[i] for i, js in found.items() if len(js) > 1]
         if twice:
             raise CaseError(where, f"the header names feature(s) {', '.join(twice)} more than once")
         if exact and len(header) != len(self.names):
-            raise CaseError(where, f"the header has {len(header)} columns; expected only the "
-                                   f"{len(self.names)} features")  # fmt: skip
+            raise CaseError(
+                where, f"the header has {len(header)} columns; expected only the {len(self.names)} features"
+            )
         return [found[i][0] for i in range(len(self.names))]
 
-    def from_cells(self, cells: Sequence[str], columns: Sequence[int], path: str, line: int,
-                   header: Sequence[str] | None = None) -> list[float]:  # fmt: skip
+    def from_cells(
+        self,
+        cells: Sequence[str],
+        columns: Sequence[int],
+        path: str,
+        line: int,
+        header: Sequence[str] | None = None,
+    ) -> list[float]:
         """A case from one CSV row: feature i is in column `columns[i]`. Errors name the file,
         line and column (with the header's spelling of the column, if any)."""
         if len(cells) <= max(columns):
             where = f"{path}: line {line}" if path else f"line {line}"
             raise CaseError(where, f"has {len(cells)} columns; expected at least {max(columns) + 1}")
         names = header or {c: n for c, n in zip(columns, self.names)}
-        return [self.value(j, cell(cells[c], where := file_where(path, line, c, names[c])), where)
-                for j, c in enumerate(columns)]  # fmt: skip
+        return [
+            self.value(j, cell(cells[c], where := file_where(path, line, c, names[c])), where)
+            for j, c in enumerate(columns)
+        ]

@@ -111,11 +111,14 @@ def build_folder_dataset(
     config = f"folder_{shape[0]}x{shape[1]}x{shape[2]}_{fingerprint(files, shape, names)}"
     try:
         return image_tfds.write_dataset(
-            data_dir or _default_data_dir(), config,
-            {s: (lambda s=s: examples(s)) for s in files}, shape, names,
+            data_dir or _default_data_dir(),
+            config,
+            {s: (lambda s=s: examples(s)) for s in files},
+            shape,
+            names,
             description=f"Images from the folder {os.path.abspath(root)}",
             metadata={"source": os.path.abspath(root)},
-        )  # fmt: skip
+        )
     except Exception as e:
         # TFDS re-wraps errors raised inside generators; surface ours unchanged.
         cause = _find_data_error(e)
@@ -145,10 +148,13 @@ def load_folder(
         raise DataError(f"{root}: no split {split!r}; found {sorted(builder.info.splits)}")
     names = tuple(builder.info.features["label"].names)
     return TfdsSource(
-        builder.as_data_source(split=split), image_shape, names, f"{os.fspath(root)}:{split}",
+        builder.as_data_source(split=split),
+        image_shape,
+        names,
+        f"{os.fspath(root)}:{split}",
         metadata={"tfds_dir": os.fspath(builder.data_path)},
         label_source=builder.as_data_source(split=split, decoders=skip_image_decoding()),
-    )  # fmt: skip
+    )
 
 
 def _default_data_dir() -> str:

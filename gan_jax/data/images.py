@@ -282,16 +282,21 @@ class CatalogSpec:
 
 CATALOG: dict[str, CatalogSpec] = {
     "patch_camelyon": CatalogSpec(
-        "patch_camelyon", (96, 96, 3), ("no tumour", "tumour"), None,
+        "patch_camelyon",
+        (96, 96, 3),
+        ("no tumour", "tumour"),
+        None,
         "96×96 H&E lymph-node patches; 1 = metastatic tissue in the centre 32×32.",
     ),
     "curated_breast_imaging_ddsm": CatalogSpec(
-        "curated_breast_imaging_ddsm/patches", (224, 224, 1), ("not malignant", "malignant"),
+        "curated_breast_imaging_ddsm/patches",
+        (224, 224, 1),
+        ("not malignant", "malignant"),
         # BACKGROUND, BENIGN_CALCIFICATION, BENIGN_MASS, MALIGNANT_CALCIFICATION, MALIGNANT_MASS
         (0, 0, 0, 1, 1),
         "224×224 mammography patches (config `patches`); background and benign → 0.",
     ),
-}  # fmt: skip
+}
 
 
 def load_catalog(
@@ -331,9 +336,14 @@ def load_catalog(
             "(pip install 'gan_jax[tfds-build]'), see the README"
         ) from e
     return TfdsSource(
-        data, image_shape or spec.image_shape, spec.label_names, f"tfds:{spec.tfds_name}:{split}",
-        spec.label_map, {"note": spec.note}, labels_only,
-    )  # fmt: skip
+        data,
+        image_shape or spec.image_shape,
+        spec.label_names,
+        f"tfds:{spec.tfds_name}:{split}",
+        spec.label_map,
+        {"note": spec.note},
+        labels_only,
+    )
 
 
 def skip_image_decoding() -> dict:

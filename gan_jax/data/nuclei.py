@@ -164,9 +164,14 @@ def build(
         VERSION.replace(".", ""), size, seed, "_".join(f"{k}{v}" for k, v in sorted(sizes.items()))
     )
     return image_tfds.write_dataset(
-        data_dir or _default_data_dir(), name, {s: (lambda s=s: examples(s)) for s in sizes},
-        (size, size, 3), BINARY_LABELS, DESCRIPTION, _metadata(seed, size),
-    )  # fmt: skip
+        data_dir or _default_data_dir(),
+        name,
+        {s: (lambda s=s: examples(s)) for s in sizes},
+        (size, size, 3),
+        BINARY_LABELS,
+        DESCRIPTION,
+        _metadata(seed, size),
+    )
 
 
 def load(
@@ -182,10 +187,13 @@ def load(
     if split not in builder.info.splits:
         raise DataError(f"nuclei: no split {split!r}; found {sorted(builder.info.splits)}")
     return TfdsSource(
-        builder.as_data_source(split=split), image_shape or (size, size, 3), BINARY_LABELS,
-        f"nuclei:{split}:seed{seed}", metadata=dict(builder.info.metadata),
+        builder.as_data_source(split=split),
+        image_shape or (size, size, 3),
+        BINARY_LABELS,
+        f"nuclei:{split}:seed{seed}",
+        metadata=dict(builder.info.metadata),
         label_source=builder.as_data_source(split=split, decoders=skip_image_decoding()),
-    )  # fmt: skip
+    )
 
 
 def _split_size(split: str) -> int:

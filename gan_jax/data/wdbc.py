@@ -14,14 +14,22 @@ import os
 
 import numpy as np
 
-from gan_jax import storage
+from gan_jax.artifacts import storage
 from gan_jax.data.cases import CaseSchema, DataError, canonical_feature_name, file_where
 
 _STATS = ("mean", "se", "worst")
 _MEASURES = (
-    "radius", "texture", "perimeter", "area", "smoothness", "compactness",
-    "concavity", "concave_points", "symmetry", "fractal_dimension",
-)  # fmt: skip
+    "radius",
+    "texture",
+    "perimeter",
+    "area",
+    "smoothness",
+    "compactness",
+    "concavity",
+    "concave_points",
+    "symmetry",
+    "fractal_dimension",
+)
 # UCI order: the ten means, then the ten standard errors, then the ten "worst" values.
 FEATURE_NAMES: tuple[str, ...] = tuple(f"{m}_{s}" for s in _STATS for m in _MEASURES)
 LABEL_NAMES: tuple[str, str] = ("benign", "malignant")
@@ -162,10 +170,13 @@ def _parse_headed(rows: list[tuple[int, list[str]]], path: str) -> Dataset:
         )
     columns = _SCHEMA.columns(header, where)
     extra = [
-        h for i, h in enumerate(header)
-        if i not in label_cols and i not in columns and _SCHEMA.feature_index(h) is None
+        h
+        for i, h in enumerate(header)
+        if i not in label_cols
+        and i not in columns
+        and _SCHEMA.feature_index(h) is None
         and h.lower() not in _ID_COLUMNS
-    ]  # fmt: skip
+    ]
     if extra:
         raise DataError(
             f"{where}: unexpected columns {extra}; expected the 30 WDBC "

@@ -13,9 +13,16 @@ from gan_jax.models.mlp import (
 )
 
 __all__ = [
-    "MLP", "AutoEncoder", "AuxClassifierDiscriminator", "ConditionalDiscriminator",
-    "ConditionalGenerator", "Decoder", "DiscriminatorClassifier", "Encoder", "Generator",
-]  # fmt: skip
+    "MLP",
+    "AutoEncoder",
+    "AuxClassifierDiscriminator",
+    "ConditionalDiscriminator",
+    "ConditionalGenerator",
+    "Decoder",
+    "DiscriminatorClassifier",
+    "Encoder",
+    "Generator",
+]
 from gan_jax.models.conv import ConvAutoEncoder, ConvDiscriminatorClassifier, ConvEncoder, ConvGenerator  # noqa: E402
 
 __all__ += ["ConvAutoEncoder", "ConvDiscriminatorClassifier", "ConvEncoder", "ConvGenerator"]

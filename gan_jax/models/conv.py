@@ -1,6 +1,6 @@
 """Convolutional modules for images: autoencoder (eq. 4), DCGAN-style generator (eq. 5) and a
 discriminator-classifier with the same outputs as `mlp.DiscriminatorClassifier`, so the SGAN
-losses of `gan_jax.losses` apply unchanged.
+losses of `gan_jax.models.losses` apply unchanged.
 
 Shapes: B = batch, H×W×C = image (H and W divisible by 2^len(features)), L = latent size,
 Z = noise size, K = classes. Images live in [-1, 1] (`augment.to_float`).
@@ -11,7 +11,8 @@ Downsampling is 4×4 stride-2 convolutions as in DCGAN (Radford et al. 2016); up
 nearest-neighbour ×2 resize followed by a 3×3 convolution (Odena et al. 2016, "Deconvolution and
 checkerboard artifacts") instead of DCGAN's 4×4 stride-2 transposed convolution: it avoids
 checkerboard artifacts, and XLA:CPU computes a transposed convolution's gradient more than an
-order of magnitude slower than this layer's (measured once for a 16×16×128 → 32×32×64 layer). There is no BatchNorm: its running statistics would add mutable state to a trainer
+order of magnitude slower than this layer's (measured once for a 16×16×128 → 32×32×64 layer).
+There is no BatchNorm: its running statistics would add mutable state to a trainer
 whose state is params + optimizer state; LayerNorm in the generator plays its part.
 """
 

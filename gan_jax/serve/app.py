@@ -58,8 +58,10 @@ class ServeSettings:
 
     @classmethod
     def from_env(cls, **overrides) -> ServeSettings:
-        env = {"vertex_health_route": os.environ.get("AIP_HEALTH_ROUTE"),
-               "vertex_predict_route": os.environ.get("AIP_PREDICT_ROUTE")}  # fmt: skip
+        env = {
+            "vertex_health_route": os.environ.get("AIP_HEALTH_ROUTE"),
+            "vertex_predict_route": os.environ.get("AIP_PREDICT_ROUTE"),
+        }
         if isinstance(overrides.get("image_limits"), dict):  # as `gan-jax serve` hands it over (JSON)
             overrides["image_limits"] = ImageLimits(**overrides["image_limits"])
         return cls(**{**env, **overrides})
@@ -94,18 +96,32 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         gc.collect()
         gc.freeze()
         ready["value"] = True
-        log.info("model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s", model.name,
-                 model.version, list(model.buckets), seconds, "on" if settings.token else "off")  # fmt: skip
+        log.info(
+            "model %s (%s) ready: compiled batch sizes %s in %.1f s; auth %s",
+            model.name,
+            model.version,
+            list(model.buckets),
+            seconds,
+            "on" if settings.token else "off",
+        )
         if not settings.token:
-            log.warning("no API token set: every route is open (fine only behind a platform that "
-                        "authenticates, such as SageMaker or Vertex AI)")  # fmt: skip
+            log.warning(
+                "no API token set: every route is open (fine only behind a platform that "
+                "authenticates, such as SageMaker or Vertex AI)"
+            )
         grpc_server = await _start_grpc(model, v2_parse, batcher, settings, ready)
         yield
         if grpc_server is not None:
             await grpc_server.stop(grace=2)
 
-    app = FastAPI(title="gan_jax prediction server", version=model.version, lifespan=lifespan,
-                  description=__doc__, docs_url=None, redoc_url=None)  # fmt: skip
+    app = FastAPI(
+        title="gan_jax prediction server",
+        version=model.version,
+        lifespan=lifespan,
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+    )
     doc_paths = docs.install(app)  # offline: assets from the installed package, no CDN
     app.state.batcher, app.state.metrics = batcher, metrics
     _add_error_handlers(app)
@@ -132,14 +148,24 @@ def create_app(model, settings: ServeSettings = ServeSettings()) -> FastAPI:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     document = openapi.document(model, settings.max_batch)
-    openapi.install(app, document, settings.vertex_health_route, settings.vertex_predict_route,
-                    auth=settings.token is not None)  # fmt: skip
+    openapi.install(
+        app,
+        document,
+        settings.vertex_health_route,
+        settings.vertex_predict_route,
+        auth=settings.token is not None,
+    )
     routes = {(m, r.path): r for r in app.routes for m in getattr(r, "methods", ())}
     fast = {(m, path): (core, routes[m, template]) for (m, path), (core, template) in scoring_routes.items()}
     app.add_middleware(ScoringFastPath, routes=fast)
     open_paths = HEALTH_ROUTES | doc_paths | {settings.vertex_health_route or "/ping"}
-    app.add_middleware(AuthLimitsMetrics, token=settings.token, open_paths=open_paths,
-                       max_body_bytes=settings.max_body_bytes, metrics=metrics)  # fmt: skip
+    app.add_middleware(
+        AuthLimitsMetrics,
+        token=settings.token,
+        open_paths=open_paths,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+    )
     return app
 
 
@@ -197,8 +223,10 @@ def _scorer(model, batcher: MicroBatcher, threshold: float):
     async def score(x: np.ndarray) -> list[dict]:
         proba = await batcher.predict(x)
         positive = malignant(proba, threshold)  # a NaN raises: a 500 with a request id, never a label
-        return [{"label": labels[m], "malignant_probability": p}
-                for p, m in zip(proba.tolist(), positive.tolist())]  # fmt: skip
+        return [
+            {"label": labels[m], "malignant_probability": p}
+            for p, m in zip(proba.tolist(), positive.tolist())
+        ]
 
     return score
 
@@ -227,9 +255,14 @@ async def _start_grpc(model, v2_parse, batcher, settings: ServeSettings, ready: 
     from gan_jax.serve import grpc_server  # grpcio is an optional extra
 
     service = grpc_server.InferenceService(
-        model, v2_parse, batcher, threshold=settings.threshold, token=settings.token, ready=ready,
+        model,
+        v2_parse,
+        batcher,
+        threshold=settings.threshold,
+        token=settings.token,
+        ready=ready,
         metadata=kserve_metadata(model),
-    )  # fmt: skip
+    )
     return await grpc_server.start(service, settings.grpc_host, settings.grpc_port, settings.max_body_bytes)
 
 
@@ -242,11 +275,16 @@ def kserve_metadata(model) -> dict:
         inputs = [{"name": "input-0", "datatype": "FP32", "shape": [-1, len(model.feature_names)]}]
         parameters = {"feature_names": list(model.feature_names), "label_names": list(model.label_names)}
     return {
-        "name": model.name, "versions": [model.version], "platform": "jax", "inputs": inputs,
-        "outputs": [{"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
-                    {"name": "label", "datatype": "INT32", "shape": [-1]}],
+        "name": model.name,
+        "versions": [model.version],
+        "platform": "jax",
+        "inputs": inputs,
+        "outputs": [
+            {"name": "malignant_probability", "datatype": "FP32", "shape": [-1]},
+            {"name": "label", "datatype": "INT32", "shape": [-1]},
+        ],
         "parameters": parameters,
-    }  # fmt: skip
+    }
 
 
 def _v2_parser(model, parser, max_batch: int):
@@ -444,6 +482,6 @@ def load_model(bundle_uri: str | None, max_batch: int, name: str, echo: bool = F
 
     if echo:
         return EchoModel(max_batch, name="echo")
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
 
     return BundleModel(bundle.load(bundle_uri), max_batch, name)

@@ -45,21 +45,33 @@ class Metrics:
 
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.requests = Counter("gan_jax_requests", "HTTP requests", ["route", "method", "status"],
-                                registry=self.registry)  # fmt: skip
-        self.latency = Histogram("gan_jax_request_seconds", "request latency (s), server side",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "gan_jax_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "gan_jax_request_seconds",
+            "request latency (s), server side",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         rows_buckets = (1, 2, 4, 8, 16, 64, 256, 1024, 4096)
-        self.batch_rows = Histogram("gan_jax_model_call_rows", "cases per model call (after micro-batching)",
-                                    buckets=rows_buckets, registry=self.registry)  # fmt: skip
+        self.batch_rows = Histogram(
+            "gan_jax_model_call_rows",
+            "cases per model call (after micro-batching)",
+            buckets=rows_buckets,
+            registry=self.registry,
+        )
         self._children: dict = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
         child = self._children.get(key)
         if child is None:  # labels() takes a lock; cache the children
-            child = self._children[key] = (self.requests.labels(route, method, str(status)),
-                                           self.latency.labels(route))  # fmt: skip
+            child = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
         child[0].inc()
         child[1].observe(seconds)
 
@@ -121,8 +133,11 @@ class AuthLimitsMetrics:
         return hmac.compare_digest(auth[7:].strip(), self.token)  # constant time
 
     def _too_large(self) -> ApiError:
-        return ApiError(413, f"the body is larger than this server's limit of {self.max_body} bytes; "
-                             "send fewer cases per request or use gan-jax predict")  # fmt: skip
+        return ApiError(
+            413,
+            f"the body is larger than this server's limit of {self.max_body} bytes; "
+            "send fewer cases per request or use gan-jax predict",
+        )
 
     def _counting(self, receive):
         seen = 0

@@ -19,8 +19,10 @@ class NonFiniteProbability(FloatingPointError):
     """The model gave NaN or an infinity for some cases (`rows`, 0-based in the batch)."""
 
     def __init__(self, rows: np.ndarray):
-        super().__init__(f"the model returned a non-finite probability for {len(rows)} case(s); "
-                         "no label can be given for them")  # fmt: skip
+        super().__init__(
+            f"the model returned a non-finite probability for {len(rows)} case(s); "
+            "no label can be given for them"
+        )
         self.rows = rows
 
 
@@ -85,10 +87,19 @@ class BundleModel:
     def info(self) -> dict:
         b = self.bundle
         shape = {"image_shape": list(self.input_shape)} if self.kind == "image" else {}
-        return {"name": self.name, "kind": self.kind, "model_version": self.version, "checksum": b.checksum,
-                "feature_names": list(self.feature_names), **shape, "label_names": list(self.label_names),
-                "metrics": b.meta.get("metrics"), "training": b.meta.get("training"),
-                "versions": b.meta.get("versions"), "config": dataclasses.asdict(b.config)}  # fmt: skip
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "model_version": self.version,
+            "checksum": b.checksum,
+            "feature_names": list(self.feature_names),
+            **shape,
+            "label_names": list(self.label_names),
+            "metrics": b.meta.get("metrics"),
+            "training": b.meta.get("training"),
+            "versions": b.meta.get("versions"),
+            "config": dataclasses.asdict(b.config),
+        }
 
 
 class EchoModel:
@@ -109,8 +120,12 @@ class EchoModel:
         return np.zeros(len(x), np.float32)
 
     def info(self) -> dict:
-        return {"name": self.name, "model_version": self.version, "feature_names": list(self.feature_names),
-                "label_names": list(self.label_names)}  # fmt: skip
+        return {
+            "name": self.name,
+            "model_version": self.version,
+            "feature_names": list(self.feature_names),
+            "label_names": list(self.label_names),
+        }
 
 
 class MicroBatcher:

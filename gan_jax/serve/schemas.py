@@ -51,8 +51,9 @@ def loads(body: bytes):
         return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         # NaN and Infinity are not JSON, so they end up here too.
-        raise ApiError(400, f"the body is not valid JSON ({str(e).split(':')[0]}); note NaN and Infinity "
-                            "are not allowed") from None  # fmt: skip
+        raise ApiError(
+            400, f"the body is not valid JSON ({str(e).split(':')[0]}); note NaN and Infinity are not allowed"
+        ) from None
 
 
 class CaseParser(CaseSchema):
@@ -73,8 +74,12 @@ class CaseParser(CaseSchema):
         if n == 0:
             raise ApiError(422, "the batch is empty; send at least one case", field)
         if n > self.max_rows:  # 422, not 413: the body may be small, it is the count that is refused
-            raise ApiError(422, f"{n} cases is more than this server's limit of {self.max_rows} per "
-                                "request; split the batch or use gan-jax predict", field)  # fmt: skip
+            raise ApiError(
+                422,
+                f"{n} cases is more than this server's limit of {self.max_rows} per "
+                "request; split the batch or use gan-jax predict",
+                field,
+            )
 
 
 @_unprocessable
@@ -141,8 +146,11 @@ def v2_inputs(parser: CaseParser, body) -> np.ndarray:
     if len(tensors) == 1:
         x = _tensor(parser, tensors[0], "inputs[0]")
         if x.ndim != 2 or x.shape[1] != len(parser.names):
-            raise ApiError(422, f"shape must be [N, {len(parser.names)}] (features in order), "
-                                f"got {list(x.shape)}", "inputs[0].shape")  # fmt: skip
+            raise ApiError(
+                422,
+                f"shape must be [N, {len(parser.names)}] (features in order), got {list(x.shape)}",
+                "inputs[0].shape",
+            )
         return parser.array(x, lambda i: f"inputs[0].data[{i}]")
     by_name, tensor_of = {}, {}
     for i, t in enumerate(tensors):
@@ -162,8 +170,9 @@ def v2_inputs(parser: CaseParser, body) -> np.ndarray:
 
 def _tensor(parser: CaseParser, t: dict, field: str) -> np.ndarray:
     if t["datatype"] not in ("FP32", "FP64", "FP16", "INT8", "INT16", "INT32", "INT64"):
-        raise ApiError(422, f"datatype must be a number type such as FP32, got {t['datatype']!r}",
-                       f"{field}.datatype")  # fmt: skip
+        raise ApiError(
+            422, f"datatype must be a number type such as FP32, got {t['datatype']!r}", f"{field}.datatype"
+        )
     shape = t["shape"]
     # JSON Schema counts 7.0 as an integer, and so does this check.
     if not (isinstance(shape, list) and shape and all(_is_count(s) for s in shape)):
@@ -171,8 +180,9 @@ def _tensor(parser: CaseParser, t: dict, field: str) -> np.ndarray:
     shape = [int(s) for s in shape]
     flat = _flatten(t["data"], f"{field}.data")
     if len(flat) != math.prod(shape):
-        raise ApiError(422, f"holds {len(flat)} values but shape {shape} needs {math.prod(shape)}",
-                       f"{field}.data")  # fmt: skip
+        raise ApiError(
+            422, f"holds {len(flat)} values but shape {shape} needs {math.prod(shape)}", f"{field}.data"
+        )
     parser.check_rows(shape[0], f"{field}.shape")
     values = [number(v, f"{field}.data[{i}]") for i, v in enumerate(flat)]
     return np.asarray(values, np.float64).reshape(shape)  # float32 after the bounds check
@@ -208,8 +218,9 @@ def v2_images(body, shape: tuple[int, int, int], max_rows: int) -> np.ndarray:
     if not isinstance(t["name"], str):
         raise ApiError(422, f"must be a string, got {type_name(t['name'])}", f"{field}.name")
     if t["datatype"] != "UINT8":
-        raise ApiError(422, f"datatype must be UINT8 (pixel values 0..255), got {t['datatype']!r}",
-                       f"{field}.datatype")  # fmt: skip
+        raise ApiError(
+            422, f"datatype must be UINT8 (pixel values 0..255), got {t['datatype']!r}", f"{field}.datatype"
+        )
     want = f"[N, {', '.join(map(str, shape))}]"
     got = t["shape"]
     if not (isinstance(got, list) and len(got) == 4 and all(_is_count(s) for s in got)):
@@ -283,8 +294,9 @@ def csv_cases(parser: CaseParser, body: bytes) -> np.ndarray:
     out = np.empty((len(rows), len(parser.names)), np.float32)
     for r, (line, cells) in enumerate(rows):
         if len(cells) != len(parser.names):
-            raise ApiError(422, f"expected {len(parser.names)} comma-separated values, got {len(cells)}",
-                           f"line {line}")  # fmt: skip
+            raise ApiError(
+                422, f"expected {len(parser.names)} comma-separated values, got {len(cells)}", f"line {line}"
+            )
         out[r] = parser.from_cells(cells, columns, "", line, header)
     return out
 

@@ -40,8 +40,11 @@ class ImageLimits:
 def check_content_type(content_type: str) -> None:
     """415 unless the media type (parameters ignored) is image/png or image/jpeg."""
     if content_type not in IMAGE_TYPES:
-        raise ApiError(415, f"content type {content_type!r} is not supported; send the image as the body "
-                            f"with Content-Type {' or '.join(IMAGE_TYPES)}")  # fmt: skip
+        raise ApiError(
+            415,
+            f"content type {content_type!r} is not supported; send the image as the body "
+            f"with Content-Type {' or '.join(IMAGE_TYPES)}",
+        )
 
 
 def decode_image(data: bytes, shape: Sequence[int], limits: ImageLimits, field: str = "body") -> np.ndarray:
@@ -54,8 +57,9 @@ def decode_image(data: bytes, shape: Sequence[int], limits: ImageLimits, field: 
     try:
         pil = Image.open(io.BytesIO(data), formats=FORMATS)  # reads the header only
     except UnidentifiedImageError:
-        raise ApiError(415, "not a PNG or JPEG image (no PNG or JPEG header found); expected PNG or JPEG "
-                            "bytes", field) from None  # fmt: skip
+        raise ApiError(
+            415, "not a PNG or JPEG image (no PNG or JPEG header found); expected PNG or JPEG bytes", field
+        ) from None
     except Image.DecompressionBombError as e:
         raise ApiError(413, f"the image is a decompression bomb ({e})", field) from None
     except (OSError, SyntaxError, ValueError) as e:  # a recognised header that does not parse
@@ -66,16 +70,24 @@ def decode_image(data: bytes, shape: Sequence[int], limits: ImageLimits, field: 
         try:
             pil.load()
         except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ApiError(422, f"the {pil.format} image data is corrupt or truncated ({_first_line(e)}); "
-                                "expected a complete image", field) from None  # fmt: skip
+            raise ApiError(
+                422,
+                f"the {pil.format} image data is corrupt or truncated ({_first_line(e)}); "
+                "expected a complete image",
+                field,
+            ) from None
         return images.pil_to_model_input(pil, shape)
 
 
 def _check_size(size: tuple[int, int], limits: ImageLimits, fmt: str, field: str) -> None:
     width, height = size
     if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
-        raise ApiError(413, f"the {fmt} image declares {width} x {height} pixels; this server takes at most "
-                            f"{limits.max_side} per side and {limits.max_pixels} in all", field)  # fmt: skip
+        raise ApiError(
+            413,
+            f"the {fmt} image declares {width} x {height} pixels; this server takes at most "
+            f"{limits.max_side} per side and {limits.max_pixels} in all",
+            field,
+        )
 
 
 def _format_of(data: bytes) -> str:

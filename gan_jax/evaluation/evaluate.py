@@ -110,8 +110,10 @@ def classification_metrics(
     bad = ~np.isfinite(np.asarray(proba)) & np.broadcast_to(np.asarray(mask, bool), np.shape(proba))
     if bad.any():
         r, i = np.argwhere(bad)[0]
-        raise ValueError(f"run {r}, row {i}: the malignant probability is {np.asarray(proba)[r, i]}, "
-                         f"not a number in [0, 1] ({int(bad.sum())} such entries)")  # fmt: skip
+        raise ValueError(
+            f"run {r}, row {i}: the malignant probability is {np.asarray(proba)[r, i]}, "
+            f"not a number in [0, 1] ({int(bad.sum())} such entries)"
+        )
     y_true = jnp.broadcast_to(jnp.asarray(y_true), jnp.shape(proba))
     c = confusion_counts(y_true, decide(proba, threshold), mask)
     tp, fp, tn, fn = (c[k].astype(jnp.float32) for k in ("tp", "fp", "tn", "fn"))

@@ -137,8 +137,14 @@ class _Window:
         detail = {**self.backend.info(), "aligned": self.aligned_start and aligned_end}
         if self.joules == 0.0 and not self.backend.is_estimate:
             detail["warning"] = "the counter did not advance: window shorter than its update period"
-        return Measurement(self.joules, t1 - self.t0, self.backend.source,
-                           self.backend.is_estimate, self.backend.assumption(), detail)  # fmt: skip
+        return Measurement(
+            self.joules,
+            t1 - self.t0,
+            self.backend.source,
+            self.backend.is_estimate,
+            self.backend.assumption(),
+            detail,
+        )
 
 
 # --- RAPL ---------------------------------------------------------------------------------
@@ -169,12 +175,17 @@ class RaplBackend(CounterBackend):
 
     def assumption(self) -> str:
         names = ", ".join(f"{os.path.basename(p)} ({n})" for p, n, _ in self.zones)
-        return (f"Linux RAPL counters {names}: whole-socket energy, including other processes "
-                "running at the same time")  # fmt: skip
+        return (
+            f"Linux RAPL counters {names}: whole-socket energy, including other processes "
+            "running at the same time"
+        )
 
     def info(self) -> dict[str, Any]:
-        return {"zones": [{"zone": os.path.basename(p), "name": n, "max_energy_range_uj": m}
-                          for p, n, m in self.zones]}  # fmt: skip
+        return {
+            "zones": [
+                {"zone": os.path.basename(p), "name": n, "max_energy_range_uj": m} for p, n, m in self.zones
+            ]
+        }
 
 
 def _rapl_zones(root: str, include_dram: bool) -> list[tuple[str, str, int]]:
@@ -314,8 +325,10 @@ class CpuTimeEstimate(CounterBackend):
         return text + (f" No energy counter was readable: {'; '.join(self.why)}." if self.why else "")
 
     def info(self) -> dict[str, Any]:
-        return {"watts_per_thread": self.watts_per_thread,
-                "assumption_short": f"CPU time x {self.watts_per_thread:g} W/thread"}  # fmt: skip
+        return {
+            "watts_per_thread": self.watts_per_thread,
+            "assumption_short": f"CPU time x {self.watts_per_thread:g} W/thread",
+        }
 
 
 def cpu_seconds() -> float:
@@ -368,10 +381,19 @@ class ZeusBackend:
 
     def end(self, name: str) -> Measurement:
         m = self.monitor.end_window(name)
-        detail = {k: getattr(m, k) for k in ("gpu_energy", "cpu_energy", "dram_energy")
-                  if getattr(m, k, None) is not None}  # fmt: skip
-        return Measurement(float(m.total_energy), float(m.time), "zeus", False,
-                           "Zeus ZeusMonitor window (NVML GPU energy, RAPL CPU energy)", detail)  # fmt: skip
+        detail = {
+            k: getattr(m, k)
+            for k in ("gpu_energy", "cpu_energy", "dram_energy")
+            if getattr(m, k, None) is not None
+        }
+        return Measurement(
+            float(m.total_energy),
+            float(m.time),
+            "zeus",
+            False,
+            "Zeus ZeusMonitor window (NVML GPU energy, RAPL CPU energy)",
+            detail,
+        )
 
 
 # --- selection and the meter ----------------------------------------------------------------
@@ -474,10 +496,17 @@ class EnergyMeter:
 
     def describe(self) -> dict[str, Any]:
         """Which backend, why the others were skipped, and the assumption (for results JSON)."""
-        assumption = (self.backend.assumption() if callable(getattr(self.backend, "assumption", None))
-                      else "Zeus ZeusMonitor")  # fmt: skip
-        return {"source": self.source, "is_estimate": self.is_estimate,
-                "assumption": assumption, "skipped": list(self.skipped)}  # fmt: skip
+        assumption = (
+            self.backend.assumption()
+            if callable(getattr(self.backend, "assumption", None))
+            else "Zeus ZeusMonitor"
+        )
+        return {
+            "source": self.source,
+            "is_estimate": self.is_estimate,
+            "assumption": assumption,
+            "skipped": list(self.skipped),
+        }
 
     def begin(self) -> Any:
         if isinstance(self.backend, ZeusBackend):

@@ -70,9 +70,14 @@ SEMI_SUPERVISED = {
 
 
 def label_scarce_proba(
-    name: str, config: Config, x: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
-    labeled_masks: np.ndarray, n_jobs: int = -1,
-) -> np.ndarray:  # fmt: skip
+    name: str,
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    train_masks: np.ndarray,
+    labeled_masks: np.ndarray,
+    n_jobs: int = -1,
+) -> np.ndarray:
     """Malignant probability [R, N] of `name` (a key of SEMI_SUPERVISED) per run. The scaler is
     fitted on all of the run's training rows (unsupervised, as in our pipeline); a supervised
     model then fits the labelled rows only, a semi-supervised one all training rows with the

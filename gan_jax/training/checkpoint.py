@@ -13,10 +13,10 @@ temporary folder renamed when complete, so a crash never leaves a half-written s
 For s3:// and gs:// Orbax 0.12.8 still cannot build its TensorStore paths (re-tested against
 moto's S3 server: "Checkpoint path should be absolute. Got s3:/bucket/..."), so the manager
 works in a local staging folder and each saved step is uploaded with fsspec; a remote step
-counts as committed only once its manifest (sizes and SHA-256, `gan_jax.manifest`) is
+counts as committed only once its manifest (sizes and SHA-256, `gan_jax.artifacts.manifest`) is
 uploaded, last.
 
-Several processes (gan_jax.distributed): every process calls `save` and `restore_latest`, as
+Several processes (gan_jax.training.distributed): every process calls `save` and `restore_latest`, as
 Orbax expects; `save` first gathers the state to every host (`distributed.to_host`), and Orbax
 writes host arrays from the primary process only, behind its own cross-process barriers, so the
 folder must be one that every process sees (a shared filesystem; the s3/gs staging above is
@@ -40,8 +40,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy, save_decision_policy
 
-from gan_jax import distributed, manifest, storage, train
+from gan_jax.artifacts import manifest, storage
 from gan_jax.config import Config
+from gan_jax.training import distributed, train
 
 MANIFEST = "gan_jax_manifest.json"  # remote steps only; uploaded last = the step is committed
 FORMAT_VERSION = 2  # 2: state grouped per network (params, optimizer state)
@@ -99,10 +100,12 @@ class TrainCheckpoints:
         self.local_dir = local
         policy = save_decision_policy.SpecificStepsPolicy(steps=frozenset(steps or ()))
         options = ocp.CheckpointManagerOptions(
-            create=True, cleanup_tmp_directories=True, save_decision_policy=policy,
+            create=True,
+            cleanup_tmp_directories=True,
+            save_decision_policy=policy,
             preservation_policy=preservation_policy.LatestN(keep),
             enable_async_checkpointing=async_save and not self.remote,
-        )  # fmt: skip
+        )
         self.manager = ocp.CheckpointManager(local, options=options)
 
     def steps(self) -> list[int]:
@@ -245,8 +248,12 @@ def check_compatible(meta: dict, config: Config, data_fingerprint: str, uri: str
     where = f"checkpoint step {meta.get('step')} in {storage.redact(uri)}"
     if diff:
         pairs = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
-        raise IncompatibleCheckpoint(f"{where} was written with another config ({pairs}); resume with "
-                                     "the same config or use another --checkpoint-dir")  # fmt: skip
+        raise IncompatibleCheckpoint(
+            f"{where} was written with another config ({pairs}); resume with "
+            "the same config or use another --checkpoint-dir"
+        )
     if meta.get("data_fingerprint") != data_fingerprint:
-        raise IncompatibleCheckpoint(f"{where} was trained on other data, folds or labelled rows; resume "
-                                     "with the same data or use another --checkpoint-dir")  # fmt: skip
+        raise IncompatibleCheckpoint(
+            f"{where} was trained on other data, folds or labelled rows; resume "
+            "with the same data or use another --checkpoint-dir"
+        )

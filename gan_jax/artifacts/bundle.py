@@ -1,7 +1,7 @@
 """The served model bundle: one trained run, everything needed to score new cases, in one folder.
 
 Two kinds share the format and every check: "table" (the WDBC pipeline, `train_bundle`) and
-"image" (the conv SGAN of `gan_jax.train_images`, `image_bundle`). The metadata's `kind` says
+"image" (the conv SGAN of `gan_jax.training.train_images`, `image_bundle`). The metadata's `kind` says
 which (bundles written before kinds existed are tables); `Bundle.kind` is what the server and
 `gan-jax sample` dispatch on.
 
@@ -18,7 +18,7 @@ Layout of a bundle folder (local path, s3:// or gs://):
 named), restores into a template built from the config (a shape mismatch is named), and
 recomputes the checksum over the restored arrays and metadata. Every failure is a `BundleError`.
 Remote bundles are staged in a local temporary folder and copied with fsspec (Orbax 0.12 cannot
-address s3:// or gs:// paths here; see gan_jax/checkpoint.py).
+address s3:// or gs:// paths here; see gan_jax/training/checkpoint.py).
 """
 
 from __future__ import annotations
@@ -39,17 +39,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import manifest, runtime, storage, train
+from gan_jax import runtime
+from gan_jax.artifacts import manifest, storage
 from gan_jax.config import Config
+from gan_jax.training import train
 
-FORMAT = "gan_jax.bundle/2"  # 2: params grouped per network, labelled fraction in the config
+FORMAT = "gan_jax.artifacts.bundle/2"  # 2: params grouped per network, labelled fraction in the config
 MANIFEST = "bundle.json"
 MODEL_DIR = "model"
 KINDS = ("table", "image")
 _A = {"table": "a table", "image": "an image"}  # for messages
 PARAM_KEYS = {"table": ("scaler", "ae", "disc", "gen"), "image": ("ae", "disc", "gen")}
-_META_KEYS = ("format", "model_version", "config", "label_names", "versions", "metrics", "training",
-              "created")  # fmt: skip
+_META_KEYS = (
+    "format",
+    "model_version",
+    "config",
+    "label_names",
+    "versions",
+    "metrics",
+    "training",
+    "created",
+)
 _KIND_META_KEYS = {"table": ("feature_names",), "image": ()}
 
 
@@ -100,19 +110,26 @@ class Bundle:
     def image_state(self):
         """The image bundle's params as a `train_images.ImageTrainState` (no optimizer states),
         which `train_images.predict_proba` and the generator take."""
-        from gan_jax import train_images
+        from gan_jax.training import train_images
 
         self.require("image", "Bundle.image_state")
         p = self.params
-        return train_images.ImageTrainState(step=None, ae_params=p["ae"], ae_opt=None, disc_params=p["disc"],
-                                            disc_opt=None, gen_params=p["gen"], gen_opt=None)  # fmt: skip
+        return train_images.ImageTrainState(
+            step=None,
+            ae_params=p["ae"],
+            ae_opt=None,
+            disc_params=p["disc"],
+            disc_opt=None,
+            gen_params=p["gen"],
+            gen_opt=None,
+        )
 
     def predict_fn(self) -> Callable[[jax.Array], jax.Array]:
         """A jitted x -> malignant probability [B]; x is float32 [B, F] feature rows (table) or
         uint8 images [B, H, W, C] (image). Params are baked in as device constants, so a call
         transfers only the batch."""
         if self.kind == "image":
-            from gan_jax import train_images
+            from gan_jax.training import train_images
 
             state = jax.device_put(self.image_state())
             return jax.jit(lambda x: train_images.predict_proba(self.config, state, x))
@@ -124,13 +141,15 @@ class Bundle:
         for an image bundle, uint8 images [N, H, W, C] of `image_shape`."""
         dtype = np.uint8 if self.kind == "image" else np.float32
         if self.kind == "image" and (np.asarray(x).dtype != np.uint8 or np.shape(x)[1:] != self.image_shape):
-            raise ValueError(f"expected uint8 images [N, {', '.join(map(str, self.image_shape))}], "
-                             f"got {np.asarray(x).dtype} {list(np.shape(x))}")  # fmt: skip
+            raise ValueError(
+                f"expected uint8 images [N, {', '.join(map(str, self.image_shape))}], "
+                f"got {np.asarray(x).dtype} {list(np.shape(x))}"
+            )
         return np.asarray(_cached_predict(self)(jnp.asarray(x, dtype)))
 
     def sample_images(self, n: int, seed: int = 0) -> np.ndarray:
         """n generator samples G(z), z ~ N(0, I) drawn from `seed`, as uint8 images [n, H, W, C]."""
-        from gan_jax import train_images
+        from gan_jax.training import train_images
 
         self.require("image", "sampling images")
         if n < 1:
@@ -157,8 +176,8 @@ def train_bundle(
       model_version: the served version string (default: "<config name>-<checksum[:12]>").
       mesh: devices for training (default: all).
     """
-    from gan_jax import evaluate
     from gan_jax.data import load_dataset
+    from gan_jax.evaluation import evaluate
 
     data = load_dataset(config.data)
     if fold is None:
@@ -179,22 +198,38 @@ def train_bundle(
     if fold is not None:
         metrics["held_out"] = _metrics(data.y, proba, ~mask)
     meta = {
-        "format": FORMAT, "kind": "table", "config": config.to_dict(),
-        "feature_names": list(data.feature_names), "label_names": list(data.label_names),
+        "format": FORMAT,
+        "kind": "table",
+        "config": config.to_dict(),
+        "feature_names": list(data.feature_names),
+        "label_names": list(data.label_names),
         "versions": runtime.library_versions(),
-        "metrics": metrics, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "training": {"data": data.source, "fold": fold, "n_train_rows": int(mask.sum()),
-                     "n_labeled_rows": int(runs.labeled_mask.sum()),
-                     "seed": config.seed, "seconds": round(seconds, 2), "git_commit": runtime.git_commit()},
-    }  # fmt: skip
+        "metrics": metrics,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "training": {
+            "data": data.source,
+            "fold": fold,
+            "n_train_rows": int(mask.sum()),
+            "n_labeled_rows": int(runs.labeled_mask.sum()),
+            "seed": config.seed,
+            "seconds": round(seconds, 2),
+            "git_commit": runtime.git_commit(),
+        },
+    }
     return _seal(params, meta, model_version, config.name)
 
 
 def image_bundle(
-    config, state, *, label_names: tuple[str, str], metrics: dict[str, Any], training: dict[str, Any],
-    model_version: str | None = None, name: str = "images",
-) -> Bundle:  # fmt: skip
-    """One trained image run (`gan_jax.train_images`) as a bundle; `export` writes it.
+    config,
+    state,
+    *,
+    label_names: tuple[str, str],
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+    model_version: str | None = None,
+    name: str = "images",
+) -> Bundle:
+    """One trained image run (`gan_jax.training.train_images`) as a bundle; `export` writes it.
 
     Args:
       config: the run's `train_images.ImageConfig`.
@@ -214,11 +249,15 @@ def image_bundle(
     if len(label_names) != 2 or not all(isinstance(n, str) for n in label_names):
         raise BundleError(f"{where}: label_names must name the two classes, got {list(label_names)}")
     meta = {
-        "format": FORMAT, "kind": "image", "config": dataclasses.asdict(config),
-        "label_names": list(label_names), "versions": runtime.library_versions(), "metrics": metrics,
+        "format": FORMAT,
+        "kind": "image",
+        "config": dataclasses.asdict(config),
+        "label_names": list(label_names),
+        "versions": runtime.library_versions(),
+        "metrics": metrics,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "training": {**training, "git_commit": runtime.git_commit()},
-    }  # fmt: skip
+    }
     return _seal(params, meta, model_version, name)
 
 
@@ -254,7 +293,7 @@ def _params_dict(model: train.ModelParams) -> dict[str, Any]:
 
 
 def _metrics(y: np.ndarray, proba: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    from gan_jax import evaluate
+    from gan_jax.evaluation import evaluate
 
     m = evaluate.classification_metrics(y, proba[None], mask[None])
     return {k: float(m[k][0]) for k in evaluate.METRICS} | {"n_rows": int(mask.sum())}
@@ -306,15 +345,23 @@ def export(bundle: Bundle, uri: str | os.PathLike, *, overwrite: bool = False) -
 def _write_local(bundle: Bundle, local: str) -> None:
     import orbax.checkpoint as ocp
 
-    meta = {**bundle.meta, "config": dataclasses.asdict(bundle.config),
-            "label_names": list(bundle.label_names), "model_version": bundle.model_version}  # fmt: skip
+    meta = {
+        **bundle.meta,
+        "config": dataclasses.asdict(bundle.config),
+        "label_names": list(bundle.label_names),
+        "model_version": bundle.model_version,
+    }
     if bundle.kind == "table":
         meta["feature_names"] = list(bundle.feature_names)
     args = ocp.args.Composite(params=ocp.args.StandardSave(bundle.params), meta=ocp.args.JsonSave(meta))
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
         ckptr.save(os.path.join(local, MODEL_DIR), args=args, force=True)
-    listing = {"format": FORMAT, "model_version": bundle.model_version, "checksum": bundle.checksum,
-               "files": manifest.digests(local, exclude=(MANIFEST,))}  # fmt: skip
+    listing = {
+        "format": FORMAT,
+        "model_version": bundle.model_version,
+        "checksum": bundle.checksum,
+        "files": manifest.digests(local, exclude=(MANIFEST,)),
+    }
     with open(os.path.join(local, MANIFEST), "w") as f:
         json.dump(listing, f, indent=1)
 
@@ -411,7 +458,7 @@ def _check_meta(meta: dict[str, Any], manifest: dict[str, Any], where: str) -> t
 def _config_from_dict(kind: str, d: dict[str, Any]):
     if kind == "table":
         return Config.from_dict(d)
-    from gan_jax import train_images
+    from gan_jax.training import train_images
 
     return _dataclass_from_dict(train_images.ImageConfig, d)
 
@@ -455,12 +502,15 @@ def _check_shapes(params: dict[str, Any], template: dict[str, Any], where: str) 
     want_paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(template)]
     if got_paths != want_paths:
         extra, lacking = sorted(set(got_paths) - set(want_paths)), sorted(set(want_paths) - set(got_paths))
-        raise BundleError(f"{where}: the parameters do not match the config: unexpected {extra[:3]}, "
-                          f"missing {lacking[:3]}")  # fmt: skip
+        raise BundleError(
+            f"{where}: the parameters do not match the config: unexpected {extra[:3]}, missing {lacking[:3]}"
+        )
     for (path, want), got in zip(jax.tree_util.tree_leaves_with_path(template), jax.tree.leaves(params)):
         if np.shape(got) != want.shape or np.asarray(got).dtype != want.dtype:
-            raise BundleError(f"{where}: parameter {jax.tree_util.keystr(path)} has shape "
-                              f"{np.shape(got)}, expected {want.shape} from the config")  # fmt: skip
+            raise BundleError(
+                f"{where}: parameter {jax.tree_util.keystr(path)} has shape "
+                f"{np.shape(got)}, expected {want.shape} from the config"
+            )
 
 
 def params_template(kind: str, config, n_features: int = 0) -> dict[str, Any]:
@@ -469,7 +519,7 @@ def params_template(kind: str, config, n_features: int = 0) -> dict[str, Any]:
     if kind == "table":
         shapes = _params_dict(train.model_params(train.state_shapes(config, n_features)))
     else:
-        from gan_jax import train_images
+        from gan_jax.training import train_images
 
         state = jax.eval_shape(functools.partial(train_images.init_state, config), jax.random.key(0))
         shapes = {"ae": state.ae_params, "disc": state.disc_params, "gen": state.gen_params}
@@ -479,9 +529,14 @@ def params_template(kind: str, config, n_features: int = 0) -> dict[str, Any]:
 def _from_parts(params: dict[str, Any], meta: dict[str, Any]) -> Bundle:
     config = _config_from_dict(meta.get("kind", "table"), meta["config"])
     rest = {k: v for k, v in meta.items() if k not in ("config", "feature_names", "label_names")}
-    return Bundle(config=config, params=params, feature_names=tuple(meta.get("feature_names", ())),
-                  label_names=tuple(meta["label_names"]), model_version=meta["model_version"],
-                  meta=rest)  # fmt: skip
+    return Bundle(
+        config=config,
+        params=params,
+        feature_names=tuple(meta.get("feature_names", ())),
+        label_names=tuple(meta["label_names"]),
+        model_version=meta["model_version"],
+        meta=rest,
+    )
 
 
 def _first_line(e: BaseException) -> str:

@@ -35,8 +35,16 @@ def figure3_metrics(bars: dict[str, dict[str, dict]], path, title: str = "") -> 
             lo = np.array([100 * metrics[m]["ci95_low"] for m in FIGURE3_METRICS])
             hi = np.array([100 * metrics[m]["ci95_high"] for m in FIGURE3_METRICS])
             err = np.stack([means - np.maximum(lo, 0), np.minimum(hi, 100) - means])
-        ax.bar(x + (i - (len(bars) - 1) / 2) * width, means, width, yerr=err, capsize=3,
-               label=label, hatch=None if has_ci else "//", alpha=0.9)  # fmt: skip
+        ax.bar(
+            x + (i - (len(bars) - 1) / 2) * width,
+            means,
+            width,
+            yerr=err,
+            capsize=3,
+            label=label,
+            hatch=None if has_ci else "//",
+            alpha=0.9,
+        )
     ax.set_xticks(x, [m.capitalize() if m != "f1" else "F1" for m in FIGURE3_METRICS])
     ax.set_ylabel("%")
     ax.set_ylim(0, 100.5)  # from 0: a cut axis made small differences look large
@@ -54,8 +62,14 @@ def confusion_matrix_plot(counts: dict[str, int], path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     ax.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
-        ax.text(j, i, f"{v}\n({100 * v / m[i].sum():.1f} %)", ha="center", va="center",
-                color="white" if v > m.max() / 2 else "black")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            f"{v}\n({100 * v / m[i].sum():.1f} %)",
+            ha="center",
+            va="center",
+            color="white" if v > m.max() / 2 else "black",
+        )
     ax.set_xticks([0, 1], ["benign", "malignant"])
     ax.set_yticks([0, 1], ["benign", "malignant"])
     ax.set_xlabel("predicted")
@@ -83,9 +97,12 @@ def figure5_energy(tasks: dict[str, dict], source_label: str, path, title: str =
         ax.plot(n, joules, "o", alpha=0.6, label=f"windows ({source_label})")
         fit = t["fit"]
         grid = np.linspace(0, n.max() * 1.05, 50)
-        ax.plot(grid, fit["intercept_joules"] + fit["joules_per_task"] * grid, "-",
-                label=f"fit: {fit['joules_per_task']:.4g} J per {t['unit']}"
-                      f" {fit['intercept_joules']:+.3g} J")  # fmt: skip
+        ax.plot(
+            grid,
+            fit["intercept_joules"] + fit["joules_per_task"] * grid,
+            "-",
+            label=f"fit: {fit['joules_per_task']:.4g} J per {t['unit']} {fit['intercept_joules']:+.3g} J",
+        )
         ax.set_xlabel(f"number of tasks ({t['unit']}s)")
         ax.set_ylabel("energy (J)")
         ax.set_title(kind, fontsize=10)
@@ -110,8 +127,9 @@ def label_scarcity_plot(study: dict, path) -> None:
             s = [e["models"][name]["summary"][metric] for e in entries]
             mean = np.array([100 * v["mean"] for v in s])
             ax.plot(n_labels, mean, marker="o", label=name, lw=2.2 if "paper" in name else 1.2)
-            ax.fill_between(n_labels, [100 * v["ci95_low"] for v in s], [100 * v["ci95_high"] for v in s],
-                            alpha=0.12)  # fmt: skip
+            ax.fill_between(
+                n_labels, [100 * v["ci95_low"] for v in s], [100 * v["ci95_high"] for v in s], alpha=0.12
+            )
         ax.set_xscale("log")
         ax.set_xlabel("labelled training rows per fold (log scale)")
         ax.set_ylabel(f"{'ROC-AUC' if metric == 'roc_auc' else 'accuracy'} (%)")

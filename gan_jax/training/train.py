@@ -28,8 +28,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax import distributed, evaluate, losses, preprocess
 from gan_jax.config import Config
+from gan_jax.evaluation import evaluate
 from gan_jax.models import (
     AutoEncoder,
     AuxClassifierDiscriminator,
@@ -37,7 +37,10 @@ from gan_jax.models import (
     ConditionalGenerator,
     DiscriminatorClassifier,
     Generator,
+    losses,
+    preprocess,
 )
+from gan_jax.training import distributed
 
 Params = Any
 PHASES = ("ae", "gan")
@@ -146,8 +149,12 @@ def state_shapes(config: Config, n_features: int, n_runs: int | None = None) -> 
     stacked; no compute. The one template of checkpoints and bundles."""
     n = 8  # any row count: no parameter's shape depends on it
     scalar = jax.ShapeDtypeStruct((), np.float32)
-    run = RunSpec(jax.ShapeDtypeStruct((2,), np.uint32), jax.ShapeDtypeStruct((n,), bool),
-                  jax.ShapeDtypeStruct((n,), bool), HParams(*[scalar] * len(HParams._fields)))  # fmt: skip
+    run = RunSpec(
+        jax.ShapeDtypeStruct((2,), np.uint32),
+        jax.ShapeDtypeStruct((n,), bool),
+        jax.ShapeDtypeStruct((n,), bool),
+        HParams(*[scalar] * len(HParams._fields)),
+    )
     init = functools.partial(init_state, config)
     if n_runs is not None:
         init = jax.vmap(init, in_axes=(None, 0))
@@ -202,8 +209,9 @@ def ae_step(nets: Networks, config: Config, state: TrainState, key, hp: HParams,
     return state._replace(ae=_adam_update(AE_ADAM, state.ae, grads, hp.ae_lr)), {"ae": loss}
 
 
-def gan_step(nets: Networks, config: Config, state: TrainState, key, hp: HParams, features, y,
-             draw_labeled, draw_train):  # fmt: skip
+def gan_step(
+    nets: Networks, config: Config, state: TrainState, key, hp: HParams, features, y, draw_labeled, draw_train
+):
     """One semi-supervised GAN step on classifier inputs features [N, D]: discriminator, then
     generator.
 
@@ -334,8 +342,9 @@ def default_block_runs(config: Config, x_shape: tuple[int, int], platform: str) 
     return max(1, CPU_BLOCK_BYTES // per_run)
 
 
-def n_run_blocks(config: Config, x_shape: tuple[int, int], mesh: Mesh, n_runs: int,
-                 block_runs: int | str | None) -> int:  # fmt: skip
+def n_run_blocks(
+    config: Config, x_shape: tuple[int, int], mesh: Mesh, n_runs: int, block_runs: int | str | None
+) -> int:
     """How many blocks `train_runs` splits `n_runs` runs into on `mesh` (1: no blocks).
 
     Raises:
@@ -344,8 +353,10 @@ def n_run_blocks(config: Config, x_shape: tuple[int, int], mesh: Mesh, n_runs: i
     if block_runs == "auto":
         block_runs = default_block_runs(config, x_shape, mesh.devices.flat[0].platform)
     elif block_runs is not None and (not isinstance(block_runs, int) or block_runs < 1):
-        raise ValueError(f"block_runs={block_runs!r}: expected 'auto', None (no blocks) or an int >= 1 "
-                         "(runs per device in each block)")  # fmt: skip
+        raise ValueError(
+            f"block_runs={block_runs!r}: expected 'auto', None (no blocks) or an int >= 1 "
+            "(runs per device in each block)"
+        )
     per_device = -(-n_runs // mesh.size)
     return 1 if block_runs is None else -(-per_device // block_runs)
 
@@ -418,7 +429,7 @@ def make_runs(
 def place_inputs(mesh: Mesh, runs, x: np.ndarray, y: np.ndarray, n_blocks: int = 1):
     """(runs, x, y on the mesh, the run indices `take`, `put`): the runs axis padded to a multiple
     of n_blocks × the device count with copies of the last run and sharded; x [N, F] and y [N]
-    replicated. Global arrays, so with several processes (gan_jax.distributed) each feeds its
+    replicated. Global arrays, so with several processes (gan_jax.training.distributed) each feeds its
     own devices."""
     n_runs = len(runs.train_mask)
     pad = -n_runs % (mesh.size * n_blocks)
@@ -649,8 +660,17 @@ def init_synth_state(config: Config, x: jax.Array, y: jax.Array, run: SynthRunSp
     )
 
 
-def synth_step(nets: SynthNetworks, config: Config, state: SynthState, key, hp: SynthHParams, xs, y,
-               draw_labeled, draw_train):  # fmt: skip
+def synth_step(
+    nets: SynthNetworks,
+    config: Config,
+    state: SynthState,
+    key,
+    hp: SynthHParams,
+    xs,
+    y,
+    draw_labeled,
+    draw_train,
+):
     """One conditional-GAN step on scaled training rows xs [N, F]: discriminator, then generator.
     Fakes are conditioned on labels drawn from the run's labelled class prior."""
     k_lab, k_real, k_zd, k_yd, k_zg, k_yg = jax.random.split(key, 6)
@@ -671,8 +691,9 @@ def synth_step(nets: SynthNetworks, config: Config, state: SynthState, key, hp: 
         if not acgan:
             return losses.cgan_discriminator_loss(disc(dp, x_lab, y_lab)[0], fake_src)
         real_src = disc(dp, x_real, None)[0]
-        return losses.acgan_discriminator_loss(real_src, fake_src, disc(dp, x_lab, None)[1], y_lab,
-                                               fake_cls, y_fd)  # fmt: skip
+        return losses.acgan_discriminator_loss(
+            real_src, fake_src, disc(dp, x_lab, None)[1], y_lab, fake_cls, y_fd
+        )
 
     d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc.params)
     state = state._replace(disc=_adam_update(SYNTH_ADAM, state.disc, d_grads, hp.synth_d_lr))
@@ -718,8 +739,9 @@ class SynthResult(NamedTuple):
     history: list[dict]
 
 
-def train_synth_runs(config: Config, x: np.ndarray, y: np.ndarray, runs: SynthRunSpec, *,
-                     mesh: Mesh | None = None) -> SynthResult:  # fmt: skip
+def train_synth_runs(
+    config: Config, x: np.ndarray, y: np.ndarray, runs: SynthRunSpec, *, mesh: Mesh | None = None
+) -> SynthResult:
     """Trains the class-conditional generator of R runs in one fused, run-vmapped call (the
     runs axis sharded over `mesh`), `config.synth_steps` steps in chunks of `log_every`.
 
@@ -739,6 +761,11 @@ def train_synth_runs(config: Config, x: np.ndarray, y: np.ndarray, runs: SynthRu
         step_losses = jax.device_get(step_losses)
         _check_finite(step_losses, step, n_runs)
         step += n
-        history.append({"step": step, "phase": "synth",
-                        **{k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()}})  # fmt: skip
+        history.append(
+            {
+                "step": step,
+                "phase": "synth",
+                **{k: float(np.mean(v[:, :n_runs])) for k, v in step_losses.items()},
+            }
+        )
     return SynthResult(_unpad(state, n_runs, pad), history)

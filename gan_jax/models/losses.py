@@ -58,7 +58,7 @@ def feature_matching_loss(real_features: jax.Array, fake_features: jax.Array) ->
     return jnp.sum((jnp.mean(real_features, 0) - jnp.mean(fake_features, 0)) ** 2)
 
 
-# Class-conditional GANs for synthetic rows (gan_jax.synth). Single-logit D(x) = σ(logit).
+# Class-conditional GANs for synthetic rows (gan_jax.studies.synth). Single-logit D(x) = σ(logit).
 
 
 def cgan_discriminator_loss(real_logit: jax.Array, fake_logit: jax.Array) -> jax.Array:

@@ -19,8 +19,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import evaluate, stats, storage, synth, train
+from gan_jax.artifacts import storage
 from gan_jax.config import Config, quick_variant
+from gan_jax.evaluation import evaluate, stats
+from gan_jax.studies import synth
+from gan_jax.training import train
 
 RATIOS = (0.0, 0.5, 1.0, 2.0)
 LOW_LABELED_FRACTION = 0.1
@@ -70,7 +73,7 @@ def _lr_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) -> n
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from gan_jax.baselines import make_baseline
+    from gan_jax.evaluation.baselines import make_baseline
 
     out = []
     for r in range(len(train_masks)):
@@ -113,8 +116,9 @@ def run_conditions(clf: Config, gen: Config, x, y, train_masks, log=print) -> di
     per_run, timing = {}, {}
     for regime, fraction in REGIMES.items():
         labeled = evaluate.labeled_masks(y, train_masks, fraction, clf.seed)
-        syn_x, syn_y, gen_seconds = generate(gen.replace(labeled_fraction=fraction), x, y, train_masks,
-                                             labeled, n_max)  # fmt: skip
+        syn_x, syn_y, gen_seconds = generate(
+            gen.replace(labeled_fraction=fraction), x, y, train_masks, labeled, n_max
+        )
         timing[regime] = {"generator_seconds_all_runs": gen_seconds}
         log(f"{regime}: {len(train_masks)} generators trained in {gen_seconds:.1f} s")
         per_run[regime] = {m: {} for m in MODELS}
@@ -195,7 +199,7 @@ def verdict(summary: dict, comparisons: list[dict]) -> list[str]:
                 continue
             fmt = lambda cs: ", ".join(
                 f"{c['metric']} {100 * c['mean_diff']:+.2f} pts at ratio {c['ratio']}" for c in cs
-            )  # fmt: skip
+            )
             parts = [f"improves {fmt(up)}" if up else "", f"worsens {fmt(down)}" if down else ""]
             lines.append(f"{name}: synthetic rows {' and '.join(p for p in parts if p)} (Holm p < {ALPHA}).")
     return lines
@@ -205,17 +209,26 @@ def to_markdown(record: dict[str, Any]) -> str:
     """The study as Markdown; every number is read from `record` (results/augmentation.json)."""
     pct = lambda v: f"{100 * v:.2f}"
     lines = [
-        "# GAN augmentation study", "",
+        "# GAN augmentation study",
+        "",
         f"{record['n_runs']} runs ({record['n_repeats']} × stratified {record['n_folds']}-fold, seed "
         f"{record['seed']}), the paper study's folds. Generator: `{record['generator']['synth_model']}` "
         f"(`experiments/synth.py`), trained on each run's training rows only; ratio = synthetic rows / "
         "real training rows. Scored on each run's real test rows. Means with 95 % CI "
-        f"({evaluate.CI_METHOD}). Command: `{record['command']}`.", "",
-        "## Verdict", "", *(f"- {v}" for v in record["verdict"]), "",
-    ]  # fmt: skip
+        f"({evaluate.CI_METHOD}). Command: `{record['command']}`.",
+        "",
+        "## Verdict",
+        "",
+        *(f"- {v}" for v in record["verdict"]),
+        "",
+    ]
     for regime, models in record["summary"].items():
-        lines += [f"## {regime}", "", "| model | ratio | " + " | ".join(METRICS) + " |",
-                  "|---|---:|" + "---:|" * len(METRICS)]  # fmt: skip
+        lines += [
+            f"## {regime}",
+            "",
+            "| model | ratio | " + " | ".join(METRICS) + " |",
+            "|---|---:|" + "---:|" * len(METRICS),
+        ]
         for model, ratios in models.items():
             for r, ms in ratios.items():
                 cells = [
@@ -226,10 +239,11 @@ def to_markdown(record: dict[str, Any]) -> str:
         lines.append("")
     lines += [
         "## Paired tests: ratio vs 0 (corrected resampled t-test, Holm over all "
-        f"{len(record['comparisons'])})", "",
+        f"{len(record['comparisons'])})",
+        "",
         "| labels | model | ratio | metric | Δ mean (pts) | 95 % CI | p | p (Holm) |",
         "|---|---|---:|---|---:|---|---:|---:|",
-    ]  # fmt: skip
+    ]
     for c in record["comparisons"]:
         lines.append(
             f"| {c['regime']} | {c['model']} | {c['ratio']} | {c['metric']} | {100 * c['mean_diff']:+.2f} | "
@@ -239,8 +253,10 @@ def to_markdown(record: dict[str, Any]) -> str:
     lines += ["", "## Time", ""]
     for regime, v in t.items():
         sec = v["generator_seconds_all_runs"]
-        lines.append(f"- {regime}: {record['n_runs']} generators in one fused call: {sec:.1f} s "
-                     f"({sec / record['n_runs']:.2f} s per run)")  # fmt: skip
+        lines.append(
+            f"- {regime}: {record['n_runs']} generators in one fused call: {sec:.1f} s "
+            f"({sec / record['n_runs']:.2f} s per run)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -253,8 +269,9 @@ def figure(record: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     regimes = list(record["summary"])
-    fig, axes = plt.subplots(len(regimes), len(METRICS), figsize=(4.2 * len(METRICS), 3.4 * len(regimes)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(regimes), len(METRICS), figsize=(4.2 * len(METRICS), 3.4 * len(regimes)), squeeze=False
+    )
     for i, regime in enumerate(regimes):
         for j, k in enumerate(METRICS):
             ax = axes[i, j]
@@ -291,16 +308,30 @@ def run_augmentation_study(out: str = "results", quick: bool = False, log=print)
     ratio = float((~train_masks).sum() / train_masks.sum())
     summary, comparisons = analyse(cond["per_run"], ratio)
     record = {
-        "command": f"python -m gan_jax.augmentation_study --out {out}" + (" --quick" if quick else ""),
-        "quick": quick, "data": data.source, "seed": clf.seed, "n_folds": clf.n_folds,
-        "n_repeats": clf.n_repeats, "n_runs": len(train_masks), "test_train_ratio": ratio,
-        "ratios": list(RATIOS), "regimes": REGIMES, "metrics": list(METRICS),
-        "classifier": clf.to_dict(), "generator": gen.to_dict(),
-        "versions": runtime.library_versions(), "device": runtime.device_description(),
-        "summary": summary, "comparisons": comparisons, "verdict": verdict(summary, comparisons),
-        "timing": cond["timing"], "total_seconds": time.perf_counter() - t0, "per_run": cond["per_run"],
-    }  # fmt: skip
-    from gan_jax.cross_validation import write_json
+        "command": f"python -m gan_jax.studies.augmentation_study --out {out}"
+        + (" --quick" if quick else ""),
+        "quick": quick,
+        "data": data.source,
+        "seed": clf.seed,
+        "n_folds": clf.n_folds,
+        "n_repeats": clf.n_repeats,
+        "n_runs": len(train_masks),
+        "test_train_ratio": ratio,
+        "ratios": list(RATIOS),
+        "regimes": REGIMES,
+        "metrics": list(METRICS),
+        "classifier": clf.to_dict(),
+        "generator": gen.to_dict(),
+        "versions": runtime.library_versions(),
+        "device": runtime.device_description(),
+        "summary": summary,
+        "comparisons": comparisons,
+        "verdict": verdict(summary, comparisons),
+        "timing": cond["timing"],
+        "total_seconds": time.perf_counter() - t0,
+        "per_run": cond["per_run"],
+    }
+    from gan_jax.evaluation.cross_validation import write_json
 
     write_json(storage.join(out, "augmentation.json"), record)
     storage.write_text(storage.join(out, "augmentation.md"), to_markdown(record))

@@ -75,8 +75,10 @@ def reproduction_statement(versions: dict[str, str]) -> str:
     except (FileNotFoundError, ValueError) as e:
         return f"These results were made with Python {python}; no usable lock reproduces them ({e})."
     if diff:
-        return (f"These results were made with Python {python} and versions that differ from `{rel}`: "
-                f"{'; '.join(diff)}. Regenerate the results, or the lock ({REGENERATE}).")  # fmt: skip
+        return (
+            f"These results were made with Python {python} and versions that differ from `{rel}`: "
+            f"{'; '.join(diff)}. Regenerate the results, or the lock ({REGENERATE})."
+        )
     named = ", ".join(f"{k} {v}" for k, v in versions.items() if normalize(k) not in NOT_LOCKED)
     return (
         f"These results were made with Python {python} and the versions `{rel}` pins (recorded beside "

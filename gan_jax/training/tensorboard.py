@@ -13,7 +13,7 @@ per folder, so a chart overlays the runs of one tag:
 
 Written with tensorboardX (numpy and protobuf only; no TensorFlow). The writer only writes
 local files, so a remote folder is written to a temporary one and uploaded with
-gan_jax.storage (the same credentials and endpoints as every other artifact). The folder is
+gan_jax.artifacts.storage (the same credentials and endpoints as every other artifact). The folder is
 replaced on each call, so a resumed training does not leave the curves of the first attempt
 beside the new ones.
 """
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import storage
+from gan_jax.artifacts import storage
 
 FOLDER = "tensorboard"
 MEAN_RUN = "mean"
@@ -86,7 +86,8 @@ def write_training_logs(
 def write_results_logs(
     uri: str | os.PathLike, results: Mapping[str, Any], per_run_losses: Mapping[str, Any] | None = None
 ) -> str:
-    """`write_training_logs` from a results record of `gan_jax.cross_validation.train_and_evaluate`:
+    """`write_training_logs` from a results record of
+    `gan_jax.evaluation.cross_validation.train_and_evaluate`:
     its history (with the per-run losses its entries carry under "per_run"), the mean of every
     summarised metric and every run's metrics."""
     final = {name: s["mean"] for name, s in results.get("summary", {}).items()}
@@ -132,8 +133,10 @@ def _per_run_curves(curves, per_run_losses: Mapping[str, Any]) -> dict[str, np.n
         array = np.asarray(values, np.float64)
         n = len(curves[name][0])
         if array.ndim != 2 or array.shape[1] != n:
-            raise ValueError(f"per_run_losses[{name!r}]: expected shape [R, {n}] (runs × history "
-                             f"entries with {name!r}), got {list(array.shape)}")  # fmt: skip
+            raise ValueError(
+                f"per_run_losses[{name!r}]: expected shape [R, {n}] (runs × history "
+                f"entries with {name!r}), got {list(array.shape)}"
+            )
         out[name] = array
     n_runs = {len(a) for a in out.values()}
     if len(n_runs) > 1:

@@ -56,14 +56,19 @@ class AugmentConfig:
             raise ValueError(f"min_crop_scale {self.min_crop_scale}: expected a value in (0, 1]")
 
 
-NO_AUGMENT = AugmentConfig(max_rotation=0.0, flip_lr=False, flip_ud=False, min_crop_scale=1.0,
-                           brightness=0.0, contrast=0.0)  # fmt: skip
+NO_AUGMENT = AugmentConfig(
+    max_rotation=0.0, flip_lr=False, flip_ud=False, min_crop_scale=1.0, brightness=0.0, contrast=0.0
+)
 
 
 def affine_resample(
-    image: jax.Array, theta: jax.Array, scale: jax.Array, shift: jax.Array,
-    mode: str = "nearest", cval: float = 0.0,
-) -> jax.Array:  # fmt: skip
+    image: jax.Array,
+    theta: jax.Array,
+    scale: jax.Array,
+    shift: jax.Array,
+    mode: str = "nearest",
+    cval: float = 0.0,
+) -> jax.Array:
     """Rotates by θ (counter-clockwise, eq. 3) and zooms in by 1/scale about the centre moved by
     `shift`, with one bilinear resampling.
 

@@ -22,19 +22,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import __version__, runtime, storage, train
+from gan_jax import __version__, runtime
+from gan_jax.artifacts import storage
 from gan_jax.config import Config
 from gan_jax.data import FEATURE_NAMES
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
+from gan_jax.training import train
 
 WARNING = "SYNTHETIC — not patient data"
 LABEL_COLUMN = "diagnosis"
 LABEL_CODES = ("B", "M")  # benign = 0, malignant = 1, as UCI's wdbc.data
 
 
-def fit_generators(config: Config, x: np.ndarray, y: np.ndarray, train_masks: np.ndarray,
-                   labeled_masks: np.ndarray | None = None, run_ids: np.ndarray | None = None,
-                   mesh=None) -> train.SynthResult:  # fmt: skip
+def fit_generators(
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    train_masks: np.ndarray,
+    labeled_masks: np.ndarray | None = None,
+    run_ids: np.ndarray | None = None,
+    mesh=None,
+) -> train.SynthResult:
     """Trains one generator per run (run r on the rows of train_masks[r], labels of
     labeled_masks[r] only) in one fused call. Returns states with leaves [R, ...]."""
     runs = train.make_synth_runs(config, y, train_masks, labeled_masks=labeled_masks, run_ids=run_ids)
@@ -83,8 +91,16 @@ def sidecar_uri(uri: str) -> str:
     return f"{uri}{SIDECAR_SUFFIX}"
 
 
-def metadata(config: Config, *, seed: int, n_per_class: int, data_source: str, train_rows: np.ndarray,
-             holdout_rows: np.ndarray, train_seconds: float | None = None) -> dict[str, Any]:  # fmt: skip
+def metadata(
+    config: Config,
+    *,
+    seed: int,
+    n_per_class: int,
+    data_source: str,
+    train_rows: np.ndarray,
+    holdout_rows: np.ndarray,
+    train_seconds: float | None = None,
+) -> dict[str, Any]:
     """The sidecar: what made the rows, from which real rows, and that they are synthetic."""
     return {
         "synthetic": True,
@@ -126,21 +142,34 @@ def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -
     """Trains the generator on run `run` of the config's CV folds and writes 2 × n_per_class
     rows to `uri` with their sidecar. Returns the sidecar."""
     from gan_jax.data import load_dataset
-    from gan_jax.evaluate import cv_folds
+    from gan_jax.evaluation.evaluate import cv_folds
 
     data = load_dataset(config.data)  # refuses a synthetic file: no generator trained on one
     folds = cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     if not 0 <= run < len(folds):
         raise ValueError(f"--run must be in [0, {len(folds)}), got {run}")
     t0 = time.perf_counter()
-    result = fit_generators(config, data.x, data.y, folds[run : run + 1], run_ids=np.array([run]),
-                            mesh=train.runs_mesh(jax.devices()[:1]))  # fmt: skip
+    result = fit_generators(
+        config,
+        data.x,
+        data.y,
+        folds[run : run + 1],
+        run_ids=np.array([run]),
+        mesh=train.runs_mesh(jax.devices()[:1]),
+    )
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
     labels = balanced_labels(n_per_class)
     rows = sample(config, result.state, labels, seed=config.seed)[0]
-    meta = metadata(config, seed=config.seed, n_per_class=n_per_class, data_source=data.source,
-                    train_rows=folds[run], holdout_rows=~folds[run], train_seconds=seconds)  # fmt: skip
+    meta = metadata(
+        config,
+        seed=config.seed,
+        n_per_class=n_per_class,
+        data_source=data.source,
+        train_rows=folds[run],
+        holdout_rows=~folds[run],
+        train_seconds=seconds,
+    )
     meta["run"] = run
     write(uri, rows, labels, meta)
     return meta

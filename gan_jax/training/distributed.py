@@ -34,27 +34,43 @@ DEFAULT_TIMEOUT_S = 300
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--distributed, --coordinator, --num-processes, --process-id, --distributed-timeout."""
     g = parser.add_argument_group("multi-host (jax.distributed)")
-    g.add_argument("--distributed", choices=("off", "auto", "env"), default="env",
-                   help="auto: let JAX detect the cluster (Cloud TPU, SLURM, MPI, k8s); env "
-                        "(default): join only if a coordinator is given by flag or environment")  # fmt: skip
+    g.add_argument(
+        "--distributed",
+        choices=("off", "auto", "env"),
+        default="env",
+        help="auto: let JAX detect the cluster (Cloud TPU, SLURM, MPI, k8s); env "
+        "(default): join only if a coordinator is given by flag or environment",
+    )
     g.add_argument("--coordinator", metavar="HOST:PORT", help=f"process 0's address (or ${ENV_COORDINATOR})")
     g.add_argument("--num-processes", type=int, help=f"processes in the job (or ${ENV_NUM_PROCESSES})")
     g.add_argument("--process-id", type=int, help=f"this process's index (or ${ENV_PROCESS_ID})")
-    g.add_argument("--distributed-timeout", type=int, default=DEFAULT_TIMEOUT_S, metavar="S",
-                   help="seconds to wait for every process to join (default %(default)s)")  # fmt: skip
+    g.add_argument(
+        "--distributed-timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help="seconds to wait for every process to join (default %(default)s)",
+    )
 
 
 def initialize_from_args(args: argparse.Namespace) -> bool:
     return initialize(
-        args.coordinator, args.num_processes, args.process_id,
-        mode=args.distributed, timeout_s=args.distributed_timeout,
-    )  # fmt: skip
+        args.coordinator,
+        args.num_processes,
+        args.process_id,
+        mode=args.distributed,
+        timeout_s=args.distributed_timeout,
+    )
 
 
 def initialize(
-    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-    *, mode: str = "env", timeout_s: int = DEFAULT_TIMEOUT_S,
-) -> bool:  # fmt: skip
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    mode: str = "env",
+    timeout_s: int = DEFAULT_TIMEOUT_S,
+) -> bool:
     """Joins this process to a multi-process JAX job when asked to; must run before JAX
     initialises its backends (before the first `jax.devices()` or array).
 
@@ -85,9 +101,11 @@ def initialize(
     # concerns the (unused) CPU backend.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
+        coordinator_address=coordinator,
+        num_processes=num_processes,
+        process_id=process_id,
         initialization_timeout=timeout_s,
-    )  # fmt: skip
+    )
     return True
 
 

@@ -25,8 +25,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from gan_jax import evaluate, train
 from gan_jax.config import Config
+from gan_jax.evaluation import evaluate
+from gan_jax.training import train
 
 SWEEPABLE = ("ae_lr", "d_lr", "g_lr", "unsupervised_weight", "labeled_fraction", "seed")
 Setting = dict[str, float | int]
@@ -119,8 +120,9 @@ def check_settings(settings: list[Setting]) -> None:
     for i, s in enumerate(settings):
         bad = [k for k in ("ae_lr", "d_lr", "g_lr", "unsupervised_weight") if not s[k] >= 0]
         if bad or not 0.0 < s["labeled_fraction"] <= 1.0:
-            raise ValueError(f"setting {i} {s}: need learning rates and weight >= 0 and "
-                             "labeled_fraction in (0, 1]")  # fmt: skip
+            raise ValueError(
+                f"setting {i} {s}: need learning rates and weight >= 0 and labeled_fraction in (0, 1]"
+            )
 
 
 def sweep_runs(
@@ -167,9 +169,14 @@ def score_runs(
 
 
 def train_and_score(
-    config: Config, x: np.ndarray, y: np.ndarray, runs: train.RunSpec, eval_masks: np.ndarray,
-    n_settings: int, **train_kwargs: Any,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    runs: train.RunSpec,
+    eval_masks: np.ndarray,
+    n_settings: int,
+    **train_kwargs: Any,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Trains every run of `runs` in one `train_runs` call and scores run r on eval_masks[r].
 
     Returns:
@@ -186,9 +193,13 @@ def train_and_score(
 
 
 def run_sweep(
-    config: Config, x: np.ndarray, y: np.ndarray, settings: list[Setting], train_masks: np.ndarray,
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    settings: list[Setting],
+    train_masks: np.ndarray,
     **train_kwargs: Any,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Cross-validates every setting on the same folds in one fused call.
 
     Args:
@@ -197,7 +208,7 @@ def run_sweep(
     Returns:
       {"settings": [{"setting", "summary": {metric: mean/std/CI}}], "metrics_per_run":
       {metric: [S][M]}, "timing"}. These are test-fold scores: picking the best setting by
-      them and quoting its score is *not* a tuned result (use `gan_jax.nested` for that).
+      them and quoting its score is *not* a tuned result (use `gan_jax.evaluation.nested` for that).
     """
     train_masks = np.asarray(train_masks, bool)
     runs = sweep_runs(y, settings, train_masks)
@@ -208,5 +219,8 @@ def run_sweep(
         {"setting": s, "summary": {k: evaluate.summarize(metrics[k][i], ratio) for k in evaluate.METRICS}}
         for i, s in enumerate(settings)
     ]
-    return {"settings": per_setting, "metrics_per_run": {k: metrics[k].tolist() for k in evaluate.METRICS},
-            "timing": timing}  # fmt: skip
+    return {
+        "settings": per_setting,
+        "metrics_per_run": {k: metrics[k].tolist() for k in evaluate.METRICS},
+        "timing": timing,
+    }

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
-from gan_jax import distributed
 from gan_jax.data.images import DataError, ImageSource
+from gan_jax.training import distributed
 
 Batch = dict[str, np.ndarray]  # {"image": [B, H, W, C] uint8, "label": [B] int32, "index": [B]}
 
@@ -94,7 +94,7 @@ class ImageBatches(Iterator[Batch]):
         batch = self.host_batch(position)
         if self.sharding is None:
             return batch
-        # A global array: with several processes (gan_jax.distributed) each one places only the
+        # A global array: with several processes (gan_jax.training.distributed) each one places only the
         # rows its own devices hold.
         return jax.tree.map(lambda a: distributed.global_array(a, self.sharding), batch)
 

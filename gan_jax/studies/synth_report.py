@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from gan_jax import evaluate, storage
+from gan_jax.artifacts import storage
 from gan_jax.data import FEATURE_NAMES
+from gan_jax.evaluation import evaluate
 
 NEAR_COPY_PERCENTILE = 5.0
 UTILITY_METRICS = ("accuracy", "f1", "roc_auc")
@@ -107,10 +108,14 @@ def privacy(train: np.ndarray, holdout: np.ndarray, synthetic: np.ndarray, seed:
     # SDMetrics' num_rows_subsample: training rows drawn down to the hold-out's size, so a
     # generator that copies nothing is closer to training rows half of the time.
     rng = np.random.default_rng(seed)
-    balanced = [
-        np.mean(dcr(synthetic, train[rng.choice(len(train), len(holdout), replace=False)]) < to_holdout)
-        for _ in range(10)
-    ] if len(train) > len(holdout) else [closer]  # fmt: skip
+    balanced = (
+        [
+            np.mean(dcr(synthetic, train[rng.choice(len(train), len(holdout), replace=False)]) < to_holdout)
+            for _ in range(10)
+        ]
+        if len(train) > len(holdout)
+        else [closer]
+    )
     threshold = float(np.percentile(dcr(holdout, train), NEAR_COPY_PERCENTILE))
     members = dcr(train, synthetic)
     non_members = dcr(holdout, synthetic)
@@ -145,20 +150,31 @@ def _metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     return {k: float(m[k][0]) for k in UTILITY_METRICS}
 
 
-def utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, *, seed: int = 0,
-            our_classifier: bool = True, classifier_config=None) -> dict[str, Any]:  # fmt: skip
+def utility(
+    x_train,
+    y_train,
+    x_holdout,
+    y_holdout,
+    x_syn,
+    y_syn,
+    *,
+    seed: int = 0,
+    our_classifier: bool = True,
+    classifier_config=None,
+) -> dict[str, Any]:
     """TSTR and TRTR scores on the held-out real rows for logistic regression and (optionally)
     our classifier (`classifier_config`, default the paper pipeline)."""
     out = {"logistic_regression": _lr_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, seed)}
     if our_classifier:
-        out["ours (AE → SGAN)"] = _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn,
-                                                classifier_config)  # fmt: skip
+        out["ours (AE → SGAN)"] = _ours_utility(
+            x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, classifier_config
+        )
     return out
 
 
 def _lr_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, seed) -> dict[str, Any]:
-    from gan_jax.baselines import make_baseline
     from gan_jax.config import load_experiment
+    from gan_jax.evaluation.baselines import make_baseline
 
     scores = {}
     for name, (x, y) in {"trtr": (x_train, y_train), "tstr": (x_syn, y_syn)}.items():
@@ -172,8 +188,8 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     real training rows (TRTR), run 1 on the synthetic rows (TSTR); both are scored on holdout."""
     import jax
 
-    from gan_jax import train
     from gan_jax.config import load_experiment
+    from gan_jax.training import train
 
     config = config or load_experiment("paper")
     x = np.concatenate([x_train, x_syn, x_holdout]).astype(np.float32)
@@ -200,30 +216,55 @@ def match_prior(
     return x[keep], y[keep]
 
 
-def report(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, *, seed: int = 0,
-           our_classifier: bool = True, classifier_config=None) -> dict[str, Any]:  # fmt: skip
+def report(
+    x_train,
+    y_train,
+    x_holdout,
+    y_holdout,
+    x_syn,
+    y_syn,
+    *,
+    seed: int = 0,
+    our_classifier: bool = True,
+    classifier_config=None,
+) -> dict[str, Any]:
     """Fidelity (synthetic vs held-out real rows), utility and privacy of one synthetic set.
     The generator must have been fitted on (x_train, y_train) only."""
     prior = np.bincount(y_train, minlength=2) / len(y_train)
     x_fid, _ = match_prior(x_syn, y_syn, prior, seed)
     return {
-        "n_train": len(x_train), "n_holdout": len(x_holdout), "n_synthetic": len(x_syn),
+        "n_train": len(x_train),
+        "n_holdout": len(x_holdout),
+        "n_synthetic": len(x_syn),
         # Whole-table fidelity on synthetic rows drawn to the training rows' class shares.
         "n_synthetic_for_fidelity": len(x_fid),
         "fidelity": fidelity(x_holdout, x_fid, seed),
         # What a perfect generator would score against so few held-out rows: the real training
         # rows in place of the synthetic ones (sampling noise, not a flaw of the generator).
-        "fidelity_reference_real_train": {k: v for k, v in fidelity(x_holdout, x_train, seed).items()
-                                          if k != "ks_complement"},
+        "fidelity_reference_real_train": {
+            k: v for k, v in fidelity(x_holdout, x_train, seed).items() if k != "ks_complement"
+        },
         "fidelity_by_class": {
-            name: {k: v for k, v in fidelity(x_holdout[y_holdout == c], x_syn[y_syn == c], seed).items()
-                   if k != "ks_complement"}
+            name: {
+                k: v
+                for k, v in fidelity(x_holdout[y_holdout == c], x_syn[y_syn == c], seed).items()
+                if k != "ks_complement"
+            }
             for c, name in enumerate(("benign", "malignant"))
         },
-        "utility": utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, seed=seed,
-                           our_classifier=our_classifier, classifier_config=classifier_config),
+        "utility": utility(
+            x_train,
+            y_train,
+            x_holdout,
+            y_holdout,
+            x_syn,
+            y_syn,
+            seed=seed,
+            our_classifier=our_classifier,
+            classifier_config=classifier_config,
+        ),
         "privacy": privacy(x_train, x_holdout, x_syn),
-    }  # fmt: skip
+    }
 
 
 def to_markdown(rep: dict[str, Any], title: str = "Synthetic data report") -> str:
@@ -231,21 +272,31 @@ def to_markdown(rep: dict[str, Any], title: str = "Synthetic data report") -> st
     f, p, ref = rep["fidelity"], rep["privacy"], rep["fidelity_reference_real_train"]
     pct = lambda v: f"{100 * v:.2f}"
     lines = [
-        f"# {title}", "",
+        f"# {title}",
+        "",
         f"{rep['n_synthetic']} synthetic rows against {rep['n_holdout']} held-out real rows the generator "
-        f"never saw ({rep['n_train']} real training rows). Definitions: see `gan_jax/synth_report.py` "
-        "(SDMetrics names).", "",
-        "## Fidelity", "",
+        f"never saw ({rep['n_train']} real training rows). Definitions: see "
+        "`gan_jax/studies/synth_report.py` "
+        "(SDMetrics names).",
+        "",
+        "## Fidelity",
+        "",
         f"Whole-table fidelity uses {rep['n_synthetic_for_fidelity']} synthetic rows drawn to the "
         "training rows' class shares (the file itself may be class-balanced); per-class values are "
-        "in the JSON (`fidelity_by_class`).", "",
+        "in the JSON (`fidelity_by_class`).",
+        "",
         "Reference: the same metric with the real training rows in place of the synthetic rows "
-        "(what a perfect generator could reach against this hold-out).", "",
-        "| metric | synthetic | reference (real training rows) | ideal |", "|---|---:|---:|---:|",
+        "(what a perfect generator could reach against this hold-out).",
+        "",
+        "| metric | synthetic | reference (real training rows) | ideal |",
+        "|---|---:|---:|---:|",
         *(f"| {label} | {f[k]:.3f} | {ref[k]:.3f} | {ideal} |" for label, k, ideal in FIDELITY_ROWS),
-        "", "## Utility (scored on the held-out real rows, %)", "",
-        "| classifier | trained on | accuracy | F1 | ROC-AUC |", "|---|---|---:|---:|---:|",
-    ]  # fmt: skip
+        "",
+        "## Utility (scored on the held-out real rows, %)",
+        "",
+        "| classifier | trained on | accuracy | F1 | ROC-AUC |",
+        "|---|---|---:|---:|---:|",
+    ]
     for model, scores in rep["utility"].items():
         for which, label in (("trtr", "real (TRTR)"), ("tstr", "synthetic (TSTR)")):
             s = scores[which]
@@ -253,8 +304,11 @@ def to_markdown(rep: dict[str, Any], title: str = "Synthetic data report") -> st
                 f"| {model} | {label} | {pct(s['accuracy'])} | {pct(s['f1'])} | {pct(s['roc_auc'])} |"
             )
     lines += [
-        "", "## Privacy", "",
-        "| metric | value | reference |", "|---|---:|---|",
+        "",
+        "## Privacy",
+        "",
+        "| metric | value | reference |",
+        "|---|---:|---|",
         f"| median DCR to training rows | {p['dcr_to_train_median']:.4f} "
         f"| to held-out rows: {p['dcr_to_holdout_median']:.4f} |",
         f"| share closer to a training row than to any held-out row (balanced sizes) "
@@ -264,8 +318,9 @@ def to_markdown(rep: dict[str, Any], title: str = "Synthetic data report") -> st
         f"| {NEAR_COPY_PERCENTILE:.0f} % for new real patients |",
         f"| exact copies | {pct(p['exact_copy_share'])} % | 0 % |",
         f"| membership-inference ROC-AUC (DCR attack) | {p['membership_inference_auc']:.3f} | 0.5 |",
-        "", f"Note: {p['note']}.",
-    ]  # fmt: skip
+        "",
+        f"Note: {p['note']}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -333,8 +388,8 @@ def report_for_file(
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(report, held-out real rows, synthetic rows) of a CSV written by `gan-jax synth`: the
     real rows and the train / hold-out split come from its sidecar."""
-    from gan_jax import synth
     from gan_jax.data import load_dataset
+    from gan_jax.studies import synth
 
     meta = synth.read_metadata(uri)
     syn = load_dataset(uri, allow_synthetic=True)
@@ -345,8 +400,21 @@ def report_for_file(
         real.y
     ):
         raise ValueError(f"{storage.redact(uri)}: its sidecar's train/hold-out rows do not fit {source}")
-    rep = report(real.x[train_rows], real.y[train_rows], real.x[holdout_rows], real.y[holdout_rows],
-                 syn.x, syn.y, seed=int(meta.get("seed", 0)), our_classifier=our_classifier)  # fmt: skip
-    rep.update(synthetic=storage.redact(uri), generator=meta.get("generator"), data=source,
-               seed=meta.get("seed"), config=meta.get("config"))  # fmt: skip
+    rep = report(
+        real.x[train_rows],
+        real.y[train_rows],
+        real.x[holdout_rows],
+        real.y[holdout_rows],
+        syn.x,
+        syn.y,
+        seed=int(meta.get("seed", 0)),
+        our_classifier=our_classifier,
+    )
+    rep.update(
+        synthetic=storage.redact(uri),
+        generator=meta.get("generator"),
+        data=source,
+        seed=meta.get("seed"),
+        config=meta.get("config"),
+    )
     return rep, real.x[holdout_rows], syn.x

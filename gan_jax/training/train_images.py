@@ -7,7 +7,7 @@ all-reduce. The same code runs on 1 CPU, 8 simulated CPU devices and a GPU/TPU h
 is in `ImageConfig.compute_dtype` (bf16 on accelerators), parameters and optimizer state stay
 float32, losses are computed in float32. Each step is jitted once with the state donated.
 
-The API follows `gan_jax.train` (a NamedTuple state, `build_models`, `init_state`, `ae_step`,
+The API follows `gan_jax.training.train` (a NamedTuple state, `build_models`, `init_state`, `ae_step`,
 `gan_step`, `predict_proba`), with one batch per step from the input pipeline instead of the
 whole table in memory; see the module's report for what unifying the two would take.
 
@@ -17,7 +17,7 @@ depend on a hidden label.
 
 Two trainers share the one `ae_step` and the one `gan_step`:
 - `fit`: data parallel, one batch per jitted step from the input pipeline (one model, big data);
-- `train_image_runs`: fused like `gan_jax.train.train_runs` for cross-validation studies: the
+- `train_image_runs`: fused like `gan_jax.training.train.train_runs` for cross-validation studies: the
   images held on the devices (uint8, replicated), each run a `train.RunSpec` (key, training
   mask, labelled mask, numeric hyperparameters as arrays), every step drawing its batch from
   its run's own training rows in-graph (`train.row_sampler`), `lax.scan` over a chunk of steps,
@@ -39,8 +39,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax import augment, distributed, losses, train
-from gan_jax.models import conv
+from gan_jax.models import conv, losses
+from gan_jax.training import augment, distributed, train
 
 Params = Any
 Batch = dict[str, jax.Array]  # {"image": [B, H, W, C] uint8, "label": [B] int32, "index": [B]}
@@ -84,9 +84,14 @@ RUN_DATA_FIELDS = (*train.HParams._fields, "seed")
 _STRUCTURE = ImageConfig()
 
 TINY = ImageConfig(
-    image_shape=(8, 8, 3), batch_size=8, features=(4, 8), gen_features=(8, 4), disc_hidden=6,
-    latent_dim=3, noise_dim=4,
-)  # fmt: skip
+    image_shape=(8, 8, 3),
+    batch_size=8,
+    features=(4, 8),
+    gen_features=(8, 4),
+    disc_hidden=6,
+    latent_dim=3,
+    noise_dim=4,
+)
 
 
 def default_compute_dtype() -> str:
@@ -161,8 +166,9 @@ def _update(opt, params, opt_state, grads, lr):
     return train._adam_update(opt, train.Network(params, opt_state), grads, lr)
 
 
-def ae_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key,
-            hp: train.HParams):  # fmt: skip
+def ae_step(
+    models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key, hp: train.HParams
+):
     """One autoencoder step on an augmented batch (eq. 4); unsupervised: labels never read."""
     x = _inputs(config, batch, key)
 
@@ -185,8 +191,15 @@ def masked_supervised_loss(logits: jax.Array, labels: jax.Array, labeled: jax.Ar
     return jnp.sum(per_row * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
-def gan_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, batch: Batch, key,
-             hp: train.HParams, place_batch: Callable[[jax.Array], jax.Array] = lambda a: a):  # fmt: skip
+def gan_step(
+    models: ImageModels,
+    config: ImageConfig,
+    state: ImageTrainState,
+    batch: Batch,
+    key,
+    hp: train.HParams,
+    place_batch: Callable[[jax.Array], jax.Array] = lambda a: a,
+):
     """One SGAN step: discriminator (supervised on labelled rows + eq. 8), then generator.
     With `config.use_gan` False only the supervised term trains the discriminator.
 
@@ -230,8 +243,16 @@ def gan_step(models: ImageModels, config: ImageConfig, state: ImageTrainState, b
     return state._replace(gen_params=gen_params, gen_opt=gen_opt), {"d": d_loss, "g": g_loss}
 
 
-def run_step(models: ImageModels, config: ImageConfig, phase: str, state: ImageTrainState,
-             batch: Batch, key, hp: train.HParams, **options):  # fmt: skip
+def run_step(
+    models: ImageModels,
+    config: ImageConfig,
+    phase: str,
+    state: ImageTrainState,
+    batch: Batch,
+    key,
+    hp: train.HParams,
+    **options,
+):
     """One step of `phase` ("ae" or "gan") with the step key fold_in(key, step); advances the
     step counter. The one step both trainers run; `options` go to `gan_step`."""
     key = jax.random.fold_in(key, state.step)
@@ -336,7 +357,7 @@ def fit(
     Raises:
       NonFiniteLossError: a loss was NaN/inf (checked at log time).
     """
-    from gan_jax.input_pipeline import ImageBatches
+    from gan_jax.training.input_pipeline import ImageBatches
 
     mesh = mesh or data_mesh()
     if config.batch_size % mesh.size:
@@ -347,7 +368,7 @@ def fit(
         labeled = np.zeros(n, bool)
         labeled[rows] = True
     replicated = NamedSharding(mesh, PartitionSpec())
-    # Global arrays, so that with several processes (gan_jax.distributed) each places its own part.
+    # Global arrays, so that with several processes (gan_jax.training.distributed) each places its own part.
     labeled = distributed.global_array(np.asarray(labeled, bool), replicated)
     key_data = np.asarray(jax.random.key_data(jax.random.key(config.seed)))
     key = jax.random.wrap_key_data(distributed.global_array(key_data, replicated))
@@ -390,8 +411,13 @@ def _log_entry(metrics: list[dict], step: int, phase: str) -> dict:
 # --- Fused, run-vmapped trainer (cross-validation studies) ----------------------------------
 
 
-def make_runs(config: ImageConfig, labels: np.ndarray, train_masks: np.ndarray, labeled_masks: np.ndarray,
-              run_ids: np.ndarray | None = None) -> train.RunSpec:  # fmt: skip
+def make_runs(
+    config: ImageConfig,
+    labels: np.ndarray,
+    train_masks: np.ndarray,
+    labeled_masks: np.ndarray,
+    run_ids: np.ndarray | None = None,
+) -> train.RunSpec:
     """Host-side `train.RunSpec` of R runs, checked by `train.make_runs`: run keys from
     (config.seed, run id), the config's learning rates and unsupervised weight for every run.
 
@@ -409,8 +435,15 @@ def init_run(config: ImageConfig, run: train.RunSpec) -> ImageTrainState:
     return init_state(config, train._init_and_step_keys(run.key)[0])
 
 
-def train_image_chunk(config: ImageConfig, phase: str, n_steps: int, state: ImageTrainState,
-                      run: train.RunSpec, images: jax.Array, labels: jax.Array):  # fmt: skip
+def train_image_chunk(
+    config: ImageConfig,
+    phase: str,
+    n_steps: int,
+    state: ImageTrainState,
+    run: train.RunSpec,
+    images: jax.Array,
+    labels: jax.Array,
+):
     """`n_steps` steps of `phase` for one run, fused with `lax.scan`.
 
     images [N, H, W, C] uint8 and labels [N] are the whole set; each step draws its batch from
@@ -487,8 +520,10 @@ def train_image_runs(
         or images.shape[1:] != tuple(config.image_shape)
         or len(labels) != len(images)
     ):
-        raise ValueError(f"images {images.dtype} {images.shape}, labels {labels.shape}: expected uint8 "
-                         f"[N, {', '.join(map(str, config.image_shape))}] and labels [N]")  # fmt: skip
+        raise ValueError(
+            f"images {images.dtype} {images.shape}, labels {labels.shape}: expected uint8 "
+            f"[N, {', '.join(map(str, config.image_shape))}] and labels [N]"
+        )
     n_runs = len(runs.train_mask)
     mesh = mesh or train.runs_mesh()
     # place_inputs pads and shards the runs; it casts its x to float32, so the images (4× smaller

@@ -19,11 +19,14 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import baselines, evaluate, figures, runtime, stats, storage
-from gan_jax import train_images as ti
-from gan_jax.cross_validation import masks_digest, write_json
+from gan_jax import runtime
+from gan_jax.artifacts import storage
 from gan_jax.data import nuclei
 from gan_jax.data.images import BINARY_LABELS
+from gan_jax.evaluation import baselines, evaluate, stats
+from gan_jax.evaluation.cross_validation import masks_digest, write_json
+from gan_jax.studies import figures
+from gan_jax.training import train_images as ti
 
 SGAN = "conv SGAN (AE → SGAN)"
 SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
@@ -59,12 +62,16 @@ class ImageStudyConfig:
         h, w, _ = self.model.image_shape
         checks = [
             (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
-            (all(0.0 < f <= 1.0 for f in self.labeled_fractions) and self.labeled_fractions,
-             "labeled_fractions must be non-empty, each in (0, 1]"),
-            (self.ae_steps >= 0 and self.gan_steps > 0 and self.log_every > 0,
-             "need ae_steps >= 0, gan_steps > 0, log_every > 0"),
+            (
+                all(0.0 < f <= 1.0 for f in self.labeled_fractions) and self.labeled_fractions,
+                "labeled_fractions must be non-empty, each in (0, 1]",
+            ),
+            (
+                self.ae_steps >= 0 and self.gan_steps > 0 and self.log_every > 0,
+                "need ae_steps >= 0, gan_steps > 0, log_every > 0",
+            ),
             (h == w and h % self.pool == 0, f"images must be square, side divisible by pool={self.pool}"),
-        ]  # fmt: skip
+        ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"image study {self.name!r}: {message}")
@@ -82,9 +89,15 @@ class ImageStudyConfig:
 
 def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
     """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps."""
-    return config.replace(n_images=min(config.n_images, 256), n_folds=2, n_repeats=1,
-                          ae_steps=min(config.ae_steps, 5), gan_steps=min(config.gan_steps, 10),
-                          log_every=5, n_samples=8)  # fmt: skip
+    return config.replace(
+        n_images=min(config.n_images, 256),
+        n_folds=2,
+        n_repeats=1,
+        ae_steps=min(config.ae_steps, 5),
+        gan_steps=min(config.gan_steps, 10),
+        log_every=5,
+        n_samples=8,
+    )
 
 
 def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
@@ -94,8 +107,10 @@ def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
 
     config = experiment_config(spec)
     if not isinstance(config, ImageStudyConfig):
-        raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
-                         "not an ImageStudyConfig (is it a table experiment? use gan-jax train)")  # fmt: skip
+        raise ValueError(
+            f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
+            "not an ImageStudyConfig (is it a table experiment? use gan-jax train)"
+        )
     return quick_variant(config) if quick else config
 
 
@@ -112,9 +127,14 @@ def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
 
 
 def run_image_study(
-    config: ImageStudyConfig, out: str | None = "results", *, command: str = "",
-    mesh: jax.sharding.Mesh | None = None, log=lambda message: None, bundle_uri: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    config: ImageStudyConfig,
+    out: str | None = "results",
+    *,
+    command: str = "",
+    mesh: jax.sharding.Mesh | None = None,
+    log=lambda message: None,
+    bundle_uri: str | None = None,
+) -> dict[str, Any]:
     """Trains and scores every model at every labelled fraction; writes the study to `out`
     (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
 
@@ -147,18 +167,22 @@ def run_image_study(
                 _export_run0(config, model, result.state, probas[name][0], labels, tiled[0], bundle_uri)
                 log(f"exported run 0 of the {name} to {bundle_uri}")
     t0 = time.perf_counter()
-    probas[POOLED_LR] = baselines.label_scarce_proba(_LR, config, mean_pooled(images, config.pool), labels,
-                                                     tiled, labeled, n_jobs=1)  # fmt: skip
+    probas[POOLED_LR] = baselines.label_scarce_proba(
+        _LR, config, mean_pooled(images, config.pool), labels, tiled, labeled, n_jobs=1
+    )
     seconds[POOLED_LR] = time.perf_counter() - t0
     ratio = float((~masks).sum() / masks.sum())
     per_fraction = []
     for i, f in enumerate(fractions):
         rows = slice(i * n_runs, (i + 1) * n_runs)
-        per_fraction.append({
-            "fraction": f, "labeled_per_run_mean": float(labeled[rows].sum(1).mean()),
-            "labeled_masks_sha256": masks_digest(labeled[rows]),
-            "models": {name: _scores(labels, p[rows], masks, ratio) for name, p in probas.items()},
-        })  # fmt: skip
+        per_fraction.append(
+            {
+                "fraction": f,
+                "labeled_per_run_mean": float(labeled[rows].sum(1).mean()),
+                "labeled_masks_sha256": masks_digest(labeled[rows]),
+                "models": {name: _scores(labels, p[rows], masks, ratio) for name, p in probas.items()},
+            }
+        )
     study = {
         "command": command or f"gan-jax image-study --experiment {config.name}",
         "experiment": config.name,
@@ -196,22 +220,37 @@ def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, 
     return ti.sample_images(model, jax.tree.map(lambda a: a[0], state.gen_params), n, seed)
 
 
-def _export_run0(config: ImageStudyConfig, model: ti.ImageConfig, state: ti.ImageTrainState,
-                 proba: np.ndarray, labels: np.ndarray, train_mask: np.ndarray, uri: str) -> None:  # fmt: skip
+def _export_run0(
+    config: ImageStudyConfig,
+    model: ti.ImageConfig,
+    state: ti.ImageTrainState,
+    proba: np.ndarray,
+    labels: np.ndarray,
+    train_mask: np.ndarray,
+    uri: str,
+) -> None:
     """Run 0's model as an image bundle; its metrics are on its own held-out fold only."""
-    from gan_jax import bundle
+    from gan_jax.artifacts import bundle
 
     m = evaluate.classification_metrics(labels, proba[None], ~train_mask[None])
     metrics = {k: float(m[k][0]) for k in evaluate.METRICS} | {"held_out_rows": int((~train_mask).sum())}
     training = {
-        "experiment": config.name, "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, "
-        f"seed={config.data_seed}, size={config.size})", "run": "0 (first labelled fraction, first fold)",
-        "labeled_fraction": config.labeled_fractions[0], "ae_steps": config.ae_steps,
-        "gan_steps": config.gan_steps, "seed": config.seed,
-    }  # fmt: skip
+        "experiment": config.name,
+        "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, "
+        f"seed={config.data_seed}, size={config.size})",
+        "run": "0 (first labelled fraction, first fold)",
+        "labeled_fraction": config.labeled_fractions[0],
+        "ae_steps": config.ae_steps,
+        "gan_steps": config.gan_steps,
+        "seed": config.seed,
+    }
     run0 = jax.tree.map(lambda a: np.asarray(a[0]), state)
-    bundle.export(bundle.image_bundle(model, run0, label_names=BINARY_LABELS, metrics=metrics,
-                                      training=training, name=config.name), uri)  # fmt: skip
+    bundle.export(
+        bundle.image_bundle(
+            model, run0, label_names=BINARY_LABELS, metrics=metrics, training=training, name=config.name
+        ),
+        uri,
+    )
 
 
 def _scores(y, proba, train_masks, ratio) -> dict[str, Any]:
@@ -244,10 +283,15 @@ def write_outputs(study: dict[str, Any], samples: np.ndarray | None, out: str) -
     """image_study.json, image_study.md, image_study.png and (with samples) image_samples.png."""
     out = str(out).rstrip("/")
     write_json(f"{out}/image_study.json", study)
-    bars = {f"{name}, {100 * e['fraction']:g} % labels": m["summary"]
-            for e in study["per_fraction"] for name, m in e["models"].items()}  # fmt: skip
-    title = (f"SYNTHETIC nuclei, {study['n_repeats']} × {study['n_folds']}-fold CV "
-             "(error bars: 95 % CI over CV runs)")  # fmt: skip
+    bars = {
+        f"{name}, {100 * e['fraction']:g} % labels": m["summary"]
+        for e in study["per_fraction"]
+        for name, m in e["models"].items()
+    }
+    title = (
+        f"SYNTHETIC nuclei, {study['n_repeats']} × {study['n_folds']}-fold CV "
+        "(error bars: 95 % CI over CV runs)"
+    )
     with storage.open_uri(f"{out}/image_study.png", "wb") as f:
         figures.figure3_metrics(bars, f, title)
     if samples is not None:
@@ -293,8 +337,10 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
         label = f"{100 * entry['fraction']:g} % (≈{entry['labeled_per_run_mean']:.0f})"
         for name, m in entry["models"].items():
             s = m["summary"]
-            cells = [f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
-                     for k in evaluate.METRICS]  # fmt: skip
+            cells = [
+                f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+                for k in evaluate.METRICS
+            ]
             lines.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
     lines += [
         "",

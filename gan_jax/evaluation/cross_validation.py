@@ -19,9 +19,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import distributed, evaluate, runtime, storage, train
+from gan_jax import runtime
+from gan_jax.artifacts import storage
 from gan_jax.config import Config
 from gan_jax.data import Dataset, load_dataset
+from gan_jax.evaluation import evaluate
+from gan_jax.training import distributed, train
 
 
 def train_and_evaluate(
@@ -77,7 +80,7 @@ def train_and_evaluate(
     if out is not None and distributed.is_main_process():  # one writer in a multi-host job
         write_json(storage.join(str(out), "results.json"), results)
         if tensorboard:
-            from gan_jax import tensorboard as tb
+            from gan_jax.training import tensorboard as tb
 
             tb.write_results_logs(str(out), results)
     return results
@@ -85,7 +88,7 @@ def train_and_evaluate(
 
 def _train_with_checkpoints(config, data, runs, uri, resume, every, keep, mesh, progress, log):
     """(TrainResult, the whole history, the step training resumed from)."""
-    from gan_jax import checkpoint  # Orbax only when checkpointing
+    from gan_jax.training import checkpoint  # Orbax only when checkpointing
 
     if every is not None and every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {every}")
@@ -119,8 +122,9 @@ def _train_with_checkpoints(config, data, runs, uri, resume, every, keep, mesh, 
                     ckpts.wait()
                     raise runtime.TrainingStopped(entry["step"], stop.signum, storage.redact(uri))
 
-            result = train.train_runs(config, data.x, data.y, runs, state=state, mesh=mesh,
-                                      on_chunk=on_chunk, progress=progress)  # fmt: skip
+            result = train.train_runs(
+                config, data.x, data.y, runs, state=state, mesh=mesh, on_chunk=on_chunk, progress=progress
+            )
     return result, history, start
 
 
@@ -133,10 +137,15 @@ def results_record(
     m = evaluate.classification_metrics(y, proba, test_masks)
     ratio = float(test_masks.sum() / train_masks.sum())
     runs = [
-        {"run": r, "repeat": r // config.n_folds, "fold": r % config.n_folds,
-         "n_test": int(test_masks[r].sum()), **{k: _py(v[r]) for k, v in m.items()}}
+        {
+            "run": r,
+            "repeat": r // config.n_folds,
+            "fold": r % config.n_folds,
+            "n_test": int(test_masks[r].sum()),
+            **{k: _py(v[r]) for k, v in m.items()},
+        }
         for r in range(len(test_masks))
-    ]  # fmt: skip
+    ]
     return {
         "experiment": config.name,
         "config": config.to_dict(),
@@ -155,10 +164,11 @@ def labels_record(labeled_masks: np.ndarray, train_masks: np.ndarray) -> dict[st
     """How many labels each run's classifier had, and a hash of exactly which rows."""
     n_lab = labeled_masks.sum(1)
     return {
-        "labeled_per_run_mean": float(n_lab.mean()), "labeled_per_run_min": int(n_lab.min()),
+        "labeled_per_run_mean": float(n_lab.mean()),
+        "labeled_per_run_min": int(n_lab.min()),
         "train_per_run_mean": float(train_masks.sum(1).mean()),
         "labeled_masks_sha256": masks_digest(labeled_masks),
-    }  # fmt: skip
+    }
 
 
 def masks_digest(masks: np.ndarray) -> str:

@@ -16,20 +16,29 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import baselines, evaluate, figures, label_study, report, runtime, stats, storage, train
+from gan_jax import runtime
+from gan_jax.artifacts import storage
 from gan_jax.config import Config, quick_variant
-from gan_jax.cross_validation import masks_digest, write_json
 from gan_jax.data import load_dataset
+from gan_jax.evaluation import baselines, evaluate, stats
+from gan_jax.evaluation.cross_validation import masks_digest, write_json
+from gan_jax.studies import figures, label_study, report
+from gan_jax.training import train
 
 PAPER = "paper (AE → SGAN)"
 COMPARED_METRICS = ("accuracy", "f1", "roc_auc")
 
 
 def run_study(
-    variants: dict[str, Config], out: str = "results", *, baseline_names: tuple[str, ...] = (),
-    paper_claims: dict[str, float] | None = None, label_fractions: tuple[float, ...] = (),
-    quick: bool = False, progress: bool = False,
-) -> dict[str, Any]:  # fmt: skip
+    variants: dict[str, Config],
+    out: str = "results",
+    *,
+    baseline_names: tuple[str, ...] = (),
+    paper_claims: dict[str, float] | None = None,
+    label_fractions: tuple[float, ...] = (),
+    quick: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Runs every variant and baseline on the same folds, then (with `label_fractions`) the
     label-scarcity study on those folds, and writes everything to `out`.
 
@@ -56,8 +65,9 @@ def run_study(
         t0 = time.perf_counter()
         proba = baselines.baseline_proba(name, config, data.x, data.y, masks)
         params = baselines.make_baseline(name, config, config.seed).get_params(deep=False)
-        models[name] = _record("sklearn", {"steps": repr(params["steps"])}, proba, data.y, masks,
-                               time.perf_counter() - t0)  # fmt: skip
+        models[name] = _record(
+            "sklearn", {"steps": repr(params["steps"])}, proba, data.y, masks, time.perf_counter() - t0
+        )
     study = {
         "command": "gan-jax reproduce" + (" --quick" if quick else ""),
         "data": data.source,
@@ -140,9 +150,10 @@ def write_outputs(study: dict[str, Any], out: str) -> None:
     with storage.open_uri(f"{out}/confusion_matrix.png", "wb") as f:
         n = study["n_folds"] * study["n_repeats"]
         figures.confusion_matrix_plot(
-            study["models"][PAPER]["confusion_total"], f,
+            study["models"][PAPER]["confusion_total"],
+            f,
             f"Paper pipeline: test predictions summed over {n} CV runs",
-        )  # fmt: skip
+        )
     storage.write_text(f"{out}/README.md", report.study_markdown(study, out))
 
 

@@ -19,10 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import baselines, evaluate, figures, runtime, stats, storage, train
+from gan_jax import runtime
+from gan_jax.artifacts import storage
 from gan_jax.config import Config
-from gan_jax.cross_validation import masks_digest, write_json
 from gan_jax.data import Dataset
+from gan_jax.evaluation import baselines, evaluate, stats
+from gan_jax.evaluation.cross_validation import masks_digest, write_json
+from gan_jax.studies import figures
+from gan_jax.training import train
 
 PAPER = "AE → SGAN (paper)"
 COMPARED = ("accuracy", "roc_auc")
@@ -75,11 +79,15 @@ def run_label_study(
         models = {name: _scores(data.y, p[rows], train_masks, ratio) for name, p in probas.items()}
         for name, mask in unreached.items():  # test predictions that fell back to the prior
             models[name]["unreached_test_share"] = float(mask[rows][~train_masks].mean())
-        per_fraction.append({
-            "fraction": f, "labeled_per_run_mean": float(lab.sum(1).mean()),
-            "labeled_per_class_min": int(min((lab & (data.y == c)).sum(1).min() for c in (0, 1))),
-            "labeled_masks_sha256": masks_digest(lab), "models": models,
-        })  # fmt: skip
+        per_fraction.append(
+            {
+                "fraction": f,
+                "labeled_per_run_mean": float(lab.sum(1).mean()),
+                "labeled_per_class_min": int(min((lab & (data.y == c)).sum(1).min() for c in (0, 1))),
+                "labeled_masks_sha256": masks_digest(lab),
+                "models": models,
+            }
+        )
     return {
         "fractions": list(fractions),
         "n_runs_per_fraction": n_runs,
@@ -161,8 +169,12 @@ def markdown(study: dict[str, Any]) -> list[str]:
         cells = []
         for name in names:
             s = entry["models"][name]["summary"]
-            cells.append(" / ".join(f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, "
-                                    f"{_pct(s[k]['ci95_high'])}]" for k in COMPARED))  # fmt: skip
+            cells.append(
+                " / ".join(
+                    f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+                    for k in COMPARED
+                )
+            )
         label = f"{100 * entry['fraction']:g} % (≈{entry['labeled_per_run_mean']:.0f} rows)"
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
@@ -183,8 +195,11 @@ def markdown(study: dict[str, Any]) -> list[str]:
 
 
 def _unreached_note(study: dict[str, Any]) -> str:
-    shares = [(e["fraction"], e["models"][SPREADING]["unreached_test_share"])
-              for e in study["per_fraction"] if SPREADING in e["models"]]  # fmt: skip
+    shares = [
+        (e["fraction"], e["models"][SPREADING]["unreached_test_share"])
+        for e in study["per_fraction"]
+        if SPREADING in e["models"]
+    ]
     return (
         "Label spreading gives no answer for a row its kNN graph does not connect to any label; such "
         "rows get the labelled rows' malignant share (share of test predictions: "
@@ -218,16 +233,21 @@ def verdict(study: dict[str, Any]) -> list[str]:
                 f"better than: {', '.join(better) or 'none'}; significantly worse than: "
                 f"{', '.join(worse) or 'none'}"
             )
-        lines.append(f"- {100 * f:g} % labelled (≈{entry['labeled_per_run_mean']:.0f} rows): AE → SGAN "
-                     + ". ".join(parts) + ".")  # fmt: skip
+        lines.append(
+            f"- {100 * f:g} % labelled (≈{entry['labeled_per_run_mean']:.0f} rows): AE → SGAN "
+            + ". ".join(parts)
+            + "."
+        )
     lines += ["", _overall(helped, study)]
     return lines
 
 
 def _overall(helped: list[float], study: dict[str, Any]) -> str:
     if not helped:
-        return ("**In short**: at no labelled fraction is AE → SGAN significantly more accurate than "
-                "AE → supervised (the same autoencoder and classifier without the GAN).")  # fmt: skip
+        return (
+            "**In short**: at no labelled fraction is AE → SGAN significantly more accurate than "
+            "AE → supervised (the same autoencoder and classifier without the GAN)."
+        )
     fractions = ", ".join(f"{100 * f:g} %" for f in helped)
     others = [e["fraction"] for e in study["per_fraction"] if e["fraction"] not in helped]
     return (

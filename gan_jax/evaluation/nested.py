@@ -25,8 +25,8 @@ from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from gan_jax import baselines, evaluate, sweep
 from gan_jax.config import Config
+from gan_jax.evaluation import baselines, evaluate, sweep
 
 # Metrics both our selection and scikit-learn's `scoring=` name the same way.
 SELECT_METRICS = ("roc_auc", "accuracy", "f1")
@@ -66,9 +66,15 @@ def choose(inner_scores: np.ndarray) -> np.ndarray:
 
 
 def nested_cv(
-    config: Config, x: np.ndarray, y: np.ndarray, settings: list[sweep.Setting], outer_masks: np.ndarray,
-    n_inner: int, select_metric: str = "roc_auc", **train_kwargs: Any,
-) -> dict[str, Any]:  # fmt: skip
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    settings: list[sweep.Setting],
+    outer_masks: np.ndarray,
+    n_inner: int,
+    select_metric: str = "roc_auc",
+    **train_kwargs: Any,
+) -> dict[str, Any]:
     """Nested CV of the SGAN pipeline over `settings`.
 
     Args:
@@ -111,7 +117,7 @@ def nested_cv(
                 "inner_score": float(scores[c, o]),
             }
             for o, c in enumerate(chosen)
-        ],  # fmt: skip
+        ],
         "outer_summary": _summary(per_run, outer_masks),
         "outer_runs": [{"run": o, **{k: _py(v[o]) for k, v in per_run.items()}} for o in range(n_outer)],
         "timing": {"inner": inner_timing, "outer": outer_timing},
@@ -139,9 +145,15 @@ def _py(v: Any) -> Any:
 
 
 def tuned_baselines(
-    config: Config, x: np.ndarray, y: np.ndarray, outer_masks: np.ndarray, n_inner: int,
-    select_metric: str = "roc_auc", names: tuple[str, ...] = tuple(BASELINE_GRIDS), n_jobs: int = -1,
-) -> dict[str, Any]:  # fmt: skip
+    config: Config,
+    x: np.ndarray,
+    y: np.ndarray,
+    outer_masks: np.ndarray,
+    n_inner: int,
+    select_metric: str = "roc_auc",
+    names: tuple[str, ...] = tuple(BASELINE_GRIDS),
+    n_jobs: int = -1,
+) -> dict[str, Any]:
     """Baselines tuned by `GridSearchCV` on exactly the inner folds `nested_cv` uses (same
     seed), refitted on each outer training fold and scored on its outer test rows through
     `evaluate`'s decision rule.
@@ -155,8 +167,10 @@ def tuned_baselines(
     for name in names:
         if name not in BASELINE_GRIDS:
             raise ValueError(f"no tuning grid for baseline {name!r}; known: {sorted(BASELINE_GRIDS)}")
-        jobs = (delayed(_tune_one)(name, config, x, y, outer_masks[o], inner[o], select_metric, o)
-                for o in range(len(outer_masks)))  # fmt: skip
+        jobs = (
+            delayed(_tune_one)(name, config, x, y, outer_masks[o], inner[o], select_metric, o)
+            for o in range(len(outer_masks))
+        )
         fits = Parallel(n_jobs=n_jobs)(jobs)
         proba = np.stack([p for p, _ in fits])
         m = evaluate.classification_metrics(y, proba, ~outer_masks)
@@ -177,15 +191,19 @@ def _tune_one(name, config, x, y, outer_train, inner, select_metric, o) -> tuple
     # GridSearchCV indexes into x[rows]: the inner folds as positions within the outer fold.
     cv = [(np.flatnonzero(m[rows]), np.flatnonzero(~m[rows])) for m in inner]
     search = GridSearchCV(
-        baselines.make_baseline(name, config, config.seed + o), BASELINE_GRIDS[name],
-        scoring=select_metric, cv=cv, refit=True, n_jobs=1,
-    )  # fmt: skip
+        baselines.make_baseline(name, config, config.seed + o),
+        BASELINE_GRIDS[name],
+        scoring=select_metric,
+        cv=cv,
+        refit=True,
+        n_jobs=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(x[rows], y[rows])
     model = search.best_estimator_
     if hasattr(model, "predict_proba"):
         proba = model.predict_proba(x)[:, list(model.classes_).index(evaluate.MALIGNANT)]
-    else:  # SVC: σ(decision) keeps its ranking and its decisions (as in gan_jax.baselines)
+    else:  # SVC: σ(decision) keeps its ranking and its decisions (as in gan_jax.evaluation.baselines)
         proba = 1.0 / (1.0 + np.exp(-model.decision_function(x)))
     return proba, {k: _py(v) for k, v in search.best_params_.items()}

@@ -2,7 +2,7 @@
 
 Each block sits between `<!-- generated:NAME (scripts/update_readme.py) -->` and
 `<!-- /generated:NAME -->` (the top results block keeps its `results:begin/end` markers from
-`gan_jax.report`). `scripts/update_readme.py` rewrites them all; `tests/test_readme.py` checks
+`gan_jax.studies.report`). `scripts/update_readme.py` rewrites them all; `tests/test_readme.py` checks
 that each one equals what its builder writes from the committed results, so a number typed
 by hand, or one left behind by a new benchmark run, fails a test.
 
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gan_jax import storage
-from gan_jax.report import README_BEGIN, README_END, readme_results
+from gan_jax.artifacts import storage
+from gan_jax.studies.report import README_BEGIN, README_END, readme_results
 
 
 class MissingResults(FileNotFoundError):
@@ -352,7 +352,8 @@ def image_study(out: str) -> str:
     pct = lambda m: f"{100 * m['mean']:.1f} [{100 * m['ci95_low']:.1f}, {100 * m['ci95_high']:.1f}]"
     rows = [
         f"| {100 * part['fraction']:.0f} % | {model} | "
-        + " | ".join(pct(record["summary"][k]) for k in ("accuracy", "f1", "roc_auc")) + " |"
+        + " | ".join(pct(record["summary"][k]) for k in ("accuracy", "f1", "roc_auc"))
+        + " |"
         for part in study["per_fraction"]
         for model, record in part["models"].items()
     ]
@@ -373,19 +374,21 @@ def image_study(out: str) -> str:
         f"Holm's correction (smallest Holm p {min(c['p_holm'] for c in comparisons):.2f})"
     )
     load = study["load_average_at_end"][0]
-    return "\n".join([
-        f"`{study['command']}` on {study['data']} — **synthetic images, not patient data**; "
-        f"{study['n_repeats']} × {study['n_folds']}-fold CV, chance accuracy "
-        f"{100 * study['chance_accuracy']:.0f} %. Mean [95 % CI] over CV runs, %:",
-        "",
-        "| labelled | model | accuracy | F1 | ROC-AUC |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
-        f"On this demo set {verdict}. The whole study took {study['wall_seconds']:.0f} s "
-        f"({study['cpu_seconds']:.0f} CPU-s) on {study['device']['count']} CPU devices, load average "
-        f"{load:.1f} at the end; the paired tests are in `results/image_study.md`.",
-    ])
+    return "\n".join(
+        [
+            f"`{study['command']}` on {study['data']} — **synthetic images, not patient data**; "
+            f"{study['n_repeats']} × {study['n_folds']}-fold CV, chance accuracy "
+            f"{100 * study['chance_accuracy']:.0f} %. Mean [95 % CI] over CV runs, %:",
+            "",
+            "| labelled | model | accuracy | F1 | ROC-AUC |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            f"On this demo set {verdict}. The whole study took {study['wall_seconds']:.0f} s "
+            f"({study['cpu_seconds']:.0f} CPU-s) on {study['device']['count']} CPU devices, load average "
+            f"{load:.1f} at the end; the paired tests are in `results/image_study.md`.",
+        ]
+    )
 
 
 def _generated(name: str, body: Callable[[str], str]) -> Block:

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import evaluate, lockfile, storage
+from benchmarks import lockfile
+from gan_jax.artifacts import storage
+from gan_jax.evaluation import evaluate
 
 PAPER = "paper (AE → SGAN)"
 ALPHA = 0.05
@@ -70,9 +72,10 @@ def _effect(study: dict[str, Any], other: str, what: str) -> str:
     for metric in ("accuracy", "roc_auc"):
         c = _comparison(study, other, metric)
         verdict = (
-            "no significant difference" if c["p"] >= ALPHA
+            "no significant difference"
+            if c["p"] >= ALPHA
             else ("significantly better with it" if c["mean_diff"] > 0 else "significantly worse with it")
-        )  # fmt: skip
+        )
         parts.append(f"{metric} {100 * c['mean_diff']:+.2f} pp (p = {c['p']:.3g}, {verdict})")
     return f"- **{what}**: paper pipeline minus '{other}': " + "; ".join(parts) + "."
 
@@ -137,9 +140,11 @@ def _figure4_cell(name: str, latency: dict[str, Any] | None) -> str:
     p99 = np.array([w["p99_ms"] for w in run["windows"]], float)
     ok = np.isfinite(p99)  # a window without requests has no p99
     trend = np.polyfit(t[ok] / 60, p99[ok], 1)[0] if ok.sum() > 1 else float("nan")
-    cell = (f"{run['duration_s'] / 60:.0f} min, {run['req_per_s']:,.0f} requests/s, "
-            f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, {run['failed']} failed; "
-            f"p99 trend {trend:+.3f} ms/min")  # fmt: skip
+    cell = (
+        f"{run['duration_s'] / 60:.0f} min, {run['req_per_s']:,.0f} requests/s, "
+        f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, {run['failed']} failed; "
+        f"p99 trend {trend:+.3f} ms/min"
+    )
     if "last_vs_first_minute_p99" in run:
         cell += f"; last/first-minute p99 {run['last_vs_first_minute_p99']:.2f}"
     return cell + f" (`{name}.json`)"
@@ -148,8 +153,10 @@ def _figure4_cell(name: str, latency: dict[str, Any] | None) -> str:
 def figures_section(study: dict[str, Any], out: str) -> list[str]:
     """The paper's three figures beside ours, each with the command that regenerates it."""
     ours, claims = study["models"][PAPER]["summary"], study["paper_claims"]
-    fig3 = ", ".join(f"{k} {_pct(ours[k]['mean'])} [{_pct(ours[k]['ci95_low'])}, "
-                     f"{_pct(ours[k]['ci95_high'])}]" for k in claims)  # fmt: skip
+    fig3 = ", ".join(
+        f"{k} {_pct(ours[k]['mean'])} [{_pct(ours[k]['ci95_low'])}, {_pct(ours[k]['ci95_high'])}]"
+        for k in claims
+    )
     soak = _optional_json(f"{out}/latency_soak.json")
     fig4 = f"short run: {_figure4_cell('latency', _optional_json(f'{out}/latency.json'))}"
     if soak is not None:
@@ -200,13 +207,15 @@ def _wall_time_line(study: dict[str, Any]) -> str:
         return ""
     load = study.get("load_average_at_end")
     cores = f"; load average (1, 5, 15 min) at the end: {', '.join(f'{v:.1f}' for v in load)}" if load else ""
-    return (f"The whole reproduction (ablations, baselines and the label-scarcity study) took "
-            f"{study['wall_seconds']:.0f} s wall on this machine ({study['device']['count']} XLA "
-            f"devices{cores}; a load above the core count means other jobs slowed it).")  # fmt: skip
+    return (
+        f"The whole reproduction (ablations, baselines and the label-scarcity study) took "
+        f"{study['wall_seconds']:.0f} s wall on this machine ({study['device']['count']} XLA "
+        f"devices{cores}; a load above the core count means other jobs slowed it)."
+    )
 
 
 def _label_section(out: str) -> list[str]:
-    from gan_jax import label_study
+    from gan_jax.studies import label_study
 
     labels = _optional_json(f"{out}/label_study.json")
     return [*label_study.markdown(labels), ""] if labels else []
@@ -308,7 +317,7 @@ def readme_results(out: str = "results") -> str:
             _pct(study["paper_claims"][k]) if k in study["paper_claims"] else "—"
             for k in ("accuracy", "f1", "roc_auc")
         )
-        + " |",  # fmt: skip
+        + " |",
         "",
     ]
     bench = _optional_json(f"{out}/bench_train.json")

@@ -1,0 +1,1 @@
+"""Benchmarks and results tooling, outside the library."""
