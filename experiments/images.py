@@ -16,7 +16,7 @@ results/image_study.json. A GPU/TPU host would take 64×64 and 10 × 10-fold.
 """
 
 from gan_jax.studies.image_study import ImageStudyConfig
-from gan_jax.training.train_images import ImageConfig
+from gan_jax.training.image import ImageConfig
 
 
 def get_config(variant: str = "images") -> ImageStudyConfig:

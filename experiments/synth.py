@@ -1,5 +1,5 @@
 """Synthetic patients: an AC-GAN (Odena et al. 2017) conditioned on the diagnosis, in the
-log1p + z-score space of each training fold, trained by `train.train_synth_runs` (one fused,
+log1p + z-score space of each training fold, trained by `gan_jax.training.synth.train_synth_runs` (one fused,
 run-vmapped call over all CV runs).
 
 Run:    gan-jax synth --experiment synth --n-per-class 500 --out results/synthetic/wdbc_synth.csv

@@ -17,7 +17,7 @@ from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation.cross_validation import train_and_evaluate
 from gan_jax.evaluation.evaluate import cv_folds
-from gan_jax.training import checkpoint, train
+from gan_jax.training import checkpoint, table
 from gan_jax.training.checkpoint import CheckpointWarning, IncompatibleCheckpoint, TrainCheckpoints
 
 TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
@@ -102,9 +102,9 @@ def test_another_config_is_refused_and_its_checkpoint_kept(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="already holds checkpoints .*--resume"):
         train_and_evaluate(TINY, checkpoint_dir=str(tmp_path))
     assert TrainCheckpoints(str(tmp_path)).steps() == [30, 20, 10]
-    runs = train.make_runs(TINY, ds.y, masks)
-    fewer_labels = train.make_runs(TINY.replace(labeled_fraction=0.5), ds.y, masks)
-    other_folds = train.make_runs(TINY, ds.y, ~masks)
+    runs = table.make_runs(TINY, ds.y, masks)
+    fewer_labels = table.make_runs(TINY.replace(labeled_fraction=0.5), ds.y, masks)
+    other_folds = table.make_runs(TINY, ds.y, ~masks)
     fingerprint = lambda r: checkpoint.fingerprint(ds.x, ds.y, r)
     assert len({fingerprint(runs), fingerprint(fewer_labels), fingerprint(other_folds)}) == 3
 

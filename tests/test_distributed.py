@@ -15,7 +15,7 @@ import pytest
 from gan_jax.config import load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import distributed, train
+from gan_jax.training import distributed, engine, image, image_fit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SET = {
@@ -103,12 +103,12 @@ import numpy as np
 from gan_jax.training import distributed
 port, process_id, out = sys.argv[1:]
 distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
-from gan_jax.training import train_images
+from gan_jax.training import image, image_fit
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
 images, labels = nuclei.generate(64, seed=0, size=8)
-state, _ = train_images.fit(train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
-proba = distributed.to_host(train_images.predict_proba(train_images.TINY, state, images))
+state, _ = image_fit.fit(image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
+proba = distributed.to_host(image.predict_proba(image.TINY, state, images))
 if distributed.is_main_process():
     np.save(out, np.asarray(proba))
 """
@@ -159,7 +159,7 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path)
     ds = load_bundled()
     masks = evaluate.cv_folds(ds.y, 3, 1, config.seed)
     settings = sweep.grid(config, sweep.parse_space(PARAMS))
-    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=train.runs_mesh(jax.devices()[:2]))
+    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=engine.runs_mesh(jax.devices()[:2]))
     for k in evaluate.METRICS:
         np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
 
@@ -187,7 +187,7 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
         checkpoint_dir=str(ckpt),
         resume=True,
         tensorboard=False,
-        mesh=train.runs_mesh(jax.devices()[:2]),
+        mesh=engine.runs_mesh(jax.devices()[:2]),
     )
     assert one["resumed_from_step"] == middle < config.total_steps
     for k in evaluate.METRICS:
@@ -202,15 +202,14 @@ def test_two_processes_train_images_data_parallel_like_one_process(tmp_path):
     inputs that cannot span processes, and gradients not reduced across hosts."""
     from gan_jax.data import nuclei
     from gan_jax.data.images import ArraySource
-    from gan_jax.training import train_images
 
     _run_two_processes(tmp_path, _image_argv)
     images, labels = nuclei.generate(64, seed=0, size=8)
-    mesh = train_images.data_mesh(jax.devices()[:2])
-    state, _ = train_images.fit(
-        train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
+    mesh = image_fit.data_mesh(jax.devices()[:2])
+    state, _ = image_fit.fit(
+        image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
     )
-    one = np.asarray(train_images.predict_proba(train_images.TINY, state, images))
+    one = np.asarray(image.predict_proba(image.TINY, state, images))
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), one, rtol=0, atol=1e-5)
 
 

@@ -26,7 +26,7 @@ from gan_jax.data.images import BINARY_LABELS
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.evaluation.cross_validation import masks_digest, write_json
 from gan_jax.studies import figures
-from gan_jax.training import train_images as ti
+from gan_jax.training import engine, image
 
 SGAN = "conv SGAN (AE → SGAN)"
 SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
@@ -44,7 +44,7 @@ class ImageStudyConfig:
     """
 
     name: str = "images"
-    model: ti.ImageConfig = ti.ImageConfig()  # image_shape sets the demo set's size
+    model: image.ImageConfig = image.ImageConfig()  # image_shape sets the demo set's size
     n_images: int = 2000  # drawn by nuclei.generate(n_images, data_seed, size)
     data_seed: int = 0
     n_folds: int = 5
@@ -114,7 +114,7 @@ def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
     return quick_variant(config) if quick else config
 
 
-def model_variants(config: ImageStudyConfig) -> dict[str, ti.ImageConfig]:
+def model_variants(config: ImageStudyConfig) -> dict[str, image.ImageConfig]:
     """The conv models; they differ in what they have (the GAN), not in settings."""
     return {SGAN: config.model, SUPERVISED: dataclasses.replace(config.model, use_gan=False)}
 
@@ -155,10 +155,10 @@ def run_image_study(
     probas, seconds, histories, samples = {}, {}, {}, None
     for name, model in model_variants(config).items():
         t0 = time.perf_counter()
-        runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
+        runs = image.make_runs(model, labels, tiled, labeled, run_ids)
         steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
-        result = ti.train_image_runs(model, images, labels, runs, mesh=mesh, **steps)
-        probas[name] = ti.predict_runs(model, result.state, images)
+        result = image.train_runs(model, images, labels, runs, mesh=mesh, **steps)
+        probas[name] = image.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
         if model.use_gan:
@@ -215,15 +215,15 @@ def run_image_study(
     return study
 
 
-def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, seed: int) -> np.ndarray:
+def generator_samples(model: image.ImageConfig, state: engine.GANState, n: int, seed: int) -> np.ndarray:
     """n uint8 images [n, H, W, C] from the generator of run 0 (the first fold, first fraction)."""
-    return ti.sample_images(model, jax.tree.map(lambda a: a[0], state.gen_params), n, seed)
+    return image.sample_images(model, jax.tree.map(lambda a: a[0], state.gen.params), n, seed)
 
 
 def _export_run0(
     config: ImageStudyConfig,
-    model: ti.ImageConfig,
-    state: ti.ImageTrainState,
+    model: image.ImageConfig,
+    state: engine.GANState,
     proba: np.ndarray,
     labels: np.ndarray,
     train_mask: np.ndarray,

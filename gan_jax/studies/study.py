@@ -23,7 +23,7 @@ from gan_jax.data import load_dataset
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.evaluation.cross_validation import masks_digest, write_json
 from gan_jax.studies import figures, label_study, report
-from gan_jax.training import train
+from gan_jax.training import table
 
 PAPER = "paper (AE → SGAN)"
 COMPARED_METRICS = ("accuracy", "f1", "roc_auc")
@@ -57,9 +57,9 @@ def run_study(
     models: dict[str, dict[str, Any]] = {}
     for name, cfg in variants.items():
         t0 = time.perf_counter()
-        runs = train.make_runs(cfg, data.y, masks)
-        result = train.train_runs(cfg, data.x, data.y, runs, progress=progress)
-        proba = train.predict_runs(cfg, train.model_params(result.state), data.x)
+        runs = table.make_runs(cfg, data.y, masks)
+        result = table.train_runs(cfg, data.x, data.y, runs, progress=progress)
+        proba = table.predict_runs(cfg, table.model_params(result.state), data.x)
         models[name] = _record("gan_jax", cfg.to_dict(), proba, data.y, masks, time.perf_counter() - t0)
     for name in baseline_names:
         t0 = time.perf_counter()

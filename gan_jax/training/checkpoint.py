@@ -42,7 +42,7 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy, save_decis
 
 from gan_jax.artifacts import manifest, storage
 from gan_jax.config import Config
-from gan_jax.training import distributed, train
+from gan_jax.training import distributed, engine, table
 
 MANIFEST = "gan_jax_manifest.json"  # remote steps only; uploaded last = the step is committed
 FORMAT_VERSION = 2  # 2: state grouped per network (params, optimizer state)
@@ -63,7 +63,7 @@ class CheckpointWarning(UserWarning):
 def save_steps(config: Config, every: int) -> set[int]:
     """The chunk boundaries at which a training of `config` saves: the first boundary at or
     after each multiple of `every`, and the end of training."""
-    ends = [first + n for _, first, n in train.phase_schedule(config)]
+    ends = [first + n for _, first, n in engine.phase_schedule(table.schedule(config))]
     due, last = set(), 0
     for end in ends:
         if end - last >= every:
@@ -226,11 +226,11 @@ def _first_line(e: BaseException) -> str:
 
 def state_template(config: Config, n_features: int, n_runs: int) -> Any:
     """A TrainState of zeros with the shapes and dtypes training produces (no compute)."""
-    shapes = train.state_shapes(config, n_features, n_runs)
+    shapes = table.state_shapes(config, n_features, n_runs)
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
 
 
-def fingerprint(x: np.ndarray, y: np.ndarray, runs: train.RunSpec) -> str:
+def fingerprint(x: np.ndarray, y: np.ndarray, runs: engine.RunSpec) -> str:
     """SHA-256 of the training data, folds and labelled rows, so a resume cannot mix them."""
     h = hashlib.sha256()
     arrays = (np.asarray(x, np.float32), np.asarray(y, np.int32), runs.train_mask, runs.labeled_mask)
