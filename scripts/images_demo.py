@@ -62,7 +62,7 @@ def main() -> None:
         "backend": jax.default_backend(),
         "compute_dtype": base.compute_dtype,
     }
-    runs = {"sgan": base, "supervised_only": dataclasses.replace(base, unsupervised_weight=0.0)}
+    runs = {"sgan": base, "supervised_only": dataclasses.replace(base, use_gan=False)}
     for name, config in runs.items():
         t0 = time.perf_counter()
         state, history = image_fit.fit(

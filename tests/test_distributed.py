@@ -114,6 +114,47 @@ if distributed.is_main_process():
 """
 
 
+# The synthesiser's fused trainer, its 3 runs (padded to 4) sharded over both processes' devices.
+SYNTH_WORKER = """
+import sys
+import numpy as np
+from gan_jax.training import distributed
+port, process_id, out = sys.argv[1:]
+distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
+from tests.test_distributed import synth_config_and_runs
+from gan_jax.training import engine
+from gan_jax.training import synth as synth_trainer
+config, x, y, runs = synth_config_and_runs()
+result = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh())
+if distributed.is_main_process():
+    leaves = [np.asarray(a) for a in __import__("jax").tree.leaves(result.state)]
+    np.savez(out, *leaves, losses=np.asarray(result.history[-1]["per_run"]["synth_g"]))
+"""
+
+
+def synth_config_and_runs():
+    """(config, x, y, runs): a tiny AC-GAN synthesiser on 3 folds of the bundled data."""
+    from gan_jax.config import Config
+    from gan_jax.training import synth as synth_trainer
+
+    config = Config(
+        synth_model="acgan",
+        synth_gen_hidden=(8,),
+        synth_disc_hidden=(8,),
+        synth_noise_dim=4,
+        synth_steps=6,
+        synth_batch_size=16,
+        log_every=3,
+    )
+    ds = load_bundled()
+    runs = synth_trainer.make_synth_runs(config, ds.y, evaluate.cv_folds(ds.y, 3, 1, seed=0))
+    return config, ds.x, ds.y, runs
+
+
+def _synth_argv(out, port, process_id):
+    return [sys.executable, "-c", SYNTH_WORKER, str(port), str(process_id), str(out / "synth.npz")]
+
+
 def _image_argv(out, port, process_id):
     return [sys.executable, "-c", IMAGE_WORKER, str(port), str(process_id), str(out / "proba.npy")]
 
@@ -225,3 +266,22 @@ def test_without_a_coordinator_nothing_is_initialised(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert distributed.initialize() is False
     assert distributed.initialize("127.0.0.1:1", 2, 0, mode="off") is False
+
+
+@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
+def test_two_processes_train_the_synthesiser_like_one_process(tmp_path):
+    """Bugs caught: the synthesiser's state gathered with jax.device_get (which fails on arrays
+    spanning processes), runs not assembled across hosts, padding copies returned as runs."""
+    from gan_jax.training import synth as synth_trainer
+
+    _run_two_processes(tmp_path, _synth_argv)
+    config, x, y, runs = synth_config_and_runs()
+    one = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh(jax.devices()[:2]))
+    saved = np.load(tmp_path / "synth.npz")
+    leaves = jax.tree.leaves(one.state)
+    assert len(saved.files) == len(leaves) + 1
+    for i, want in enumerate(leaves):
+        got = saved[f"arr_{i}"]
+        assert got.shape == np.shape(want) and got.shape[:1] == (3,)  # no padding copy returned
+        np.testing.assert_allclose(got, np.asarray(want), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(saved["losses"], one.history[-1]["per_run"]["synth_g"], rtol=0, atol=1e-6)

@@ -88,7 +88,8 @@ class ImageStudyConfig:
 
 
 def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
-    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps."""
+    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps.
+    Image experiments return it from `get_config("quick")`."""
     return config.replace(
         n_images=min(config.n_images, 256),
         n_folds=2,
@@ -98,20 +99,6 @@ def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
         log_every=5,
         n_samples=8,
     )
-
-
-def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
-    """`get_config()` of an image experiment by name ("images", "images:supervised", a .py file);
-    the library loads experiments by name, never imports them."""
-    from gan_jax.config import experiment_config
-
-    config = experiment_config(spec)
-    if not isinstance(config, ImageStudyConfig):
-        raise ValueError(
-            f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
-            "not an ImageStudyConfig (is it a table experiment? use gan-jax train)"
-        )
-    return quick_variant(config) if quick else config
 
 
 def model_variants(config: ImageStudyConfig) -> dict[str, image.ImageConfig]:
@@ -157,8 +144,7 @@ def run_image_study(
         t0 = time.perf_counter()
         runs = image.make_runs(model, labels, tiled, labeled, run_ids)
         steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
-        result = image.train_runs(model, images, labels, runs, mesh=mesh, **steps)
-        probas[name] = image.predict_runs(model, result.state, images)
+        result, probas[name] = image.fit_predict(model, images, labels, runs, mesh=mesh, **steps)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
         if model.use_gan:

@@ -62,8 +62,7 @@ def run_label_study(
     for name, cfg in model_families(base).items():
         t0 = time.perf_counter()
         runs = table.make_runs(cfg, data.y, tiled, labeled, run_ids)
-        result = table.train_runs(cfg, data.x, data.y, runs, progress=progress)
-        probas[name] = table.predict_runs(cfg, table.model_params(result.state), data.x)
+        probas[name] = table.fit_predict(cfg, data.x, data.y, runs, progress=progress)[1]
         seconds[name] = time.perf_counter() - t0
     unreached = {}
     for name in baselines.SEMI_SUPERVISED:

@@ -198,8 +198,8 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     masks = np.zeros((2, len(x)), bool)
     masks[0, :n_tr], masks[1, n_tr : n_tr + n_syn] = True, True
     runs = table.make_runs(config, y, masks, labeled_masks=masks)
-    result = table.train_runs(config, x, y, runs, mesh=engine.runs_mesh(jax.devices()[:1]))
-    proba = table.predict_runs(config, table.model_params(result.state), x[n_tr + n_syn :])
+    one_device = engine.runs_mesh(jax.devices()[:1])
+    proba = table.fit_predict(config, x, y, runs, x[n_tr + n_syn :], mesh=one_device)[1]
     return {"trtr": _metrics(y_holdout, proba[0]), "tstr": _metrics(y_holdout, proba[1])}
 
 

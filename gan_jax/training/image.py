@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax.config import PerRun, structure_of
 from gan_jax.models import conv, losses
 from gan_jax.training import augment, engine
 from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, HParams, Network, RunSpec, adam_update
@@ -43,10 +44,10 @@ class ImageConfig:
     disc_hidden: int = 128
     latent_dim: int = 64
     noise_dim: int = 100
-    ae_lr: float = 1e-3
-    d_lr: float = 2e-4
-    g_lr: float = 2e-4
-    unsupervised_weight: float = 1.0
+    ae_lr: PerRun[float] = 1e-3
+    d_lr: PerRun[float] = 2e-4
+    g_lr: PerRun[float] = 2e-4
+    unsupervised_weight: PerRun[float] = 1.0
     gen_loss: str = "feature_matching"  # or "eq7"
     # False: the same classifier trained on the supervised loss only (no generator, no real/fake
     # term): the baseline that tells what the GAN adds.
@@ -57,17 +58,13 @@ class ImageConfig:
     disc_from_encoder: bool = True
     compute_dtype: str = "float32"  # "bfloat16" on GPU/TPU; see `default_compute_dtype`
     augment: augment.AugmentConfig = augment.AugmentConfig()
-    seed: int = 0
+    seed: PerRun[int] = 0
 
     def structure(self) -> ImageConfig:
-        """This config with the settings that are per-run data in the fused trainer (learning
-        rates, unsupervised weight, seed) set to fixed values: the key of compiled programs."""
-        return dataclasses.replace(self, **{f: getattr(_STRUCTURE, f) for f in RUN_DATA_FIELDS})
+        """This config with its `PerRun` settings (learning rates, unsupervised weight, seed) at
+        their defaults (`config.structure_of`): the key of compiled programs."""
+        return structure_of(self)
 
-
-# Settings that are arrays in the fused trainer (`engine.HParams` and the run keys).
-RUN_DATA_FIELDS = (*HParams._fields, "seed")
-_STRUCTURE = ImageConfig()
 
 TINY = ImageConfig(
     image_shape=(8, 8, 3),
