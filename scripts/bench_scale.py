@@ -37,7 +37,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gan_jax import runtime  # noqa: E402
-from gan_jax.training import engine, table  # noqa: E402
+from gan_jax.training import blocks, engine, table  # noqa: E402
 
 runtime.split_host_devices()  # one XLA CPU device per core unless XLA_FLAGS says otherwise
 
@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--block-runs",
         default="auto",
         help="runs per device per block in (a)-(c): auto "
-        "(default: table.default_block_runs), none, or an int",
+        "(default: blocks.default_block_runs), none, or an int",
     )
     p.add_argument(
         "--block-sizes", help="block sizes timed in (d) (default none,4,auto,32; quick none,auto,2)"
@@ -165,8 +165,9 @@ class Bench:
         """One fused call: train + score len(settings) × 10 runs, in blocks of `block_runs` runs
         per device (default: the benchmark's --block-runs); wall and CPU seconds, blocks."""
         block_runs = block.get("block_runs", self.block_runs)
-        n_blocks = table.n_run_blocks(
-            self.config, self.x.shape, mesh or engine.runs_mesh(), len(settings) * N_FOLDS, block_runs
+        per_run = table.run_bytes(self.config, self.x, self.y)
+        n_blocks = blocks.n_run_blocks(
+            per_run, mesh or engine.runs_mesh(), len(settings) * N_FOLDS, block_runs
         )
         runs = sweep.sweep_runs(self.y, settings, self.folds)
         eval_masks = np.tile(~self.folds, (len(settings), 1))
@@ -190,7 +191,7 @@ def free_memory_bytes() -> int:
 def runs_per_call(bench: Bench, sizes: list[int], save=lambda rows: None) -> list[dict]:
     """(b): first call (with compilation) and, up to 1,000 runs, a second steady call; `save`
     gets the rows so far after each size (the large sizes are slow: a stopped run keeps them)."""
-    per_run_bytes = table.state_bytes_per_run(bench.config, bench.x.shape[1])
+    per_run_bytes = table.state_bytes(bench.config, bench.x.shape[1])
     rows = []
     for size in sizes:
         # State (Adam moments inside; donated, so updated in place) and a copy while gathering,
@@ -474,7 +475,7 @@ def markdown(rec: dict) -> str:
         f"{rec['device']['count']} × {rec['device']['kind']}, {rec['host']['cpu_count']} cores, "
         f"`{rec['command']}`, commit {rec['git_commit'][:12]}. Runs train in blocks of "
         f"{rec.get('block_runs_per_device', 'all')} runs per device (--block-runs "
-        f"{rec.get('block_runs', 'none')}; `table.default_block_runs`) unless a row says otherwise.",
+        f"{rec.get('block_runs', 'none')}; `blocks.default_block_runs`) unless a row says otherwise.",
     ]
     for key, (title, part) in PARTS.items():
         why = rec.get(f"{key}_skipped", "the run stopped before it")
@@ -535,10 +536,10 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": runtime.library_versions(),
         "device": runtime.device_description(),
         "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},
-        "state_bytes_per_run": table.state_bytes_per_run(bench.config, bench.x.shape[1]),
+        "state_bytes_per_run": table.state_bytes(bench.config, bench.x.shape[1]),
         "block_runs": str(args.block_runs).lower(),
         "block_runs_per_device": (
-            table.default_block_runs(bench.config, bench.x.shape, platform_name)
+            blocks.default_block_runs(table.run_bytes(bench.config, bench.x, bench.y), platform_name)
             if args.block_runs == "auto"
             else args.block_runs
         ),

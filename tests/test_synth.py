@@ -8,7 +8,7 @@ from gan_jax.config import Config
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import synth
-from gan_jax.training import engine
+from gan_jax.training import blocks, engine
 from gan_jax.training import synth as synth_trainer
 
 TINY = Config(
@@ -133,7 +133,7 @@ def test_a_block_of_synth_runs_is_bit_identical_to_that_block_trained_alone(data
     runs = synth_trainer.make_synth_runs(TINY, y, masks)
     mesh, n_blocks = engine.runs_mesh(jax.devices()[:2]), 3  # 3 runs per device in blocks of 1
     blocked = synth_trainer.train_synth_runs(TINY, x, y, runs, mesh=mesh, block_runs=1)
-    assert engine.n_run_blocks(0, mesh, 6, 1) == n_blocks
+    assert blocks.n_run_blocks(0, mesh, 6, 1) == n_blocks
     rows = lambda tree, members: jax.tree.map(lambda a: np.asarray(a)[members], tree)
     for j in range(n_blocks):
         members = np.arange(6)[j::n_blocks]

@@ -11,7 +11,7 @@ import pytest
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import engine, table
+from gan_jax.training import blocks, engine, table
 
 TINY = Config(
     name="tiny",
@@ -72,7 +72,7 @@ def test_each_block_is_its_runs_trained_alone_bit_for_bit_in_run_order(sweep_dat
     x, y, runs = sweep_data
     n_devices, block_runs, n_blocks = 2, 3, 3  # 9 runs per device in 3 blocks; 3 padding copies
     mesh = engine.runs_mesh(jax.devices()[:n_devices])
-    assert engine.n_run_blocks(0, mesh, N_RUNS, block_runs) == n_blocks
+    assert blocks.n_run_blocks(0, mesh, N_RUNS, block_runs) == n_blocks
     blocked = table.train_runs(TINY, x, y, runs, mesh=mesh, block_runs=block_runs)
     positions = np.arange(N_RUNS + -N_RUNS % (n_devices * n_blocks))  # padded with copies of the last run
     for j in range(n_blocks):
@@ -135,15 +135,16 @@ def test_auto_blocks_on_cpu_only_and_bad_block_sizes_are_refused():
     per_run = engine.run_bytes(
         table.TRAINER, config, table.schedule(config), table.table_data(ds.x, ds.y), runs
     )
-    state_bytes = sum(s.size * s.dtype.itemsize for s in jax.tree.leaves(table.state_shapes(config, 30)))
-    assert per_run == state_bytes + 4 * 569 * 30  # state + the run's scaled float copy of the data
-    block = engine.default_block_runs(per_run, "cpu")
-    assert block >= 1 and block * per_run <= engine.CPU_BLOCK_BYTES < (block + 1) * per_run
-    assert engine.default_block_runs(per_run, "gpu") is None
-    assert engine.default_block_runs(per_run, "tpu") is None
+    assert (
+        per_run == table.state_bytes(config, 30) + 4 * 569 * 30
+    )  # state + the run's scaled float copy of the data
+    block = blocks.default_block_runs(per_run, "cpu")
+    assert block >= 1 and block * per_run <= blocks.CPU_BLOCK_BYTES < (block + 1) * per_run
+    assert blocks.default_block_runs(per_run, "gpu") is None
+    assert blocks.default_block_runs(per_run, "tpu") is None
     mesh = engine.runs_mesh(jax.devices()[:2])
-    assert engine.n_run_blocks(per_run, mesh, 10_000, "auto") == -(-5000 // block)
-    assert engine.n_run_blocks(per_run, mesh, 10_000, None) == 1
+    assert blocks.n_run_blocks(per_run, mesh, 10_000, "auto") == -(-5000 // block)
+    assert blocks.n_run_blocks(per_run, mesh, 10_000, None) == 1
     for bad in (0, -1, 2.5, "big"):
         with pytest.raises(ValueError, match="block_runs"):
-            engine.n_run_blocks(per_run, mesh, 10, bad)
+            blocks.n_run_blocks(per_run, mesh, 10, bad)

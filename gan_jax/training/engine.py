@@ -27,7 +27,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gan_jax.training import distributed
+from gan_jax.training import blocks, callbacks, distributed
 
 Params = Any
 
@@ -193,7 +193,7 @@ def runs_mesh(devices: list | None = None) -> Mesh:
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("runs",))
 
 
-# --- placement and blocks ----------------------------------------------------------------------
+# --- placement ----------------------------------------------------------------------
 
 
 def put(tree: Any, sharding: NamedSharding) -> Any:
@@ -215,107 +215,6 @@ def place_inputs(mesh: Mesh, runs: RunSpec, data: Any, n_blocks: int = 1):
 def unpad(tree: Any, n_runs: int) -> Any:
     """The first n_runs runs of a padded [R_padded, ...] pytree."""
     return jax.tree.map(lambda a: a[:n_runs], tree)
-
-
-# Per-device block on CPU: as many runs as fit in this many bytes of training state (params and
-# Adam moments) plus the run's own float copy of the data, so a block stays in a core's cache
-# (L2: 2 MiB per core on the machine measured) through its steps; block sizes compared in part
-# (d) of scripts/bench_scale.py (results/bench_scale_devices_blocks/bench_scale.md).
-CPU_BLOCK_BYTES = 2 << 20
-
-
-def _nbytes(tree: Any, floating_only: bool = False) -> int:
-    leaves = jax.tree.leaves(tree)
-    keep = [s for s in leaves if not floating_only or jnp.issubdtype(s.dtype, jnp.floating)]
-    return int(sum(np.prod(s.shape) * np.dtype(s.dtype).itemsize for s in keep))
-
-
-def _shapes(tree: Any) -> Any:
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), tree)
-
-
-class _Hashable:
-    """A pytree of ShapeDtypeStructs as an lru_cache key (by its structure and shapes)."""
-
-    def __init__(self, tree: Any):
-        self.tree = tree
-        leaves, treedef = jax.tree.flatten(tree)
-        self.key = (treedef, tuple((s.shape, str(s.dtype)) for s in leaves))
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Hashable) and self.key == other.key
-
-
-@functools.lru_cache(maxsize=64)
-def _run_bytes(trainer: Trainer, structure: Any, phase: str, shapes: _Hashable) -> int:
-    # Cached: tracing init for its shapes on every call would cost a trace each.
-    data_shapes, run_shapes = shapes.tree
-    state = jax.eval_shape(functools.partial(trainer.init, structure), data_shapes, run_shapes)
-    prepare = functools.partial(trainer.prepare, structure, phase)
-    inputs = jax.eval_shape(prepare, state, run_shapes, data_shapes)
-    return _nbytes(state) + _nbytes(inputs, floating_only=True)
-
-
-def run_bytes(trainer: Trainer, config: Any, schedule: Schedule, data: Any, runs: RunSpec) -> int:
-    """Bytes one run keeps hot through a chunk: its state (params, Adam moments, fitted
-    transforms) plus the float inputs `prepare` makes for it (e.g. its scaled copy of the data),
-    those of the first phase."""
-    one_run = jax.tree.map(lambda a: np.asarray(a)[0], runs)
-    shapes = _Hashable(_shapes((data, one_run)))
-    return _run_bytes(trainer, config.structure(), schedule.phases[0][0], shapes)
-
-
-def default_block_runs(per_run_bytes: int, platform: str) -> int | None:
-    """Runs per device per block for `block_runs="auto"`: on CPU the runs whose hot bytes
-    (`run_bytes`) fit `CPU_BLOCK_BYTES`; elsewhere None (no blocks: a GPU or TPU wants the
-    widest batch)."""
-    if platform != "cpu":
-        return None
-    return max(1, CPU_BLOCK_BYTES // per_run_bytes)
-
-
-def n_run_blocks(per_run_bytes: int, mesh: Mesh, n_runs: int, block_runs: int | str | None) -> int:
-    """How many blocks `n_runs` runs train in on `mesh` (1: no blocks).
-
-    Raises:
-      ValueError: block_runs is not "auto", None or an int >= 1.
-    """
-    if block_runs == "auto":
-        block_runs = default_block_runs(per_run_bytes, mesh.devices.flat[0].platform)
-    elif block_runs is not None and (not isinstance(block_runs, int) or block_runs < 1):
-        raise ValueError(
-            f"block_runs={block_runs!r}: expected 'auto', None (no blocks) or an int >= 1 "
-            "(runs per device in each block)"
-        )
-    per_device = -(-n_runs // mesh.size)
-    return 1 if block_runs is None else -(-per_device // block_runs)
-
-
-def run_blocks(chunk: Callable, n_blocks: int) -> Callable:
-    """`chunk` (run-vmapped: (states, runs, data), leaves [R, ...] in, state [R, ...] and losses
-    [n_steps, R] out) applied to n_blocks blocks of runs in turn (`lax.map`), same inputs and
-    outputs.
-
-    Block j holds runs j, j + n_blocks, j + 2 n_blocks, ...: [R] reshaped to [R / n_blocks,
-    n_blocks] keeps axis 0 sharded over the devices exactly as [R] was (each device's runs stay
-    contiguous on it), so every block is spread evenly over all devices and no run moves
-    between devices; the inverse reshape puts the runs back in their order."""
-
-    def split(a):  # [R, ...] -> [n_blocks, R / n_blocks, ...]
-        return jnp.swapaxes(a.reshape(-1, n_blocks, *a.shape[1:]), 0, 1)
-
-    def merge(a):  # [n_blocks, R / n_blocks, ...] -> [R, ...]
-        return jnp.swapaxes(a, 0, 1).reshape(-1, *a.shape[2:])
-
-    def blocked(states, runs, data):
-        new, step_losses = jax.lax.map(lambda b: chunk(*b, data), jax.tree.map(split, (states, runs)))
-        # step_losses: [n_blocks, n_steps, R / n_blocks] -> [n_steps, R]
-        return jax.tree.map(merge, new), jax.tree.map(lambda v: merge(jnp.swapaxes(v, 1, 2)).T, step_losses)
-
-    return blocked
 
 
 # --- the schedule and the fused chunk -----------------------------------------------------------
@@ -362,11 +261,11 @@ def fused_chunk_fn(trainer: Trainer, config: Any, phase: str, n_steps: int, n_bl
     `config` must be a `structure()`, so numeric settings never make a new program.
 
     With n_blocks > 1 (R a multiple of n_blocks × devices) the runs train in n_blocks blocks one
-    after another inside the same program (`run_blocks`), each block all `n_steps` steps with
+    after another inside the same program (`blocks.run_blocks`), each block all `n_steps` steps with
     its state resident in cache; the models are the same (see `train_runs`)."""
     fn = functools.partial(train_chunk, trainer, config, phase, n_steps)
     vmapped = jax.vmap(fn, in_axes=(0, 0, None), out_axes=(0, 1))
-    return jax.jit(run_blocks(vmapped, n_blocks) if n_blocks > 1 else vmapped, donate_argnums=(0,))
+    return jax.jit(blocks.run_blocks(vmapped, n_blocks) if n_blocks > 1 else vmapped, donate_argnums=(0,))
 
 
 @functools.lru_cache(maxsize=32)
@@ -402,38 +301,6 @@ def _log_entry(phase: str, end_step: int, step_losses: dict[str, np.ndarray], n_
     return entry
 
 
-def progress_callback(total: int, start: int, desc: str) -> Callable[[Any, dict], None]:
-    """A per-chunk callback drawing a tqdm bar on the main process (closed at the last step)."""
-    if not distributed.is_main_process():
-        return lambda state, entry: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=start, desc=desc, unit="step")
-    last = [start]
-
-    def update(state, entry: dict) -> None:
-        bar.update(entry["step"] - last[0])
-        last[0] = entry["step"]
-        bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items() if isinstance(v, float)})
-        if entry["step"] >= total:
-            bar.close()
-
-    return update
-
-
-def chain(*callbacks: Callable | None) -> Callable[[Any, dict], None] | None:
-    """One per-chunk callback calling each of `callbacks` (None ones skipped) in order."""
-    active = [c for c in callbacks if c is not None]
-    if not active:
-        return None
-
-    def each(state, entry: dict) -> None:
-        for callback in active:
-            callback(state, entry)
-
-    return each
-
-
 def train_runs(
     trainer: Trainer,
     config: Any,
@@ -467,8 +334,8 @@ def train_runs(
         from its step.
       mesh: devices to shard the runs over (default: all devices).
       on_chunk: called after every chunk with the state and the chunk's log entry
-        (checkpoints, progress, TensorBoard; `chain` several).
-      block_runs: runs per device in each block; "auto" (default): `default_block_runs`
+        (checkpoints, progress, TensorBoard; `callbacks.chain` several).
+      block_runs: runs per device in each block; "auto" (default): `blocks.default_block_runs`
         (blocks on CPU only); None: all runs in one block.
       progress: label of a progress bar (None: no bar).
     Raises:
@@ -477,8 +344,8 @@ def train_runs(
     n_runs = len(runs.train_mask)
     mesh = mesh or runs_mesh()
     structure = config.structure()
-    per_run = run_bytes(trainer, config, schedule, data, runs) if block_runs == "auto" else 0
-    n_blocks = n_run_blocks(per_run, mesh, n_runs, block_runs)
+    per_run = blocks.run_bytes(trainer, config, schedule, data, runs) if block_runs == "auto" else 0
+    n_blocks = blocks.n_run_blocks(per_run, mesh, n_runs, block_runs)
     runs, data, take = place_inputs(mesh, runs, data, n_blocks)
     padded = len(take) != n_runs
     if state is None:
@@ -489,7 +356,7 @@ def train_runs(
     start = int(np.asarray(distributed.to_host(state.step)).reshape(-1)[0])
     starts, history = phase_starts(schedule), []
     if progress is not None:
-        on_chunk = chain(on_chunk, progress_callback(schedule.total_steps, start, progress))
+        on_chunk = callbacks.chain(on_chunk, callbacks.progress(schedule.total_steps, start, progress))
     for phase, first_step, n_steps in phase_schedule(schedule, start):
         if trainer.begin_phase is not None and first_step == starts[phase] > 0:
             state = _begin_phase_fn(trainer, structure, phase)(state)
@@ -517,11 +384,12 @@ def _predict_fn(trainer: Trainer, config: Any) -> Callable:
 
 def predict_runs(trainer: Trainer, config: Any, model: Any, x: Any, chunk: int | None = None) -> np.ndarray:
     """Malignant probability [R, N] of every run's model (leaves [R, ...]) on rows x [N, ...],
-    `chunk` rows at a time (None: all at once), as host arrays on every process."""
+    `chunk` rows at a time (None: all at once). `model` is what `train_runs` returns: complete
+    on every process, so each process predicts locally (no cross-process gather)."""
     fn = _predict_fn(trainer, config.structure())
     chunk = chunk or max(len(x), 1)
-    parts = [distributed.to_host(fn(model, jnp.asarray(x[i : i + chunk]))) for i in range(0, len(x), chunk)]
-    return np.concatenate([np.asarray(p) for p in parts], axis=1)
+    parts = [np.asarray(fn(model, jnp.asarray(x[i : i + chunk]))) for i in range(0, len(x), chunk)]
+    return np.concatenate(parts, axis=1)
 
 
 def fit_predict(

@@ -24,7 +24,7 @@ import numpy as np
 from gan_jax.config import Config
 from gan_jax.evaluation import evaluate
 from gan_jax.models import AutoEncoder, DiscriminatorClassifier, Generator, losses, preprocess
-from gan_jax.training import engine
+from gan_jax.training import blocks, engine
 from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, HParams, Network, RunSpec, adam_update
 
 Params = Any
@@ -261,6 +261,17 @@ def train_runs(
     return engine.train_runs(
         TRAINER, config, schedule(config), table_data(x, y), runs, progress=progress, **kwargs
     )
+
+
+def state_bytes(config: Config, n_features: int) -> int:
+    """Bytes of one run's state (scaler, params, Adam moments)."""
+    return int(sum(s.size * s.dtype.itemsize for s in jax.tree.leaves(state_shapes(config, n_features))))
+
+
+def run_bytes(config: Config, x: np.ndarray, y: np.ndarray) -> int:
+    """Bytes one run keeps hot through a chunk (`blocks.run_bytes`): what CPU blocks are sized by."""
+    runs = make_runs(config, y, np.ones((1, len(y)), bool))
+    return blocks.run_bytes(TRAINER, config, schedule(config), table_data(x, y), runs)
 
 
 def predict_runs(config: Config, model: ModelParams, x: np.ndarray) -> np.ndarray:
