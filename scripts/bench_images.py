@@ -1,4 +1,5 @@
-"""Throughput benchmark of the image path (gan_jax.training.train_images on the synthetic nuclei set read
+"""Throughput benchmark of the image path (gan_jax.training.image and image_fit on the synthetic nuclei set
+read
 through its TFDS array_record source), in images per second, for each compute dtype:
 
 (a) fit: `image_fit.fit` as a training run calls it: one jitted step per batch (state

@@ -1,5 +1,6 @@
 """Training-speed benchmark of an experiment's cross-validation runs (default: the paper config
-on the bundled WDBC, 10 × 10-fold = 100 runs), through gan_jax.training.train's public functions only:
+on the bundled WDBC, 10 × 10-fold = 100 runs), through
+gan_jax.training.table's and .engine's public functions only:
 
 (a) fused: `table.make_runs` + `table.train_runs` on all runs, as `gan-jax train` calls them
     (one jitted `lax.scan` per chunk, vmapped over runs, runs sharded over one CPU device per core);

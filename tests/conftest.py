@@ -34,7 +34,7 @@ def tiny_bundle_export(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_image_bundle_export(tmp_path_factory):
-    """(path, bundle, state, config): a `train_images.TINY` model (8x8x3, no augmentation) trained
+    """(path, bundle, state, config): an `image.TINY` model (8x8x3, no augmentation) trained
     for a few steps on 48 synthetic nuclei images, bundled and exported once per session; read only."""
     import dataclasses
 

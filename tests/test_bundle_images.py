@@ -1,4 +1,4 @@
-"""Image bundles: the table bundle's format and checks for a `train_images` model — round trip,
+"""Image bundles: the table bundle's format and checks for a `gan_jax.training.image` model — round trip,
 tamper detection, shape-checked restore — plus `gan-jax sample`, and old table bundles (no
 `kind` in their metadata) still loading as tables."""
 
@@ -27,7 +27,7 @@ def copy(tiny_image_bundle_export, tmp_path):
 
 def test_round_trip_gives_the_trainers_predictions(tiny_image_bundle_export):
     # Catches params stored or restored under the wrong network, or a serving path that
-    # differs from train_images.predict_proba (e.g. the benign column served as malignant).
+    # differs from image.predict_proba (e.g. the benign column served as malignant).
     path, trained, state, config = tiny_image_bundle_export
     loaded = bundle.load(path)
     assert loaded.kind == "image" and loaded.config == config and loaded.image_shape == (8, 8, 3)

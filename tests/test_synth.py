@@ -1,4 +1,4 @@
-"""The class-conditional generator (synth_trainer.train_synth_runs) and sampling (gan_jax.studies.synth)."""
+"""The class-conditional generator (gan_jax.training.synth.train_synth_runs) and sampling (gan_jax.studies.synth)."""
 
 import jax
 import numpy as np

@@ -6,7 +6,8 @@ same labelled rows.
 The same machinery as the table study: folds and labelled rows from `evaluate`, metrics and
 intervals from `evaluate.summarize`, paired corrected resampled t-tests (`stats`) Holm-adjusted
 over the whole family; every conv model trains all fractions × runs in one fused call
-(`train_images.train_image_runs`). The data are drawn by `gan_jax.data.nuclei`: not patients.
+(`gan_jax.training.image.train_runs` on the one engine). The data are drawn by
+`gan_jax.data.nuclei`: not patients.
 """
 
 from __future__ import annotations
