@@ -127,7 +127,7 @@ def fused_call(config: Config, x, y, masks: np.ndarray) -> dict:
 def loop_trainer(config: Config, x, y, masks: np.ndarray):
     """Returns train_one(r) -> run r's discriminator params, trained by (b). Same model, keys and
     hyperparameters as (a): the step key is fold_in(second half of split(run key), step) as in
-    `table.train_chunk`, so (b)'s params can be checked against (a)'s."""
+    `engine.train_chunk`, so (b)'s params can be checked against (a)'s."""
     structure = config.structure()
     nets = table.build_networks(structure, x.shape[1])
     runs = table.make_runs(config, y, masks)
@@ -143,13 +143,13 @@ def loop_trainer(config: Config, x, y, masks: np.ndarray):
         return state._replace(step=state.step + 1), metrics
 
     # Jitted once, outside every loop, state donated (big_vision / flax style).
-    steps = {p: jax.jit(functools.partial(step, p), donate_argnums=(0,)) for p in table.PHASES}
+    steps = {p: jax.jit(functools.partial(step, p), donate_argnums=(0,)) for p in ("ae", "gan")}
     init = jax.jit(functools.partial(table.init_state, structure))
     # Once per run / phase, outside the step (a flax-style input pipeline): the rows each
     # sampler draws from, the scaled rows, then the frozen encoder's codes.
     rows_of = jax.jit(lambda run: (*_sorted_rows(run.train_mask), *_sorted_rows(run.labeled_mask)))
     features = {
-        "ae": jax.jit(lambda state: preprocess.apply(state.scaler, xd)),
+        "ae": jax.jit(lambda state: preprocess.apply(state.fitted, xd)),
         "gan": jax.jit(lambda state: table.classifier_inputs(structure, table.model_params(state), xd)),
     }
 
@@ -159,7 +159,7 @@ def loop_trainer(config: Config, x, y, masks: np.ndarray):
 
     def train_one(r: int):
         run, step_key, rows = run_inputs(r)
-        state = init(xd, run)
+        state = init((xd, yd), run)
         for phase, _, n_steps in engine.phase_schedule(table.schedule(config)):
             args = (step_key, run.hparams, features[phase](state), rows)
             metrics = []
@@ -263,7 +263,7 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
 def clear_in_memory_caches() -> None:
     """Drops compiled programs held in memory; the persistent compilation cache stays."""
     jax.clear_caches()
-    table.fused_chunk_fn.cache_clear()
+    engine.fused_chunk_fn.cache_clear()
 
 
 def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from gan_jax.data import nuclei
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import image_study
-from gan_jax.training import augment, image
+from gan_jax.training import augment, engine, image
 
 # One small config for every test: 16×16 nuclei, the widths of tests/test_train_images.py, no
 # augmentation (its compile dominates on CPU), 2 runs on a 2-device mesh; the leakage tests

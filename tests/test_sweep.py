@@ -92,7 +92,7 @@ def test_each_setting_is_scored_by_its_own_runs_in_one_compiled_program(data):
     acc = [r["summary"]["accuracy"]["mean"] for r in result["settings"]]
     assert acc[1] > 0.8 and acc[1] > acc[0] + 0.2, acc  # measured: 0.91 vs 0.53
     assert result["timing"]["n_runs"] == 2 * len(masks)
-    compiled = table.fused_chunk_fn(TINY.structure(), "gan", TINY.log_every)
+    compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.log_every)
     n_programs = compiled._cache_size()
     more = sweep.grid(TINY, sweep.parse_space(["d_lr=3e-3,1e-2", "unsupervised_weight=0.5"]))
     sweep.run_sweep(TINY, x, y, more, masks, mesh=MESH)

@@ -132,7 +132,7 @@ def test_auto_blocks_on_cpu_only_and_bad_block_sizes_are_refused():
     blocks, and a bad block size accepted silently."""
     config, ds = Config(), load_bundled()  # the paper pipeline on WDBC
     runs = table.make_runs(config, ds.y, evaluate.cv_folds(ds.y, 2, 1, seed=0))
-    per_run = engine.run_bytes(
+    per_run = blocks.run_bytes(
         table.TRAINER, config, table.schedule(config), table.table_data(ds.x, ds.y), runs
     )
     assert (
