@@ -39,7 +39,7 @@ LEARNING = image_study.ImageStudyConfig(
     n_samples=4,
 )
 MODEL = LEARNING.model
-MESH = image.train.runs_mesh(jax.devices()[:2])
+MESH = engine.runs_mesh(jax.devices()[:2])
 STEPS = {"ae_steps": 10, "gan_steps": 10, "log_every": 10}
 
 
