@@ -113,15 +113,8 @@ class Bundle:
         which `image.predict_proba` and the generator take."""
         self.require("image", "Bundle.image_state")
         p = self.params
-        return engine.GANState(
-            step=None,
-            ae_params=p["ae"],
-            ae_opt=None,
-            disc_params=p["disc"],
-            disc_opt=None,
-            gen_params=p["gen"],
-            gen_opt=None,
-        )
+        net = lambda params: engine.Network(params, None)
+        return engine.GANState(step=None, fitted=(), ae=net(p["ae"]), disc=net(p["disc"]), gen=net(p["gen"]))
 
     def predict_fn(self) -> Callable[[jax.Array], jax.Array]:
         """A jitted x -> malignant probability [B]; x is float32 [B, F] feature rows (table) or
