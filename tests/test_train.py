@@ -201,11 +201,13 @@ def test_numeric_settings_are_data_not_new_compilations(data):
     x, y, masks = data
     _train(TINY, x, y, masks)
     compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", 4)
-    n_programs = compiled._cache_size()
+    n_programs, n_chunk_fns = compiled._cache_size(), engine.fused_chunk_fn.cache_info().currsize
     for changes in ({"labeled_fraction": 0.1}, {"d_lr": 3e-4, "unsupervised_weight": 0.5}, {"seed": 5}):
         _train(TINY.replace(**changes), x, y, masks)
+        assert TINY.replace(**changes).structure() == TINY.structure(), changes
     assert engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", 4) is compiled
     assert compiled._cache_size() == n_programs
+    assert engine.fused_chunk_fn.cache_info().currsize == n_chunk_fns  # no chunk for another structure
 
 
 def test_labelled_rows_must_be_training_rows_with_both_classes(data):
