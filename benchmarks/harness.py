@@ -77,15 +77,17 @@ def record(argv: Sequence[str] | None = None, *, module: str | None = None) -> d
 
 
 def finish(rec: dict[str, Any], load_samples: Iterable[float] = ()) -> dict[str, Any]:
-    """Closes a record from `record()`: `benchmark_wall_s`, and `load_average` gains `after`,
-    `max_1min` (over before, after and the 1-minute `load_samples` taken during the run),
-    `oversubscribed` (that peak above the cores) and a note. Returns `rec`, changed in place."""
-    load = rec["load_average"]
+    """A finished copy of a record from `record()`: `benchmark_wall_s` since it started, and a
+    `load_average` that gains `after`, `max_1min` (over before, after and the 1-minute
+    `load_samples` taken during the run), `oversubscribed` (that peak above the cores) and a
+    note. `rec` itself stays open, so a benchmark that writes as it goes can finish it again."""
+    load = dict(rec["load_average"])
     after = list(os.getloadavg())
     peak = max([load["before"][0], after[0], *load_samples])
     load.update(after=after, max_1min=peak, oversubscribed=peak > load["cores"], note=LOAD_NOTE)
-    rec["benchmark_wall_s"] = time.perf_counter() - rec.pop("_t0")
-    return rec
+    done = {k: v for k, v in rec.items() if k != "_t0"}
+    done.update(load_average=load, benchmark_wall_s=time.perf_counter() - rec["_t0"])
+    return done
 
 
 def _plain(value: Any) -> Any:

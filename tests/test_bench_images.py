@@ -1,4 +1,4 @@
-"""scripts/bench_images.py: a quick run (tiny config, a tiny TFDS nuclei set, 8 CPU devices) writes
+"""benchmarks/bench_images.py: a quick run (tiny config, a tiny TFDS nuclei set, 8 CPU devices) writes
 JSON and Markdown whose rates and ratios are computed from the measured times, whose baseline
 trains exactly the same model, and whose Markdown numbers are the JSON's. No speed is asserted."""
 
@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
-from script_loader import load_script
 
-bench = load_script("bench_images")
+from benchmarks import bench_images as bench
+
 ASSUMED_CARD = "NVIDIA H200"  # exercises the GPU-only vendor-peak branch on CPU
 
 

@@ -1,4 +1,4 @@
-"""scripts/bench_scale.py and scripts/accelerator_check.sh on CPU: the dry run of the GPU
+"""benchmarks/bench_scale.py and scripts/accelerator_check.sh on CPU: the dry run of the GPU
 script runs every step tiny and writes every result. Not a timed test: no speed is asserted."""
 
 import json
@@ -7,13 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from script_loader import load_script
+
+from benchmarks import bench_scale
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_bench():
-    return load_script("bench_scale")
+    return bench_scale
 
 
 def test_run_counts_must_be_whole_settings_times_folds():
@@ -49,11 +50,11 @@ def test_a_run_stopped_early_renders_what_it_measured_and_names_the_rest():
         "full_steps": {"ae_steps": 400, "gan_steps": 600},
         "device": {"count": 2, "kind": "cpu"},
         "host": {"cpu_count": 2},
-        "command": "python scripts/bench_scale.py",
+        "command": "python -m benchmarks.bench_scale",
         "git_commit": "0" * 40,
         "block_runs": "auto",
         "block_runs_per_device": 10,
-        "load_average": {"start": [1.0, 1.0, 1.0]},
+        "load_average": {"before": [1.0, 1.0, 1.0]},
         "runs_per_call": [
             {
                 "runs": 10,
@@ -103,7 +104,7 @@ def test_accelerator_check_dry_run_writes_every_result(tmp_path):
     assert rec["devices"][0]["per_run_s"] > 0 and rec["runs_per_call"][0]["runs_per_s"] > 0
     s = rec["sweep_vs_loop"]
     assert (
-        s["one_call_first_s"] > 0 and s["loop_per_setting_s"] > 0 and len(rec["load_average"]["start"]) == 3
+        s["one_call_first_s"] > 0 and s["loop_per_setting_s"] > 0 and len(rec["load_average"]["before"]) == 3
     )
     assert "step counts ×" in (out / "bench_scale" / "bench_scale.md").read_text()
     assert [r["block_runs"] for r in rec["blocks"]] == ["none", "auto", 2]

@@ -24,11 +24,12 @@ def test_record_defaults_to_the_calling_module():
 
 
 def test_finish_takes_the_peak_load_and_flags_oversubscription():
-    rec = harness.record([], module="m")
-    harness.finish(rec, load_samples=[rec["load_average"]["cores"] + 5.0])
+    started = harness.record([], module="m")
+    rec = harness.finish(started, load_samples=[started["load_average"]["cores"] + 5.0])
     load = rec["load_average"]
-    assert load["max_1min"] == rec["load_average"]["cores"] + 5.0 and load["oversubscribed"]
+    assert load["max_1min"] == load["cores"] + 5.0 and load["oversubscribed"]
     assert len(load["after"]) == 3 and rec["benchmark_wall_s"] >= 0
+    assert "after" not in started["load_average"], "the started record stays open for later writes"
 
 
 def test_write_puts_json_and_markdown_side_by_side(tmp_path):

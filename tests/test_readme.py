@@ -1,4 +1,4 @@
-"""README.md's numbers come from results/: every generated block is what scripts/update_readme.py
+"""README.md's numbers come from results/: every generated block is what `python -m benchmarks.readme`
 writes from the committed results files (a hand-edited or stale number fails here), and the
 prose around the blocks carries no measured number of its own."""
 
@@ -30,7 +30,7 @@ def test_readme_block_is_generated_from_results(name):
     except readme.MissingResults as exc:
         pytest.fail(str(exc))
     assert found.group(0) == expected, (
-        f"README.md's `{name}` block is stale or was edited by hand: run `python scripts/update_readme.py`"
+        f"README.md's `{name}` block is stale or was edited by hand: run `python -m benchmarks.readme`"
     )
 
 
