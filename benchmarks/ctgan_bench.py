@@ -153,7 +153,7 @@ def summarize(reps, per_run, ratio) -> tuple[dict, list]:
                 tests.append(
                     {"model": model, "ratio": r, "metric": k, **stats.corrected_resampled_ttest(a, b, ratio)}
                 )
-    for t, p in zip(tests, aug.holm([t["p"] for t in tests])):
+    for t, p in zip(tests, stats.holm([t["p"] for t in tests])):
         t["p_holm"] = p
     return table, tests
 

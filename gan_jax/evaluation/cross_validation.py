@@ -11,8 +11,6 @@ each chunk to it, and it hands states to `checkpoint` to save.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 
 from gan_jax import runtime
 from gan_jax.artifacts import storage
+from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import Dataset, load_dataset
 from gan_jax.evaluation import evaluate
@@ -171,18 +170,8 @@ def labels_record(labeled_masks: np.ndarray, train_masks: np.ndarray) -> dict[st
     }
 
 
-def masks_digest(masks: np.ndarray) -> str:
-    return hashlib.sha256(np.packbits(np.asarray(masks, bool)).tobytes()).hexdigest()
-
-
 def _py(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
-
-
-def write_json(uri: str, obj: Any) -> None:
-    """Writes JSON to any storage URI; local files are replaced atomically."""
-    text = json.dumps(obj, indent=1, sort_keys=False)
-    storage.write_text(uri, text)
 
 
 def format_summary(results: dict[str, Any]) -> str:
