@@ -23,7 +23,8 @@ from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import Dataset, load_dataset
 from gan_jax.evaluation import evaluate
-from gan_jax.training import distributed, train
+from gan_jax.training import checkpoint, distributed, train
+from gan_jax.training import tensorboard as tb
 
 
 def train_and_evaluate(
@@ -79,16 +80,12 @@ def train_and_evaluate(
     if out is not None and distributed.is_main_process():  # one writer in a multi-host job
         write_json(storage.join(str(out), "results.json"), results)
         if tensorboard:
-            from gan_jax.training import tensorboard as tb
-
             tb.write_results_logs(str(out), results)
     return results
 
 
 def _train_with_checkpoints(config, data, runs, uri, resume, every, keep, mesh, progress, log):
     """(TrainResult, the whole history, the step training resumed from)."""
-    from gan_jax.training import checkpoint  # Orbax only when checkpointing
-
     if every is not None and every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {every}")
     meta = {"config": config.to_dict(), "data_fingerprint": checkpoint.fingerprint(data.x, data.y, runs)}

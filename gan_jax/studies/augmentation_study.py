@@ -19,10 +19,13 @@ from typing import Any
 import jax
 import numpy as np
 
+from gan_jax import runtime
 from gan_jax.artifacts import storage
 from gan_jax.artifacts.records import write_json
-from gan_jax.config import Config, quick_variant
+from gan_jax.config import Config, load_experiment, quick_variant
+from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate, stats
+from gan_jax.evaluation.baselines import make_baseline
 from gan_jax.studies import synth
 from gan_jax.training import train
 
@@ -37,8 +40,6 @@ GROUP = 20  # runs per classifier call: rows grow as GROUP × synthetic rows, so
 def settings(quick: bool) -> tuple[Config, Config]:
     """(classifier config, generator config), the folds being the classifier config's; loaded by
     name (experiments/paper.py, experiments/synth.py): the library never imports experiments."""
-    from gan_jax.config import load_experiment
-
     clf = load_experiment("paper")
     gen = load_experiment("synth").replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
     if quick:
@@ -72,8 +73,6 @@ def _lr_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) -> n
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-
-    from gan_jax.evaluation.baselines import make_baseline
 
     out = []
     for r in range(len(train_masks)):
@@ -289,9 +288,6 @@ def figure(record: dict[str, Any], path: str) -> None:
 def run_augmentation_study(out: str = "results", quick: bool = False, log=print) -> dict[str, Any]:
     """Runs the study and writes <out>/augmentation.json, .md and .png. Returns the record.
     `quick`: 2 × 2-fold and few steps, a smoke run (its numbers mean nothing)."""
-    from gan_jax import runtime
-    from gan_jax.data import load_dataset
-
     clf, gen = settings(quick)
     data = load_dataset(clf.data)
     train_masks = evaluate.cv_folds(data.y, clf.n_folds, clf.n_repeats, clf.seed)
@@ -336,8 +332,6 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="results")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    from gan_jax import runtime
-
     runtime.split_host_devices()
     runtime.enable_compilation_cache()
     run_augmentation_study(args.out, args.quick)

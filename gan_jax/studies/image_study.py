@@ -20,8 +20,9 @@ import jax
 import numpy as np
 
 from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import bundle, storage
 from gan_jax.artifacts.records import masks_digest, write_json
+from gan_jax.config import experiment_config
 from gan_jax.data import nuclei
 from gan_jax.data.images import BINARY_LABELS
 from gan_jax.evaluation import baselines, evaluate, stats
@@ -103,8 +104,6 @@ def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
 def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
     """`get_config()` of an image experiment by name ("images", "images:supervised", a .py file);
     the library loads experiments by name, never imports them."""
-    from gan_jax.config import experiment_config
-
     config = experiment_config(spec)
     if not isinstance(config, ImageStudyConfig):
         raise ValueError(
@@ -230,8 +229,6 @@ def _export_run0(
     uri: str,
 ) -> None:
     """Run 0's model as an image bundle; its metrics are on its own held-out fold only."""
-    from gan_jax.artifacts import bundle
-
     m = evaluate.classification_metrics(labels, proba[None], ~train_mask[None])
     metrics = {k: float(m[k][0]) for k in evaluate.METRICS} | {"held_out_rows": int((~train_mask).sum())}
     training = {
