@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import re
@@ -632,11 +631,7 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.render:
-        with open(args.render) as fh:
-            rec = json.load(fh)
-        with open(os.path.join(os.path.dirname(args.render), "bench_images.md"), "w") as fh:
-            fh.write(markdown(rec))
-        return rec
+        return harness.rewrite_markdown(args.render, markdown)
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="bench_images_jax_cache_")
     runtime.enable_compilation_cache(cache_dir)
     rec = harness.record(argv, module="benchmarks.bench_images")

@@ -494,11 +494,7 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.render:
-        with open(args.render) as fh:
-            record = json.load(fh)
-        with open(os.path.join(os.path.dirname(args.render), "bench_scale.md"), "w") as fh:
-            fh.write(markdown(record))
-        return record
+        return harness.rewrite_markdown(args.render, markdown)
     if not os.environ.get("GAN_JAX_BENCH_CACHE"):
         # An empty persistent cache, shared with (a)'s subprocesses: first calls compile for real.
         os.environ["GAN_JAX_BENCH_CACHE"] = tempfile.mkdtemp(prefix="bench_scale_cache_")

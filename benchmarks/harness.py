@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gan_jax import runtime
@@ -106,3 +106,11 @@ def write(out_dir: str, name: str, data: dict[str, Any], markdown: str) -> tuple
     storage.write_text(json_uri, json.dumps(data, indent=2, default=_plain) + "\n")
     storage.write_text(md_uri, markdown)
     return json_uri, md_uri
+
+
+def rewrite_markdown(json_path: str, markdown: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """Rewrites the `.md` beside a benchmark's `.json` from that JSON alone (after the summary's
+    wording changed: no rerun). Returns the record."""
+    rec = json.loads(storage.read_text(json_path))
+    storage.write_text(json_path.removesuffix(".json") + ".md", markdown(rec))
+    return rec
