@@ -3,8 +3,6 @@ script runs every step tiny and writes every result. Not a timed test: no speed 
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -78,18 +76,10 @@ def test_a_run_stopped_early_renders_what_it_measured_and_names_the_rest():
 
 
 @pytest.mark.timeout(900)  # it took 260 s at load 17 on 2 cores; bounded by the subprocess timeout
-def test_accelerator_check_dry_run_writes_every_result(tmp_path):
+def test_accelerator_check_dry_run_writes_every_result(accelerator_dry_run):
     """Bugs caught: a step of the GPU script that fails or writes nothing (the script is only
     run for real on a GPU machine, so CI must prove every step works)."""
-    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": ROOT}
-    proc = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "accelerator_check.sh"), "--dry-run", "--out", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    out = tmp_path / "dry-run-cpu"
+    out, proc = accelerator_dry_run
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["steps"] if s.get("rc", 0) != 0]
     assert proc.returncode == 0 and not failed, (failed, proc.stdout[-2000:])
