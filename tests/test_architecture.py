@@ -244,6 +244,42 @@ def test_function_local_imports_of_the_package_are_documented(module):
     )
 
 
+def test_the_library_never_imports_the_benchmarks():
+    """benchmarks/ (drivers, README generator, lock reader, energy meter) sits outside the library."""
+    found = [
+        f"{m} line {n.lineno}: {ast.unparse(n)}"
+        for m in modules()
+        for n in ast.walk(tree(m))
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        and any(name.split(".")[0] == "benchmarks" for name in _imported_names(n))
+    ]
+    assert found == []
+
+
+def _imported_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    return [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+
+
+@pytest.mark.parametrize("folder", ["gan_jax", "benchmarks", "tests", "experiments"])
+def test_nothing_edits_sys_path(folder):
+    """Modules are imported as packages (pytest's `pythonpath = ["."]`, `python -m benchmarks.x`),
+    never by putting a folder on sys.path."""
+    found = []
+    for dirpath, dirs, files in os.walk(os.path.join(ROOT, folder)):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                with open(path) as f:
+                    nodes = ast.walk(ast.parse(f.read(), path))
+                found += [
+                    f"{os.path.relpath(path, ROOT)}:{n.lineno}"
+                    for n in nodes
+                    if isinstance(n, ast.Attribute) and n.attr == "path" and ast.unparse(n.value) == "sys"
+                ]
+    assert found == []
+
+
 # -- the checks themselves catch what they are for ---------------------------------------------
 
 
