@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 
 LOAD_NOTE = (
     "os.getloadavg() of the whole machine (1, 5, 15 min). Above the core count, other jobs "
@@ -90,20 +90,13 @@ def finish(rec: dict[str, Any], load_samples: Iterable[float] = ()) -> dict[str,
     return done
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as plain JSON numbers and lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def write(out_dir: str, name: str, data: dict[str, Any], markdown: str) -> tuple[str, str]:
     """Writes `<out_dir>/<name>.json` (the record) and `<out_dir>/<name>.md` (its summary) to any
     storage URI (local folders are made as needed). Returns the two URIs."""
     if "_t0" in data:
         raise ValueError(f"the {name} record was never finished: call harness.finish(rec) before write")
     json_uri, md_uri = storage.join(out_dir, f"{name}.json"), storage.join(out_dir, f"{name}.md")
-    storage.write_text(json_uri, json.dumps(data, indent=2, default=_plain) + "\n")
+    records.write_json(json_uri, data)
     storage.write_text(md_uri, markdown)
     return json_uri, md_uri
 

@@ -13,8 +13,15 @@ from gan_jax.artifacts import storage
 
 
 def write_json(uri: str, obj: Any) -> None:
-    """Writes JSON to any storage URI; local files are replaced atomically."""
-    storage.write_text(uri, json.dumps(obj, indent=1, sort_keys=False))
+    """Writes JSON to any storage URI (numpy scalars and arrays as plain numbers and lists);
+    local files are replaced atomically."""
+    storage.write_text(uri, json.dumps(obj, indent=1, sort_keys=False, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def masks_digest(masks: np.ndarray) -> str:
