@@ -23,7 +23,7 @@ COPY experiments ./experiments
 # The `cloud` extra brings s3fs/gcsfs, so a bundle can be read straight from s3:// or gs://; `grpc`
 # brings grpcio for --grpc-port. The lock is a constraint: only what these extras need is
 # installed, each at its locked version. CI runs this very line in a fresh venv
-# (scripts/check_image_install.py), since base images cannot be pulled there.
+# (python -m benchmarks.check_image_install), since base images cannot be pulled there.
 RUN pip install --constraint requirements/lock-py3.11.txt ".[cloud,grpc]" \
     && useradd --uid 1000 --create-home --shell /usr/sbin/nologin gan
 

@@ -1,8 +1,9 @@
 """README.md's generated blocks: every measured number in the README, built from files in results/.
 
-Each block sits between `<!-- generated:NAME (scripts/update_readme.py) -->` and
+Each block sits between `<!-- generated:NAME (python -m benchmarks.readme) -->` and
 `<!-- /generated:NAME -->` (the top results block keeps its `results:begin/end` markers from
-`gan_jax.studies.report`). `scripts/update_readme.py` rewrites them all; `tests/test_readme.py` checks
+`gan_jax.studies.report`). `python -m benchmarks.readme` rewrites them all (run it after
+`gan-jax reproduce` and the benchmarks); `tests/test_readme.py` checks
 that each one equals what its builder writes from the committed results, so a number typed
 by hand, or one left behind by a new benchmark run, fails a test.
 
@@ -14,11 +15,13 @@ read them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks import lockfile
 from gan_jax.artifacts import storage
 from gan_jax.studies.report import README_BEGIN, README_END, readme_results
 
@@ -28,7 +31,7 @@ class MissingResults(FileNotFoundError):
 
 
 def begin(name: str) -> str:
-    return f"<!-- generated:{name} (scripts/update_readme.py) -->"
+    return f"<!-- generated:{name} (python -m benchmarks.readme) -->"
 
 
 def end(name: str) -> str:
@@ -90,8 +93,15 @@ def wrap(text: str, width: int = WIDTH) -> str:
     return "\n".join(out)
 
 
+# Benchmarks that moved from scripts/ into this package; results recorded before the move name
+# the old file, and the README shows the command that runs the same benchmark today.
+MOVED = ("bench_train", "bench_scale", "bench_images", "bench_checkpoint", "energy_bench", "ctgan_bench")
+_OLD_SCRIPT = re.compile(r"^(?:python )?scripts/(" + "|".join(MOVED) + r")\.py\b")
+
+
 def _cmd(command: str) -> str:
-    """A results file's recorded command, as a reader would type it."""
+    """A results file's recorded command, as a reader would type it today."""
+    command = _OLD_SCRIPT.sub(r"python -m benchmarks.\1", command)
     return command if command.startswith("python ") else f"python {command}"
 
 
@@ -340,7 +350,7 @@ class Block:
 
 
 def http_vs_grpc(out: str) -> str:
-    """The side-by-side table and its reading, as `scripts/load_test.py --protocol both` wrote them."""
+    """The side-by-side table and its reading, as `load_test.py --protocol both` wrote them."""
     text = _read(out, "latency_http_vs_grpc.md", "http-vs-grpc")
     return "\n".join(line for line in text.strip().splitlines() if not line.startswith("#")).strip()
 
@@ -396,6 +406,12 @@ def _generated(name: str, body: Callable[[str], str]) -> Block:
     return Block(name, begin(name), end(name), build)
 
 
+def lock(out: str) -> str:
+    """Which lock file reproduces the versions results/study.json was made with."""
+    study = _json(out, "study.json", "lock")
+    return lockfile.reproduction_statement(study["versions"])
+
+
 def _results(out: str) -> str:
     try:
         return readme_results(out)
@@ -407,6 +423,7 @@ BLOCKS: dict[str, Block] = {
     b.name: b
     for b in [
         Block("results", README_BEGIN, README_END, _results),
+        _generated("lock", lock),
         _generated("latency-soak", latency_soak),
         _generated("load-test-client", load_test_client),
         _generated("naive-fastapi", naive_fastapi),
@@ -431,3 +448,22 @@ def render(readme: str, out: str = "results") -> str:
         text = block.build(out)
         readme = readme[: found.start()] + text + readme[found.end() :]
     return readme
+
+
+def main() -> None:
+    """Rewrites every generated block of the checkout's README.md from its results/."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "README.md")
+    with open(path) as f:
+        text = f.read()
+    try:
+        text = render(text, os.path.join(root, "results"))
+    except (MissingResults, ValueError) as exc:
+        raise SystemExit(str(exc)) from None
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"updated {path}")
+
+
+if __name__ == "__main__":
+    main()

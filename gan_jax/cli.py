@@ -1,12 +1,21 @@
-"""`gan-jax`: one command with subcommands. Each subcommand lives beside the code it drives and
-exposes `add_arguments(parser)` and `run(args) -> int`; this file only parses and dispatches,
-importing a subcommand's module (and JAX) when it is used."""
+"""`gan-jax`: one command with subcommands, each a module of `gan_jax.commands` that exposes
+`add_arguments(parser)` and `run(args) -> int`; this file only parses and dispatches.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from gan_jax import runtime
+
+# What `gan-jax --help` says above the commands (a whole sentence, not a docstring's first line).
+DESCRIPTION = (
+    "Breast-cancer detection with an autoencoder and a semi-supervised GAN in JAX: train, "
+    "evaluate, reproduce the study, export, serve and predict. `gan-jax COMMAND --help` "
+    "describes each command."
+)
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -25,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gan-jax", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="gan-jax", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -35,8 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gan_jax import runtime
-
     runtime.split_host_devices()  # before anything initialises JAX
     args = build_parser().parse_args(argv)
     runtime.enable_compilation_cache()

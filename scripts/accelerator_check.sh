@@ -27,7 +27,7 @@ done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # `-m benchmarks.*` from the checkout
 PY="${PYTHON:-python}"
 
 if [[ $DRY_RUN == 1 ]]; then
@@ -76,12 +76,12 @@ step devices "$PY" -c "import jax, json; print(json.dumps({'devices': [str(d) fo
 if [[ $DRY_RUN == 1 ]]; then
   step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_sweep.py -k "grid or random or refuse" \
     --junitxml="$OUT/tests.xml"
-  step bench_scale "$PY" scripts/bench_scale.py --quick --devices 1 --sizes 10 --device-runs 10 \
+  step bench_scale "$PY" -m benchmarks.bench_scale --quick --devices 1 --sizes 10 --device-runs 10 \
     --loop-settings 1 --out "$OUT/bench_scale"
-  step energy "$PY" scripts/energy_bench.py --quick --only training --tasks 1,2 --train-repeats 1 \
+  step energy "$PY" -m benchmarks.energy_bench --quick --only training --tasks 1,2 --train-repeats 1 \
     --backend estimate --out "$OUT/energy"
   # The GPU-only vendor-peak lookup, exercised with an assumed card (the output says so).
-  step bench_images "$PY" scripts/bench_images.py --quick --cache-dir "$GAN_JAX_BENCH_CACHE" \
+  step bench_images "$PY" -m benchmarks.bench_images --quick --cache-dir "$GAN_JAX_BENCH_CACHE" \
     --vendor-peak-kind "NVIDIA H200" --out "$OUT/bench_images"
 else
   # GPU-relevant tests: the trainer, sweeps, nested CV, sharding/multi-process, energy, serving.
@@ -92,14 +92,14 @@ else
   mkdir -p "$OUT/experiments"
   printf 'from gan_jax.config import Config\n\n\ndef get_config():\n    return Config(name="paper_1000_runs", n_repeats=100)\n' \
     > "$OUT/experiments/paper_1000_runs.py"
-  step bench_train "$PY" scripts/bench_train.py --experiment "$OUT/experiments/paper_1000_runs.py" \
+  step bench_train "$PY" -m benchmarks.bench_train --experiment "$OUT/experiments/paper_1000_runs.py" \
     --out "$OUT/bench_train"
   # Full paper step counts; the issue's goal: 10,000 runs in <= 30 s including compilation.
-  step bench_scale "$PY" scripts/bench_scale.py --steps-scale 1 --sizes 10,100,1000,10000,100000 \
+  step bench_scale "$PY" -m benchmarks.bench_scale --steps-scale 1 --sizes 10,100,1000,10000,100000 \
     --devices 1 --out "$OUT/bench_scale"
-  step energy "$PY" scripts/energy_bench.py --backend nvml --out "$OUT/energy"
+  step energy "$PY" -m benchmarks.energy_bench --backend nvml --out "$OUT/energy"
   # Image path: fit vs a per-step loop, MFU against a measured matmul, the input pipeline, f32 and bf16.
-  step bench_images "$PY" scripts/bench_images.py --out "$OUT/bench_images"
+  step bench_images "$PY" -m benchmarks.bench_images --out "$OUT/bench_images"
   step export "$PY" -m gan_jax.cli export "$OUT/bundle" --force
   step load_test "$PY" scripts/load_test.py --bundle "$OUT/bundle" --out "$OUT/load_test"
 fi

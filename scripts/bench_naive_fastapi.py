@@ -158,7 +158,7 @@ def main(argv=None) -> dict:
         },
     }
     path = os.path.join(args.out, "naive_fastapi.json")
-    from gan_jax.evaluation.cross_validation import write_json
+    from gan_jax.artifacts.records import write_json
 
     write_json(path, record)
     print(f"wrote {path}")

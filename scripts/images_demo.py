@@ -38,7 +38,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     labeled = np.zeros(len(train), bool)
     for c in (0, 1):  # stratified labelled subset
-        rows = np.flatnonzero(train.labels() == c)
+        rows = np.flatnonzero(table.labels() == c)
         labeled[rng.choice(rows, int(round(args.labeled * len(rows))), replace=False)] = True
     base = image.ImageConfig(
         image_shape=(args.size, args.size, 3),
@@ -62,6 +62,8 @@ def main() -> None:
         "backend": jax.default_backend(),
         "compute_dtype": base.compute_dtype,
     }
+    # Supervised only as the image study builds it: no GAN at all (no generator step, no
+    # real/fake term), not a GAN whose unsupervised term is weighted 0.
     runs = {"sgan": base, "supervised_only": dataclasses.replace(base, use_gan=False)}
     for name, config in runs.items():
         t0 = time.perf_counter()

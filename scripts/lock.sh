@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHONS=(3.11 3.12 3.13)
 # Extras left out: tfds-build brings TensorFlow, needed only to prepare TFDS catalog datasets once;
-# ctgan brings PyTorch, for scripts/ctgan_bench.py only.
+# ctgan brings PyTorch, for benchmarks/ctgan_bench.py only.
 NOT_LOCKED=(tfds-build ctgan)
 command -v uv >/dev/null || { echo "scripts/lock.sh needs uv: pip install uv" >&2; exit 1; }
 mkdir -p requirements

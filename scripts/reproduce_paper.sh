@@ -14,6 +14,6 @@ bundle=runs/bundle
 
 gan-jax export "$bundle" --force   # replaces an earlier bundle there
 python scripts/load_test.py --bundle "$bundle" --duration 60 --out "$out"
-python scripts/energy_bench.py --bundle "$bundle" --out "$out"
-python scripts/bench_train.py --out "$out"
+python -m benchmarks.energy_bench --bundle "$bundle" --out "$out"
+python -m benchmarks.bench_train --out "$out"
 gan-jax reproduce --out "$out" --no-progress

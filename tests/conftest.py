@@ -1,9 +1,15 @@
 """Test-session set-up: 8 simulated CPU devices (to test sharding) and the persistent
-compilation cache (to keep the suite fast). Both must happen before JAX starts."""
+compilation cache (to keep the suite fast). Both must happen before JAX starts. Expensive
+results several test files read (a trained bundle, the accelerator script's dry run) are
+session fixtures, made once."""
 
 import os
+import subprocess
+import sys
 
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
@@ -64,6 +70,23 @@ def tiny_image_bundle_export(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny_images") / "bundle"
     bundle.export(b, path)
     return path, b, jax.device_get(state), config
+
+
+@pytest.fixture(scope="session")
+def accelerator_dry_run(tmp_path_factory):
+    """(results folder, finished process) of `scripts/accelerator_check.sh --dry-run`, run once
+    per session: every step of the GPU script, tiny, on CPU. Its bench_images step is also the
+    quick run tests/test_bench_images.py reads (same arguments), so that benchmark runs once."""
+    out = tmp_path_factory.mktemp("accelerator")
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": ROOT}
+    proc = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "accelerator_check.sh"), "--dry-run", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return out / "dry-run-cpu", proc
 
 
 # gcsfs >= 2026 probes each bucket's type over gRPC when GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT is on

@@ -1,33 +1,28 @@
-"""scripts/bench_images.py: a quick run (tiny config, a tiny TFDS nuclei set, 8 CPU devices) writes
+"""benchmarks/bench_images.py: a quick run (tiny config, a tiny TFDS nuclei set, 8 CPU devices; the
+accelerator script's dry-run step, run once per session in conftest.py) writes
 JSON and Markdown whose rates and ratios are computed from the measured times, whose baseline
 trains exactly the same model, and whose Markdown numbers are the JSON's. No speed is asserted."""
 
 import json
-import os
 
 import pytest
-from script_loader import load_script
 
-bench = load_script("bench_images")
+from benchmarks import bench_images as bench
+
 ASSUMED_CARD = "NVIDIA H200"  # exercises the GPU-only vendor-peak branch on CPU
+
+# The dry run (every benchmark of the GPU script) may be made by the first test that asks for it.
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench_images")
-    # The session's persistent cache (conftest): JAX reads its cache folder once per process.
-    bench.main(
-        [
-            "--quick",
-            "--cache-dir",
-            os.environ["GAN_JAX_CACHE_DIR"],
-            "--vendor-peak-kind",
-            ASSUMED_CARD,
-            "--out",
-            str(out),
-        ]
-    )
-    return json.loads((out / "bench_images.json").read_text()), out
+def quick_run(accelerator_dry_run):
+    """The dry run's bench_images step: `--quick --cache-dir <the session's cache>
+    --vendor-peak-kind "NVIDIA H200"` (scripts/accelerator_check.sh): (record, its folder)."""
+    out, proc = accelerator_dry_run
+    path = out / "bench_images" / "bench_images.json"
+    assert path.exists(), f"the dry run's bench_images step wrote nothing:\n{proc.stdout[-3000:]}"
+    return json.loads(path.read_text()), path.parent
 
 
 def _phases(rec):

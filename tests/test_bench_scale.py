@@ -1,19 +1,18 @@
-"""scripts/bench_scale.py and scripts/accelerator_check.sh on CPU: the dry run of the GPU
+"""benchmarks/bench_scale.py and scripts/accelerator_check.sh on CPU: the dry run of the GPU
 script runs every step tiny and writes every result. Not a timed test: no speed is asserted."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from script_loader import load_script
+
+from benchmarks import bench_scale
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _load_bench():
-    return load_script("bench_scale")
+    return bench_scale
 
 
 def test_run_counts_must_be_whole_settings_times_folds():
@@ -49,11 +48,11 @@ def test_a_run_stopped_early_renders_what_it_measured_and_names_the_rest():
         "full_steps": {"ae_steps": 400, "gan_steps": 600},
         "device": {"count": 2, "kind": "cpu"},
         "host": {"cpu_count": 2},
-        "command": "python scripts/bench_scale.py",
+        "command": "python -m benchmarks.bench_scale",
         "git_commit": "0" * 40,
         "block_runs": "auto",
         "block_runs_per_device": 10,
-        "load_average": {"start": [1.0, 1.0, 1.0]},
+        "load_average": {"before": [1.0, 1.0, 1.0]},
         "runs_per_call": [
             {
                 "runs": 10,
@@ -77,18 +76,10 @@ def test_a_run_stopped_early_renders_what_it_measured_and_names_the_rest():
 
 
 @pytest.mark.timeout(900)  # it took 260 s at load 17 on 2 cores; bounded by the subprocess timeout
-def test_accelerator_check_dry_run_writes_every_result(tmp_path):
+def test_accelerator_check_dry_run_writes_every_result(accelerator_dry_run):
     """Bugs caught: a step of the GPU script that fails or writes nothing (the script is only
     run for real on a GPU machine, so CI must prove every step works)."""
-    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": ROOT}
-    proc = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "accelerator_check.sh"), "--dry-run", "--out", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    out = tmp_path / "dry-run-cpu"
+    out, proc = accelerator_dry_run
     summary = json.loads((out / "summary.json").read_text())
     failed = [s for s in summary["steps"] if s.get("rc", 0) != 0]
     assert proc.returncode == 0 and not failed, (failed, proc.stdout[-2000:])
@@ -103,7 +94,7 @@ def test_accelerator_check_dry_run_writes_every_result(tmp_path):
     assert rec["devices"][0]["per_run_s"] > 0 and rec["runs_per_call"][0]["runs_per_s"] > 0
     s = rec["sweep_vs_loop"]
     assert (
-        s["one_call_first_s"] > 0 and s["loop_per_setting_s"] > 0 and len(rec["load_average"]["start"]) == 3
+        s["one_call_first_s"] > 0 and s["loop_per_setting_s"] > 0 and len(rec["load_average"]["before"]) == 3
     )
     assert "step counts ×" in (out / "bench_scale" / "bench_scale.md").read_text()
     assert [r["block_runs"] for r in rec["blocks"]] == ["none", "auto", 2]

@@ -1,4 +1,4 @@
-"""scripts/bench_train.py: a quick run writes JSON and Markdown whose numbers are positive, whose
+"""benchmarks/bench_train.py: a quick run writes JSON and Markdown whose numbers are positive, whose
 speed ratios say what resources they compare, whose compile times are never negative, and whose
 Markdown numbers are the JSON's. Not a timed test: no speed is asserted."""
 
@@ -9,14 +9,8 @@ import re
 import jax
 import jax.numpy as jnp
 import pytest
-from script_loader import load_script
 
-
-def _load_script():
-    return load_script("bench_train")
-
-
-bench = _load_script()
+from benchmarks import bench_train as bench
 
 
 @pytest.fixture(scope="module")

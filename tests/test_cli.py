@@ -114,3 +114,13 @@ def test_remote_checkpoints_across_several_processes_are_refused(monkeypatch):
     monkeypatch.setattr(jax, "process_count", lambda: 2)
     with pytest.raises(checkpoint.CheckpointError, match="every process sees"):
         checkpoint.TrainCheckpoints("s3://bucket/ckpt")
+
+
+def test_help_says_whole_sentences(capsys):
+    """Bug caught: `gan-jax --help` printed the docstring's first line, cut mid-sentence ("Each
+    subcommand lives beside the code it drives and")."""
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert " ".join(cli.DESCRIPTION.split()) in out and cli.DESCRIPTION.endswith(".")
+    assert all(name in out for name in cli.COMMANDS)

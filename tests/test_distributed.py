@@ -1,5 +1,6 @@
-"""Two CPU processes on loopback, joined by jax.distributed, run `gan-jax sweep` and a
-checkpointed `gan-jax train` together."""
+"""Two CPU processes on loopback, joined by jax.distributed, run `gan-jax sweep`, a checkpointed
+`gan-jax train`, a data-parallel image training and the synthesiser's fused trainer together (one
+pair for all four)."""
 
 import json
 import os
@@ -13,9 +14,12 @@ import numpy as np
 import pytest
 
 from gan_jax.config import load_experiment
-from gan_jax.data import load_bundled
+from gan_jax.data import load_bundled, nuclei
+from gan_jax.data.images import ArraySource
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import distributed, engine, image, image_fit
+from gan_jax.evaluation.cross_validation import train_and_evaluate
+from gan_jax.training import checkpoint, distributed, engine, image, image_fit
+from gan_jax.training import synth as synth_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SET = {
@@ -33,7 +37,7 @@ TINY_SET = {
     "d_lr": 0.03,
 }
 PARAMS = ["g_lr=1e-3,3e-3"]
-WORKER_TIMEOUT_S = 150  # a worker that waits longer is killed: the suite can never hang here
+WORKER_TIMEOUT_S = 360  # a worker (all three steps) that takes longer is killed: the suite never hangs here
 
 
 def _free_port() -> int:
@@ -43,11 +47,9 @@ def _free_port() -> int:
 
 
 def _sweep_argv(out, port, process_id):
+    """`gan-jax sweep` joining the job from its own flags, as a user's command does."""
     sets = [f"--set={k}={v!r}" for k, v in TINY_SET.items()]
     return [
-        sys.executable,
-        "-m",
-        "gan_jax.cli",
         "sweep",
         "--quick",
         *sets,
@@ -66,12 +68,10 @@ def _sweep_argv(out, port, process_id):
     ]
 
 
-def _train_argv(out, port, process_id):
+def _train_argv(out):
+    """A checkpointed `gan-jax train` in the job the sweep joined (`--distributed off`: no second join)."""
     sets = [f"--set={k}={v!r}" for k, v in TINY_SET.items()]
     return [
-        sys.executable,
-        "-m",
-        "gan_jax.cli",
         "train",
         "--quick",
         *sets,
@@ -85,24 +85,26 @@ def _train_argv(out, port, process_id):
         "10",
         "--no-progress",
         "--no-tensorboard",
-        "--coordinator",
-        f"127.0.0.1:{port}",
-        "--num-processes",
-        "2",
-        "--process-id",
-        str(process_id),
-        "--distributed-timeout",
-        "60",
+        "--distributed",
+        "off",
     ]
 
 
-# One data-parallel image training, each process feeding its own device's half of every batch.
-IMAGE_WORKER = """
-import sys
+# One pair of processes runs every multi-process check, one after another, so the suite pays
+# for starting, importing and joining two JAX processes once: a sweep, a checkpointed training
+# run, and a data-parallel image training (each process feeding its own device's half of every
+# batch). A marker line before each step lets each test read its own step's output.
+PAIR_WORKER = """
+import json, sys
 import numpy as np
+from gan_jax import cli
 from gan_jax.training import distributed
-port, process_id, out = sys.argv[1:]
-distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
+sweep_argv, train_argv, proba_path, synth_path = json.loads(sys.argv[1]), json.loads(sys.argv[2]), *sys.argv[3:]
+print("== sweep", flush=True)
+assert cli.main(sweep_argv) == 0
+print("== train", flush=True)
+assert cli.main(train_argv) == 0
+print("== images", flush=True)
 from gan_jax.training import image, image_fit
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
@@ -110,25 +112,18 @@ images, labels = nuclei.generate(64, seed=0, size=8)
 state, _ = image_fit.fit(image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
 proba = distributed.to_host(image.predict_proba(image.TINY, state, images))
 if distributed.is_main_process():
-    np.save(out, np.asarray(proba))
-"""
-
-
-# The synthesiser's fused trainer, its 3 runs (padded to 4) sharded over both processes' devices.
-SYNTH_WORKER = """
-import sys
-import numpy as np
-from gan_jax.training import distributed
-port, process_id, out = sys.argv[1:]
-distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
+    np.save(proba_path, np.asarray(proba))
+print("== synth", flush=True)
+import jax
 from tests.test_distributed import synth_config_and_runs
 from gan_jax.training import engine
 from gan_jax.training import synth as synth_trainer
 config, x, y, runs = synth_config_and_runs()
 result = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh())
 if distributed.is_main_process():
-    leaves = [np.asarray(a) for a in __import__("jax").tree.leaves(result.state)]
-    np.savez(out, *leaves, losses=np.asarray(result.history[-1]["per_run"]["synth_g"]))
+    leaves = [np.asarray(a) for a in jax.tree.leaves(result.state)]
+    np.savez(synth_path, *leaves, losses=np.asarray(result.history[-1]["per_run"]["synth_g"]))
+print("== done", flush=True)
 """
 
 
@@ -151,15 +146,22 @@ def synth_config_and_runs():
     return config, ds.x, ds.y, runs
 
 
-def _synth_argv(out, port, process_id):
-    return [sys.executable, "-c", SYNTH_WORKER, str(port), str(process_id), str(out / "synth.npz")]
+def _steps(text: str) -> dict[str, str]:
+    """{step: that step's output} from one worker's output, split at the marker lines."""
+    steps, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("== "):
+            current = line[3:]
+            steps[current] = []
+        elif current is not None:
+            steps[current].append(line)
+    return {step: "\n".join(lines) for step, lines in steps.items()}
 
 
-def _image_argv(out, port, process_id):
-    return [sys.executable, "-c", IMAGE_WORKER, str(port), str(process_id), str(out / "proba.npy")]
-
-
-def _run_two_processes(out, argv=_sweep_argv):
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """(out folder, [each process's {step: output}]) of the one pair of worker processes."""
+    out = tmp_path_factory.mktemp("two_processes")
     env = {
         **os.environ,
         "PYTHONPATH": ROOT,
@@ -167,9 +169,18 @@ def _run_two_processes(out, argv=_sweep_argv):
         "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
     }
     port = _free_port()
+    argv = lambda i: [
+        sys.executable,
+        "-c",
+        PAIR_WORKER,
+        json.dumps(_sweep_argv(out / "sweep", port, i)),
+        json.dumps(_train_argv(out / "train")),
+        str(out / "proba.npy"),
+        str(out / "synth.npz"),
+    ]
     procs = [
         subprocess.Popen(
-            argv(out, port, i), env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            argv(i), env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         for i in range(2)
     ]
@@ -178,23 +189,30 @@ def _run_two_processes(out, argv=_sweep_argv):
         for p in procs:
             outputs.append(p.communicate(timeout=WORKER_TIMEOUT_S)[0])
     finally:
-        for p in procs:  # only the processes this test started
+        for p in procs:  # only the processes this fixture started
             if p.poll() is None:
                 p.kill()
                 p.wait()
     for i, (p, text) in enumerate(zip(procs, outputs)):
         assert p.returncode == 0, f"process {i} failed:\n{text[-3000:]}"
-    return outputs
+    return out, [_steps(text) for text in outputs]
 
 
-@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)  # workers are killed first; then the reference
-def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path):
+def test_the_worker_output_splits_into_steps():
+    steps = _steps("jax noise\n== sweep\nresults: x\n== train\nok\n== images\n== synth\n== done\n")
+    assert steps == {"sweep": "results: x", "train": "ok", "images": "", "synth": "", "done": ""}
+
+
+@pytest.mark.timeout(WORKER_TIMEOUT_S + 180)  # workers are killed first; then the reference
+def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(pair):
     """Bugs caught: processes that each train every run (or only their own and report those),
     arrays not assembled across hosts, or results written by every process."""
-    outputs = _run_two_processes(tmp_path)
-    result = json.loads((tmp_path / "sweep.json").read_text())
+    out, outputs = pair
+    result = json.loads((out / "sweep" / "sweep.json").read_text())
     assert result["processes"] == 2 and result["device"]["count"] == 2
-    assert "results:" in outputs[0] and "results:" not in outputs[1]  # only process 0 reports
+    assert (
+        "results:" in outputs[0]["sweep"] and "results:" not in outputs[1]["sweep"]
+    )  # only process 0 reports
 
     config = load_experiment("paper", quick=True).replace(**TINY_SET)
     ds = load_bundled()
@@ -205,17 +223,14 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path)
         np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
 
 
-@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
-def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same_metrics(tmp_path):
+@pytest.mark.timeout(WORKER_TIMEOUT_S + 180)
+def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same_metrics(pair):
     """Bugs caught: a multi-process save that writes only process 0's shards (or each process a
     different folder), a checkpoint that cannot be restored with another process count, and a
     resume that does not continue from the saved step."""
-    from gan_jax.evaluation.cross_validation import train_and_evaluate
-    from gan_jax.training import checkpoint
-
-    _run_two_processes(tmp_path, _train_argv)
-    two = json.loads((tmp_path / "results" / "results.json").read_text())
-    ckpt = tmp_path / "ckpt"
+    out, _ = pair
+    two = json.loads((out / "train" / "results" / "results.json").read_text())
+    ckpt = out / "train" / "ckpt"
     steps = sorted(int(p.name) for p in ckpt.iterdir() if p.name.isdigit())
     config = load_experiment("paper", quick=True).replace(**TINY_SET)
     assert steps == sorted(checkpoint.save_steps(config, 10))
@@ -237,21 +252,18 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
         )
 
 
-@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
-def test_two_processes_train_images_data_parallel_like_one_process(tmp_path):
+@pytest.mark.timeout(WORKER_TIMEOUT_S + 180)
+def test_two_processes_train_images_data_parallel_like_one_process(pair):
     """Bugs caught: batches placed whole on every process (or only on process 0), replicated
     inputs that cannot span processes, and gradients not reduced across hosts."""
-    from gan_jax.data import nuclei
-    from gan_jax.data.images import ArraySource
-
-    _run_two_processes(tmp_path, _image_argv)
+    out, _ = pair
     images, labels = nuclei.generate(64, seed=0, size=8)
     mesh = image_fit.data_mesh(jax.devices()[:2])
     state, _ = image_fit.fit(
         image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
     )
     one = np.asarray(image.predict_proba(image.TINY, state, images))
-    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), one, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(np.load(out / "proba.npy"), one, rtol=0, atol=1e-5)
 
 
 def test_a_coordinator_without_process_count_is_refused(monkeypatch):
@@ -268,16 +280,14 @@ def test_without_a_coordinator_nothing_is_initialised(monkeypatch):
     assert distributed.initialize("127.0.0.1:1", 2, 0, mode="off") is False
 
 
-@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
-def test_two_processes_train_the_synthesiser_like_one_process(tmp_path):
+@pytest.mark.timeout(WORKER_TIMEOUT_S + 180)
+def test_two_processes_train_the_synthesiser_like_one_process(pair):
     """Bugs caught: the synthesiser's state gathered with jax.device_get (which fails on arrays
     spanning processes), runs not assembled across hosts, padding copies returned as runs."""
-    from gan_jax.training import synth as synth_trainer
-
-    _run_two_processes(tmp_path, _synth_argv)
+    out, _ = pair
     config, x, y, runs = synth_config_and_runs()
     one = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh(jax.devices()[:2]))
-    saved = np.load(tmp_path / "synth.npz")
+    saved = np.load(out / "synth.npz")
     leaves = jax.tree.leaves(one.state)
     assert len(saved.files) == len(leaves) + 1
     for i, want in enumerate(leaves):

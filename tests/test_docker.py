@@ -1,7 +1,7 @@
 """The container image without Docker (issue 15 §5): the Dockerfile passes hadolint, and hadolint
 there does catch an unpinned install; the image installs with the lock of its own Python, the
 `cloud` and `grpc` extras, as a non-root user, and EXPOSEs the gRPC port its CMD serves on.
-.ci/run also runs the image's install step in a fresh venv (scripts/check_image_install.py)."""
+.ci/run also runs the image's install step in a fresh venv (benchmarks/check_image_install.py)."""
 
 import os
 import shutil
@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from script_loader import load_script
+
+from benchmarks import check_image_install
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
@@ -24,7 +25,7 @@ def hadolint() -> str | None:
 
 @pytest.fixture(scope="module")
 def image():
-    return load_script("check_image_install")
+    return check_image_install
 
 
 needs_hadolint = pytest.mark.skipif(

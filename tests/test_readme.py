@@ -1,4 +1,4 @@
-"""README.md's numbers come from results/: every generated block is what scripts/update_readme.py
+"""README.md's numbers come from results/: every generated block is what `python -m benchmarks.readme`
 writes from the committed results files (a hand-edited or stale number fails here), and the
 prose around the blocks carries no measured number of its own."""
 
@@ -30,7 +30,7 @@ def test_readme_block_is_generated_from_results(name):
     except readme.MissingResults as exc:
         pytest.fail(str(exc))
     assert found.group(0) == expected, (
-        f"README.md's `{name}` block is stale or was edited by hand: run `python scripts/update_readme.py`"
+        f"README.md's `{name}` block is stale or was edited by hand: run `python -m benchmarks.readme`"
     )
 
 
@@ -59,6 +59,7 @@ def test_a_hand_typed_number_is_caught():
         ("checkpoint-timings", "checkpoint_timings.json"),
         ("energy", "energy.json"),
         ("results", "study.json"),
+        ("lock", "study.json"),
     ],
 )
 def test_a_missing_results_file_is_named(tmp_path, name, missing):
@@ -137,3 +138,14 @@ def test_no_measured_number_outside_generated_blocks(section):
         f"README.md's {section} section has numbers outside its generated blocks: {typed}; "
         "generate them in benchmarks/readme.py from results/, or add a non-measurement to NOT_MEASURED"
     )
+
+
+def test_the_lock_block_follows_the_recorded_versions(tmp_path):
+    """The lock statement is built from study.json's versions: other versions, other words."""
+    out = tmp_path / "results"
+    shutil.copytree(RESULTS, out)
+    study = json.loads((out / "study.json").read_text())
+    assert "pins" in readme.BLOCKS["lock"].build(str(out))
+    study["versions"]["jax"] = "0.0.1"
+    (out / "study.json").write_text(json.dumps(study))
+    assert "jax: recorded 0.0.1" in readme.BLOCKS["lock"].build(str(out))

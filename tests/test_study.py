@@ -9,7 +9,8 @@ from gan_jax.data import load_bundled
 from gan_jax.evaluation import baselines, stats
 from gan_jax.evaluation.evaluate import cv_folds
 from gan_jax.studies import label_study
-from gan_jax.studies.study import PAPER, run_study
+from gan_jax.studies.formats import PAPER
+from gan_jax.studies.study import run_study
 
 ABLATIONS = load_module("ablations")  # experiments/ablations.py, loaded by path
 BASELINES, get_variants = ABLATIONS.BASELINES, ABLATIONS.get_variants

@@ -23,11 +23,6 @@ TINY = Config(
 )
 
 
-def test_holm_adjusts_step_down_and_stays_monotone():
-    np.testing.assert_allclose(aug.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
-    assert aug.holm([0.5, 0.9]) == [1.0, 1.0]
-
-
 def test_every_prefix_of_the_synthetic_labels_is_stratified():
     """Catches ratio 0.5 getting only benign rows (labels sorted by class, prefix taken)."""
     labels = aug.interleaved_labels(np.array([0.37, 0.5]), 200)

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gan_jax.config import load_experiment, load_module
-    from gan_jax.studies.study import PAPER, load_study, run_study, write_outputs
+    from gan_jax.studies.formats import PAPER
+    from gan_jax.studies.study import load_study, run_study, write_outputs
 
     if args.report_only:
         write_outputs(load_study(args.out), args.out)

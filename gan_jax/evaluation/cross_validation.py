@@ -11,8 +11,6 @@ each chunk to it, and it hands states to `checkpoint` to save.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from typing import Any
 
@@ -21,10 +19,12 @@ import numpy as np
 
 from gan_jax import runtime
 from gan_jax.artifacts import storage
+from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import Dataset, load_dataset
 from gan_jax.evaluation import evaluate
-from gan_jax.training import distributed, table
+from gan_jax.training import checkpoint, distributed, table
+from gan_jax.training import tensorboard as tb
 
 
 def train_and_evaluate(
@@ -80,16 +80,12 @@ def train_and_evaluate(
     if out is not None and distributed.is_main_process():  # one writer in a multi-host job
         write_json(storage.join(str(out), "results.json"), results)
         if tensorboard:
-            from gan_jax.training import tensorboard as tb
-
             tb.write_results_logs(str(out), results)
     return results
 
 
 def _train_with_checkpoints(config, data, runs, uri, resume, every, keep, mesh, progress, log):
     """(TrainResult, the whole history, the step training resumed from)."""
-    from gan_jax.training import checkpoint  # Orbax only when checkpointing
-
     if every is not None and every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {every}")
     meta = {"config": config.to_dict(), "data_fingerprint": checkpoint.fingerprint(data.x, data.y, runs)}
@@ -171,18 +167,8 @@ def labels_record(labeled_masks: np.ndarray, train_masks: np.ndarray) -> dict[st
     }
 
 
-def masks_digest(masks: np.ndarray) -> str:
-    return hashlib.sha256(np.packbits(np.asarray(masks, bool)).tobytes()).hexdigest()
-
-
 def _py(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
-
-
-def write_json(uri: str, obj: Any) -> None:
-    """Writes JSON to any storage URI; local files are replaced atomically."""
-    text = json.dumps(obj, indent=1, sort_keys=False)
-    storage.write_text(uri, text)
 
 
 def format_summary(results: dict[str, Any]) -> str:

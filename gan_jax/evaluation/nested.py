@@ -81,7 +81,7 @@ def nested_cv(
       outer_masks: [O, N] outer training masks (outer test rows = the complement).
       n_inner: inner folds per outer training fold.
       select_metric: one of SELECT_METRICS, averaged over the inner folds.
-      train_kwargs: passed to `train.train_runs` (mesh, progress).
+      train_kwargs: passed to `table.train_runs` (mesh, progress).
     Returns:
       {"chosen": per outer fold, "inner_scores": [S][O], "outer_summary": {metric: CI},
        "outer_runs": per-run metrics, "timing"}.

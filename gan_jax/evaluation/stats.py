@@ -1,11 +1,16 @@
-"""Paired comparison of two models evaluated on the same cross-validation runs."""
+"""Paired comparison of models evaluated on the same cross-validation runs, and the
+multiple-comparison correction every study applies to its family of tests."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
+
+ALPHA = 0.05  # significance level of every study's tests (after Holm's correction where applied)
 
 
 def corrected_resampled_ttest(a: np.ndarray, b: np.ndarray, test_train_ratio: float) -> dict[str, float]:
@@ -38,3 +43,47 @@ def holm(p_values: list[float]) -> list[float]:
     adjusted = np.empty_like(p)
     adjusted[order] = np.maximum.accumulate(scaled)
     return adjusted.tolist()
+
+
+def compare(
+    entries: Sequence[dict[str, Any]],
+    reference: str,
+    metrics: Sequence[str],
+    test_train_ratio: float,
+    *,
+    group: str | None = None,
+    adjust: bool = False,
+) -> list[dict[str, Any]]:
+    """`reference` against every other model of each entry, paired over the same runs
+    (`corrected_resampled_ttest` of reference − other).
+
+    Args:
+      entries: each holds `"models"`: {name: {"runs": {metric: per-run values}}}, the models of
+        one comparison family member (one study, or one labelled fraction of it).
+      reference: the model every other one is compared with; each entry must hold it.
+      metrics: the metrics compared, in row order.
+      test_train_ratio: n_test / n_train of the runs (the t-test's correction).
+      group: a key of the entries copied into their rows (e.g. "fraction"); None for none.
+      adjust: add `p_holm`, Holm-adjusted over all rows (the whole family of tests).
+
+    Returns:
+      One row per (entry, other model, metric): {group: ..., "a": reference, "b": other,
+      "metric": metric, "mean_diff", "t", "p", "ci95_low", "ci95_high", "n"[, "p_holm"]}.
+    """
+    rows = []
+    for entry in entries:
+        models = entry["models"]
+        if reference not in models:
+            raise KeyError(f"compare: reference model {reference!r} is not among {sorted(models)}")
+        ours = models[reference]["runs"]
+        for name, model in models.items():
+            if name == reference:
+                continue
+            for metric in metrics:
+                test = corrected_resampled_ttest(ours[metric], model["runs"][metric], test_train_ratio)
+                head = {group: entry[group]} if group is not None else {}
+                rows.append({**head, "a": reference, "b": name, "metric": metric, **test})
+    if adjust:
+        for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+            row["p_holm"] = adjusted
+    return rows

@@ -19,9 +19,13 @@ from typing import Any
 import jax
 import numpy as np
 
+from gan_jax import runtime
 from gan_jax.artifacts import storage
+from gan_jax.artifacts.records import write_json
 from gan_jax.config import Config, load_experiment
+from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate, stats
+from gan_jax.evaluation.baselines import make_baseline
 from gan_jax.studies import synth
 from gan_jax.training import table
 
@@ -30,7 +34,6 @@ LOW_LABELED_FRACTION = 0.1
 REGIMES = {"all labels": 1.0, f"{LOW_LABELED_FRACTION:.0%} labels": LOW_LABELED_FRACTION}
 MODELS = ("logistic_regression", "ours (AE → SGAN)")
 METRICS = ("accuracy", "f1", "roc_auc")
-ALPHA = 0.05
 GROUP = 20  # runs per classifier call: rows grow as GROUP × synthetic rows, so calls stay small
 
 
@@ -68,8 +71,6 @@ def _lr_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) -> n
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
-
-    from gan_jax.evaluation.baselines import make_baseline
 
     out = []
     for r in range(len(train_masks)):
@@ -129,16 +130,6 @@ def run_conditions(clf: Config, gen: Config, x, y, train_masks, log=print) -> di
     return {"per_run": per_run, "timing": timing}
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
-    p = np.asarray(pvalues, np.float64)
-    order = np.argsort(p)
-    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
-    out = np.empty_like(p)
-    out[order] = adjusted
-    return out.tolist()
-
-
 def analyse(per_run: dict[str, Any], ratio_test_train: float) -> tuple[dict, list[dict]]:
     """(summaries {regime: {model: {ratio: {metric: summary}}}}, comparisons ratio vs 0)."""
     summary, comparisons = {}, []
@@ -157,9 +148,9 @@ def analyse(per_run: dict[str, Any], ratio_test_train: float) -> tuple[dict, lis
                         ratios[r][k], ratios[str(RATIOS[0])][k], ratio_test_train
                     )
                     comparisons.append({"regime": regime, "model": model, "ratio": r, "metric": k, **t})
-    for c, p in zip(comparisons, holm([c["p"] for c in comparisons])):
+    for c, p in zip(comparisons, stats.holm([c["p"] for c in comparisons])):
         c["p_holm"] = p
-        c["significant"] = p < ALPHA
+        c["significant"] = p < stats.ALPHA
     return summary, comparisons
 
 
@@ -188,7 +179,7 @@ def verdict(summary: dict, comparisons: list[dict]) -> list[str]:
             name = f"{model}, {regime}"
             if not up and not down:
                 lines.append(
-                    f"{name}: no ratio changes any metric significantly (Holm-corrected p ≥ {ALPHA}); "
+                    f"{name}: no ratio changes any metric significantly (Holm-corrected p ≥ {stats.ALPHA}); "
                     f"best ROC-AUC change {100 * best['mean_diff']:+.2f} points at ratio {best['ratio']}."
                 )
                 continue
@@ -196,7 +187,9 @@ def verdict(summary: dict, comparisons: list[dict]) -> list[str]:
                 f"{c['metric']} {100 * c['mean_diff']:+.2f} pts at ratio {c['ratio']}" for c in cs
             )
             parts = [f"improves {fmt(up)}" if up else "", f"worsens {fmt(down)}" if down else ""]
-            lines.append(f"{name}: synthetic rows {' and '.join(p for p in parts if p)} (Holm p < {ALPHA}).")
+            lines.append(
+                f"{name}: synthetic rows {' and '.join(p for p in parts if p)} (Holm p < {stats.ALPHA})."
+            )
     return lines
 
 
@@ -292,9 +285,6 @@ def figure(record: dict[str, Any], path: str) -> None:
 def run_augmentation_study(out: str = "results", quick: bool = False, log=print) -> dict[str, Any]:
     """Runs the study and writes <out>/augmentation.json, .md and .png. Returns the record.
     `quick`: 2 × 2-fold and few steps, a smoke run (its numbers mean nothing)."""
-    from gan_jax import runtime
-    from gan_jax.data import load_dataset
-
     clf, gen = settings(quick)
     data = load_dataset(clf.data)
     train_masks = evaluate.cv_folds(data.y, clf.n_folds, clf.n_repeats, clf.seed)
@@ -326,8 +316,6 @@ def run_augmentation_study(out: str = "results", quick: bool = False, log=print)
         "total_seconds": time.perf_counter() - t0,
         "per_run": cond["per_run"],
     }
-    from gan_jax.evaluation.cross_validation import write_json
-
     write_json(storage.join(out, "augmentation.json"), record)
     storage.write_text(storage.join(out, "augmentation.md"), to_markdown(record))
     figure(record, storage.join(out, "augmentation.png"))
@@ -341,8 +329,6 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="results")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    from gan_jax import runtime
-
     runtime.split_host_devices()
     runtime.enable_compilation_cache()
     run_augmentation_study(args.out, args.quick)

@@ -163,3 +163,33 @@ def save_image_grid(images: np.ndarray, path, columns: int = 8) -> None:
 
     grid = image_grid(images, columns)
     Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
+
+
+def feature_histograms(real: np.ndarray, synthetic: np.ndarray, names, path, title: str = "") -> None:
+    """Per-feature histogram overlay (density) of held-out real vs synthetic rows, 6 × 5 panels
+    (one per name of the 30 WDBC features)."""
+    fig, axes = plt.subplots(6, 5, figsize=(15, 16))
+    for j, ax in enumerate(axes.flat):
+        bins = np.histogram_bin_edges(np.r_[real[:, j], synthetic[:, j]], bins=30)
+        ax.hist(real[:, j], bins=bins, density=True, alpha=0.5, label="real (held out)")
+        ax.hist(synthetic[:, j], bins=bins, density=True, alpha=0.5, label="synthetic")
+        ax.set_title(names[j], fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title or "Per-feature distributions: held-out real rows vs synthetic rows")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, format="png")
+    plt.close(fig)
+
+
+def correlation_matrices(real: np.ndarray, synthetic: np.ndarray, path) -> None:
+    """Pearson correlation matrices of real and synthetic rows, and their absolute difference."""
+    r, s = np.corrcoef(real, rowvar=False), np.corrcoef(synthetic, rowvar=False)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    for ax, m, t in zip(axes, (r, s, np.abs(r - s)), ("real (held out)", "synthetic", "|difference|")):
+        im = ax.imshow(m, vmin=-1 if t != "|difference|" else 0, vmax=1, cmap="coolwarm")
+        ax.set_title(f"Pearson correlation: {t}")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, format="png")
+    plt.close(fig)

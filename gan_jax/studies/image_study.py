@@ -21,12 +21,13 @@ import jax
 import numpy as np
 
 from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import bundle, storage
+from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.data import nuclei
 from gan_jax.data.images import BINARY_LABELS
 from gan_jax.evaluation import baselines, evaluate, stats
-from gan_jax.evaluation.cross_validation import masks_digest, write_json
 from gan_jax.studies import figures
+from gan_jax.studies.formats import pct
 from gan_jax.training import engine, image
 
 SGAN = "conv SGAN (AE → SGAN)"
@@ -34,7 +35,6 @@ SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
 POOLED_LR = "logistic regression (mean-pooled pixels)"
 _LR = "logistic_regression (labelled rows)"  # its name in `baselines.SEMI_SUPERVISED`
 COMPARED = ("accuracy", "f1", "roc_auc")
-ALPHA = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +184,7 @@ def run_image_study(
         "test_train_ratio": ratio,
         "chance_accuracy": float(max(labels.mean(), 1 - labels.mean())),
         "per_fraction": per_fraction,
-        "comparisons": compare(per_fraction, ratio),
+        "comparisons": stats.compare(per_fraction, SGAN, COMPARED, ratio, group="fraction", adjust=True),
         "holm": "Holm-Bonferroni over every (fraction, model, metric) test in `comparisons`",
         "ci_method": evaluate.CI_METHOD,
         "decision_rule": "malignant if P(malignant) >= 0.5, for every model and baseline",
@@ -217,8 +217,6 @@ def _export_run0(
     uri: str,
 ) -> None:
     """Run 0's model as an image bundle; its metrics are on its own held-out fold only."""
-    from gan_jax.artifacts import bundle
-
     m = evaluate.classification_metrics(labels, proba[None], ~train_mask[None])
     metrics = {k: float(m[k][0]) for k in evaluate.METRICS} | {"held_out_rows": int((~train_mask).sum())}
     training = {
@@ -249,23 +247,6 @@ def _scores(y, proba, train_masks, ratio) -> dict[str, Any]:
     }
 
 
-def compare(per_fraction: list[dict], ratio: float) -> list[dict[str, Any]]:
-    """The conv SGAN against every other model at each fraction, paired over runs (corrected
-    resampled t-test); p values Holm-adjusted over all tests."""
-    rows = []
-    for entry in per_fraction:
-        ours = entry["models"][SGAN]["runs"]
-        for name, model in entry["models"].items():
-            if name == SGAN:
-                continue
-            for metric in COMPARED:
-                test = stats.corrected_resampled_ttest(ours[metric], model["runs"][metric], ratio)
-                rows.append({"fraction": entry["fraction"], "a": SGAN, "b": name, "metric": metric, **test})
-    for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
-    return rows
-
-
 def write_outputs(study: dict[str, Any], samples: np.ndarray | None, out: str) -> None:
     """image_study.json, image_study.md, image_study.png and (with samples) image_samples.png."""
     out = str(out).rstrip("/")
@@ -292,10 +273,6 @@ def _enlarge(size: int) -> int:
     return max(1, 64 // size)
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}"
-
-
 def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
     """The table, the paired tests and the sample grid, all from the study record."""
     c = study["config"]
@@ -311,7 +288,7 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
         f"{study['n_folds']}-fold CV (folds sha256 `{study['folds_sha256'][:16]}…`), {c['ae_steps']} "
         f"autoencoder + {c['gan_steps']} GAN steps per run. Every conv model trains all its runs in one "
         "fused call; the logistic regression sees the labelled rows' "
-        f"{c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {_pct(study['chance_accuracy'])} %.",
+        f"{c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {pct(study['chance_accuracy'])} %.",
         "",
         "![metrics with 95 % CIs](image_study.png)",
         "",
@@ -325,14 +302,14 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
         for name, m in entry["models"].items():
             s = m["summary"]
             cells = [
-                f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+                f"{pct(s[k]['mean'])} [{pct(s[k]['ci95_low'])}, {pct(s[k]['ci95_high'])}]"
                 for k in evaluate.METRICS
             ]
             lines.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Paired comparisons, conv SGAN minus the other model (corrected resampled t-test, p Holm-adjusted "
-        f"over all {len(study['comparisons'])} tests; significant = Holm p < {ALPHA}):",
+        f"over all {len(study['comparisons'])} tests; significant = Holm p < {stats.ALPHA}):",
         "",
         "| labelled | other model | metric | difference (pp) | 95 % CI (pp) | p | p (Holm) |",
         "|---|---|---|---|---|---|---|",

@@ -21,23 +21,23 @@ import numpy as np
 
 from gan_jax import runtime
 from gan_jax.artifacts import storage
+from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import Dataset
 from gan_jax.evaluation import baselines, evaluate, stats
-from gan_jax.evaluation.cross_validation import masks_digest, write_json
 from gan_jax.studies import figures
+from gan_jax.studies.formats import pct
 from gan_jax.training import table
 
-PAPER = "AE → SGAN (paper)"
+AE_SGAN = "AE → SGAN (paper)"  # the paper pipeline, named as this study names its four families
 COMPARED = ("accuracy", "roc_auc")
-ALPHA = 0.05
 SPREADING = "label_spreading (kNN)"
 
 
 def model_families(base: Config) -> dict[str, Config]:
     """Our four families; each differs from the paper config in what it has, not in settings."""
     return {
-        PAPER: base,
+        AE_SGAN: base,
         "AE → supervised": base.replace(name="ae_supervised", use_gan=False),
         "SGAN, no AE": base.replace(name="sgan_no_ae", use_autoencoder=False),
         "supervised, no AE": base.replace(name="supervised_no_ae", use_autoencoder=False, use_gan=False),
@@ -96,7 +96,7 @@ def run_label_study(
         "seconds": seconds,
         "wall_seconds": time.perf_counter() - t_start,
         "per_fraction": per_fraction,
-        "comparisons": compare(per_fraction, ratio),
+        "comparisons": stats.compare(per_fraction, AE_SGAN, COMPARED, ratio, group="fraction", adjust=True),
         "holm": "Holm-Bonferroni over every (fraction, model, metric) test in `comparisons`",
         "versions": runtime.library_versions(),
     }
@@ -110,32 +110,11 @@ def _scores(y, proba, train_masks, ratio) -> dict[str, Any]:
     }
 
 
-def compare(per_fraction: list[dict], ratio: float) -> list[dict[str, Any]]:
-    """The paper pipeline against every other model at each fraction, paired over runs; p
-    values Holm-adjusted over all tests."""
-    rows = []
-    for entry in per_fraction:
-        ours = entry["models"][PAPER]["runs"]
-        for name, model in entry["models"].items():
-            if name == PAPER:
-                continue
-            for metric in COMPARED:
-                test = stats.corrected_resampled_ttest(ours[metric], model["runs"][metric], ratio)
-                rows.append({"fraction": entry["fraction"], "b": name, "metric": metric, **test})
-    for row, adjusted in zip(rows, stats.holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
-    return rows
-
-
 def write_outputs(study: dict[str, Any], out: str) -> None:
     out = str(out).rstrip("/")
     write_json(f"{out}/label_study.json", study)
     with storage.open_uri(f"{out}/figure_labels.png", "wb") as f:
         figures.label_scarcity_plot(study, f)
-
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f}"
 
 
 def markdown(study: dict[str, Any]) -> list[str]:
@@ -170,7 +149,7 @@ def markdown(study: dict[str, Any]) -> list[str]:
             s = entry["models"][name]["summary"]
             cells.append(
                 " / ".join(
-                    f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+                    f"{pct(s[k]['mean'])} [{pct(s[k]['ci95_low'])}, {pct(s[k]['ci95_high'])}]"
                     for k in COMPARED
                 )
             )
@@ -211,7 +190,7 @@ def verdict(study: dict[str, Any]) -> list[str]:
     """One line per fraction: is the paper pipeline significantly better/worse (Holm) than the
     same classifier trained supervised, and than the best other model, in accuracy and ROC-AUC;
     then one sentence over all fractions."""
-    lines = ["**Verdict** (significant = Holm-adjusted p < 0.05):", ""]
+    lines = [f"**Verdict** (significant = Holm-adjusted p < {stats.ALPHA}):", ""]
     helped = []
     for entry in study["per_fraction"]:
         f = entry["fraction"]
@@ -219,16 +198,16 @@ def verdict(study: dict[str, Any]) -> list[str]:
         for metric in COMPARED:
             tests = {c["b"]: c for c in study["comparisons"] if c["fraction"] == f and c["metric"] == metric}
             score = {k: m["summary"][metric]["mean"] for k, m in entry["models"].items()}
-            best = max((k for k in score if k != PAPER), key=score.get)
-            better = [k for k, c in tests.items() if c["p_holm"] < ALPHA and c["mean_diff"] > 0]
-            worse = [k for k, c in tests.items() if c["p_holm"] < ALPHA and c["mean_diff"] < 0]
+            best = max((k for k in score if k != AE_SGAN), key=score.get)
+            better = [k for k, c in tests.items() if c["p_holm"] < stats.ALPHA and c["mean_diff"] > 0]
+            worse = [k for k, c in tests.items() if c["p_holm"] < stats.ALPHA and c["mean_diff"] < 0]
             sup = tests["AE → supervised"]
-            if metric == "accuracy" and sup["p_holm"] < ALPHA and sup["mean_diff"] > 0:
+            if metric == "accuracy" and sup["p_holm"] < stats.ALPHA and sup["mean_diff"] > 0:
                 helped.append(f)
             parts.append(
-                f"{metric} {_pct(score[PAPER])} % vs the same classifier supervised "
-                f"{_pct(score['AE → supervised'])} % ({100 * sup['mean_diff']:+.2f} pp, Holm p = "
-                f"{sup['p_holm']:.3g}), best other model {best} {_pct(score[best])} %; significantly "
+                f"{metric} {pct(score[AE_SGAN])} % vs the same classifier supervised "
+                f"{pct(score['AE → supervised'])} % ({100 * sup['mean_diff']:+.2f} pp, Holm p = "
+                f"{sup['p_holm']:.3g}), best other model {best} {pct(score[best])} %; significantly "
                 f"better than: {', '.join(better) or 'none'}; significantly worse than: "
                 f"{', '.join(worse) or 'none'}"
             )

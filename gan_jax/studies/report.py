@@ -7,12 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import lockfile
 from gan_jax.artifacts import storage
-from gan_jax.evaluation import evaluate
-
-PAPER = "paper (AE → SGAN)"
-ALPHA = 0.05
+from gan_jax.evaluation import evaluate, stats
+from gan_jax.studies import label_study
+from gan_jax.studies.formats import PAPER, pct
 
 
 def best_baseline(study: dict[str, Any]) -> str:
@@ -23,12 +21,8 @@ def best_baseline(study: dict[str, Any]) -> str:
     return max(sk, key=lambda k: (sk[k]["accuracy"]["mean"], sk[k]["roc_auc"]["mean"]))
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}"
-
-
 def _cell(s: dict[str, float]) -> str:
-    return f"{_pct(s['mean'])} ± {_pct(s['std'])} [{_pct(s['ci95_low'])}, {_pct(s['ci95_high'])}]"
+    return f"{pct(s['mean'], 2)} ± {pct(s['std'], 2)} [{pct(s['ci95_low'], 2)}, {pct(s['ci95_high'], 2)}]"
 
 
 def metrics_table(study: dict[str, Any]) -> list[str]:
@@ -40,7 +34,7 @@ def metrics_table(study: dict[str, Any]) -> list[str]:
             f"| {name}{kind} | " + " | ".join(_cell(model["summary"][k]) for k in evaluate.METRICS) + " |"
         )
     claims = study["paper_claims"]
-    cells = [_pct(claims[k]) if k in claims else "not reported" for k in evaluate.METRICS]
+    cells = [pct(claims[k], 2) if k in claims else "not reported" for k in evaluate.METRICS]
     lines.append(
         "| **paper's claim** (single undisclosed split, not a measurement of ours) | "
         + " | ".join(cells)
@@ -73,7 +67,7 @@ def _effect(study: dict[str, Any], other: str, what: str) -> str:
         c = _comparison(study, other, metric)
         verdict = (
             "no significant difference"
-            if c["p"] >= ALPHA
+            if c["p"] >= stats.ALPHA
             else ("significantly better with it" if c["mean_diff"] > 0 else "significantly worse with it")
         )
         parts.append(f"{metric} {100 * c['mean_diff']:+.2f} pp (p = {c['p']:.3g}, {verdict})")
@@ -86,9 +80,9 @@ def verdict(study: dict[str, Any]) -> list[str]:
     best = best_baseline(study)
     claims = study["paper_claims"]
     lines = [
-        f"- **What the pipeline achieves**: accuracy {_pct(ours['accuracy']['mean'])} % "
-        f"(95 % CI {_pct(ours['accuracy']['ci95_low'])}–{_pct(ours['accuracy']['ci95_high'])} %), "
-        f"F1 {_pct(ours['f1']['mean'])} %, ROC-AUC {_pct(ours['roc_auc']['mean'])} % over "
+        f"- **What the pipeline achieves**: accuracy {pct(ours['accuracy']['mean'], 2)} % "
+        f"(95 % CI {pct(ours['accuracy']['ci95_low'], 2)}–{pct(ours['accuracy']['ci95_high'], 2)} %), "
+        f"F1 {pct(ours['f1']['mean'], 2)} %, ROC-AUC {pct(ours['roc_auc']['mean'], 2)} % over "
         f"{ours['accuracy']['n']} runs of {study['n_repeats']} × {study['n_folds']}-fold CV.",
     ]
     if "no autoencoder" in models:
@@ -106,7 +100,7 @@ def verdict(study: dict[str, Any]) -> list[str]:
         "fall inside our 95 % CI of the mean. The paper reports one split, so compare single folds "
         f"too: the share of our {len(runs['accuracy'])} CV folds that reach each claimed number is "
         f"{reach}. Its F1 is not consistent with its own precision and recall: "
-        f"2PR/(P+R) = {_pct(2 * p * r / (p + r))} %, not the claimed {_pct(claims['f1'])} %. "
+        f"2PR/(P+R) = {pct(2 * p * r / (p + r), 2)} %, not the claimed {pct(claims['f1'], 2)} %. "
         "A single undisclosed split cannot be checked; our numbers are what this pipeline reaches "
         "under repeated stratified CV."
     )
@@ -154,7 +148,7 @@ def figures_section(study: dict[str, Any], out: str) -> list[str]:
     """The paper's three figures beside ours, each with the command that regenerates it."""
     ours, claims = study["models"][PAPER]["summary"], study["paper_claims"]
     fig3 = ", ".join(
-        f"{k} {_pct(ours[k]['mean'])} [{_pct(ours[k]['ci95_low'])}, {_pct(ours[k]['ci95_high'])}]"
+        f"{k} {pct(ours[k]['mean'], 2)} [{pct(ours[k]['ci95_low'], 2)}, {pct(ours[k]['ci95_high'], 2)}]"
         for k in claims
     )
     soak = _optional_json(f"{out}/latency_soak.json")
@@ -172,14 +166,14 @@ def figures_section(study: dict[str, Any], out: str) -> list[str]:
         "| figure | the paper (its claim; method not stated) | ours, measured here | regenerate |",
         "|---|---|---|---|",
         "| 3: metrics | bars of four numbers from one undisclosed split: "
-        + ", ".join(f"{k} {_pct(v)}" for k, v in claims.items())
+        + ", ".join(f"{k} {pct(v, 2)}" for k, v in claims.items())
         + f" | mean [95 % CI] % over {ours['accuracy']['n']} CV runs: {fig3} (`figure3_metrics.png`) "
         "| `gan-jax reproduce` |",
         "| 4: latency over time | rises roughly linearly from ~150 ms to over 200 ms "
         f"| {fig4} (`figure4_latency*.png`) | `python scripts/load_test.py --bundle runs/bundle` "
         "(soak: `--duration 600 --tag soak`) |",
         f"| 5: energy vs number of tasks | energy against 10-100 tasks | {fig5} "
-        "(`figure5_energy.png`) | `python scripts/energy_bench.py --bundle runs/bundle` |",
+        "(`figure5_energy.png`) | `python -m benchmarks.energy_bench --bundle runs/bundle` |",
         "",
         "All of this folder at once, one job after another: `scripts/reproduce_paper.sh` (exports "
         "`runs/bundle` first; the 10-minute soak is separate).",
@@ -215,8 +209,6 @@ def _wall_time_line(study: dict[str, Any]) -> str:
 
 
 def _label_section(out: str) -> list[str]:
-    from gan_jax.studies import label_study
-
     labels = _optional_json(f"{out}/label_study.json")
     return [*label_study.markdown(labels), ""] if labels else []
 
@@ -231,7 +223,9 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
         f"jax {study['versions'].get('jax')}). Every number below comes from `study.json` in this "
         "folder; rerunning the command with the same seed reproduces them exactly.",
         "",
-        lockfile.reproduction_statement(study["versions"]),
+        "The library versions are recorded in `study.json` (`versions`); README.md's set-up section "
+        "names the lock file that installs exactly them (generated by `python -m benchmarks.readme`, "
+        "which checks the two against each other).",
         "",
         f"Data: {study['data']}; {study['n_repeats']} × repeated stratified {study['n_folds']}-fold CV "
         f"(seed {study['seed']}); every model, ablation and baseline sees exactly the same folds "
@@ -296,7 +290,7 @@ def study_markdown(study: dict[str, Any], out: str = "results") -> str:
 
 # -- the README's results block, generated from results/ ------------------------------------
 
-README_BEGIN, README_END = "<!-- results:begin (scripts/update_readme.py) -->", "<!-- results:end -->"
+README_BEGIN, README_END = "<!-- results:begin (python -m benchmarks.readme) -->", "<!-- results:end -->"
 
 
 def readme_results(out: str = "results") -> str:
@@ -304,7 +298,7 @@ def readme_results(out: str = "results") -> str:
     costs, and the label-scarcity headline; every number read from a file in `out`."""
     study = json.loads(storage.read_text(f"{out}/study.json"))
     s = study["models"][PAPER]["summary"]
-    cell = lambda k: f"{_pct(s[k]['mean'])} [{_pct(s[k]['ci95_low'])}, {_pct(s[k]['ci95_high'])}]"
+    cell = lambda k: f"{pct(s[k]['mean'], 2)} [{pct(s[k]['ci95_low'], 2)}, {pct(s[k]['ci95_high'], 2)}]"
     lines = [
         README_BEGIN,
         f"| paper config (`experiments/paper.py`), {s['accuracy']['n']} runs of "
@@ -314,7 +308,7 @@ def readme_results(out: str = "results") -> str:
         f"{cell('roc_auc')} |",
         "| the paper's claim (one undisclosed split) | "
         + " | ".join(
-            _pct(study["paper_claims"][k]) if k in study["paper_claims"] else "—"
+            pct(study["paper_claims"][k], 2) if k in study["paper_claims"] else "—"
             for k in ("accuracy", "f1", "roc_auc")
         )
         + " |",
@@ -337,8 +331,8 @@ def readme_results(out: str = "results") -> str:
         acc = {k: m["summary"]["accuracy"]["mean"] for k, m in low["models"].items()}
         lines.append(
             f"With {100 * low['fraction']:g} % of each training fold labelled "
-            f"(≈{low['labeled_per_run_mean']:.0f} rows): AE → SGAN {_pct(acc['AE → SGAN (paper)'])} % "
-            f"accuracy, AE → supervised (no GAN) {_pct(acc['AE → supervised'])} % "
+            f"(≈{low['labeled_per_run_mean']:.0f} rows): AE → SGAN {pct(acc[label_study.AE_SGAN], 2)} % "
+            f"accuracy, AE → supervised (no GAN) {pct(acc['AE → supervised'], 2)} % "
             "(`results/label_study.json`; verdict in `results/README.md`)."
         )
     head, prose = lines[:5], [line for line in lines[5:] if line]

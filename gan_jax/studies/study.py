@@ -18,14 +18,14 @@ import numpy as np
 
 from gan_jax import runtime
 from gan_jax.artifacts import storage
+from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import baselines, evaluate, stats
-from gan_jax.evaluation.cross_validation import masks_digest, write_json
 from gan_jax.studies import figures, label_study, report
+from gan_jax.studies.formats import PAPER
 from gan_jax.training import table
 
-PAPER = "paper (AE → SGAN)"
 COMPARED_METRICS = ("accuracy", "f1", "roc_auc")
 
 
@@ -79,7 +79,7 @@ def run_study(
         "git_commit": runtime.git_commit(),
         "paper_claims": paper_claims or {},
         "models": models,
-        "comparisons": compare(models, _ratio(masks)),
+        "comparisons": stats.compare([{"models": models}], PAPER, COMPARED_METRICS, _ratio(masks)),
         "ci_method": evaluate.CI_METHOD,
         "decision_rule": "malignant if P(malignant) >= 0.5, for every model and baseline",
     }
@@ -109,19 +109,6 @@ def _record(kind, config, proba, y, masks, seconds) -> dict[str, Any]:
         "confusion_total": {k: int(m[k].sum()) for k in ("tp", "fp", "tn", "fn")},
         "runs": {k: np.asarray(v).tolist() for k, v in m.items()},
     }
-
-
-def compare(models: dict[str, dict], ratio: float) -> list[dict[str, Any]]:
-    """The paper pipeline against every other model, paired over the same runs."""
-    ref = models[PAPER]["runs"]
-    rows = []
-    for name, model in models.items():
-        if name == PAPER:
-            continue
-        for metric in COMPARED_METRICS:
-            test = stats.corrected_resampled_ttest(ref[metric], model["runs"][metric], ratio)
-            rows.append({"a": PAPER, "b": name, "metric": metric, **test})
-    return rows
 
 
 def load_study(out: str) -> dict[str, Any]:

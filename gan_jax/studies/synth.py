@@ -25,8 +25,9 @@ import numpy as np
 from gan_jax import __version__, runtime
 from gan_jax.artifacts import storage
 from gan_jax.config import Config
-from gan_jax.data import FEATURE_NAMES
+from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
+from gan_jax.evaluation.evaluate import cv_folds
 from gan_jax.training import engine
 from gan_jax.training import synth as synth_trainer
 
@@ -142,9 +143,6 @@ def read_metadata(uri: str) -> dict[str, Any]:
 def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -> dict[str, Any]:
     """Trains the generator on run `run` of the config's CV folds and writes 2 × n_per_class
     rows to `uri` with their sidecar. Returns the sidecar."""
-    from gan_jax.data import load_dataset
-    from gan_jax.evaluation.evaluate import cv_folds
-
     data = load_dataset(config.data)  # refuses a synthetic file: no generator trained on one
     folds = cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     if not 0 <= run < len(folds):

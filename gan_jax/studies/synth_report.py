@@ -24,15 +24,20 @@ Beyond SDMetrics:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from gan_jax import runtime
 from gan_jax.artifacts import storage
-from gan_jax.data import FEATURE_NAMES
+from gan_jax.artifacts.records import write_json
+from gan_jax.config import load_experiment
+from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.evaluation import evaluate
+from gan_jax.evaluation.baselines import make_baseline
+from gan_jax.studies import figures, synth
+from gan_jax.training import engine, table
 
 NEAR_COPY_PERCENTILE = 5.0
 UTILITY_METRICS = ("accuracy", "f1", "roc_auc")
@@ -173,9 +178,6 @@ def utility(
 
 
 def _lr_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, seed) -> dict[str, Any]:
-    from gan_jax.config import load_experiment
-    from gan_jax.evaluation.baselines import make_baseline
-
     scores = {}
     for name, (x, y) in {"trtr": (x_train, y_train), "tstr": (x_syn, y_syn)}.items():
         model = make_baseline("logistic_regression", load_experiment("paper"), seed).fit(x, y)
@@ -187,9 +189,6 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     """Two runs of one fused call on the rows [train; synthetic; holdout]: run 0 trains on the
     real training rows (TRTR), run 1 on the synthetic rows (TSTR); both are scored on holdout."""
     import jax
-
-    from gan_jax.config import load_experiment
-    from gan_jax.training import engine, table
 
     config = config or load_experiment("paper")
     x = np.concatenate([x_train, x_syn, x_holdout]).astype(np.float32)
@@ -324,63 +323,16 @@ def to_markdown(rep: dict[str, Any], title: str = "Synthetic data report") -> st
     return "\n".join(lines) + "\n"
 
 
-def histogram_figure(real: np.ndarray, synthetic: np.ndarray, path: str, title: str = "") -> None:
-    """Per-feature histogram overlay (density), held-out real vs synthetic, 6 × 5 panels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(6, 5, figsize=(15, 16))
-    for j, ax in enumerate(axes.flat):
-        bins = np.histogram_bin_edges(np.r_[real[:, j], synthetic[:, j]], bins=30)
-        ax.hist(real[:, j], bins=bins, density=True, alpha=0.5, label="real (held out)")
-        ax.hist(synthetic[:, j], bins=bins, density=True, alpha=0.5, label="synthetic")
-        ax.set_title(FEATURE_NAMES[j], fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes.flat[0].legend(fontsize=7)
-    fig.suptitle(title or "Per-feature distributions: held-out real rows vs synthetic rows")
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def correlation_figure(real: np.ndarray, synthetic: np.ndarray, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    r, s = np.corrcoef(real, rowvar=False), np.corrcoef(synthetic, rowvar=False)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    for ax, m, t in zip(axes, (r, s, np.abs(r - s)), ("real (held out)", "synthetic", "|difference|")):
-        im = ax.imshow(m, vmin=-1 if t != "|difference|" else 0, vmax=1, cmap="coolwarm")
-        ax.set_title(f"Pearson correlation: {t}")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    _save(fig, path)
-
-
-def _save(fig, path: str) -> None:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    storage.write_bytes(path, buf.getvalue())
-
-
 def write(rep: dict[str, Any], out: str, name: str = "synth_report", *, real=None, synthetic=None) -> None:
     """<out>/<name>.json and .md, and the figures when the rows are given."""
-    from gan_jax import runtime
-
     rep = {**rep, "versions": rep.get("versions") or runtime.library_versions()}
-    storage.write_text(storage.join(out, f"{name}.json"), json.dumps(rep, indent=1))
+    write_json(storage.join(out, f"{name}.json"), rep)
     storage.write_text(storage.join(out, f"{name}.md"), to_markdown(rep))
     if real is not None and synthetic is not None:
-        histogram_figure(real, synthetic, storage.join(out, f"{name}_histograms.png"))
-        correlation_figure(real, synthetic, storage.join(out, f"{name}_correlations.png"))
+        with storage.open_uri(storage.join(out, f"{name}_histograms.png"), "wb") as f:
+            figures.feature_histograms(real, synthetic, FEATURE_NAMES, f)
+        with storage.open_uri(storage.join(out, f"{name}_correlations.png"), "wb") as f:
+            figures.correlation_matrices(real, synthetic, f)
 
 
 def report_for_file(
@@ -388,9 +340,6 @@ def report_for_file(
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """(report, held-out real rows, synthetic rows) of a CSV written by `gan-jax synth`: the
     real rows and the train / hold-out split come from its sidecar."""
-    from gan_jax.data import load_dataset
-    from gan_jax.studies import synth
-
     meta = synth.read_metadata(uri)
     syn = load_dataset(uri, allow_synthetic=True)
     source = meta["data"]

@@ -11,8 +11,8 @@ Every window is measured by `benchmarks.energy.EnergyMeter` (NVML, RAPL, or a la
 estimate); the first call for each task count (compilation) is measured but kept out of the fit.
 Joules per task is the slope of a least-squares line through all windows.
 
-Run:    python scripts/energy_bench.py            # full: paper config, ~6 min on 2 CPU cores
-        python scripts/energy_bench.py --quick    # smoke run (tiny config)
+Run:    python -m benchmarks.energy_bench            # full: paper config, ~6 min on 2 CPU cores
+        python -m benchmarks.energy_bench --quick    # smoke run (tiny config)
 Writes: results/energy.json, results/figure5_energy.png and results/energy.md (the Figure 5
         section that `gan-jax reproduce` puts into results/README.md)
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime
 import http.client
 import json
 import os
@@ -37,6 +36,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from benchmarks import energy, harness
+from gan_jax import runtime
+from gan_jax.config import load_experiment
+from gan_jax.data import load_dataset
+from gan_jax.evaluation import evaluate
+from gan_jax.studies import figures
 
 DEFAULT_TASKS = tuple(range(10, 101, 10))
 QUICK_TASKS = (1, 2, 3, 4)
@@ -307,16 +313,9 @@ def fit_line(points: list[dict]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the benchmark and writes `<out>/energy.json` and `<out>/figure5_energy.png`;
     returns the record."""
-    from benchmarks import energy
-    from gan_jax import runtime
-    from gan_jax.config import load_experiment
-    from gan_jax.data import load_dataset
-    from gan_jax.evaluation import evaluate
-    from gan_jax.studies import figures
-
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    t0, load_start = time.perf_counter(), os.getloadavg()
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    rec = harness.record(argv, module="benchmarks.energy_bench")
     meter = energy.EnergyMeter(args.backend)
     print(f"energy source: {meter.source} ({'ESTIMATE' if meter.is_estimate else 'measured'})")
     config = load_experiment(args.experiment, quick=args.quick)
@@ -341,30 +340,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tasks["prediction (HTTP)"] = measure_suite(meter, suite, args.tasks, args.predict_repeats)
         _print_fit("prediction (HTTP)", tasks["prediction (HTTP)"])
 
-    record = {
-        "figure": "Figure 5: energy vs number of tasks",
-        "command": " ".join(["python", "scripts/energy_bench.py", *(argv or sys.argv[1:])]),
-        "started_utc": started,
-        "wall_seconds": time.perf_counter() - t0,
-        "energy": meter.describe(),
-        "label": _label(meter),
-        "experiment": config.name,
-        "quick": args.quick,
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "machine": _machine(),
-        "git_commit": runtime.git_commit(),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "load": _load(load_start),
-        "tasks": tasks,
-    }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "energy.json"), "w") as f:
-        json.dump(record, f, indent=1)
+    rec.update(
+        {
+            "figure": "Figure 5: energy vs number of tasks",
+            "energy": meter.describe(),
+            "label": _label(meter),
+            "experiment": config.name,
+            "quick": args.quick,
+            "config": config.to_dict(),
+            "seed": config.seed,
+            "machine": _machine(),
+            "tasks": tasks,
+        }
+    )
+    record = harness.finish(rec, [p["loadavg_after"][0] for t in tasks.values() for p in t["points"]])
+    record["load_average"]["caveat"] = LOAD_CAVEAT
+    harness.write(args.out, "energy", record, markdown(record))
     figures.figure5_energy(tasks, record["label"], os.path.join(args.out, "figure5_energy.png"))
-    with open(os.path.join(args.out, "energy.md"), "w") as f:
-        f.write(markdown(record))
     print(f"wrote {args.out}/energy.json, energy.md and figure5_energy.png")
     return record
 
@@ -394,27 +386,17 @@ def markdown(record: dict[str, Any]) -> str:
             f"| {kind} | {f['joules_per_task']:.4g} | {f['intercept_joules']:.3g} | "
             f"{f['r2']:.3f} | {len(t['points'])} | {t['how']} |"
         )
-    load = record["load"]
+    load = record["load_average"]
     lines += [
         "",
         f"Machine: {record['machine']['cpu']}, {record['machine']['cpus']} CPUs; load average "
-        f"{load['loadavg_start'][0]:.1f} at the start, {load['loadavg_end'][0]:.1f} at the end. "
-        + load["caveat"],
+        f"{load['before'][0]:.1f} at the start, {load['after'][0]:.1f} at the end. " + load["caveat"],
         "",
         f"Regenerate: `{record['command']}` (writes energy.json, energy.md, figure5_energy.png).",
         "",
         "![Figure 5](figure5_energy.png)",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _load(load_start: tuple[float, ...]) -> dict[str, Any]:
-    return {
-        "loadavg_start": load_start,
-        "loadavg_end": os.getloadavg(),
-        "cpus": os.cpu_count(),
-        "caveat": LOAD_CAVEAT,
-    }
 
 
 def _label(meter) -> str:
@@ -442,8 +424,6 @@ def _machine() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from gan_jax import runtime
-
     runtime.split_host_devices()  # before JAX starts: one XLA device per core
     runtime.enable_compilation_cache()
     main()

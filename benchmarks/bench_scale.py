@@ -23,37 +23,32 @@ Step counts are scaled by --steps-scale (default 0.1: AE 40 + SGAN 60 steps inst
 Every call includes scoring (predict + metrics of all runs). os.getloadavg() is recorded
 around each part: other engineers' jobs share the machine.
 
-Run:    python scripts/bench_scale.py                       # ~15 min on 2 loaded cores
-        python scripts/bench_scale.py --steps-scale 1       # the paper's full steps (~1 h)
-        python scripts/bench_scale.py --quick               # smoke run (tiny config)
+Run:    python -m benchmarks.bench_scale                       # ~15 min on 2 loaded cores
+        python -m benchmarks.bench_scale --steps-scale 1       # the paper's full steps (~1 h)
+        python -m benchmarks.bench_scale --quick               # smoke run (tiny config)
 Writes: results/bench_scale.json, results/bench_scale.md
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import subprocess
 import sys
+import tempfile
+import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import numpy as np
 
-from gan_jax import runtime  # noqa: E402
-from gan_jax.training import blocks, engine, table  # noqa: E402
-
-runtime.split_host_devices()  # one XLA CPU device per core unless XLA_FLAGS says otherwise
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gan_jax.config import Config, load_experiment  # noqa: E402
-from gan_jax.data import load_dataset  # noqa: E402
-from gan_jax.evaluation import evaluate, sweep  # noqa: E402
+from benchmarks import harness
+from gan_jax import runtime
+from gan_jax.config import Config, load_experiment
+from gan_jax.data import load_dataset
+from gan_jax.evaluation import evaluate, sweep
+from gan_jax.training import blocks, engine, table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FOLDS = 10
@@ -324,7 +319,8 @@ def devices_scaling(args) -> list[dict]:
         }
         argv = [
             sys.executable,
-            os.path.abspath(__file__),
+            "-m",
+            "benchmarks.bench_scale",
             "--child-devices",
             "--experiment",
             args.experiment,
@@ -481,10 +477,10 @@ def markdown(rec: dict) -> str:
         why = rec.get(f"{key}_skipped", "the run stopped before it")
         shown = (part(rec[key], rec) if key == "sweep_vs_loop" else part(rec[key])) if rec.get(key) else None
         lines += ["", *(shown or [f"{title}: not measured ({why})."])]
-    end = rec["load_average"].get("end")
+    end = rec["load_average"].get("after")
     lines += [
         "",
-        f"Load average (1, 5, 15 min) at start {tuple(round(v, 2) for v in rec['load_average']['start'])}"
+        f"Load average (1, 5, 15 min) at start {tuple(round(v, 2) for v in rec['load_average']['before'])}"
         + (f", end {tuple(round(v, 2) for v in end)}" if end else "")
         + ": the machine is shared, and a load above the core count means these timings are slowed by "
         "other jobs.",
@@ -492,26 +488,14 @@ def markdown(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(record: dict, out: str) -> None:
-    """`<out>/bench_scale.json` and `.md` of the record as it stands (called after every part)."""
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "bench_scale.json"), "w") as fh:
-        json.dump(record, fh, indent=1)
-    with open(os.path.join(out, "bench_scale.md"), "w") as fh:
-        fh.write(markdown(record))
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Runs the benchmark, writes `<out>/bench_scale.json` and `.md` after every part, returns
     the record."""
+    runtime.split_host_devices()  # one XLA CPU device per core; before JAX starts its backends
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.render:
-        with open(args.render) as fh:
-            record = json.load(fh)
-        with open(os.path.join(os.path.dirname(args.render), "bench_scale.md"), "w") as fh:
-            fh.write(markdown(record))
-        return record
+        return harness.rewrite_markdown(args.render, markdown)
     if not os.environ.get("GAN_JAX_BENCH_CACHE"):
         # An empty persistent cache, shared with (a)'s subprocesses: first calls compile for real.
         os.environ["GAN_JAX_BENCH_CACHE"] = tempfile.mkdtemp(prefix="bench_scale_cache_")
@@ -519,35 +503,29 @@ def main(argv: list[str] | None = None) -> dict:
     if args.child_devices:
         print(json.dumps(child_devices(args)))
         return {}
-    t0, load_start = time.perf_counter(), os.getloadavg()
+    record = harness.record(argv, module="benchmarks.bench_scale")
     bench = Bench(args)
     full = load_experiment(args.experiment)
     platform_name = engine.runs_mesh().devices.flat[0].platform
-    record = {
-        "benchmark": "bench_scale",
-        "command": " ".join(["python scripts/bench_scale.py", *argv]),
-        "experiment": args.experiment,
-        "quick": args.quick,
-        "steps_scale": args.steps_scale,
-        "full_steps": {"ae_steps": full.ae_steps, "gan_steps": full.gan_steps},
-        "config": bench.config.to_dict(),
-        "search_space": SPACE,
-        "git_commit": runtime.git_commit(),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},
-        "state_bytes_per_run": table.state_bytes(bench.config, bench.x.shape[1]),
-        "block_runs": str(args.block_runs).lower(),
-        "block_runs_per_device": (
-            blocks.default_block_runs(table.run_bytes(bench.config, bench.x, bench.y), platform_name)
-            if args.block_runs == "auto"
-            else args.block_runs
-        ),
-        "load_average": {
-            "start": load_start,
-            "note": "os.getloadavg() of the whole machine; other jobs share its cores",
-        },
-    }
+    record.update(
+        {
+            "benchmark": "bench_scale",
+            "experiment": args.experiment,
+            "quick": args.quick,
+            "steps_scale": args.steps_scale,
+            "full_steps": {"ae_steps": full.ae_steps, "gan_steps": full.gan_steps},
+            "config": bench.config.to_dict(),
+            "search_space": SPACE,
+            "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},
+            "state_bytes_per_run": table.state_bytes(bench.config, bench.x.shape[1]),
+            "block_runs": str(args.block_runs).lower(),
+            "block_runs_per_device": (
+                blocks.default_block_runs(table.run_bytes(bench.config, bench.x, bench.y), platform_name)
+                if args.block_runs == "auto"
+                else args.block_runs
+            ),
+        }
+    )
     parts = [  # the essentials first: a run stopped early keeps them
         (
             "runs_per_call",
@@ -581,13 +559,12 @@ def main(argv: list[str] | None = None) -> dict:
             record["largest_measured_runs_per_call"] = max(
                 (r["runs"] for r in value if "skipped" not in r), default=0
             )
-        record["benchmark_wall_s"] = time.perf_counter() - t0
-        record["load_average"]["end"] = os.getloadavg()
-        write(record, args.out)
+        done = harness.finish(record)
+        harness.write(args.out, "bench_scale", done, markdown(done))
 
     for key, measure in parts:
         save(key, measure())
-    return record
+    return harness.finish(record)
 
 
 if __name__ == "__main__":

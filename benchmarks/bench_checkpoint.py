@@ -7,17 +7,16 @@ with a new instance each time (so a remote restore downloads it). Targets: a loc
 asynchronous saves (what training blocks on, then the background write), a local folder with
 synchronous saves, and S3 and GCS protocol servers on loopback (moto, gcp-storage-emulator:
 the dev extra), which measure the client side and the protocol, not a cloud network. Writes
-results/checkpoint_timings.json with the machine's load average (the machine may be shared).
+results/checkpoint_timings.json (and .md) with the machine's load average (the machine may be shared).
 
-    python scripts/bench_checkpoint.py                      # paper config, 5 repeats
-    python scripts/bench_checkpoint.py --quick --repeats 2  # smoke
+    python -m benchmarks.bench_checkpoint                      # paper config, 5 repeats
+    python -m benchmarks.bench_checkpoint --quick --repeats 2  # smoke
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import logging
 import os
 import platform
@@ -26,7 +25,16 @@ import sys
 import tempfile
 import time
 
+import jax
 import numpy as np
+
+from benchmarks import harness
+from gan_jax.artifacts import storage
+from gan_jax.config import load_experiment
+from gan_jax.data import load_dataset
+from gan_jax.evaluation import evaluate
+from gan_jax.training import checkpoint
+from gan_jax.training.checkpoint import TrainCheckpoints
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,10 +57,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def training_state(config):
     """A state of zeros shaped like the one training `config` on the bundled data holds."""
-    from gan_jax.data import load_dataset
-    from gan_jax.evaluation import evaluate
-    from gan_jax.training import checkpoint
-
     data = load_dataset(config.data)
     masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     return checkpoint.state_template(config, data.x.shape[1], len(masks)), len(masks)
@@ -60,8 +64,6 @@ def training_state(config):
 
 def time_target(uri: str, state, repeats: int, async_save: bool) -> dict:
     """Seconds per save (the call, then the wait for a background write) and per restore."""
-    from gan_jax.training.checkpoint import TrainCheckpoints
-
     save_call, save_wait, restore = [], [], []
     with TrainCheckpoints(uri, keep=2, async_save=async_save) as ckpts:
         for i in range(repeats):
@@ -127,8 +129,6 @@ def environment(**values: str):
 def loopback_s3():
     from moto.server import ThreadedMotoServer
 
-    from gan_jax.artifacts import storage
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -167,18 +167,12 @@ def loopback_gcs():
 
 
 def main(argv=None) -> dict:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    sys.path.insert(0, ROOT)
-    import jax
-
-    from gan_jax import runtime
-    from gan_jax.config import load_experiment
-
+    rec = harness.record(argv, module="benchmarks.bench_checkpoint")
     config = load_experiment(args.experiment, quick=args.quick)
     state, n_runs = training_state(config)
     leaves = [np.asarray(a) for a in jax.tree.leaves(state)]
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    load_before = os.getloadavg()
     targets = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.targets.split(","):
@@ -195,31 +189,44 @@ def main(argv=None) -> dict:
                 f"{1e3 * t['save_background_s']['median']:.0f} ms background, restore "
                 f"{1e3 * t['restore_s']['median']:.0f} ms (medians of {args.repeats})"
             )
-    record = {
-        "command": " ".join(
-            ["python", "scripts/bench_checkpoint.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
-        "started_utc": started,
-        "git_commit": runtime.git_commit(),
-        "experiment": config.name,
-        "state": {"runs": n_runs, "leaves": len(leaves), "bytes": int(sum(a.nbytes for a in leaves))},
-        "targets": targets,
-        "notes": "s3 and gs are protocol servers on loopback (moto, gcp-storage-emulator) in this process: "
-        "client and protocol cost, no network. Remote saves are synchronous (staged locally, then "
-        "uploaded), so their save_call_s is the whole save.",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_1m_before_after": [load_before[0], os.getloadavg()[0]],
-        },
-        "versions": runtime.library_versions(),
+    rec.update(
+        {
+            "experiment": config.name,
+            "state": {"runs": n_runs, "leaves": len(leaves), "bytes": int(sum(a.nbytes for a in leaves))},
+            "targets": targets,
+            "notes": "s3 and gs are protocol servers on loopback (moto, gcp-storage-emulator) in this "
+            "process: client and protocol cost, no network. Remote saves are synchronous (staged "
+            "locally, then uploaded), so their save_call_s is the whole save.",
+        }
+    )
+    record = harness.finish(rec)
+    load = record["load_average"]
+    record["machine"] = {  # what the README's checkpoint block reads
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_1m_before_after": [load["before"][0], load["after"][0]],
     }
-    path = os.path.join(args.out, "checkpoint_timings.json")
-    from gan_jax.evaluation.cross_validation import write_json
-
-    write_json(path, record)
-    print(f"wrote {path}")
+    json_uri, _ = harness.write(args.out, "checkpoint_timings", record, markdown(record))
+    print(f"wrote {json_uri}")
     return record
+
+
+def markdown(record: dict) -> str:
+    """Median seconds per target, from the record only."""
+    lines = [
+        f"Checkpoint save and restore of `{record['experiment']}` ({record['state']['runs']} runs, "
+        f"{record['state']['bytes'] / 1e6:.1f} MB), `{record['command']}`, commit "
+        f"{record['git_commit'][:12]}. {record['notes']}",
+        "",
+        "| target | save call (s) | background write (s) | restore (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, t in record["targets"].items():
+        lines.append(
+            f"| {name} | {t['save_call_s']['median']:.3f} | {t['save_background_s']['median']:.3f} "
+            f"| {t['restore_s']['median']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -26,44 +26,35 @@ square matmul in the same dtype, sharded over the same devices, measured in this
 input pipeline alone (`ImageBatches` onto the devices, from the TFDS source and from memory),
 so its images/s can be set against training's.
 
-Run:    python scripts/bench_images.py            # full: default ImageConfig, 64×64 nuclei
-        python scripts/bench_images.py --quick    # smoke run (tiny config, a tiny TFDS set)
+Run:    python -m benchmarks.bench_images            # full: default ImageConfig, 64×64 nuclei
+        python -m benchmarks.bench_images --quick    # smoke run (tiny config, a tiny TFDS set)
 Writes: <out>/bench_images.json and <out>/bench_images.md (default out: results)
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import math
 import os
+import re
+import shutil
 import sys
+import tempfile
+import time
 
-SCRIPTS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(SCRIPTS))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
-from gan_jax import runtime  # noqa: E402
-
-runtime.split_host_devices()  # one XLA CPU device per core unless XLA_FLAGS says otherwise
-
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
-
-from gan_jax.data import nuclei  # noqa: E402
-from gan_jax.data.images import ArraySource  # noqa: E402
-from gan_jax.training import engine, image, image_fit  # noqa: E402
-from gan_jax.training.input_pipeline import ImageBatches, read_all  # noqa: E402
-
-sys.path.insert(0, SCRIPTS)
-from bench_train import compile_clock  # noqa: E402
+from benchmarks import harness
+from benchmarks.bench_train import compile_clock
+from gan_jax import runtime
+from gan_jax.data import nuclei
+from gan_jax.data.images import ArraySource
+from gan_jax.training import engine, image, image_fit
+from gan_jax.training.input_pipeline import ImageBatches, read_all
 
 PHASES = ("ae", "gan")
 QUICK_SPLITS = {"train": 64}  # the --quick TFDS set: 64 images of 8×8
@@ -547,19 +538,6 @@ def dtype_line(rec: dict) -> str:
     return line
 
 
-def load_record(before: tuple, after: tuple, samples: list[float], cores: int) -> dict:
-    peak = max([before[0], after[0], *samples])
-    return {
-        "before": list(before),
-        "after": list(after),
-        "max_1min": peak,
-        "cores": cores,
-        "oversubscribed": peak > cores,
-        "note": "os.getloadavg() of the whole machine (1, 5, 15 "
-        "min); above the core count other jobs competed for these cores",
-    }
-
-
 # --- Markdown -------------------------------------------------------------------------------
 
 
@@ -648,24 +626,18 @@ def markdown(rec: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the benchmark, writes `<out>/bench_images.json` and `.md`, returns the record."""
+    runtime.split_host_devices()  # one XLA CPU device per core; before JAX starts its backends
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     if args.render:
-        with open(args.render) as fh:
-            rec = json.load(fh)
-        with open(os.path.join(os.path.dirname(args.render), "bench_images.md"), "w") as fh:
-            fh.write(markdown(rec))
-        return rec
-    load_before, t0 = os.getloadavg(), time.perf_counter()
-    commit = runtime.git_commit()  # the code that runs, not whatever is checked out when it ends
+        return harness.rewrite_markdown(args.render, markdown)
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="bench_images_jax_cache_")
     runtime.enable_compilation_cache(cache_dir)
+    rec = harness.record(argv, module="benchmarks.bench_images")
     data_dir = args.data_dir or tempfile.mkdtemp(prefix="bench_images_tfds_")
     source = load_source(args, data_dir)
     raw = run_benchmark(args, source)
-    cores = len(os.sched_getaffinity(0))
-    dev = runtime.device_description()
-    cpu = cpu_info()
+    dev, cpu, cores = rec["device"], cpu_info(), rec["load_average"]["cores"]
     name = cpu["name"] if dev["platform"] == "cpu" else dev["kind"]
     dev.update(
         name=name,
@@ -674,33 +646,24 @@ def main(argv: list[str] | None = None) -> dict:
         description=f"{dev['count']} × {dev['platform']} ({name}), {cores} cores",
     )
     samples = [x for d in raw["dtypes"].values() for p in d["phases"].values() for x in p["load_1min"]]
-    rec = {
-        "benchmark": "bench_images",
-        "command": " ".join(["python scripts/bench_images.py", *argv]),
-        "quick": args.quick,
-        "git_commit": commit,
-        "versions": runtime.library_versions(),
-        "device": dev,
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "config": dataclasses.asdict(bench_config(args.quick, args.dtypes[0])),
-        "data": {
-            "source": source.source,
-            "images": len(source),
-            "image_shape": list(source.image_shape),
-            "synthetic": bool(source.metadata.get("synthetic")),
-        },
-        **raw,
-        "bfloat16_vs_float32": bf16_vs_f32(raw["dtypes"]),
-        "notes": notes(),
-        "benchmark_wall_s": time.perf_counter() - t0,
-    }
-    rec["load_average"] = load_record(load_before, os.getloadavg(), samples, cores)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench_images.json"), "w") as fh:
-        json.dump(rec, fh, indent=2)
-        fh.write("\n")
-    with open(os.path.join(args.out, "bench_images.md"), "w") as fh:
-        fh.write(markdown(rec))
+    rec.update(
+        {
+            "benchmark": "bench_images",
+            "quick": args.quick,
+            "config": dataclasses.asdict(bench_config(args.quick, args.dtypes[0])),
+            "data": {
+                "source": source.source,
+                "images": len(source),
+                "image_shape": list(source.image_shape),
+                "synthetic": bool(source.metadata.get("synthetic")),
+            },
+            **raw,
+            "bfloat16_vs_float32": bf16_vs_f32(raw["dtypes"]),
+            "notes": notes(),
+        }
+    )
+    rec = harness.finish(rec, samples)
+    harness.write(args.out, "bench_images", rec, markdown(rec))
     for folder, given in ((cache_dir, args.cache_dir), (data_dir, args.data_dir)):
         if given is None:
             shutil.rmtree(folder, ignore_errors=True)

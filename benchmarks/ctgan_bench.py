@@ -10,26 +10,24 @@ this one process on this machine.
 
 Needs the optional extra: pip install 'gan_jax[ctgan]' (PyTorch; CPU wheel is enough).
 
-Run:    python scripts/ctgan_bench.py --out results          (--quick: 2 runs, a smoke test)
+Run:    python -m benchmarks.ctgan_bench --out results          (--quick: 2 runs, a smoke test)
 Result: results/ctgan_bench.json and .md, written by that command.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import json
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
+from benchmarks import harness
 from gan_jax import runtime
 from gan_jax.artifacts import storage
-from gan_jax.data import FEATURE_NAMES, load_dataset  # noqa: E402
-from gan_jax.evaluation import evaluate, stats  # noqa: E402
-from gan_jax.studies import augmentation_study as aug  # noqa: E402
+from gan_jax.data import FEATURE_NAMES, load_dataset
+from gan_jax.evaluation import evaluate, stats
+from gan_jax.studies import augmentation_study as aug
 from gan_jax.studies import synth, synth_report
 
 GENERATORS = ("ours", "ctgan")
@@ -155,7 +153,7 @@ def summarize(reps, per_run, ratio) -> tuple[dict, list]:
                 tests.append(
                     {"model": model, "ratio": r, "metric": k, **stats.corrected_resampled_ttest(a, b, ratio)}
                 )
-    for t, p in zip(tests, aug.holm([t["p"] for t in tests])):
+    for t, p in zip(tests, stats.holm([t["p"] for t in tests])):
         t["p_holm"] = p
     return table, tests
 
@@ -233,15 +231,17 @@ def to_markdown(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Runs the comparison, writes `<out>/ctgan_bench.json` and `.md`, returns the record."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="results")
     parser.add_argument("--runs", type=int, default=10, help="first K runs of the paper folds (default 10)")
     parser.add_argument("--ctgan-epochs", type=int, default=300, help="CTGAN epochs (default: its 300)")
     parser.add_argument("--quick", action="store_true", help="2 runs, 5 CTGAN epochs, tiny configs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runtime.split_host_devices()
     runtime.enable_compilation_cache()
+    rec = harness.record(argv, module="benchmarks.ctgan_bench")
     if args.quick:
         args.runs, args.ctgan_epochs = 2, 5
     clf, gen = aug.settings(args.quick)
@@ -254,38 +254,34 @@ def main() -> None:
     table, tests = summarize(reps, per_run, ratio)
     import ctgan
 
-    rec = {
-        "command": f"python scripts/ctgan_bench.py --out {args.out}" + (" --quick" if args.quick else ""),
-        "n_runs": args.runs,
-        "n_folds": clf.n_folds,
-        "seed": clf.seed,
-        "data": data.source,
-        "generator": gen.to_dict(),
-        "classifier": clf.to_dict(),
-        "ctgan_version": ctgan.__version__,
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "timing": timing,
-        "report_means": table,
-        "tests": tests,
-        "augmentation": per_run,
-        "reports": reps,
-    }
+    rec.update(
+        {
+            "n_runs": args.runs,
+            "n_folds": clf.n_folds,
+            "seed": clf.seed,
+            "data": data.source,
+            "generator": gen.to_dict(),
+            "classifier": clf.to_dict(),
+            "ctgan_version": ctgan.__version__,
+            "timing": timing,
+            "report_means": table,
+            "tests": tests,
+            "augmentation": per_run,
+            "reports": reps,
+        }
+    )
     study = storage.join(args.out, "augmentation.json")
     if storage.exists(study):
-        import json
-
         st = json.loads(storage.read_text(study))
         first = next(iter(st["timing"].values()))
         rec["augmentation_study_generator_seconds"] = {
             "n_runs": st["n_runs"],
             "seconds": first["generator_seconds_all_runs"],
         }
-    from gan_jax.evaluation.cross_validation import write_json
-
-    write_json(storage.join(args.out, "ctgan_bench.json"), rec)
-    storage.write_text(storage.join(args.out, "ctgan_bench.md"), to_markdown(rec))
+    rec = harness.finish(rec)
+    harness.write(args.out, "ctgan_bench", rec, to_markdown(rec))
     print(to_markdown(rec))
+    return rec
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ the `pip` commands of its RUN lines there, verbatim. Then checks what the image 
 installed package at the version of the lock it installs with, `pip check`, the ENTRYPOINT with
 `serve --help`, and the default CMD's gRPC port answering beside HTTP (on an echo model).
 
-    python scripts/check_image_install.py            # ~2-4 min (.ci/run runs it)
-    python scripts/check_image_install.py --dry-run  # print what it would run
+    python -m benchmarks.check_image_install            # ~2-4 min (.ci/run runs it)
+    python -m benchmarks.check_image_install --dry-run  # print what it would run
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import sys
 import tempfile
 import time
 
+from benchmarks import lockfile
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from benchmarks import lockfile  # noqa: E402
 
 
 def instructions(path: str) -> list[tuple[str, str]]:

@@ -18,41 +18,34 @@ cores, runs per second of (a) vs (c). Compile time is not "first call − steady
 make that negative): it is the union of the time spans JAX itself reports for tracing, lowering
 and XLA compilation (or persistent-cache reads) during a call (`jax.monitoring`), so it is ≥ 0.
 
-Run:    python scripts/bench_train.py            # full: a few minutes on 2 CPU cores
-        python scripts/bench_train.py --quick    # smoke run (tiny config)
+Run:    python -m benchmarks.bench_train            # full: a few minutes on 2 CPU cores
+        python -m benchmarks.bench_train --quick    # smoke run (tiny config)
 Writes: <out>/bench_train.json and <out>/bench_train.md (default out: results)
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import functools
 import os
+import shutil
 import sys
+import tempfile
+import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.monitoring
+import jax.numpy as jnp
+import numpy as np
 
-from gan_jax import runtime  # noqa: E402
-from gan_jax.training import engine, table  # noqa: E402
-
-# One XLA CPU device per core, so sharding the runs axis uses every core; must precede JAX.
-runtime.split_host_devices()
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import functools  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-import jax  # noqa: E402
-import jax.monitoring  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gan_jax.config import Config, load_experiment  # noqa: E402
-from gan_jax.data import load_dataset  # noqa: E402
-from gan_jax.evaluation import evaluate  # noqa: E402
-from gan_jax.models import preprocess  # noqa: E402
+from benchmarks import harness
+from gan_jax import runtime
+from gan_jax.config import Config, load_experiment
+from gan_jax.data import load_dataset
+from gan_jax.evaluation import evaluate
+from gan_jax.models import preprocess
+from gan_jax.training import engine, table
 
 # The events JAX records (with start and end) for each compilation step of a jitted call.
 COMPILE_EVENTS = (
@@ -441,20 +434,6 @@ def comparisons(rec: dict, rounds: list[dict]) -> dict:
     }
 
 
-def load_record(before: tuple, after: tuple, rounds: list[dict], cores: int) -> dict:
-    peak = max([before[0], after[0], *(r["load_1min_after"] for r in rounds)])
-    return {
-        "before": list(before),
-        "after": list(after),
-        "max_1min": peak,
-        "cores": cores,
-        "oversubscribed": peak > cores,
-        "note": "os.getloadavg() of the whole machine (1, 5, 15 min). Above the core count, other "
-        "jobs competed for these cores and the timings here are pessimistic (wall time more than "
-        "CPU-seconds).",
-    }
-
-
 def markdown(rec: dict) -> str:
     """The Markdown summary; every number comes from `rec` (the JSON written beside it)."""
     a, b, c, cmp_ = rec["fused"], rec["loop"], rec["sklearn"], rec["comparisons"]
@@ -550,44 +529,34 @@ def targets(rec: dict, applies: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Runs the benchmark, writes `<out>/bench_train.json` and `.md`, returns the record."""
+    # One XLA CPU device per core, so sharding the runs axis uses every core; before JAX starts.
+    runtime.split_host_devices()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    load_before = os.getloadavg()
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="bench_train_jax_cache_")
     cache_was_empty = not os.path.isdir(cache_dir) or not os.listdir(cache_dir)
     runtime.enable_compilation_cache(cache_dir)
+    rec = harness.record(argv, module="benchmarks.bench_train")
     config = load_experiment(args.experiment, quick=args.quick)
     data = load_dataset(config.data)
     masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
-    t0 = time.perf_counter()
     raw = run_benchmark(config, data.x, data.y, masks, args)
-    rec = {
-        "benchmark": "bench_train",
-        "measures": "training only (table.make_runs + table.train_runs and the two alternatives); "
-        "the whole reproduction's wall time is in study.json (`gan-jax reproduce`)",
-        "command": " ".join(["python scripts/bench_train.py", *argv]),
-        "quick": args.quick,
-        "git_commit": runtime.git_commit(),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "cache_was_empty": cache_was_empty,
-        "config": config.to_dict(),
-        "data": data.source,
-        **summarize(config, raw, len(masks)),
-    }
+    rec.update(
+        {
+            "benchmark": "bench_train",
+            "measures": "training only (table.make_runs + table.train_runs and the two alternatives); "
+            "the whole reproduction's wall time is in study.json (`gan-jax reproduce`)",
+            "quick": args.quick,
+            "cache_was_empty": cache_was_empty,
+            "config": config.to_dict(),
+            "data": data.source,
+            **summarize(config, raw, len(masks)),
+        }
+    )
     rec["comparisons"] = comparisons(rec, raw["rounds"])
     rec["targets"] = targets(rec, applies=not args.quick and len(masks) == 100 and cache_was_empty)
-    rec["benchmark_wall_s"] = time.perf_counter() - t0
-    rec["load_average"] = load_record(
-        load_before, os.getloadavg(), rec["comparisons"]["rounds"], raw["cores"]
-    )
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "bench_train.json"), "w") as fh:
-        json.dump(rec, fh, indent=2)
-        fh.write("\n")
-    with open(os.path.join(args.out, "bench_train.md"), "w") as fh:
-        fh.write(markdown(rec))
+    rec = harness.finish(rec, [r["load_1min_after"] for r in rec["comparisons"]["rounds"]])
+    harness.write(args.out, "bench_train", rec, markdown(rec))
     if args.cache_dir is None:
         shutil.rmtree(cache_dir, ignore_errors=True)
     return rec
