@@ -80,6 +80,7 @@ def open_image_set(
       DataError: the data cannot be read or mapped to two classes; the message names the file.
     """
     uri = storage.check_uri(uri)
+    uri = uri if storage.is_remote(uri) else os.path.expanduser(uri)
     shape = None if image_shape is None else tuple(int(s) for s in image_shape)
     malignant = tuple(malignant) if malignant else None
     name = uri[len("tfds:") :] if uri.startswith("tfds:") else uri
