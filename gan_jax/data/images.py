@@ -171,22 +171,35 @@ def decode_image_file(path: str, shape: Sequence[int]) -> np.ndarray:
     """Reads a PNG/JPEG file as uint8 `shape` (H, W, C).
 
     Raises:
-      DataError: the file is not a readable PNG/JPEG image or is a decompression bomb.
+      DataError: the file is unreadable, truncated, not a PNG/JPEG image or a decompression
+        bomb (named).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e})") from e
+    return decode_image_bytes(data, shape, path)
+
+
+def decode_image_bytes(data: bytes, shape: Sequence[int], name: str) -> np.ndarray:
+    """The encoded PNG/JPEG `data` of the file `name` as uint8 `shape` (H, W, C).
+
+    Raises:
+      DataError: not a PNG/JPEG image, truncated, or a decompression bomb; names `name`.
     """
     from PIL import Image
 
     try:
-        with open(path, "rb") as f:
-            data = f.read()
         with Image.open(io.BytesIO(data)) as pil:
             if pil.format not in ("PNG", "JPEG"):
-                raise DataError(f"{path}: a {pil.format} image; expected PNG or JPEG")
+                raise DataError(f"{name}: a {pil.format} image; expected PNG or JPEG")
             pil.load()
             return pil_to_model_input(pil, shape)
     except DataError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot be read as a PNG or JPEG image ({e})") from e
+        raise DataError(f"{name}: cannot be read as a PNG or JPEG image ({e})") from e
 
 
 def pil_to_model_input(pil, shape: Sequence[int]) -> np.ndarray:
