@@ -70,7 +70,10 @@ def apply_overrides(config, items: list[str]):
             if not sep or not dataclasses.is_dataclass(chain[-1]) or not hasattr(chain[-1], name):
                 raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a config field")
             chain.append(getattr(chain[-1], name))
-        value = _override_value(chain[-2], field, text)
+        try:
+            value = _override_value(chain[-2], field, text)
+        except ValueError as e:  # name the whole dotted field, as the user typed it
+            raise ValueError(str(e).replace(f"'{field}={text}'", repr(item), 1)) from None
         for parent, name in zip(reversed(chain[:-1]), reversed([*sections, field])):
             value = dataclasses.replace(parent, **{name: value})
         config = value
