@@ -1,0 +1,151 @@
+"""`gan-jax image-study --data` on data the tests make in each real format (a folder of PNG and
+JPEG files, a BreastMNIST-layout .npz, TFDS mock data for patch_camelyon), and `gan-jax
+predict` on a folder of pictures with the image bundle the study exported.
+
+Every study uses tests/tiny_image_experiment.py (8×8×3, a few steps) on 24 images (the trainer's
+compiled programs take the whole image array, so one size means one compile for all tests)."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax import cli
+from gan_jax.artifacts import bundle
+from gan_jax.data import images as img
+
+tfds = pytest.importorskip("tensorflow_datasets")
+
+TINY = os.path.join(os.path.dirname(__file__), "tiny_image_experiment.py")
+
+
+def picture_folder(root, n=6):
+    """train/ and test/, benign dark and malignant bright, PNG and JPEG, 12×12 RGB."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label, value in (("benign", 40), ("malignant", 200)):
+            for i in range(n):
+                arr = np.full((12, 12, 3), value, np.uint8) + rng.integers(0, 20, (12, 12, 3), dtype=np.uint8)
+                fmt, ext = ("JPEG", "jpg") if i % 2 else ("PNG", "png")
+                path = root / split / label / f"{label}_{i}.{ext}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(arr).save(path, format=fmt)
+    return root
+
+
+def breastmnist_npz(path, n=12):
+    rng = np.random.default_rng(1)
+    arrays = {}
+    for split in ("train", "val", "test"):
+        y = np.arange(n) % 2  # BreastMNIST coding: 0 = malignant
+        arrays[f"{split}_images"] = (
+            np.where(y[:, None, None] == 0, 200, 40) + rng.integers(0, 20, (n, 28, 28))
+        ).astype(np.uint8)
+        arrays[f"{split}_labels"] = y.reshape(n, 1).astype(np.uint8)
+    np.savez(path, **arrays)
+    return path
+
+
+def study(tmp_path, data, *extra):
+    out = tmp_path / "out"
+    argv = ["image-study", "-e", TINY, "--data", str(data), "--out", str(out), "--quick", *extra]
+    assert cli.main(argv) == 0
+    return json.loads((out / "image_study.json").read_text()), out
+
+
+@pytest.fixture(scope="module")
+def folder_study(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("folder_study")
+    root = picture_folder(tmp / "pictures")
+    bundle_uri = str(tmp / "bundle")
+    record, out = study(tmp, root, "--data-dir", str(tmp / "tfds"), "--bundle", bundle_uri)
+    return record, root, bundle_uri
+
+
+def test_folder_study_uses_its_own_split(folder_study):
+    # Catches a folder's train/test split ignored (k-fold over both) or not said in the results.
+    record, root, _ = folder_study
+    assert record["own_split"] is True and record["synthetic_data"] is False
+    assert "own split" in record["evaluation"] and "'train' (12 images)" in record["evaluation"]
+    assert str(root) in record["data"] and record["n_images"] == 24
+    assert record["config"]["model"]["image_shape"] == [8, 8, 3]
+    assert "--data " + str(root) in record["command"]
+
+
+def test_npz_study(tmp_path):
+    record, out = study(tmp_path, breastmnist_npz(tmp_path / "breastmnist.npz"))
+    assert record["own_split"] is True and "['val'] not used" in record["evaluation"]
+    assert "BreastMNIST's coding" in record["data"]
+    assert "Image study: tiny_images" in (out / "image_study.md").read_text()
+
+
+def test_patch_camelyon_mock_study(tmp_path):
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
+        record, _ = study(tmp_path, "tfds:patch_camelyon")
+    assert record["own_split"] is True and record["data"].startswith("tfds:patch_camelyon")
+    assert len(record["per_fraction"][0]["models"]["conv SGAN (AE → SGAN)"]["runs"]["accuracy"]) == 2
+
+
+def test_folder_without_split_gets_k_fold(tmp_path):
+    root = picture_folder(tmp_path / "pictures", n=12) / "train"  # <label>/* only
+    record, _ = study(tmp_path, root, "--data-dir", str(tmp_path / "tfds"))
+    assert record["own_split"] is False and "2-fold CV over all 24 images" in record["evaluation"]
+
+
+def test_bad_data_set_exits_2_naming_the_file(tmp_path, capsys):
+    root = picture_folder(tmp_path / "pictures")
+    (root / "train" / "benign" / "broken.png").write_bytes(b"\x89PNG not really")
+    argv = ["image-study", "-e", TINY, "--data", str(root), "--data-dir", str(tmp_path / "tfds")]
+    assert cli.main([*argv, "--out", str(tmp_path / "out"), "--quick"]) == 2
+    assert "broken.png: cannot be read as a PNG or JPEG" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ predict
+
+
+def predict(bundle_uri, folder, out, *extra):
+    return cli.main(["predict", bundle_uri, str(folder), "-o", str(out), *extra])
+
+
+def test_predict_writes_one_row_per_picture_with_the_bundles_probability(folder_study, tmp_path):
+    # Catches rows out of order with their files, or pixels decoded differently from training.
+    _, root, bundle_uri = folder_study
+    out = tmp_path / "p.csv"
+    assert predict(bundle_uri, root / "test", out) == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["file", "malignant_probability", "label"]
+    names = sorted(
+        f"{label}/{label}_{i}.{ext}"
+        for label in ("benign", "malignant")
+        for i, ext in enumerate(["png", "jpg"] * 3)
+    )
+    assert [r[0] for r in rows[1:]] == names
+    b = bundle.load(bundle_uri)
+    pixels = np.stack([img.decode_image_file(str(root / "test" / n), b.image_shape) for n in names])
+    expected = b.predict_proba(pixels)
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected, rtol=1e-6)
+    assert [r[2] for r in rows[1:]] == [b.label_names[int(p >= 0.5)] for p in expected]
+
+
+def test_predict_refuses_a_bad_picture_by_name_or_skips_it_when_told(folder_study, tmp_path, capsys):
+    _, root, bundle_uri = folder_study
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (pictures / name).write_bytes(
+            (root / "test" / "benign" / f"benign_{0 if name == 'a.png' else 1}.{name[-3:]}").read_bytes()
+        )
+    (pictures / "cut.png").write_bytes((pictures / "a.png").read_bytes()[:40])  # truncated
+    (pictures / "notes.txt").write_text("not a picture")
+    out = tmp_path / "p.csv"
+    assert predict(bundle_uri, pictures, out) == 2
+    assert "cut.png: cannot be read as a PNG or JPEG" in capsys.readouterr().err
+    assert not out.exists()  # no partial output that looks like a result
+    assert predict(bundle_uri, pictures, out, "--skip-invalid") == 0
+    captured = capsys.readouterr()
+    assert "skipped" in captured.err and "cut.png" in captured.err and "ignored notes.txt" in captured.err
+    assert "scored 2 pictures" in captured.out
+    assert [r[0] for r in csv.reader(out.open())][1:] == ["a.png", "b.jpg"]
