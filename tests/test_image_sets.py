@@ -219,3 +219,16 @@ def test_set_overrides_reach_nested_sections():
         apply_overrides(config, ["data.nope=1"])
     with pytest.raises(ValueError, match=r"--set 'model.batch_size=big': 'big' is not a valid int"):
         apply_overrides(config, ["model.batch_size=big"])
+
+
+def test_study_trains_on_the_own_train_split_and_scores_on_test(tmp_path):
+    # Catches k-fold over a data set that has its own split (test images would be trained on),
+    # or the validation split slipping into the scored rows.
+    write_npz(tmp_path / "b.npz", n=10)
+    data = image_data.ImageData(uri=str(tmp_path / "b.npz"))
+    d = image_data.study_data(
+        data, model_shape=(8, 8, 3), n_images=None, data_seed=0, n_folds=2, n_repeats=2, seed=0
+    )
+    assert d.own_split and d.train_masks.shape == (4, 20)  # train + test; val not read
+    assert (d.train_masks == (np.arange(20) < 10)[None, :]).all()  # train rows come first
+    assert "differ in seed only" in d.evaluation and "['val'] not used" in d.evaluation

@@ -67,12 +67,15 @@ def folder_study(tmp_path_factory):
 
 def test_folder_study_uses_its_own_split(folder_study):
     # Catches a folder's train/test split ignored (k-fold over both) or not said in the results.
-    record, root, _ = folder_study
+    record, root, bundle_uri = folder_study
     assert record["own_split"] is True and record["synthetic_data"] is False
     assert "own split" in record["evaluation"] and "'train' (12 images)" in record["evaluation"]
     assert str(root) in record["data"] and record["n_images"] == 24
     assert record["config"]["model"]["image_shape"] == [8, 8, 3]
     assert "--data " + str(root) in record["command"]
+    b = bundle.load(bundle_uri)  # run 0, servable, with what it was trained on
+    assert b.kind == "image" and b.image_shape == (8, 8, 3) and b.label_names == ("benign", "malignant")
+    assert b.meta["training"]["evaluation"] == record["evaluation"]
 
 
 def test_npz_study(tmp_path):
@@ -107,38 +110,37 @@ def test_bad_data_set_exits_2_naming_the_file(tmp_path, capsys):
 
 
 def predict(bundle_uri, folder, out, *extra):
-    return cli.main(["predict", bundle_uri, str(folder), "-o", str(out), *extra])
+    return cli.main(["predict", str(bundle_uri), str(folder), "-o", str(out), *extra])
 
 
-def test_predict_writes_one_row_per_picture_with_the_bundles_probability(folder_study, tmp_path):
+def test_predict_writes_one_row_per_picture_with_the_bundles_probability(tiny_image_bundle_export, tmp_path):
     # Catches rows out of order with their files, or pixels decoded differently from training.
-    _, root, bundle_uri = folder_study
+    bundle_uri, b, _, _ = tiny_image_bundle_export
+    root = picture_folder(tmp_path / "pictures", n=3) / "test"
+    (root / "benign" / ".DS_Store").write_bytes(b"litter")
     out = tmp_path / "p.csv"
-    assert predict(bundle_uri, root / "test", out) == 0
+    assert predict(bundle_uri, root, out) == 0
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["file", "malignant_probability", "label"]
-    names = sorted(
+    names = [
         f"{label}/{label}_{i}.{ext}"
         for label in ("benign", "malignant")
-        for i, ext in enumerate(["png", "jpg"] * 3)
-    )
+        for i, ext in enumerate(["png", "jpg", "png"])
+    ]
     assert [r[0] for r in rows[1:]] == names
-    b = bundle.load(bundle_uri)
-    pixels = np.stack([img.decode_image_file(str(root / "test" / n), b.image_shape) for n in names])
+    pixels = np.stack([img.decode_image_file(str(root / n), b.image_shape) for n in names])
     expected = b.predict_proba(pixels)
+    assert np.ptp(expected) > 0  # pictures the model tells apart, so a row mix-up shows
     np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected, rtol=1e-6)
     assert [r[2] for r in rows[1:]] == [b.label_names[int(p >= 0.5)] for p in expected]
 
 
-def test_predict_refuses_a_bad_picture_by_name_or_skips_it_when_told(folder_study, tmp_path, capsys):
-    _, root, bundle_uri = folder_study
-    pictures = tmp_path / "pictures"
-    pictures.mkdir()
-    for name in ("a.png", "b.jpg"):
-        (pictures / name).write_bytes(
-            (root / "test" / "benign" / f"benign_{0 if name == 'a.png' else 1}.{name[-3:]}").read_bytes()
-        )
-    (pictures / "cut.png").write_bytes((pictures / "a.png").read_bytes()[:40])  # truncated
+def test_predict_refuses_a_bad_picture_by_name_or_skips_it_when_told(
+    tiny_image_bundle_export, tmp_path, capsys
+):
+    bundle_uri = tiny_image_bundle_export[0]
+    pictures = picture_folder(tmp_path / "all", n=2) / "test" / "benign"
+    (pictures / "cut.png").write_bytes((pictures / "benign_0.png").read_bytes()[:60])  # truncated
     (pictures / "notes.txt").write_text("not a picture")
     out = tmp_path / "p.csv"
     assert predict(bundle_uri, pictures, out) == 2
@@ -148,4 +150,12 @@ def test_predict_refuses_a_bad_picture_by_name_or_skips_it_when_told(folder_stud
     captured = capsys.readouterr()
     assert "skipped" in captured.err and "cut.png" in captured.err and "ignored notes.txt" in captured.err
     assert "scored 2 pictures" in captured.out
-    assert [r[0] for r in csv.reader(out.open())][1:] == ["a.png", "b.jpg"]
+    assert [r[0] for r in csv.reader(out.open())][1:] == ["benign_0.png", "benign_1.jpg"]
+
+
+def test_predict_on_a_table_input_with_an_image_bundle_says_what_it_needs(
+    tiny_image_bundle_export, tmp_path, capsys
+):
+    (tmp_path / "cases.csv").write_text("radius_mean\n1\n")
+    assert predict(tiny_image_bundle_export[0], tmp_path / "cases.csv", tmp_path / "p.csv") == 2
+    assert "no .png/.jpg/.jpeg files; expected pictures to score" in capsys.readouterr().err
