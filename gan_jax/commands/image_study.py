@@ -36,6 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set data.image_shape=(32,32,1) --set data.malignant=tumour",
     )
     parser.add_argument("--out", default="results", help="results folder URI (default results)")
+    ckpt = parser.add_argument_group("checkpoints")
+    ckpt.add_argument(
+        "--checkpoint-dir", metavar="URI", help="save training checkpoints here (local, s3://, gs://)"
+    )
+    ckpt.add_argument(
+        "--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint-dir"
+    )
+    ckpt.add_argument(
+        "--checkpoint-every", type=int, metavar="STEPS", help="steps between checkpoints (default log_every)"
+    )
+    ckpt.add_argument("--keep", type=int, default=3, help="newest checkpoints to keep per model (default 3)")
     parser.add_argument(
         "--bundle",
         metavar="URI",
@@ -71,14 +82,31 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gan_jax import runtime
     from gan_jax.artifacts import storage
-    from gan_jax.studies import image_study
+    from gan_jax.studies import image_checkpoints, image_study
 
     config = config_from_args(args)
     log = lambda message: print(f"gan-jax image-study: {message}", file=sys.stderr, flush=True)
-    study = image_study.run_image_study(
-        config, args.out, command=command_line(args), log=log, bundle_uri=args.bundle
-    )
+    if args.checkpoint_dir is None and (args.resume or args.checkpoint_every is not None):
+        raise ValueError("--resume and --checkpoint-every need --checkpoint-dir")
+    checkpoints = None
+    if args.checkpoint_dir is not None:
+        checkpoints = image_checkpoints.CheckpointSettings(
+            args.checkpoint_dir, args.resume, args.checkpoint_every, args.keep
+        )
+    try:
+        study = image_study.run_image_study(
+            config,
+            args.out,
+            command=command_line(args),
+            log=log,
+            bundle_uri=args.bundle,
+            checkpoints=checkpoints,
+        )
+    except runtime.TrainingStopped as e:
+        print(f"gan-jax image-study: {e}; continue with the same command and --resume", file=sys.stderr)
+        return 128 + e.signum  # what a shell reports for a job ended by that signal
     for entry in study["per_fraction"]:
         for name, m in entry["models"].items():
             a = m["summary"]["accuracy"]

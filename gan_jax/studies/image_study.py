@@ -24,7 +24,7 @@ from gan_jax import runtime
 from gan_jax.artifacts import storage
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.evaluation.cross_validation import masks_digest, write_json
-from gan_jax.studies import figures, image_data
+from gan_jax.studies import figures, image_checkpoints, image_data
 from gan_jax.training import train_images as ti
 
 SGAN = "conv SGAN (AE → SGAN)"
@@ -136,6 +136,7 @@ def run_image_study(
     mesh: jax.sharding.Mesh | None = None,
     log=lambda message: None,
     bundle_uri: str | None = None,
+    checkpoints: image_checkpoints.CheckpointSettings | None = None,
 ) -> dict[str, Any]:
     """Trains and scores every model at every labelled fraction; writes the study to `out`
     (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
@@ -145,6 +146,8 @@ def run_image_study(
       log: called with one-line progress messages.
       bundle_uri: also export the conv SGAN of run 0 (first fraction, first fold) there as a
         servable image bundle, with its metrics on its own held-out fold.
+      checkpoints: save each conv model's training there and, with `resume`, continue from
+        the newest checkpoint (`image_checkpoints`); a resumed study gives the same numbers.
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
     commit = runtime.git_commit()  # the code that runs, read before any file can change
@@ -160,7 +163,18 @@ def run_image_study(
         t0 = time.perf_counter()
         runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
         steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
-        result = ti.train_image_runs(model, images, labels, runs, mesh=mesh, **steps)
+        result = image_checkpoints.train_runs(
+            model,
+            name,
+            images,
+            labels,
+            runs,
+            mesh=mesh,
+            settings=checkpoints,
+            meta=config.to_dict(),
+            log=log,
+            **steps,
+        )
         probas[name] = ti.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
