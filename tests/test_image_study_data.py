@@ -6,15 +6,18 @@ Every study uses tests/tiny_image_experiment.py (8×8×3, a few steps) on 24 ima
 compiled programs take the whole image array, so one size means one compile for all tests)."""
 
 import csv
+import io
 import json
 import os
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from gan_jax import cli
 from gan_jax.artifacts import bundle
+from gan_jax.data import image_sets
 from gan_jax.data import images as img
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -159,3 +162,69 @@ def test_predict_on_a_table_input_with_an_image_bundle_says_what_it_needs(
     (tmp_path / "cases.csv").write_text("radius_mean\n1\n")
     assert predict(tiny_image_bundle_export[0], tmp_path / "cases.csv", tmp_path / "p.csv") == 2
     assert "no .png/.jpg/.jpeg files; expected pictures to score" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- export, serve, sample
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array.squeeze()).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def one_picture(fmt, tmp_path):
+    """(--data URI, PNG bytes of one of its pictures, the same picture as training reads it)."""
+    if fmt == "folder":
+        root = picture_folder(tmp_path / "pictures")
+        path = root / "test" / "malignant" / "malignant_1.jpg"
+        data = str(root)
+        read = image_sets.load_image_set(root, image_shape=(8, 8, 3), data_dir=tmp_path / "tfds")
+        index = int(np.flatnonzero(read.split == "test")[-5])  # malignant_1.jpg: files sort by label, name
+        return data, path.read_bytes(), read.images[index]
+    if fmt == "npz":
+        path = breastmnist_npz(tmp_path / "breastmnist.npz")
+        raw = np.load(path)["test_images"][3]
+        read = image_sets.load_image_set(path, image_shape=(8, 8, 3), splits=["test"])
+        return str(path), encode_png(raw), read.images[3]
+    raw = tfds.data_source("patch_camelyon", split="test")[3]["image"]
+    read = image_sets.load_image_set("tfds:patch_camelyon", image_shape=(8, 8, 3), splits=["test"])
+    return "tfds:patch_camelyon", encode_png(raw), read.images[3]
+
+
+@pytest.mark.parametrize("fmt", ["folder", "npz", "patch_camelyon"])
+def test_export_then_serve_an_upload_of_one_of_its_pictures(fmt, tmp_path):
+    # Catches a bundle trained on other pixels than the server decodes (another resize or
+    # channel conversion), or a served probability other than the bundle's own.
+    from test_serve import AUTH, TOKEN, running
+
+    from gan_jax.serve import BundleModel, ServeSettings, create_app
+
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
+        data, upload, pixels = one_picture(fmt, tmp_path)
+        out = tmp_path / "bundle"
+        argv = [
+            "export",
+            str(out),
+            "-e",
+            TINY,
+            "--quick",
+            "--data",
+            data,
+            "--data-dir",
+            str(tmp_path / "tfds"),
+        ]
+        assert cli.main(argv) == 0
+    b = bundle.load(out)
+    assert b.kind == "image" and b.image_shape == (8, 8, 3)
+    assert set(b.meta["metrics"]) == {"train", "held_out"}  # own split: scored on its test split
+    assert "own training split" in b.meta["training"]["training_rows"]
+    want = float(b.predict_proba(pixels[None])[0])
+    app = create_app(BundleModel(b, max_batch=8), ServeSettings.from_env(token=TOKEN))
+    with running(app) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+        r = client.post("/predict", content=upload, headers={"Content-Type": "image/png"})
+    assert r.status_code == 200, r.text
+    assert r.json()["malignant_probability"] == pytest.approx(want, abs=1e-6)
+    assert r.json()["model_version"] == b.model_version
+    assert cli.main(["sample", str(out), "-o", str(tmp_path / "grid.png"), "--n", "4"]) == 0
+    assert Image.open(tmp_path / "grid.png").size[0] >= 8
