@@ -202,6 +202,8 @@ def read_image_set(
         different shapes.
     """
     splits = list(opened.sources) if splits is None else list(splits)
+    if not splits:
+        raise DataError(f"{opened.source}: no splits to read")
     missing = [s for s in splits if s not in opened.sources]
     if missing:
         raise DataError(f"{opened.source}: no split(s) {missing}; found {sorted(opened.sources)}")

@@ -59,6 +59,27 @@ class StudyData:
     synthetic: bool
 
 
+def load_study_data(config):
+    """The images and runs of an image experiment (an `image_study.ImageStudyConfig`), and the
+    config with its model's image_shape set to the images' own.
+
+    Raises:
+      DataError: unreadable data, or images the models cannot take (with the fix to apply).
+    """
+    data = study_data(
+        config.data,
+        model_shape=config.model.image_shape,
+        n_images=config.n_images,
+        data_seed=config.data_seed,
+        n_folds=config.n_folds,
+        n_repeats=config.n_repeats,
+        seed=config.seed,
+    )
+    shape = tuple(int(s) for s in data.images.shape[1:])
+    check_model_shape(shape, config.model.features, config.pool, config.data.uri)
+    return data, config.replace(model=dataclasses.replace(config.model, image_shape=shape))
+
+
 def study_data(
     data: ImageData,
     *,

@@ -12,7 +12,7 @@ import numpy as np
 
 from gan_jax.artifacts import bundle
 from gan_jax.evaluation import evaluate
-from gan_jax.studies import image_study
+from gan_jax.studies import image_data, image_study
 from gan_jax.training import train
 from gan_jax.training import train_images as ti
 
@@ -38,7 +38,7 @@ def train_image_bundle(
       DataError: unreadable data; ValueError: a fold out of range, or one asked of a data set
         with its own split.
     """
-    data, config = image_study.load_study_data(config)
+    data, config = image_data.load_study_data(config)
     train_mask, where = _training_rows(data, fold, config.name)
     fraction = config.labeled_fractions[0]
     labeled = evaluate.labeled_masks(data.labels, train_mask[None], fraction, config.seed)

@@ -151,7 +151,7 @@ def run_image_study(
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
     commit = runtime.git_commit()  # the code that runs, read before any file can change
-    data, config = load_study_data(config)
+    data, config = image_data.load_study_data(config)
     images, labels, masks = data.images, data.labels, data.train_masks
     log(f"data: {data.description}; runs: {data.evaluation}")
     fractions, n_runs = tuple(config.labeled_fractions), len(masks)
@@ -233,27 +233,6 @@ def run_image_study(
     if out is not None:
         write_outputs(study, samples, out)
     return study
-
-
-def load_study_data(config: ImageStudyConfig) -> tuple[image_data.StudyData, ImageStudyConfig]:
-    """The study's images and runs (`image_data.study_data`), and the config with the model's
-    image_shape set to the images' own.
-
-    Raises:
-      DataError: unreadable data, or images the models cannot take (with the fix to apply).
-    """
-    data = image_data.study_data(
-        config.data,
-        model_shape=config.model.image_shape,
-        n_images=config.n_images,
-        data_seed=config.data_seed,
-        n_folds=config.n_folds,
-        n_repeats=config.n_repeats,
-        seed=config.seed,
-    )
-    shape = tuple(int(s) for s in data.images.shape[1:])
-    image_data.check_model_shape(shape, config.model.features, config.pool, config.data.uri)
-    return data, config.replace(model=dataclasses.replace(config.model, image_shape=shape))
 
 
 def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, seed: int) -> np.ndarray:
