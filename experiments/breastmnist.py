@@ -12,15 +12,17 @@ Run:    gan-jax image-study -e breastmnist --data ~/.medmnist/breastmnist.npz --
 Result: <out>/image_study.md, written by that command; nothing in this docstring is a claim.
 """
 
+from gan_jax.config import split_quick
 from gan_jax.studies.image_data import ImageData
-from gan_jax.studies.image_study import ImageStudyConfig
-from gan_jax.training.train_images import ImageConfig
+from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
+from gan_jax.training.image import ImageConfig
 
 DATA = ImageData(uri="~/.medmnist/breastmnist.npz")  # 28×28×1, its own shape
 
 
-def get_config(variant: str = "full") -> ImageStudyConfig:
-    """ "full" (an accelerator: 10 seeds, 3000 GAN steps) or "cpu" (4 seeds, 300 steps)."""
+def get_config(arg: str = "full") -> ImageStudyConfig:
+    """Variant "full" (an accelerator: 10 seeds, 3000 GAN steps) or "cpu" (4 seeds, 300 steps);
+    add ",quick" (or --quick) for a smoke run."""
     full = ImageStudyConfig(
         name="breastmnist",
         model=ImageConfig(image_shape=(28, 28, 1), batch_size=64, features=(32, 64), gen_features=(64, 32)),
@@ -53,6 +55,8 @@ def get_config(variant: str = "full") -> ImageStudyConfig:
         log_every=50,
     )
     variants = {"full": full, "cpu": cpu}
+    variant, quick = split_quick(arg)
+    variant = variant or "full"
     if variant not in variants:
         raise ValueError(f"breastmnist has no variant {variant!r}; choose one of {sorted(variants)}")
-    return variants[variant]
+    return quick_variant(variants[variant]) if quick else variants[variant]

@@ -10,13 +10,15 @@ Run:    gan-jax image-study -e image_folder --data FOLDER --out results/my_image
 Result: <out>/image_study.md, written by that command; nothing in this docstring is a claim.
 """
 
+from gan_jax.config import split_quick
 from gan_jax.studies.image_data import ImageData
-from gan_jax.studies.image_study import ImageStudyConfig
-from gan_jax.training.train_images import ImageConfig
+from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
+from gan_jax.training.image import ImageConfig
 
 
-def get_config(variant: str = "full") -> ImageStudyConfig:
-    """ "full" (an accelerator: 64×64, 10 × 10-fold or 10 seeds) or "cpu" (32×32, 2 × 5-fold)."""
+def get_config(arg: str = "full") -> ImageStudyConfig:
+    """Variant "full" (an accelerator: 64×64, 10 × 10-fold or 10 seeds) or "cpu" (32×32, 2 × 5-fold);
+    add ",quick" (or --quick) for a smoke run."""
     full = ImageStudyConfig(
         name="image_folder",
         model=ImageConfig(image_shape=(64, 64, 3), batch_size=128, compute_dtype="bfloat16"),
@@ -52,6 +54,8 @@ def get_config(variant: str = "full") -> ImageStudyConfig:
         pool=2,
     )
     variants = {"full": full, "cpu": cpu}
+    variant, quick = split_quick(arg)
+    variant = variant or "full"
     if variant not in variants:
         raise ValueError(f"image_folder has no variant {variant!r}; choose one of {sorted(variants)}")
-    return variants[variant]
+    return quick_variant(variants[variant]) if quick else variants[variant]

@@ -12,13 +12,15 @@ Run:    gan-jax image-study -e pcam --data-dir DIR --out results/pcam (GPU/TPU; 
 Result: <out>/image_study.md, written by that command; nothing in this docstring is a claim.
 """
 
+from gan_jax.config import split_quick
 from gan_jax.studies.image_data import ImageData
-from gan_jax.studies.image_study import ImageStudyConfig
-from gan_jax.training.train_images import ImageConfig
+from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
+from gan_jax.training.image import ImageConfig
 
 
-def get_config(variant: str = "full") -> ImageStudyConfig:
-    """ "full" (an accelerator: all images at 96×96, 10 seeds) or "cpu" (4,000 at 32×32)."""
+def get_config(arg: str = "full") -> ImageStudyConfig:
+    """Variant "full" (an accelerator: all images at 96×96, 10 seeds) or "cpu" (4,000 at 32×32);
+    add ",quick" (or --quick) for a smoke run."""
     full = ImageStudyConfig(
         name="pcam",
         model=ImageConfig(image_shape=(96, 96, 3), batch_size=256, compute_dtype="bfloat16"),
@@ -55,6 +57,8 @@ def get_config(variant: str = "full") -> ImageStudyConfig:
         pool=2,
     )
     variants = {"full": full, "cpu": cpu}
+    variant, quick = split_quick(arg)
+    variant = variant or "full"
     if variant not in variants:
         raise ValueError(f"pcam has no variant {variant!r}; choose one of {sorted(variants)}")
-    return variants[variant]
+    return quick_variant(variants[variant]) if quick else variants[variant]

@@ -15,7 +15,7 @@ import pytest
 from gan_jax.config import load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import distributed, train
+from gan_jax.training import distributed, engine, image, image_fit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SET = {
@@ -103,15 +103,56 @@ import numpy as np
 from gan_jax.training import distributed
 port, process_id, out = sys.argv[1:]
 distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
-from gan_jax.training import train_images
+from gan_jax.training import image, image_fit
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
 images, labels = nuclei.generate(64, seed=0, size=8)
-state, _ = train_images.fit(train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
-proba = distributed.to_host(train_images.predict_proba(train_images.TINY, state, images))
+state, _ = image_fit.fit(image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
+proba = distributed.to_host(image.predict_proba(image.TINY, state, images))
 if distributed.is_main_process():
     np.save(out, np.asarray(proba))
 """
+
+
+# The synthesiser's fused trainer, its 3 runs (padded to 4) sharded over both processes' devices.
+SYNTH_WORKER = """
+import sys
+import numpy as np
+from gan_jax.training import distributed
+port, process_id, out = sys.argv[1:]
+distributed.initialize(f"127.0.0.1:{port}", 2, int(process_id), timeout_s=60)
+from tests.test_distributed import synth_config_and_runs
+from gan_jax.training import engine
+from gan_jax.training import synth as synth_trainer
+config, x, y, runs = synth_config_and_runs()
+result = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh())
+if distributed.is_main_process():
+    leaves = [np.asarray(a) for a in __import__("jax").tree.leaves(result.state)]
+    np.savez(out, *leaves, losses=np.asarray(result.history[-1]["per_run"]["synth_g"]))
+"""
+
+
+def synth_config_and_runs():
+    """(config, x, y, runs): a tiny AC-GAN synthesiser on 3 folds of the bundled data."""
+    from gan_jax.config import Config
+    from gan_jax.training import synth as synth_trainer
+
+    config = Config(
+        synth_model="acgan",
+        synth_gen_hidden=(8,),
+        synth_disc_hidden=(8,),
+        synth_noise_dim=4,
+        synth_steps=6,
+        synth_batch_size=16,
+        log_every=3,
+    )
+    ds = load_bundled()
+    runs = synth_trainer.make_synth_runs(config, ds.y, evaluate.cv_folds(ds.y, 3, 1, seed=0))
+    return config, ds.x, ds.y, runs
+
+
+def _synth_argv(out, port, process_id):
+    return [sys.executable, "-c", SYNTH_WORKER, str(port), str(process_id), str(out / "synth.npz")]
 
 
 def _image_argv(out, port, process_id):
@@ -159,7 +200,7 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(tmp_path)
     ds = load_bundled()
     masks = evaluate.cv_folds(ds.y, 3, 1, config.seed)
     settings = sweep.grid(config, sweep.parse_space(PARAMS))
-    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=train.runs_mesh(jax.devices()[:2]))
+    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=engine.runs_mesh(jax.devices()[:2]))
     for k in evaluate.METRICS:
         np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
 
@@ -187,7 +228,7 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
         checkpoint_dir=str(ckpt),
         resume=True,
         tensorboard=False,
-        mesh=train.runs_mesh(jax.devices()[:2]),
+        mesh=engine.runs_mesh(jax.devices()[:2]),
     )
     assert one["resumed_from_step"] == middle < config.total_steps
     for k in evaluate.METRICS:
@@ -202,15 +243,14 @@ def test_two_processes_train_images_data_parallel_like_one_process(tmp_path):
     inputs that cannot span processes, and gradients not reduced across hosts."""
     from gan_jax.data import nuclei
     from gan_jax.data.images import ArraySource
-    from gan_jax.training import train_images
 
     _run_two_processes(tmp_path, _image_argv)
     images, labels = nuclei.generate(64, seed=0, size=8)
-    mesh = train_images.data_mesh(jax.devices()[:2])
-    state, _ = train_images.fit(
-        train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
+    mesh = image_fit.data_mesh(jax.devices()[:2])
+    state, _ = image_fit.fit(
+        image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
     )
-    one = np.asarray(train_images.predict_proba(train_images.TINY, state, images))
+    one = np.asarray(image.predict_proba(image.TINY, state, images))
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), one, rtol=0, atol=1e-5)
 
 
@@ -226,3 +266,22 @@ def test_without_a_coordinator_nothing_is_initialised(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert distributed.initialize() is False
     assert distributed.initialize("127.0.0.1:1", 2, 0, mode="off") is False
+
+
+@pytest.mark.timeout(2 * WORKER_TIMEOUT_S + 120)
+def test_two_processes_train_the_synthesiser_like_one_process(tmp_path):
+    """Bugs caught: the synthesiser's state gathered with jax.device_get (which fails on arrays
+    spanning processes), runs not assembled across hosts, padding copies returned as runs."""
+    from gan_jax.training import synth as synth_trainer
+
+    _run_two_processes(tmp_path, _synth_argv)
+    config, x, y, runs = synth_config_and_runs()
+    one = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh(jax.devices()[:2]))
+    saved = np.load(tmp_path / "synth.npz")
+    leaves = jax.tree.leaves(one.state)
+    assert len(saved.files) == len(leaves) + 1
+    for i, want in enumerate(leaves):
+        got = saved[f"arr_{i}"]
+        assert got.shape == np.shape(want) and got.shape[:1] == (3,)  # no padding copy returned
+        np.testing.assert_allclose(got, np.asarray(want), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(saved["losses"], one.history[-1]["per_run"]["synth_g"], rtol=0, atol=1e-6)

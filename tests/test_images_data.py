@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax.data import DataError
-from gan_jax.data import image_folder, image_sets
+from gan_jax.data import DataError, image_folder, image_sets
 from gan_jax.data import images as img
 
 tfds = pytest.importorskip("tensorflow_datasets")

@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def is_image_experiment(spec: str) -> bool:
-    from gan_jax.config import experiment_config
+    from gan_jax.config import load_experiment
     from gan_jax.studies.image_study import ImageStudyConfig
 
-    return isinstance(experiment_config(spec), ImageStudyConfig)
+    return isinstance(load_experiment(spec, kind=object), ImageStudyConfig)
 
 
 def _image_bundle(args: argparse.Namespace):

@@ -58,9 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     """The experiment's ImageStudyConfig with --quick, --data, --data-dir, --seed and --set."""
     from gan_jax.commands import apply_overrides
+    from gan_jax.config import load_experiment
     from gan_jax.studies import image_study
 
-    config = image_study.load_config(args.experiment, quick=args.quick)
+    config = load_experiment(args.experiment, quick=args.quick, kind=image_study.ImageStudyConfig)
     sets = list(args.set)
     if args.data is not None:
         sets.append(f"data.uri={args.data}")

@@ -20,10 +20,10 @@ import jax
 import numpy as np
 
 from gan_jax.artifacts import storage
-from gan_jax.config import Config, quick_variant
+from gan_jax.config import Config, load_experiment
 from gan_jax.evaluation import evaluate, stats
 from gan_jax.studies import synth
-from gan_jax.training import train
+from gan_jax.training import table
 
 RATIOS = (0.0, 0.5, 1.0, 2.0)
 LOW_LABELED_FRACTION = 0.1
@@ -37,13 +37,9 @@ GROUP = 20  # runs per classifier call: rows grow as GROUP × synthetic rows, so
 def settings(quick: bool) -> tuple[Config, Config]:
     """(classifier config, generator config), the folds being the classifier config's; loaded by
     name (experiments/paper.py, experiments/synth.py): the library never imports experiments."""
-    from gan_jax.config import load_experiment
-
-    clf = load_experiment("paper")
-    gen = load_experiment("synth").replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
-    if quick:
-        clf, gen = quick_variant(clf), quick_variant(gen)
-    return clf, gen
+    clf = load_experiment("paper", quick=quick)
+    gen = load_experiment("synth", quick=quick)
+    return clf, gen.replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
 
 
 def interleaved_labels(malignant_share: np.ndarray, n: int) -> np.ndarray:
@@ -62,7 +58,7 @@ def generate(
     result = synth.fit_generators(gen_config, x, y, train_masks, labeled_masks=labeled)
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
-    labels = interleaved_labels(np.asarray(result.state.prior)[:, 1], n_max)
+    labels = interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
     return synth.sample(gen_config, result.state, labels, seed=gen_config.seed), labels, seconds
 
 
@@ -102,9 +98,8 @@ def _ours_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) ->
             block[j, j * n_max : j * n_max + n_syn[r]] = True
         tm = np.concatenate([train_masks[idx], block], axis=1)
         lm = np.concatenate([labeled[idx], block], axis=1)
-        runs = train.make_runs(clf, ya, tm, labeled_masks=lm, run_ids=idx)
-        state = train.train_runs(clf, xa, ya, runs).state
-        out.append(train.predict_runs(clf, train.model_params(state), x))
+        runs = table.make_runs(clf, ya, tm, labeled_masks=lm, run_ids=idx)
+        out.append(table.fit_predict(clf, xa, ya, runs, x)[1])
     return np.concatenate(out)
 
 

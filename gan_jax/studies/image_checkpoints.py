@@ -23,14 +23,7 @@ import numpy as np
 
 from gan_jax import runtime
 from gan_jax.artifacts import storage
-from gan_jax.training import checkpoint, train
-from gan_jax.training import train_images as ti
-
-
-class Schedule(NamedTuple):  # what `checkpoint.save_steps` reads of a config
-    ae_phase_steps: int
-    total_steps: int
-    log_every: int
+from gan_jax.training import checkpoint, engine, image
 
 
 class CheckpointSettings(NamedTuple):
@@ -41,11 +34,11 @@ class CheckpointSettings(NamedTuple):
 
 
 def train_runs(
-    model: ti.ImageConfig,
+    model: image.ImageConfig,
     name: str,
     images: np.ndarray,
     labels: np.ndarray,
-    runs: train.RunSpec,
+    runs: engine.RunSpec,
     *,
     ae_steps: int,
     gan_steps: int,
@@ -54,8 +47,8 @@ def train_runs(
     settings: CheckpointSettings | None,
     meta: dict[str, Any],
     log=lambda message: None,
-) -> ti.ImageRunsResult:
-    """`train_images.train_image_runs`, saving checkpoints to `settings.uri/<name>` (none
+) -> engine.TrainResult:
+    """`image.train_runs`, saving checkpoints to `settings.uri/<name>` (none
     without `settings`) and, with `settings.resume`, continuing from the newest one.
 
     Args:
@@ -69,13 +62,13 @@ def train_runs(
     """
     steps = {"ae_steps": ae_steps, "gan_steps": gan_steps, "log_every": log_every}
     if settings is None:
-        return ti.train_image_runs(model, images, labels, runs, mesh=mesh, **steps)
+        return image.train_runs(model, images, labels, runs, mesh=mesh, **steps)
     if settings.every is not None and settings.every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {settings.every}")
     uri = storage.join(settings.uri, slug(name))
     meta = {"study": json.loads(json.dumps(meta)), "data_fingerprint": fingerprint(images, labels, runs)}
-    schedule = Schedule(ae_steps, ae_steps + gan_steps, log_every)
-    save_at = checkpoint.save_steps(schedule, settings.every or log_every)
+    schedule = image.schedule(ae_steps, gan_steps, log_every)
+    save_at = save_steps(schedule, settings.every or log_every)
     with checkpoint.TrainCheckpoints(uri, keep=settings.keep, steps=save_at) as ckpts:
         state, history = _restore(ckpts, model, runs, meta, settings.resume, uri, schedule, log)
         with runtime.stop_on_signals() as stop:
@@ -88,10 +81,10 @@ def train_runs(
                     ckpts.wait()
                     raise runtime.TrainingStopped(entry["step"], stop.signum, storage.redact(uri))
 
-            result = ti.train_image_runs(
+            result = image.train_runs(
                 model, images, labels, runs, mesh=mesh, state=state, on_chunk=on_chunk, **steps
             )
-    return ti.ImageRunsResult(result.state, history)
+    return engine.TrainResult(result.state, history)
 
 
 def _restore(ckpts, model, runs, meta, resume, uri, schedule, log):
@@ -113,18 +106,29 @@ def _restore(ckpts, model, runs, meta, resume, uri, schedule, log):
     return state, list(saved["history"])
 
 
+def save_steps(schedule: engine.Schedule, every: int) -> set[int]:
+    """The chunk boundaries at which a training saves: the first boundary at or after each
+    multiple of `every`, and the end (as `checkpoint.save_steps` for a table config)."""
+    due, last = set(), 0
+    for _, first, n in engine.phase_schedule(schedule):
+        if first + n - last >= every:
+            due.add(first + n)
+            last = first + n
+    return due | {schedule.total_steps}
+
+
 def slug(name: str) -> str:
     """A model's name as a folder name: "conv SGAN (AE → SGAN)" → "conv_sgan_ae_sgan"."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def state_template(model: ti.ImageConfig, runs: train.RunSpec) -> ti.ImageTrainState:
+def state_template(model: image.ImageConfig, runs: engine.RunSpec) -> engine.GANState:
     """Zeros with the shapes and dtypes of the runs' training state (no compute)."""
-    init = jax.vmap(functools.partial(ti.init_run, model.structure()))
+    init = jax.vmap(functools.partial(image.init_run, model.structure(), None))
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(init, runs))
 
 
-def fingerprint(images: np.ndarray, labels: np.ndarray, runs: train.RunSpec) -> str:
+def fingerprint(images: np.ndarray, labels: np.ndarray, runs: engine.RunSpec) -> str:
     """SHA-256 of the images, labels, training and labelled rows and run keys, so a resume
     cannot mix data."""
     h = hashlib.sha256()

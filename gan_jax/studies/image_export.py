@@ -13,8 +13,7 @@ import numpy as np
 from gan_jax.artifacts import bundle
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import image_data, image_study
-from gan_jax.training import train
-from gan_jax.training import train_images as ti
+from gan_jax.training import engine, image
 
 
 def train_image_bundle(
@@ -42,9 +41,9 @@ def train_image_bundle(
     train_mask, where = _training_rows(data, fold, config.name)
     fraction = config.labeled_fractions[0]
     labeled = evaluate.labeled_masks(data.labels, train_mask[None], fraction, config.seed)
-    runs = ti.make_runs(config.model, data.labels, train_mask[None], labeled)
+    runs = image.make_runs(config.model, data.labels, train_mask[None], labeled)
     log(f"training on {int(train_mask.sum())} images ({where}), {100 * fraction:g} % of them labelled")
-    result = ti.train_image_runs(
+    result = image.train_runs(
         config.model,
         data.images,
         data.labels,
@@ -52,9 +51,9 @@ def train_image_bundle(
         ae_steps=config.ae_steps,
         gan_steps=config.gan_steps,
         log_every=config.log_every,
-        mesh=mesh or train.runs_mesh(jax.devices()[:1]),
+        mesh=mesh or engine.runs_mesh(jax.devices()[:1]),
     )
-    proba = ti.predict_runs(config.model, result.state, data.images)[0]
+    proba = image.predict_runs(config.model, result.state, data.images)[0]
     metrics = {"train": _metrics(data.labels, proba, train_mask)}
     if not train_mask.all():
         metrics["held_out"] = _metrics(data.labels, proba, ~train_mask)

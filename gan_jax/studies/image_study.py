@@ -7,7 +7,8 @@ fraction, on the same folds and the same labelled rows.
 The same machinery as the table study: folds and labelled rows from `evaluate`, metrics and
 intervals from `evaluate.summarize`, paired corrected resampled t-tests (`stats`) Holm-adjusted
 over the whole family; every conv model trains all fractions × runs in one fused call
-(`train_images.train_image_runs`). The demo data are drawn by `gan_jax.data.nuclei`: not patients.
+(`gan_jax.training.image.train_runs` on the one engine). The demo data are drawn by
+`gan_jax.data.nuclei`: not patients.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gan_jax.artifacts import storage
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.evaluation.cross_validation import masks_digest, write_json
 from gan_jax.studies import figures, image_checkpoints, image_data
-from gan_jax.training import train_images as ti
+from gan_jax.training import engine, image
 
 SGAN = "conv SGAN (AE → SGAN)"
 SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
@@ -43,7 +44,7 @@ class ImageStudyConfig:
     """
 
     name: str = "images"
-    model: ti.ImageConfig = ti.ImageConfig()  # image_shape: the demo set's size; else the data's
+    model: image.ImageConfig = image.ImageConfig()  # image_shape: the demo set's size; else the data's
     data: image_data.ImageData = image_data.ImageData()
     # The demo set: drawn by nuclei.generate(n_images, data_seed, size). Other data: at most this
     # many images, a uniform random subset from data_seed (None: every image).
@@ -90,7 +91,8 @@ class ImageStudyConfig:
 
 
 def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
-    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps."""
+    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps.
+    Image experiments return it from `get_config("quick")`."""
     return config.replace(
         n_images=min(config.n_images or 256, 256),
         n_folds=2,
@@ -102,21 +104,7 @@ def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
     )
 
 
-def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
-    """`get_config()` of an image experiment by name ("images", "images:supervised", a .py file);
-    the library loads experiments by name, never imports them."""
-    from gan_jax.config import experiment_config
-
-    config = experiment_config(spec)
-    if not isinstance(config, ImageStudyConfig):
-        raise ValueError(
-            f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
-            "not an ImageStudyConfig (is it a table experiment? use gan-jax train)"
-        )
-    return quick_variant(config) if quick else config
-
-
-def model_variants(config: ImageStudyConfig) -> dict[str, ti.ImageConfig]:
+def model_variants(config: ImageStudyConfig) -> dict[str, image.ImageConfig]:
     """The conv models; they differ in what they have (the GAN), not in settings."""
     return {SGAN: config.model, SUPERVISED: dataclasses.replace(config.model, use_gan=False)}
 
@@ -161,7 +149,7 @@ def run_image_study(
     probas, seconds, histories, samples = {}, {}, {}, None
     for name, model in model_variants(config).items():
         t0 = time.perf_counter()
-        runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
+        runs = image.make_runs(model, labels, tiled, labeled, run_ids)
         steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
         result = image_checkpoints.train_runs(
             model,
@@ -175,7 +163,7 @@ def run_image_study(
             log=log,
             **steps,
         )
-        probas[name] = ti.predict_runs(model, result.state, images)
+        probas[name] = image.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
         if model.use_gan:
@@ -235,15 +223,15 @@ def run_image_study(
     return study
 
 
-def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, seed: int) -> np.ndarray:
+def generator_samples(model: image.ImageConfig, state: engine.GANState, n: int, seed: int) -> np.ndarray:
     """n uint8 images [n, H, W, C] from the generator of run 0 (the first fold, first fraction)."""
-    return ti.sample_images(model, jax.tree.map(lambda a: a[0], state.gen_params), n, seed)
+    return image.sample_images(model, jax.tree.map(lambda a: a[0], state.gen.params), n, seed)
 
 
 def _export_run0(
     config: ImageStudyConfig,
-    model: ti.ImageConfig,
-    state: ti.ImageTrainState,
+    model: image.ImageConfig,
+    state: engine.GANState,
     proba: np.ndarray,
     data: image_data.StudyData,
     train_mask: np.ndarray,

@@ -189,7 +189,7 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     import jax
 
     from gan_jax.config import load_experiment
-    from gan_jax.training import train
+    from gan_jax.training import engine, table
 
     config = config or load_experiment("paper")
     x = np.concatenate([x_train, x_syn, x_holdout]).astype(np.float32)
@@ -197,9 +197,9 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     n_tr, n_syn = len(x_train), len(x_syn)
     masks = np.zeros((2, len(x)), bool)
     masks[0, :n_tr], masks[1, n_tr : n_tr + n_syn] = True, True
-    runs = train.make_runs(config, y, masks, labeled_masks=masks)
-    result = train.train_runs(config, x, y, runs, mesh=train.runs_mesh(jax.devices()[:1]))
-    proba = train.predict_runs(config, train.model_params(result.state), x[n_tr + n_syn :])
+    runs = table.make_runs(config, y, masks, labeled_masks=masks)
+    one_device = engine.runs_mesh(jax.devices()[:1])
+    proba = table.fit_predict(config, x, y, runs, x[n_tr + n_syn :], mesh=one_device)[1]
     return {"trtr": _metrics(y_holdout, proba[0]), "tstr": _metrics(y_holdout, proba[1])}
 
 
