@@ -113,14 +113,9 @@ class Bundle:
         which `image.predict_proba` and the generator take."""
         self.require("image", "Bundle.image_state")
         p = self.params
+        net = lambda params: engine.Network(params, None)
         return engine.GANState(
-            step=None,
-            ae_params=p["ae"],
-            ae_opt=None,
-            disc_params=p["disc"],
-            disc_opt=None,
-            gen_params=p["gen"],
-            gen_opt=None,
+            step=None, fitted=None, ae=net(p["ae"]), disc=net(p["disc"]), gen=net(p["gen"])
         )
 
     def predict_fn(self) -> Callable[[jax.Array], jax.Array]:
