@@ -157,14 +157,6 @@ def test_predict_refuses_a_bad_picture_by_name_or_skips_it_when_told(
     assert [r[0] for r in csv.reader(out.open())][1:] == ["benign_0.png", "benign_1.jpg"]
 
 
-def test_predict_on_a_table_input_with_an_image_bundle_says_what_it_needs(
-    tiny_image_bundle_export, tmp_path, capsys
-):
-    (tmp_path / "cases.csv").write_text("radius_mean\n1\n")
-    assert predict(tiny_image_bundle_export[0], tmp_path / "cases.csv", tmp_path / "p.csv") == 2
-    assert "no .png/.jpg/.jpeg files; expected pictures to score" in capsys.readouterr().err
-
-
 # ----------------------------------------------------------------- export, serve, sample
 
 
