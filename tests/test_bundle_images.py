@@ -50,7 +50,9 @@ def test_image_predict_refuses_other_inputs(tiny_image_bundle_export):
         b.model()
 
 
-def test_predict_refuses_an_image_bundle(tiny_image_bundle_export, tmp_path, capsys):
+def test_predict_with_an_image_bundle_needs_pictures(tiny_image_bundle_export, tmp_path, capsys):
+    # An image bundle scores a folder of pictures (tests/test_image_study_data.py); a CSV of
+    # cases holds none, and the message says what was expected.
     (tmp_path / "cases.csv").write_text("radius_mean\n1\n")
     args = [
         "predict",
@@ -60,9 +62,7 @@ def test_predict_refuses_an_image_bundle(tiny_image_bundle_export, tmp_path, cap
         str(tmp_path / "o.csv"),
     ]
     assert cli.main(args) == 2
-    assert (
-        "is an image bundle; gan-jax predict (a CSV of cases) needs a table bundle" in capsys.readouterr().err
-    )
+    assert "cases.csv: no .png/.jpg/.jpeg files; expected pictures to score" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax.data import DataError
+from gan_jax.data import DataError, image_folder, image_sets
 from gan_jax.data import images as img
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -36,7 +36,7 @@ def folder(tmp_path_factory):
 
 def test_folder_loads_every_split_resized_with_labels(folder, tmp_path):
     # Catches: a split or label read wrong, images not resized, label order not alphabetical.
-    src = img.load_folder(folder, "train", (8, 8, 3), data_dir=tmp_path)
+    src = image_folder.load_folder(folder, "train", (8, 8, 3), data_dir=tmp_path)
     assert len(src) == 6 and src.label_names == ("benign", "malignant")
     x, y = src.read(np.arange(6))
     assert x.shape == (6, 8, 8, 3) and x.dtype == np.uint8 and y.dtype == np.int32
@@ -44,14 +44,14 @@ def test_folder_loads_every_split_resized_with_labels(folder, tmp_path):
     np.testing.assert_array_equal(y, (x.mean(axis=(1, 2, 3)) > 120).astype(np.int32))
     assert sorted(y.tolist()) == [0, 0, 0, 1, 1, 1]
     np.testing.assert_array_equal(src.labels(), y)  # the label-only (no image decoding) path
-    test = img.load_folder(folder, "test", (8, 8, 3), data_dir=tmp_path)
+    test = image_folder.load_folder(folder, "test", (8, 8, 3), data_dir=tmp_path)
     assert len(test) == 4
-    grey = img.load_folder(folder, "test", (5, 7, 1), data_dir=tmp_path)
+    grey = image_folder.load_folder(folder, "test", (5, 7, 1), data_dir=tmp_path)
     assert grey.read(np.array([0]))[0].shape == (1, 5, 7, 1)
 
 
 def test_folder_random_access_matches_sequential(folder, tmp_path):
-    src = img.load_folder(folder, "train", (8, 8, 3), data_dir=tmp_path)
+    src = image_folder.load_folder(folder, "train", (8, 8, 3), data_dir=tmp_path)
     x, y = src.read(np.arange(6))
     xr, yr = src.read(np.array([4, 0, 4]))
     np.testing.assert_array_equal(xr, x[[4, 0, 4]])
@@ -64,9 +64,9 @@ def test_folder_rebuilds_when_files_change(folder, tmp_path):
 
     root = tmp_path / "copy"
     shutil.copytree(folder, root)
-    assert len(img.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path / "d")) == 6
+    assert len(image_folder.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path / "d")) == 6
     write_image(str(root / "train" / "malignant" / "new.png"), np.zeros((4, 4, 3), np.uint8), "PNG")
-    assert len(img.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path / "d")) == 7
+    assert len(image_folder.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path / "d")) == 7
 
 
 def test_folder_bad_image_names_the_file(tmp_path):
@@ -75,16 +75,16 @@ def test_folder_bad_image_names_the_file(tmp_path):
     (root / "train" / "malignant").mkdir(parents=True)
     (root / "train" / "malignant" / "broken.png").write_bytes(b"not a png at all")
     with pytest.raises(DataError, match=r"broken\.png.*PNG or JPEG"):
-        img.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path / "d")
+        image_folder.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path / "d")
 
 
 def test_folder_layout_errors(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
-        img.load_folder(tmp_path / "missing", "train", data_dir=tmp_path)
+        image_folder.load_folder(tmp_path / "missing", "train", data_dir=tmp_path)
     root = tmp_path / "one_class"
     write_image(str(root / "train" / "benign" / "a.png"), np.zeros((4, 4, 3), np.uint8), "PNG")
     with pytest.raises(DataError, match="at least two classes"):
-        img.load_folder(root, "train", data_dir=tmp_path)
+        image_folder.load_folder(root, "train", (8, 8, 3), data_dir=tmp_path)
 
 
 def test_decompression_bomb_is_a_data_error(tmp_path, monkeypatch):
@@ -195,8 +195,10 @@ def test_catalog_not_prepared_says_how(tmp_path):
         img.load_catalog("mnist")
 
 
-def test_load_images_dispatches(tmp_path, folder):
+def test_open_image_set_dispatches(tmp_path, folder):
     write_npz(tmp_path / "b.npz")
-    assert img.load_images(tmp_path / "b.npz", "train").source.endswith("b.npz:train")
-    src = img.load_images(folder, "test", (8, 8, 3), data_dir=tmp_path)
-    assert len(src) == 4
+    npz = image_sets.open_image_set(tmp_path / "b.npz")
+    assert sorted(npz.sources) == ["test", "train", "val"]
+    assert npz.sources["train"].source.endswith("b.npz:train")
+    opened = image_sets.open_image_set(folder, image_shape=(8, 8, 3), data_dir=tmp_path)
+    assert sorted(opened.sources) == ["test", "train"] and len(opened.sources["test"]) == 4

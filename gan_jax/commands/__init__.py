@@ -1,6 +1,7 @@
 """Subcommands of `gan-jax`; each module has `add_arguments(parser)` and `run(args) -> int`."""
 
 import argparse
+import dataclasses
 
 from gan_jax.config import Config, load_experiment
 
@@ -54,3 +55,43 @@ def _parse_override(config: Config, item: str) -> tuple[str, object]:
             raise ValueError(f"--set {item!r}: expected a {type(current).__name__}")
         value = float(value)
     return field, value
+
+
+def apply_overrides(config, items: list[str]):
+    """`config` (a frozen dataclass) with each --set FIELD=VALUE applied; FIELD may be a dotted
+    path into nested sections, e.g. model.batch_size=32 or data.image_shape=(28,28,1). A value
+    is read as the field's current type (a tuple also as comma-separated words,
+    data.malignant=tumour,cancer); "None", or any Python literal or text for a field that is None."""
+    for item in items:
+        path, sep, text = item.partition("=")
+        *sections, field = path.split(".")
+        chain = [config]
+        for name in [*sections, field]:
+            if not sep or not dataclasses.is_dataclass(chain[-1]) or not hasattr(chain[-1], name):
+                raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a config field")
+            chain.append(getattr(chain[-1], name))
+        try:
+            value = _override_value(chain[-2], field, text)
+        except ValueError as e:  # name the whole dotted field, as the user typed it
+            raise ValueError(str(e).replace(f"'{field}={text}'", repr(item), 1)) from None
+        for parent, name in zip(reversed(chain[:-1]), reversed([*sections, field])):
+            value = dataclasses.replace(parent, **{name: value})
+        config = value
+    return config
+
+
+def _override_value(section, field: str, text: str):
+    import ast
+
+    current = getattr(section, field)
+    if text == "None":
+        return None
+    try:
+        literal = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        literal = text
+    if current is None:
+        return tuple(literal) if isinstance(literal, list) else literal
+    if isinstance(current, tuple) and isinstance(literal, str):
+        return tuple(word.strip() for word in text.split(","))
+    return _parse_override(section, f"{field}={text}")[1]

@@ -120,8 +120,3 @@ def write_dataset(
     )
     builder.download_and_prepare()
     return builder
-
-
-def read_builder(path: str | os.PathLike):
-    """A prepared dataset directory (…/<name>/<config>/<version>) → its read-only builder."""
-    return tfds.builder_from_directory(os.fspath(path))

@@ -5,14 +5,19 @@ int32 labels (1 = malignant wherever the data has that notion), read in any orde
 `source.read(indices)`. Nothing here touches JAX; the input pipeline turns reads into batches
 on the device.
 
-Formats:
-  * a folder `root/<split>/<label>/*.png|jpg` (any sizes; resized when the TFDS dataset is
-    written) → `load_folder`;
+Formats (`gan_jax.data.image_sets.open_image_set` picks one by the form of the URI):
+  * a folder of PNG/JPEG files `root/<split>/<label>/*` or `root/<label>/*`
+    (`gan_jax.data.image_folder`);
   * TFDS catalog datasets prepared in the array_record format (`patch_camelyon`,
     `curated_breast_imaging_ddsm`) → `load_catalog`;
   * the MedMNIST `.npz` format (BreastMNIST) → `load_npz`;
   * the generated synthetic nuclei (`gan_jax.data.nuclei`).
-`load_images(uri, split)` picks one by the form of `uri`.
+
+Pixels: every file is decoded by `pil_to_model_input` (training, `predict` and the server's
+uploads alike). Grey modes (L, 1, LA) give one channel, everything else three; 16-bit greys are
+scaled (not clipped) to 8 bits, palette images are converted through their palette, an alpha
+channel is dropped. A size change is one method only, `resize`: PIL's bilinear filter (with
+its antialiasing support when shrinking).
 
 TensorFlow is never needed to *read*: TFDS data sources decode with PIL. It is needed to
 *prepare* catalog datasets (their builders encode numpy images with `tf.image`), for
@@ -29,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from gan_jax.artifacts import storage
 from gan_jax.data.wdbc import DataError
 
 BINARY_LABELS: tuple[str, str] = ("benign", "malignant")
@@ -165,22 +171,35 @@ def decode_image_file(path: str, shape: Sequence[int]) -> np.ndarray:
     """Reads a PNG/JPEG file as uint8 `shape` (H, W, C).
 
     Raises:
-      DataError: the file is not a readable PNG/JPEG image or is a decompression bomb.
+      DataError: the file is unreadable, truncated, not a PNG/JPEG image or a decompression
+        bomb (named).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e})") from e
+    return decode_image_bytes(data, shape, path)
+
+
+def decode_image_bytes(data: bytes, shape: Sequence[int], name: str) -> np.ndarray:
+    """The encoded PNG/JPEG `data` of the file `name` as uint8 `shape` (H, W, C).
+
+    Raises:
+      DataError: not a PNG/JPEG image, truncated, or a decompression bomb; names `name`.
     """
     from PIL import Image
 
     try:
-        with open(path, "rb") as f:
-            data = f.read()
         with Image.open(io.BytesIO(data)) as pil:
             if pil.format not in ("PNG", "JPEG"):
-                raise DataError(f"{path}: a {pil.format} image; expected PNG or JPEG")
+                raise DataError(f"{name}: a {pil.format} image; expected PNG or JPEG")
             pil.load()
             return pil_to_model_input(pil, shape)
     except DataError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot be read as a PNG or JPEG image ({e})") from e
+        raise DataError(f"{name}: cannot be read as a PNG or JPEG image ({e})") from e
 
 
 def pil_to_model_input(pil, shape: Sequence[int]) -> np.ndarray:
@@ -201,23 +220,24 @@ def pil_to_model_input(pil, shape: Sequence[int]) -> np.ndarray:
 def load_npz(
     path: str | os.PathLike,
     split: str = "train",
-    malignant_label: int = 0,
+    malignant: Sequence[int] | None = None,
     image_shape: Sequence[int] | None = None,
 ) -> ArraySource:
     """One split of a MedMNIST-style `.npz` (keys `<split>_images`, `<split>_labels`).
 
     Args:
-      path: the `.npz` file, e.g. `breastmnist.npz` or `breastmnist_224.npz`.
+      path: the `.npz` file (local, s3:// or gs://), e.g. `breastmnist.npz`.
       split: "train", "val" or "test".
-      malignant_label: the file's label for malignant. MedMNIST's BreastMNIST codes
-        0 = malignant, 1 = normal/benign, so the default flips it to our 1 = malignant.
+      malignant: the class mapping: the file's labels that mean malignant (→ 1; every other
+        label → 0). Default (None): BreastMNIST's coding, 0 = malignant and 1 = normal/benign,
+        and any label outside {0, 1} is an error.
       image_shape: (H, W, C) to resize to; default: the file's size.
     Raises:
       DataError: a missing file or key, or arrays of the wrong shape, dtype or labels.
     """
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(_local_or_bytes(path), allow_pickle=False) as npz:
             keys = set(npz.files)
             ik, lk = f"{split}_images", f"{split}_labels"
             if ik not in keys or lk not in keys:
@@ -231,8 +251,8 @@ def load_npz(
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not a readable .npz file ({e})") from e
     images = _check_npz_images(images, path, split)
-    labels = _check_npz_labels(labels, len(images), path, split)
-    labels = (labels == malignant_label).astype(np.int32)
+    labels = _check_npz_labels(labels, len(images), path, split, malignant)
+    labels = np.isin(labels, (0,) if malignant is None else malignant).astype(np.int32)
     if image_shape is not None and tuple(image_shape) != images.shape[1:]:
         images = np.stack([resize(im, image_shape) for im in images])
     return ArraySource(images, labels, BINARY_LABELS, f"{path}:{split}", {"format": "medmnist-npz"})
@@ -251,7 +271,19 @@ def _check_npz_images(images: np.ndarray, path: str, split: str) -> np.ndarray:
     return images
 
 
-def _check_npz_labels(labels: np.ndarray, n: int, path: str, split: str) -> np.ndarray:
+def _local_or_bytes(path: str):
+    """A local path as is; a remote URI (s3://, gs://) read into memory through storage."""
+    if not storage.is_remote(path):
+        return path
+    try:
+        return io.BytesIO(storage.read_bytes(path))
+    except FileNotFoundError as e:
+        raise DataError(f"{storage.redact(path)}: file not found") from e
+
+
+def _check_npz_labels(
+    labels: np.ndarray, n: int, path: str, split: str, malignant: Sequence[int] | None
+) -> np.ndarray:
     shape = labels.shape
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]  # MedMNIST stores labels as [N, 1]
@@ -261,8 +293,12 @@ def _check_npz_labels(labels: np.ndarray, n: int, path: str, split: str) -> np.n
             f"expected [{n}] or [{n}, 1] integers"
         )
     bad = np.setdiff1d(labels, [0, 1])
-    if bad.size:
-        raise DataError(f"{path}: {split}_labels has values {bad.tolist()}; expected 0/1")
+    if bad.size and malignant is None:
+        raise DataError(
+            f"{path}: {split}_labels has values {bad.tolist()} outside {{0, 1}}; expected 0/1 "
+            "(BreastMNIST: 0 = malignant) or a class mapping naming the malignant labels "
+            "(e.g. --set data.malignant=(3,4))"
+        )
     return labels
 
 
@@ -278,6 +314,7 @@ class CatalogSpec:
     label_names: tuple[str, ...]
     label_map: tuple[int, ...] | None  # the dataset's label → ours; None = keep
     note: str
+    splits: tuple[str, ...] = ("train", "validation", "test")
 
 
 CATALOG: dict[str, CatalogSpec] = {
@@ -360,44 +397,6 @@ def import_tfds():
     return tfds
 
 
-# ----------------------------------------------------------------------------------- dispatch
-
-
-def load_folder(
-    root: str | os.PathLike,
-    split: str = "train",
-    image_shape: Sequence[int] = (64, 64, 3),
-    data_dir: str | os.PathLike | None = None,
-    label_names: Sequence[str] | None = None,
-) -> TfdsSource:
-    """One split of a folder `root/<split>/<label>/*.png|jpg`; see `image_folder.load_folder`."""
-    from gan_jax.data import image_folder
-
-    return image_folder.load_folder(root, split, image_shape, data_dir, label_names)
-
-
-def load_images(
-    uri: str | os.PathLike,
-    split: str = "train",
-    image_shape: Sequence[int] | None = None,
-    data_dir: str | os.PathLike | None = None,
-) -> ImageSource:
-    """One split of an image set named by `uri`.
-
-    Args:
-      uri: "nuclei" (the generated synthetic demo set), "tfds:<name>" (a `CATALOG` dataset),
-        a path to a MedMNIST `.npz`, or a folder `<split>/<label>/*.png|jpg`.
-      split: the split to read.
-      image_shape: (H, W, C) to resize to; default: the data's own (nuclei 64×64×3).
-      data_dir: where TFDS datasets are written/read (folder, nuclei, catalog).
-    """
-    uri = os.fspath(uri)
-    if uri == "nuclei":
-        from gan_jax.data import nuclei
-
-        return nuclei.load(split, data_dir=data_dir, image_shape=image_shape)
-    if uri.startswith("tfds:"):
-        return load_catalog(uri[len("tfds:") :], split, data_dir, image_shape)
-    if uri.endswith(".npz"):
-        return load_npz(uri, split, image_shape=image_shape)
-    return load_folder(uri, split, image_shape or (64, 64, 3), data_dir)
+def default_data_dir() -> str:
+    """Where TFDS datasets are read and written: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+    return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))

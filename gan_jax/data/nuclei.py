@@ -21,7 +21,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gan_jax.data.images import BINARY_LABELS, ArraySource, DataError, TfdsSource, skip_image_decoding
+from gan_jax.data.images import (
+    BINARY_LABELS,
+    ArraySource,
+    DataError,
+    TfdsSource,
+    default_data_dir,
+    skip_image_decoding,
+)
 
 VERSION = "1.0.0"  # bump when the drawing changes, so written datasets are not reused
 MAX_NUCLEI = 6
@@ -150,8 +157,7 @@ def build(
     split_sizes: dict[str, int] | None = None,
 ):
     """Writes (or reuses) the demo set as a TFDS array_record dataset; returns the builder."""
-    from gan_jax.data import image_tfds
-    from gan_jax.data.image_folder import _default_data_dir
+    from gan_jax.data import image_tfds  # imports tensorflow_datasets: the `images` extra
 
     sizes = dict(split_sizes or SPLIT_SIZES)
 
@@ -164,7 +170,7 @@ def build(
         VERSION.replace(".", ""), size, seed, "_".join(f"{k}{v}" for k, v in sorted(sizes.items()))
     )
     return image_tfds.write_dataset(
-        data_dir or _default_data_dir(),
+        data_dir or default_data_dir(),
         name,
         {s: (lambda s=s: examples(s)) for s in sizes},
         (size, size, 3),

@@ -1,12 +1,13 @@
-"""The image study (`gan-jax image-study`): the conv SGAN on the SYNTHETIC nuclei demo set under
-repeated stratified k-fold, beside the same conv classifier trained supervised only and a
-logistic regression on mean-pooled pixels, at each labelled fraction, on the same folds and the
-same labelled rows.
+"""The image study (`gan-jax image-study`): the conv SGAN on an image set (the SYNTHETIC nuclei
+demo set, or the researcher's own pictures through `image_data.ImageData`) under repeated
+stratified k-fold or the data set's own train/test split, beside the same conv classifier
+trained supervised only and a logistic regression on mean-pooled pixels, at each labelled
+fraction, on the same folds and the same labelled rows.
 
 The same machinery as the table study: folds and labelled rows from `evaluate`, metrics and
 intervals from `evaluate.summarize`, paired corrected resampled t-tests (`stats`) Holm-adjusted
 over the whole family; every conv model trains all fractions × runs in one fused call
-(`gan_jax.training.image.train_runs` on the one engine). The data are drawn by
+(`gan_jax.training.image.train_runs` on the one engine). The demo data are drawn by
 `gan_jax.data.nuclei`: not patients.
 """
 
@@ -23,10 +24,8 @@ import numpy as np
 from gan_jax import runtime
 from gan_jax.artifacts import bundle, storage
 from gan_jax.artifacts.records import masks_digest, write_json
-from gan_jax.data import nuclei
-from gan_jax.data.images import BINARY_LABELS
 from gan_jax.evaluation import baselines, evaluate, stats
-from gan_jax.studies import figures
+from gan_jax.studies import figures, image_checkpoints, image_data
 from gan_jax.studies.formats import pct
 from gan_jax.training import engine, image
 
@@ -45,8 +44,11 @@ class ImageStudyConfig:
     """
 
     name: str = "images"
-    model: image.ImageConfig = image.ImageConfig()  # image_shape sets the demo set's size
-    n_images: int = 2000  # drawn by nuclei.generate(n_images, data_seed, size)
+    model: image.ImageConfig = image.ImageConfig()  # image_shape: the demo set's size; else the data's
+    data: image_data.ImageData = image_data.ImageData()
+    # The demo set: drawn by nuclei.generate(n_images, data_seed, size). Other data: at most this
+    # many images, a uniform random subset from data_seed (None: every image).
+    n_images: int | None = 2000
     data_seed: int = 0
     n_folds: int = 5
     n_repeats: int = 2
@@ -92,7 +94,7 @@ def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
     """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps.
     Image experiments return it from `get_config("quick")`."""
     return config.replace(
-        n_images=min(config.n_images, 256),
+        n_images=min(config.n_images or 256, 256),
         n_folds=2,
         n_repeats=1,
         ae_steps=min(config.ae_steps, 5),
@@ -122,6 +124,7 @@ def run_image_study(
     mesh: jax.sharding.Mesh | None = None,
     log=lambda message: None,
     bundle_uri: str | None = None,
+    checkpoints: image_checkpoints.CheckpointSettings | None = None,
 ) -> dict[str, Any]:
     """Trains and scores every model at every labelled fraction; writes the study to `out`
     (image_study.json, .md, .png, image_samples.png) unless `out` is None; returns its record.
@@ -131,11 +134,14 @@ def run_image_study(
       log: called with one-line progress messages.
       bundle_uri: also export the conv SGAN of run 0 (first fraction, first fold) there as a
         servable image bundle, with its metrics on its own held-out fold.
+      checkpoints: save each conv model's training there and, with `resume`, continue from
+        the newest checkpoint (`image_checkpoints`); a resumed study gives the same numbers.
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
     commit = runtime.git_commit()  # the code that runs, read before any file can change
-    images, labels = nuclei.generate(config.n_images, config.data_seed, config.size)
-    masks = evaluate.cv_folds(labels, config.n_folds, config.n_repeats, config.seed)
+    data, config = image_data.load_study_data(config)
+    images, labels, masks = data.images, data.labels, data.train_masks
+    log(f"data: {data.description}; runs: {data.evaluation}")
     fractions, n_runs = tuple(config.labeled_fractions), len(masks)
     labeled = np.concatenate([evaluate.labeled_masks(labels, masks, f, config.seed) for f in fractions])
     tiled = np.tile(masks, (len(fractions), 1))
@@ -145,13 +151,25 @@ def run_image_study(
         t0 = time.perf_counter()
         runs = image.make_runs(model, labels, tiled, labeled, run_ids)
         steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
-        result, probas[name] = image.fit_predict(model, images, labels, runs, mesh=mesh, **steps)
+        result = image_checkpoints.train_runs(
+            model,
+            name,
+            images,
+            labels,
+            runs,
+            mesh=mesh,
+            settings=checkpoints,
+            meta=config.to_dict(),
+            log=log,
+            **steps,
+        )
+        probas[name] = image.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
         if model.use_gan:
             samples = generator_samples(model, result.state, config.n_samples, config.seed)
             if bundle_uri is not None:
-                _export_run0(config, model, result.state, probas[name][0], labels, tiled[0], bundle_uri)
+                _export_run0(config, model, result.state, probas[name][0], data, tiled[0], bundle_uri)
                 log(f"exported run 0 of the {name} to {bundle_uri}")
     t0 = time.perf_counter()
     probas[POOLED_LR] = baselines.label_scarce_proba(
@@ -174,9 +192,12 @@ def run_image_study(
         "command": command or f"gan-jax image-study --experiment {config.name}",
         "experiment": config.name,
         "config": config.to_dict(),
-        "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, seed={config.data_seed}, "
-        f"size={config.size}), gan_jax.data.nuclei {nuclei.VERSION}",
-        "synthetic_data": True,
+        "data": data.description,
+        "synthetic_data": data.synthetic,
+        "own_split": data.own_split,
+        "evaluation": data.evaluation,
+        "label_names": list(data.label_names),
+        "n_images": len(labels),
         "n_folds": config.n_folds,
         "n_repeats": config.n_repeats,
         "fractions": list(fractions),
@@ -212,17 +233,17 @@ def _export_run0(
     model: image.ImageConfig,
     state: engine.GANState,
     proba: np.ndarray,
-    labels: np.ndarray,
+    data: image_data.StudyData,
     train_mask: np.ndarray,
     uri: str,
 ) -> None:
     """Run 0's model as an image bundle; its metrics are on its own held-out fold only."""
-    m = evaluate.classification_metrics(labels, proba[None], ~train_mask[None])
+    m = evaluate.classification_metrics(data.labels, proba[None], ~train_mask[None])
     metrics = {k: float(m[k][0]) for k in evaluate.METRICS} | {"held_out_rows": int((~train_mask).sum())}
     training = {
         "experiment": config.name,
-        "data": f"SYNTHETIC nuclei.generate(n={config.n_images}, "
-        f"seed={config.data_seed}, size={config.size})",
+        "data": data.description,
+        "evaluation": data.evaluation,
         "run": "0 (first labelled fraction, first fold)",
         "labeled_fraction": config.labeled_fractions[0],
         "ae_steps": config.ae_steps,
@@ -232,7 +253,7 @@ def _export_run0(
     run0 = jax.tree.map(lambda a: np.asarray(a[0]), state)
     bundle.export(
         bundle.image_bundle(
-            model, run0, label_names=BINARY_LABELS, metrics=metrics, training=training, name=config.name
+            model, run0, label_names=data.label_names, metrics=metrics, training=training, name=config.name
         ),
         uri,
     )
@@ -256,10 +277,7 @@ def write_outputs(study: dict[str, Any], samples: np.ndarray | None, out: str) -
         for e in study["per_fraction"]
         for name, m in e["models"].items()
     }
-    title = (
-        f"SYNTHETIC nuclei, {study['n_repeats']} × {study['n_folds']}-fold CV "
-        "(error bars: 95 % CI over CV runs)"
-    )
+    title = f"{_subject(study)}, {_runs(study)} (error bars: 95 % CI over runs)"
     with storage.open_uri(f"{out}/image_study.png", "wb") as f:
         figures.figure3_metrics(bars, f, title)
     if samples is not None:
@@ -269,6 +287,16 @@ def write_outputs(study: dict[str, Any], samples: np.ndarray | None, out: str) -
     storage.write_text(f"{out}/image_study.md", markdown(study, samples is not None))
 
 
+def _subject(study: dict[str, Any]) -> str:
+    return "SYNTHETIC nuclei" if study.get("synthetic_data", True) else study["experiment"]
+
+
+def _runs(study: dict[str, Any]) -> str:
+    if study.get("own_split"):
+        return f"own train/test split, {study['n_repeats'] * study['n_folds']} seeds"
+    return f"{study['n_repeats']} × {study['n_folds']}-fold CV"
+
+
 def _enlarge(size: int) -> int:
     return max(1, 64 // size)
 
@@ -276,23 +304,31 @@ def _enlarge(size: int) -> int:
 def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
     """The table, the paired tests and the sample grid, all from the study record."""
     c = study["config"]
-    size = c["model"]["image_shape"][0]
+    h, w, _ = c["model"]["image_shape"]
+    size = h
+    synthetic = study.get("synthetic_data", True)  # records written before real data were
+    evaluation = study.get(
+        "evaluation", f"{study['n_repeats']} × repeated stratified {study['n_folds']}-fold CV"
+    )
     lines = [
-        "# Image study on the SYNTHETIC nuclei demo set",
+        "# Image study on the SYNTHETIC nuclei demo set"
+        if synthetic
+        else f"# Image study: {study['experiment']}",
         "",
         f"Written by `{study['command']}` (commit `{study['git_commit']}`, {study['wall_seconds']:.0f} s "
         f"wall, {study['cpu_seconds']:.0f} CPU-s, load average at the end "
         f"{', '.join(f'{v:.1f}' for v in study['load_average_at_end'])}, {study['device']['count']} "
-        f"{study['device']['platform']} devices). Data: {study['data']} — **synthetic images, not patient "
-        f"data**; {c['n_images']} images of {size}×{size} px, {study['n_repeats']} × repeated stratified "
-        f"{study['n_folds']}-fold CV (folds sha256 `{study['folds_sha256'][:16]}…`), {c['ae_steps']} "
+        f"{study['device']['platform']} devices). Data: {study['data']}"
+        + (" — **synthetic images, not patient data**" if synthetic else "")
+        + f"; {study.get('n_images', c['n_images'])} images of {h}×{w} px; runs: {evaluation} "
+        f"(training masks sha256 `{study['folds_sha256'][:16]}…`); {c['ae_steps']} "
         f"autoencoder + {c['gan_steps']} GAN steps per run. Every conv model trains all its runs in one "
         "fused call; the logistic regression sees the labelled rows' "
         f"{c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {pct(study['chance_accuracy'])} %.",
         "",
         "![metrics with 95 % CIs](image_study.png)",
         "",
-        "Mean [95 % CI] over CV runs, % (" + study["ci_method"] + "):",
+        "Mean [95 % CI] over runs, % (" + study["ci_method"] + "):",
         "",
         "| labelled | model | " + " | ".join(evaluate.METRICS) + " |",
         "|---|---|" + "---|" * len(evaluate.METRICS),
@@ -327,7 +363,8 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
             "![SYNTHETIC generator samples](image_samples.png)",
             "",
             f"{c['n_samples']} images ({size}×{size} px, shown {_enlarge(size)}× enlarged) drawn by the "
-            f"generator of run 0 (repeat 0, fold 0, {100 * study['fractions'][0]:g} % labels) of the conv "
-            "SGAN, trained on synthetic nuclei images: a picture of what the GAN learned, not data.",
+            f"generator of run 0 ({100 * study['fractions'][0]:g} % labels) of the conv SGAN, trained on "
+            f"{'synthetic nuclei images' if synthetic else 'the images above'}: a picture of what the GAN "
+            "learned, not data.",
         ]
     return "\n".join(lines) + "\n"
