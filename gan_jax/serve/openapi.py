@@ -1,9 +1,12 @@
-"""The OpenAPI document, written to say exactly what the server accepts and answers.
+"""The OpenAPI document: the single source of what the server accepts and answers.
 
-Request bodies are parsed by hand (serve/schemas.py), so FastAPI cannot derive their schemas;
-they are written here instead, as strict as the validation: the same counts, the float32 range,
-no extra keys. Every status a route can answer is listed with its body and headers. The whole
-document is checked against the running server by schemathesis (tests/test_openapi_conformance.py).
+The web layer is Starlette, not FastAPI: every body is parsed by hand (serve/schemas.py,
+serve/v2.py) because a pydantic model per case costs more than the model, and the binary tensor
+extension (JSON header + raw bytes) is no JSON model at all. So no framework derives the
+document; it is written here, as strict as the validation (the same counts, the float32 range,
+no extra keys), with every status a route can answer, and served as /openapi.json. The whole
+document is checked against the running server by schemathesis (tests/test_openapi_conformance.py),
+and the app's routes against the document's paths (tests/test_serve.py).
 
 One rule cannot be written in JSON Schema: in a KServe v2 request, `data` holds N x F values for
 `shape` [N, F]. The description says so. For an image model (`ImageDocument`) the scoring routes
@@ -14,9 +17,6 @@ the size limits is likewise said in words, not in the schema.
 from __future__ import annotations
 
 import math
-
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from gan_jax.data.cases import F32_MAX
 from gan_jax.serve.uploads import IMAGE_TYPES
@@ -99,10 +99,13 @@ def _object(properties: dict, required: list[str] | None = None, extra: bool = F
 class _ModelDocument:
     """What both kinds of model share: names, limits and the response schemas."""
 
-    def __init__(self, model, max_batch: int):
-        self.labels = list(model.label_names)
-        self.model_name = model.name
-        self.max_batch = max_batch
+    texts = _ERROR_TEXT  # what each error status means for this kind's bodies
+    vertex_errors = (400, 413, 422)
+
+    def __init__(self, predictor):
+        self.labels = list(predictor.label_names)
+        self.model_name = predictor.name
+        self.max_batch = predictor.max_batch
 
     def prediction(self) -> dict:
         return _object(
@@ -123,8 +126,8 @@ class _ModelDocument:
     def v2_response(self) -> dict:
         output = _object(
             {
-                "name": {"type": "string"},
-                "datatype": {"type": "string"},
+                "name": {"type": "string", "enum": ["malignant_probability", "label"]},
+                "datatype": {"type": "string", "enum": ["FP32", "INT32"]},
                 "shape": {"type": "array", "items": {"type": "integer"}},
                 "data": {"type": "array", "items": {"type": "number"}},
             }
@@ -140,20 +143,13 @@ class _ModelDocument:
         )
 
 
-def document(model, max_batch: int):
-    """The document's model-dependent pieces: an `ImageDocument` for an image model, else a `Document`."""
-    if getattr(model, "kind", "table") == "image":
-        return ImageDocument(model, max_batch)
-    return Document(model, max_batch)
-
-
-class Document(_ModelDocument):
+class TableDocument(_ModelDocument):
     """The pieces of the document that depend on the served model (a table model)."""
 
-    def __init__(self, model, max_batch: int):
-        super().__init__(model, max_batch)
-        self.names = tuple(model.feature_names)
-        bounds = getattr(model, "bounds", None)
+    def __init__(self, predictor):
+        super().__init__(predictor)
+        self.names = tuple(predictor.feature_names)
+        bounds = predictor.model.bounds
         n = len(self.names)
         low, high = (
             ([-F32_MAX] * n, [F32_MAX] * n) if bounds is None else (list(map(float, b)) for b in bounds)
@@ -232,15 +228,24 @@ class Document(_ModelDocument):
             },
             ["name", "shape", "datatype", "data"],
         )
-        return _v2_request(tensor)
+        return _v2_request([tensor])
+
+    def scoring(self, name: list) -> dict:
+        return _table_scoring(self, name)
 
 
 class ImageDocument(_ModelDocument):
     """The pieces of the document that depend on the served image model."""
 
-    def __init__(self, model, max_batch: int):
-        super().__init__(model, max_batch)
-        self.shape = tuple(model.input_shape)
+    texts = _IMAGE_ERROR_TEXT
+    vertex_errors = (400, 413, 415, 422)
+
+    def __init__(self, predictor):
+        super().__init__(predictor)
+        self.shape = tuple(predictor.shape)
+
+    def scoring(self, name: list) -> dict:
+        return _image_scoring(self, name)
 
     def upload(self) -> dict:
         return {t: {"schema": _BINARY} for t in IMAGE_TYPES}
@@ -270,7 +275,24 @@ class ImageDocument(_ModelDocument):
             },
             ["name", "shape", "datatype", "data"],
         )
-        return _v2_request(tensor)
+        b64 = {"type": "string", "contentEncoding": "base64", "description": "a PNG or JPEG, base64-encoded"}
+        encoded = _object(
+            {
+                "name": {"type": "string"},
+                "shape": {
+                    "type": "array",
+                    "prefixItems": [{"type": "integer", "minimum": 1, "maximum": self.max_batch}],
+                    "minItems": 1,
+                    "maxItems": 1,
+                    "items": False,
+                },
+                "datatype": {"type": "string", "const": "BYTES"},
+                "data": {"type": "array", "items": b64, "minItems": 1, "maxItems": self.max_batch},
+                "parameters": _object({"content_type": {"type": "string", "const": "base64"}}),
+            },
+            ["name", "shape", "datatype", "data", "parameters"],
+        )
+        return _v2_request([tensor, encoded])
 
     def vertex_request(self) -> dict:
         b64 = {"type": "string", "contentEncoding": "base64", "description": "a PNG or JPEG, base64-encoded"}
@@ -284,10 +306,28 @@ class ImageDocument(_ModelDocument):
         return _object({"instances": instances, "parameters": parameters}, ["instances"])
 
 
-def _v2_request(tensor: dict) -> dict:
-    """A KServe v2 request of one input tensor."""
+def _v2_request(tensors: list[dict]) -> dict:
+    """A KServe v2 request of one input tensor (any of `tensors`), optionally naming the outputs
+    wanted and whether they come back as binary."""
+    tensor = tensors[0] if len(tensors) == 1 else {"oneOf": tensors}
     inputs = {"type": "array", "items": tensor, "minItems": 1, "maxItems": 1}
-    return _object({"id": {"type": "string"}, "inputs": inputs, "parameters": {"type": "object"}}, ["inputs"])
+    output = _object(
+        {
+            "name": {"type": "string", "enum": ["malignant_probability", "label"]},
+            "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}},
+        },
+        ["name"],
+    )
+    parameters = {"type": "object", "properties": {"binary_data_output": {"type": "boolean"}}}
+    return _object(
+        {
+            "id": {"type": "string"},
+            "inputs": inputs,
+            "outputs": {"type": "array", "items": output},
+            "parameters": parameters,
+        },
+        ["inputs"],
+    )
 
 
 def _flag(name: str) -> dict:
@@ -316,18 +356,17 @@ def operations(doc, vertex_health: str | None, vertex_predict: str | None) -> di
             "schema": {"type": "string", "enum": [doc.model_name]},
         }
     ]
-    scoring = _image_scoring if isinstance(doc, ImageDocument) else _table_scoring
-    ops = {**_common(doc, name), **scoring(doc, name)}
+    ops = {**_common(doc, name), **doc.scoring(name)}
     if vertex_health and ("get", vertex_health) not in ops:
         ops["get", vertex_health] = {
             "responses": _responses(_ok(_flag("ready")), protected=False, ready=_not_ready(_flag("ready")))
         }
     if vertex_predict and ("post", vertex_predict) not in ops:
-        texts = _IMAGE_ERROR_TEXT if isinstance(doc, ImageDocument) else _ERROR_TEXT
-        errors = (400, 413, 415, 422) if isinstance(doc, ImageDocument) else (400, 413, 422)
         ops["post", vertex_predict] = {
             **_body(_json(doc.vertex_request())),
-            "responses": _responses(_ok(doc.predictions("deployedModelVersion")), *errors, texts=texts),
+            "responses": _responses(
+                _ok(doc.predictions("deployedModelVersion")), *doc.vertex_errors, texts=doc.texts
+            ),
         }
     return ops
 
@@ -373,7 +412,7 @@ def _common(doc, name: list) -> dict:
     }
 
 
-def _table_scoring(doc: Document, name: list) -> dict:
+def _table_scoring(doc: TableDocument, name: list) -> dict:
     csv = {"text/csv": {"schema": {"type": "string"}}}
     infer_text = (
         "One FP tensor `input-0` of shape [N, 30] whose `data` holds N rows of 30 values in feature "
@@ -385,12 +424,7 @@ def _table_scoring(doc: Document, name: list) -> dict:
             **_body(_json(doc.native_request())),
             "responses": _responses(_ok(doc.native_response()), 400, 413, 422),
         },
-        ("post", "/v2/models/{name}/infer"): {
-            "parameters": name,
-            "description": infer_text,
-            **_body(_json(doc.v2_request())),
-            "responses": _responses(_ok(doc.v2_response()), 400, 404, 413, 422),
-        },
+        ("post", "/v2/models/{name}/infer"): _infer(doc, name, infer_text),
         ("post", "/invocations"): {
             **_body({**_json(doc.native_request()), "text/csv": {"schema": doc.csv_request()}}),
             "responses": _responses(
@@ -409,7 +443,9 @@ def _image_scoring(doc: ImageDocument, name: list) -> dict:
     )
     infer_text = (
         f"One UINT8 tensor `input-0` of shape [N, {h}, {w}, {c}] (images, height, width, channels) "
-        "whose `data` holds the pixel values 0..255, nested as the shape or flat in row-major order."
+        "whose `data` holds the pixel values 0..255, nested as the shape or flat in row-major order; "
+        "or one BYTES tensor of shape [N] whose elements are PNG or JPEG images (in JSON, base64 "
+        'strings with the tensor parameter `"content_type": "base64"`).'
     )
     single = _object({**doc.prediction()["properties"], "model_version": {"type": "string"}})
     errors = (400, 413, 415, 422)
@@ -419,12 +455,7 @@ def _image_scoring(doc: ImageDocument, name: list) -> dict:
             **_body(doc.upload()),
             "responses": _responses(_ok(single), *errors, texts=_IMAGE_ERROR_TEXT),
         },
-        ("post", "/v2/models/{name}/infer"): {
-            "parameters": name,
-            "description": infer_text,
-            **_body(_json(doc.v2_request())),
-            "responses": _responses(_ok(doc.v2_response()), 400, 404, 413, 422),
-        },
+        ("post", "/v2/models/{name}/infer"): _infer(doc, name, infer_text),
         ("post", "/invocations"): {
             "description": upload_text,
             **_body(doc.upload()),
@@ -434,6 +465,40 @@ def _image_scoring(doc: ImageDocument, name: list) -> dict:
                 texts=_IMAGE_ERROR_TEXT,
             ),
         },
+    }
+
+
+_BINARY_TEXT = (
+    " The binary tensor data extension is accepted too (what tritonclient sends by default): the "
+    "body is the JSON request, then the raw little-endian tensors, with the JSON part's length in "
+    "the `Inference-Header-Content-Length` header and each raw input's byte count in its "
+    "`parameters.binary_data_size`. Outputs come back in raw form when a requested output says "
+    '`"binary_data": true` or the request says `"binary_data_output": true`; the answer is then '
+    "application/octet-stream: the JSON response (each raw output's `parameters.binary_data_size` "
+    "in place of `data`), then the raw outputs, with the JSON part's length in the same header."
+)
+
+
+def _infer(doc, name: list, text: str) -> dict:
+    """POST /v2/models/{name}/infer: JSON, or the binary tensor data extension."""
+    header = {
+        "name": "Inference-Header-Content-Length",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "binary extension: the length of the JSON part of the body",
+    }
+    length = {"schema": {"type": "integer"}, "description": "the length of the JSON part (binary answers)"}
+    ok = {
+        "description": "The outputs (all, or the ones requested, in their order).",
+        "headers": {"Inference-Header-Content-Length": length},
+        "content": {**_json(doc.v2_response()), "application/octet-stream": {"schema": _BINARY}},
+    }
+    return {
+        "parameters": [*name, header],
+        "description": text + _BINARY_TEXT,
+        **_body({**_json(doc.v2_request()), "application/octet-stream": {"schema": _BINARY}}),
+        "responses": _responses(ok, 400, 404, 413, 422),
     }
 
 
@@ -450,25 +515,34 @@ def _set_auth(spec: dict, auth: bool) -> None:
                 operation["security"] = [{"bearer": []}]
 
 
-def install(
-    app: FastAPI, doc: Document, vertex_health: str | None, vertex_predict: str | None, auth: bool
-) -> None:
-    """Replaces FastAPI's generated document with one whose operations say exactly what the
-    server does (the generated parts — paths, tags, summaries — stay)."""
-    ops = operations(doc, vertex_health, vertex_predict)
+# (method, path) -> (tag, summary) of every documented route; serve/app.py serves exactly these.
+SUMMARIES = {
+    ("post", "/predict"): ("native", "Score one case or many (an image bundle: one PNG or JPEG body)"),
+    ("get", "/model"): ("native", "The served bundle: version, inputs, metrics, config"),
+    ("get", "/v2"): ("kserve-v2", "Server metadata"),
+    ("get", "/v2/health/live"): ("kserve-v2", "Liveness"),
+    ("get", "/v2/health/ready"): ("kserve-v2", "Readiness"),
+    ("get", "/v2/models/{name}"): ("kserve-v2", "Model metadata"),
+    ("get", "/v2/models/{name}/ready"): ("kserve-v2", "Model readiness"),
+    ("post", "/v2/models/{name}/infer"): ("kserve-v2", "Score a tensor (Open Inference Protocol)"),
+    ("get", "/ping"): ("sagemaker", "SageMaker health check"),
+    ("post", "/invocations"): ("sagemaker", "SageMaker inference: JSON or CSV (an image bundle: one image)"),
+    ("get", "/metrics"): ("operations", "Prometheus metrics"),
+}
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            spec = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            for (method, path), fields in ops.items():
-                operation = spec["paths"][path][method]
-                operation.pop("requestBody", None)
-                operation.update(fields)
-            spec.pop("components", None)  # FastAPI's validation-error models: this server never sends them
-            _set_auth(spec, auth)
-            app.openapi_schema = spec
-        return app.openapi_schema
 
-    app.openapi = openapi
+def build(
+    doc, *, title: str, version: str, description: str, vertex_health, vertex_predict, auth: bool
+) -> dict:
+    """The whole OpenAPI 3.1 document of a server of `doc`'s model."""
+    paths: dict = {}
+    for (method, path), fields in operations(doc, vertex_health, vertex_predict).items():
+        tag, summary = SUMMARIES.get((method, path), ("vertex-ai", f"Vertex AI {path}"))
+        paths.setdefault(path, {})[method] = {"tags": [tag], "summary": summary, **fields}
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": paths,
+    }
+    _set_auth(spec, auth)
+    return spec
