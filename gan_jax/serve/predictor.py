@@ -67,15 +67,6 @@ class Predictor:
             "parameters": {**self.input_info(), "label_names": list(self.label_names)},
         }
 
-    def _one_tensor(self, tensors: list) -> object:
-        if len(tensors) != 1:
-            raise ApiError(422, f"expected one input tensor, got {len(tensors)}", "inputs")
-        return tensors[0]
-
-    def _check_rows(self, n: int, field: str) -> None:
-        if not 1 <= n <= self.max_batch:
-            raise ApiError(422, f"{n} cases: send between 1 and {self.max_batch} per request", field)
-
 
 class TablePredictor(Predictor):
     """Feature rows; every value checked against the model's range (`CaseParser`)."""
@@ -149,8 +140,7 @@ class ImagePredictor(Predictor):
             if len(t.shape) != 4 or t.shape[1:] != self.shape:
                 raise ApiError(
                     422,
-                    f"shape must be {want} (images, height, width, channels: this model's image "
-                    f"size), got {list(t.shape)}",
+                    f"shape must be {want} (this model's image size), got {list(t.shape)}",
                     f"{t.field}.shape",
                 )
             self._check_rows(t.shape[0], f"{t.field}.shape")
@@ -169,6 +159,15 @@ class ImagePredictor(Predictor):
             f"datatype must be UINT8 (pixels {want}) or BYTES (PNG or JPEG images), got {t.datatype!r}",
             f"{t.field}.datatype",
         )
+
+    def _one_tensor(self, tensors: list) -> object:
+        if len(tensors) != 1:
+            raise ApiError(422, f"expected one image tensor, got {len(tensors)}", "inputs")
+        return tensors[0]
+
+    def _check_rows(self, n: int, field: str) -> None:
+        if not 1 <= n <= self.max_batch:
+            raise ApiError(422, f"{n} images: send between 1 and {self.max_batch} per request", field)
 
     def _decode_all(self, t) -> np.ndarray:
         return np.stack([self.decode(bytes(v), f"{t.field}.data[{i}]") for i, v in enumerate(t.data)])
