@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gan_jax.data.cases import F32_MAX
+from gan_jax.serve.schemas import TABLE_DATATYPES
 from gan_jax.serve.uploads import IMAGE_TYPES
+from gan_jax.serve.v2 import DTYPES
 
 JSON = "application/json"
 _ERROR = {
@@ -54,6 +58,13 @@ _IMAGE_ERROR_TEXT = {
     422: "The image is corrupt or truncated.",
 }
 _BINARY = {"type": "string", "format": "binary"}
+# The datatypes a table model takes in a v2 tensor (integer ones with their ranges).
+FLOAT_TYPES = [t for t in TABLE_DATATYPES if DTYPES[t].kind == "f"]
+INT_TYPES = {
+    t: (int(np.iinfo(DTYPES[t]).min), int(np.iinfo(DTYPES[t]).max))
+    for t in TABLE_DATATYPES
+    if DTYPES[t].kind == "i"
+}
 
 
 def _json(schema: dict) -> dict:
@@ -195,40 +206,50 @@ class TableDocument(_ModelDocument):
         return {"type": "string", "pattern": rf"^({row}\n){{1,{self.max_batch}}}$"}
 
     def v2_request(self) -> dict:
+        """One tensor [N, F]: FP values within each feature's range, or INT values that are
+        integers within both the feature's range and the datatype's."""
+        tensors = [self._v2_tensor({"type": "string", "enum": FLOAT_TYPES}, self.numbers)]
+        for datatype, (low, high) in INT_TYPES.items():
+            ints = [
+                {
+                    "type": "integer",
+                    "minimum": max(math.ceil(n["minimum"]), low),
+                    "maximum": min(math.floor(n["maximum"]), high),
+                }
+                for n in self.numbers
+            ]
+            if all(i["minimum"] <= i["maximum"] for i in ints):
+                tensors.append(self._v2_tensor({"type": "string", "const": datatype}, ints))
+        return _v2_request(tensors)
+
+    def _v2_tensor(self, datatype: dict, values: list[dict]) -> dict:
         n = len(self.names)
-        datatypes = ["FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64"]
         rows = {
             "type": "array",
             "minItems": 1,
             "maxItems": self.max_batch,
-            "items": {
-                "type": "array",
-                "prefixItems": self.numbers,
-                "items": False,
-                "minItems": n,
-                "maxItems": n,
-            },
+            "items": {"type": "array", "prefixItems": values, "items": False, "minItems": n, "maxItems": n},
         }
-        tensor = _object(
+        shape = {
+            "type": "array",
+            "prefixItems": [
+                {"type": "integer", "minimum": 1, "maximum": self.max_batch},
+                {"type": "integer", "const": n},
+            ],
+            "minItems": 2,
+            "maxItems": 2,
+            "items": False,
+        }
+        return _object(
             {
                 "name": {"type": "string"},
-                "shape": {
-                    "type": "array",
-                    "prefixItems": [
-                        {"type": "integer", "minimum": 1, "maximum": self.max_batch},
-                        {"type": "integer", "const": n},
-                    ],
-                    "minItems": 2,
-                    "maxItems": 2,
-                    "items": False,
-                },
-                "datatype": {"type": "string", "enum": datatypes},
+                "shape": shape,
+                "datatype": datatype,
                 "data": rows,
                 "parameters": {"type": "object"},
             },
             ["name", "shape", "datatype", "data"],
         )
-        return _v2_request([tensor])
 
     def scoring(self, name: list) -> dict:
         return _table_scoring(self, name)
@@ -481,13 +502,6 @@ _BINARY_TEXT = (
 
 def _infer(doc, name: list, text: str) -> dict:
     """POST /v2/models/{name}/infer: JSON, or the binary tensor data extension."""
-    header = {
-        "name": "Inference-Header-Content-Length",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1},
-        "description": "binary extension: the length of the JSON part of the body",
-    }
     length = {"schema": {"type": "integer"}, "description": "the length of the JSON part (binary answers)"}
     ok = {
         "description": "The outputs (all, or the ones requested, in their order).",
@@ -495,7 +509,9 @@ def _infer(doc, name: list, text: str) -> dict:
         "content": {**_json(doc.v2_response()), "application/octet-stream": {"schema": _BINARY}},
     }
     return {
-        "parameters": [*name, header],
+        # The Inference-Header-Content-Length request header is described in words, not as a
+        # parameter: whether a value is valid depends on the body (its JSON part's length).
+        "parameters": name,
         "description": text + _BINARY_TEXT,
         **_body({**_json(doc.v2_request()), "application/octet-stream": {"schema": _BINARY}}),
         "responses": _responses(ok, 400, 404, 413, 422),

@@ -91,15 +91,21 @@ def vertex_cases(parser: CaseParser, body) -> np.ndarray:
     return parser.cases(body["instances"], "instances")
 
 
+TABLE_DATATYPES = ("FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64")
+
+
 @_unprocessable
 def table_tensors(parser: CaseParser, tensors: list) -> np.ndarray:
     """x [N, F] from Open Inference Protocol tensors (`v2.Tensor`, any number datatype): one
     tensor [N, F] in feature order, or one tensor [N] (or [N, 1]) per feature, named by the
     feature. Values are checked as JSON cases are, by flat index (`inputs[0].data[33]`)."""
     for t in tensors:
-        if t.datatype in ("BYTES", "BOOL"):
+        if t.datatype not in TABLE_DATATYPES:
             raise ApiError(
-                422, f"datatype must be a number type such as FP32, got {t.datatype!r}", f"{t.field}.datatype"
+                422,
+                f"datatype must be a number type such as FP32 (one of {', '.join(TABLE_DATATYPES)}), "
+                f"got {t.datatype!r}",
+                f"{t.field}.datatype",
             )
     if len(tensors) == 1:
         t = tensors[0]

@@ -122,14 +122,20 @@ def _header(obj) -> Request:
     _known_keys(obj, REQUEST_KEYS, "body")
     if not isinstance(obj.get("id", ""), str):
         raise ApiError(422, f"must be a string, got {type_name(obj['id'])}", "id")
-    parameters = obj.get("parameters", {})
-    binary_output = parameters.get("binary_data_output", False)
-    if not isinstance(binary_output, bool):
-        raise ApiError(422, "must be true or false", "parameters.binary_data_output")
+    binary_output = _flag(obj.get("parameters", {}), "binary_data_output", "parameters")
     outputs = None
     if "outputs" in obj:
         outputs = [_json_output(o, i) for i, o in enumerate(_list(obj["outputs"], "outputs"))]
-    return Request(obj.get("id", ""), [], outputs, parameters, binary_output)
+    return Request(obj.get("id", ""), [], outputs, obj.get("parameters", {}), bool(binary_output))
+
+
+def _flag(parameters: dict, key: str, field: str) -> bool | None:
+    """A boolean parameter: absent is None, anything but true or false (null too) is a 422."""
+    if key not in parameters:
+        return None
+    if not isinstance(parameters[key], bool):
+        raise ApiError(422, "must be true or false", f"{field}.{key}")
+    return parameters[key]
 
 
 def _list(v, field: str) -> list:
@@ -151,10 +157,7 @@ def _json_output(o, i: int) -> Output:
     if not isinstance(o, dict) or not isinstance(o.get("name"), str):
         raise ApiError(422, 'each requested output is {"name": ..., "parameters": {...}}', field)
     _known_keys(o, OUTPUT_KEYS, field)
-    binary = o.get("parameters", {}).get("binary_data")
-    if binary is not None and not isinstance(binary, bool):
-        raise ApiError(422, "must be true or false", f"{field}.parameters.binary_data")
-    return Output(o["name"], binary)
+    return Output(o["name"], _flag(o.get("parameters", {}), "binary_data", f"{field}.parameters"))
 
 
 def _json_input(t, i: int, binary: _Binary) -> Tensor:
@@ -164,8 +167,8 @@ def _json_input(t, i: int, binary: _Binary) -> Tensor:
     _known_keys(t, TENSOR_KEYS, field)
     name, datatype, shape = _tensor_head(t["name"], t["datatype"], t["shape"], field)
     parameters = t.get("parameters", {})
-    size = parameters.get("binary_data_size")
-    if size is not None:
+    if "binary_data_size" in parameters:
+        size = parameters["binary_data_size"]
         if "data" in t:
             raise ApiError(422, "give data or parameters.binary_data_size, not both", f"{field}.data")
         if type(size) is not int or size < 0:
