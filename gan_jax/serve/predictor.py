@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
-from gan_jax.serve import openapi, schemas, uploads
+from gan_jax.serve import openapi_parts, schemas, uploads
 from gan_jax.serve.errors import ApiError, loads
 from gan_jax.serve.middleware import log
 from gan_jax.serve.model import BundleModel, EchoModel
@@ -83,7 +83,7 @@ class TablePredictor(Predictor):
         return [{"name": "input-0", "datatype": "FP32", "shape": [-1, len(self.feature_names)]}]
 
     def document(self):
-        return openapi.TableDocument(self)
+        return openapi_parts.TableDocument(self)
 
     async def native(self, body: bytes, content_type: str) -> tuple[np.ndarray, bool]:
         return schemas.native_cases(self.parser, loads(body))
@@ -118,7 +118,7 @@ class ImagePredictor(Predictor):
         return [{"name": "input-0", "datatype": "UINT8", "shape": [-1, *self.shape]}]
 
     def document(self):
-        return openapi.ImageDocument(self)
+        return openapi_parts.ImageDocument(self)
 
     def decode(self, data: bytes, field: str = "body") -> np.ndarray:
         return uploads.decode_image(data, self.shape, self.limits, field)
