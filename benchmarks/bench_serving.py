@@ -426,6 +426,90 @@ def run_mlserver(args, case: np.ndarray) -> dict:
     return cells
 
 
+# -- where the server's time goes --------------------------------------------------------------
+
+
+def breakdown(bundle_path: str, case: np.ndarray, names: list[str], n: int = 3000) -> dict:
+    """CPU µs per request of the server's own parts, called in this process without a network:
+    the jitted model on one case, the ASGI app per HTTP protocol (routing, auth, metrics,
+    parsing, scoring, encoding) and the gRPC servicer (decode, scoring, encode). What the
+    measured server CPU per request has beyond these is the transport: uvicorn + httptools, or
+    grpcio's server."""
+    from gan_jax.artifacts import bundle
+    from gan_jax.serve import DataPlane, ServeSettings, create_app, from_bundle, grpc_server
+    from gan_jax.serve.proto import kserve_v2_pb2 as pb
+
+    plane = DataPlane(from_bundle(bundle.load(bundle_path)), ServeSettings(token=TOKEN))
+    plane.start()
+    app = create_app(plane)
+    requests = requests_for(1, names, case)
+    out = {"model_forward": _cpu_per_call(lambda: plane.predictor.model.predict(case[None]), n)}
+
+    for protocol in ("native_json", "v2_json", "v2_binary"):
+        head, body = requests[protocol].split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        path = lines[0].split()[1]
+        headers = []
+        for line in lines[1:]:
+            name, value = line.split(":", 1)
+            headers.append((name.strip().lower().encode(), value.strip().encode()))
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": None,
+            "client": None,
+        }
+
+        async def call(scope=scope, body=body):
+            async def receive():
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message):
+                if message["type"] == "http.response.start" and message["status"] != 200:
+                    raise RuntimeError(f"{scope['path']}: {message['status']}")
+
+            await app(dict(scope), receive, send)
+
+        out[f"asgi_{protocol}"] = _cpu_per_call_async(call, n)
+
+    service = grpc_server.InferenceService(plane)
+
+    async def infer():
+        response = await service.ModelInfer(pb.ModelInferRequest.FromString(requests["grpc"]), None)
+        response.SerializeToString()
+
+    out["grpc_servicer"] = _cpu_per_call_async(infer, n)
+    return out
+
+
+def _cpu_per_call(fn, n: int) -> float:
+    for _ in range(100):
+        fn()
+    t = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - t) / n * 1e6
+
+
+def _cpu_per_call_async(make, n: int) -> float:
+    async def loop(k):
+        for _ in range(k):
+            await make()
+
+    with asyncio.Runner(loop_factory=_uvloop()) as runner:
+        runner.run(loop(100))
+        t = time.process_time()
+        runner.run(loop(n))
+        return (time.process_time() - t) / n * 1e6
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -449,6 +533,8 @@ def markdown(data: dict) -> str:
         if "version" in ml
         else (f"MLServer: skipped ({ml.get('skipped')})")
     )
+    parts = data["breakdown_cpu_us_per_request"]
+    split = ", ".join(f"{k} {v:.0f}" for k, v in parts.items())
     return "\n".join(
         [
             "### Serving benchmark",
@@ -463,6 +549,11 @@ def markdown(data: dict) -> str:
             "The load generator is the benchmark process itself (raw asyncio protocols on uvloop for "
             "HTTP, grpc.aio with pre-serialized messages for gRPC); its CPU per request is the "
             "`client CPU` column, on the same cores as the server.",
+            "",
+            "Where the server's time goes (CPU µs per request, each part called in-process, "
+            f"no network): {split}. The rest of the measured server CPU per request is the "
+            "transport (uvicorn + httptools; "
+            "grpcio's server).",
         ]
     )
 
@@ -480,6 +571,7 @@ def main(argv=None) -> int:
         "config": {**vars(args), "bundle": bundle_path},
         "gan_jax": run_gan_jax(args, bundle_path, case, names),
         "mlserver": run_mlserver(args, case) if args.mlserver else {"skipped": "--no-mlserver"},
+        "breakdown_cpu_us_per_request": breakdown(bundle_path, case, names),
     }
     for path in harness.write(args.out, "bench_serving", result, markdown(result)):
         print("wrote", path)

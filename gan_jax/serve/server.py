@@ -55,4 +55,6 @@ class Server:
                 log.info("gRPC server stopped")
 
     def run(self) -> None:
-        asyncio.run(self.serve())
+        # uvicorn's loop (uvloop when installed, as `uvicorn.run` picks it): both servers run on it.
+        with asyncio.Runner(loop_factory=self.http.config.get_loop_factory()) as runner:
+            runner.run(self.serve())
