@@ -603,3 +603,22 @@ def test_the_serve_command_refuses_a_bad_bundle(tmp_path, capsys):
     (tmp_path / "t").write_text("")
     assert cli.main(["serve", "--echo", "--token-file", str(tmp_path / "t")]) == 2
     assert "token file" in capsys.readouterr().err
+
+
+def test_the_bundle_kind_is_decided_once():
+    """Issue 20: 14 `kind == "image"` switches across bundle.py and serve/. The kind is now picked
+    in one place each (bundle.kind_of, predictor.from_bundle); nothing else compares it."""
+    import pathlib
+
+    import gan_jax
+
+    root = pathlib.Path(gan_jax.__file__).parent
+    files = [*sorted((root / "serve").glob("*.py")), root / "artifacts" / "bundle.py"]
+    switch = re.compile(r"""kind\s*[!=]=\s*["'](table|image)["']""")
+    found = [
+        f"{f.name}:{i}"
+        for f in files
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if switch.search(line)
+    ]
+    assert found == []
