@@ -614,7 +614,8 @@ def test_the_bundle_kind_is_decided_once():
 
     root = pathlib.Path(gan_jax.__file__).parent
     files = [*sorted((root / "serve").glob("*.py")), root / "artifacts" / "bundle.py"]
-    switch = re.compile(r"""kind\s*[!=]=\s*["'](table|image)["']""")
+    # `x.kind == "image"` and `getattr(x, "kind", "table") == "image"`
+    switch = re.compile(r"""kind["']?(,\s*["']\w+["']\))?\s*[!=]=\s*["'](table|image)["']""")
     found = [
         f"{f.name}:{i}"
         for f in files
