@@ -38,7 +38,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     labeled = np.zeros(len(train), bool)
     for c in (0, 1):  # stratified labelled subset
-        rows = np.flatnonzero(table.labels() == c)
+        rows = np.flatnonzero(train.labels() == c)
         labeled[rng.choice(rows, int(round(args.labeled * len(rows))), replace=False)] = True
     base = image.ImageConfig(
         image_shape=(args.size, args.size, 3),

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from test_serve import running
 
-from gan_jax.serve import EchoModel, ServeSettings, create_app
+from gan_jax.serve import DataPlane, EchoPredictor, ServeSettings, create_app
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -54,7 +54,9 @@ def rendered_dom(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def docs_url():
-    app = create_app(EchoModel(8), ServeSettings(token="secret"))  # docs stay open with auth on
+    app = create_app(
+        DataPlane(EchoPredictor(8), ServeSettings(token="secret"))
+    )  # docs stay open with auth on
     with running(app) as url:
         yield url
 

@@ -6,10 +6,10 @@ token is UNAUTHENTICATED; a NaN probability is INTERNAL with a request id, never
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from test_serve import TOKEN, NanModel, free_port, running
+from test_serve import TOKEN, NanModel, free_port, running_both
 from tritonclient.utils import InferenceServerException
 
-from gan_jax.serve import BundleModel, ServeSettings, create_app
+from gan_jax.serve import BundleModel, DataPlane, ServeSettings, from_bundle
 
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
@@ -18,8 +18,8 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 def grpc_client(tiny_bundle_export):
     port = free_port()
     settings = ServeSettings(token=TOKEN, max_batch=8, grpc_port=port, grpc_host="127.0.0.1")
-    app = create_app(BundleModel(tiny_bundle_export[1], max_batch=8), settings)
-    with running(app) as url:
+    plane = DataPlane(from_bundle(tiny_bundle_export[1], max_batch=8), settings)
+    with running_both(plane) as url:
         client = triton.InferenceServerClient(url=f"127.0.0.1:{port}")
         yield client, url
         client.close()
@@ -119,8 +119,9 @@ def test_wrong_or_missing_token_is_unauthenticated(grpc_client, six, headers):
 
 def test_a_nan_probability_is_internal_with_a_request_id(tiny_bundle_export, six):
     port = free_port()
-    app = create_app(NanModel(tiny_bundle_export[1], max_batch=8), ServeSettings(grpc_port=port))
-    with running(app):
+    predictor = from_bundle(tiny_bundle_export[1], max_batch=8)
+    predictor.model = NanModel(tiny_bundle_export[1], max_batch=8)
+    with running_both(DataPlane(predictor, ServeSettings(grpc_port=port, grpc_host="127.0.0.1"))):
         client = triton.InferenceServerClient(url=f"127.0.0.1:{port}")
         headers = {"x-request-id": "nan-probe"}
         status, message = status_of(lambda: client.infer("gan_jax", [tensor(six[0][:2])], headers=headers))

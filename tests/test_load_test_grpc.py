@@ -92,15 +92,15 @@ def test_side_by_side_run(load_test, tiny_bundle_export, tmp_path, monkeypatch):
 def test_grpc_failures_are_counted(load_test, tiny_bundle_export):
     """A wrong token: every call is UNAUTHENTICATED and every one counts as failed (a driver that
     recorded them as successes, or not at all, would report a healthy server)."""
-    from test_serve import TOKEN, free_port, running
+    from test_serve import TOKEN, free_port, running_both
 
-    from gan_jax.serve import BundleModel, ServeSettings, create_app
+    from gan_jax.serve import DataPlane, ServeSettings, from_bundle
 
     port = free_port()
     settings = ServeSettings(token=TOKEN, max_batch=8, grpc_port=port, grpc_host="127.0.0.1")
-    app = create_app(BundleModel(tiny_bundle_export[1], max_batch=8), settings)
+    plane = DataPlane(from_bundle(tiny_bundle_export[1], max_batch=8), settings)
     request = load_test.grpc_request("gan_jax")
-    with running(app):
+    with running_both(plane):
         target = f"127.0.0.1:{port}"
         load_test.check_grpc_answer(target, request, TOKEN)  # the right token answers
         recorder, lost, _ = asyncio.run(load_test.drive_grpc(target, request, "wrong", 2, 0.2, 1.0, 0.5))

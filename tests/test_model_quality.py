@@ -15,7 +15,7 @@ from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.evaluation.cross_validation import train_and_evaluate
-from gan_jax.serve import BundleModel, ServeSettings, create_app
+from gan_jax.serve import DataPlane, ServeSettings, create_app, from_bundle
 from gan_jax.training import engine, table
 
 ONE_DEVICE = engine.runs_mesh(jax.devices()[:1])
@@ -103,7 +103,7 @@ def served(data):
     """A small paper-pipeline bundle trained on every row, behind the real app."""
     config = Config(ae_steps=100, gan_steps=150, log_every=50)
     b = bundle.train_bundle(config, mesh=ONE_DEVICE)
-    app = create_app(BundleModel(b, max_batch=64), ServeSettings(token="t", max_batch=64))
+    app = create_app(DataPlane(from_bundle(b, max_batch=64), ServeSettings(token="t", max_batch=64)))
     with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
         yield client
 

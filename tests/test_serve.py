@@ -20,7 +20,9 @@ import uvicorn
 
 from gan_jax.artifacts import bundle
 from gan_jax.data import load_dataset
-from gan_jax.serve import BundleModel, MicroBatcher, ServeSettings, create_app
+from gan_jax.serve import BundleModel, DataPlane, MicroBatcher, ServeSettings, create_app, from_bundle
+from gan_jax.serve.predictor import TablePredictor
+from gan_jax.serve.server import Server
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -33,11 +35,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def app_for(b, settings: ServeSettings | None = None, max_batch: int = 8, model=None):
+    """The HTTP app of bundle `b` (its model replaced by `model`, if given)."""
+    predictor = from_bundle(b, max_batch=max_batch)
+    if model is not None:
+        predictor.model = model
+    return create_app(DataPlane(predictor, settings or ServeSettings()))
+
+
 @contextlib.contextmanager
 def running(app):
     """Serves `app` with uvicorn in a thread; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    with _serving(server):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_both(plane: DataPlane):
+    """Serves `plane` over HTTP and (with settings.grpc_port) gRPC, as `gan-jax serve` does, in a
+    thread; yields the HTTP base URL."""
+    port = free_port()
+    with _serving(Server(plane, "127.0.0.1", port, log_level="warning")):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def _serving(server):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 60
@@ -45,7 +70,7 @@ def running(app):
         assert time.time() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
@@ -63,8 +88,9 @@ def server(tiny_bundle):
         for k, v in VERTEX.items():
             mp.setenv(k, v)
         settings = ServeSettings.from_env(token=TOKEN, max_batch=8, max_body_bytes=20_000)
-    app = create_app(BundleModel(tiny_bundle[1], max_batch=8), settings)
+    app = app_for(tiny_bundle[1], settings)
     with running(app) as url, httpx.Client(base_url=url, headers=AUTH, timeout=10) as client:
+        client.app_routes = app.routes
         yield client
 
 
@@ -107,6 +133,19 @@ def test_openapi_documents_every_contract(server):
         assert p in paths
     body = paths["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "oneOf" in body
+
+
+def test_the_document_and_the_routes_are_one_list(server):
+    """The hand-written document is the single source: every route the app serves is in it
+    with its method, and nothing else is (docs pages and their assets aside)."""
+    app_routes = {
+        (m.lower(), r.path)
+        for r in server.app_routes
+        for m in getattr(r, "methods", None) or ()
+        if m != "HEAD" and not r.path.startswith(("/docs", "/redoc", "/openapi.json"))
+    }
+    documented = {(m, p) for p, ops in server.get("/openapi.json").json()["paths"].items() for m in ops}
+    assert app_routes == documented
 
 
 def test_kserve_metadata(server, tiny_bundle):
@@ -223,7 +262,7 @@ def test_vertex_routes_naming_existing_routes_reuse_them(tiny_bundle, cases, mon
     x, proba, _ = cases
     monkeypatch.setenv("AIP_HEALTH_ROUTE", "/ping")
     monkeypatch.setenv("AIP_PREDICT_ROUTE", "/predict")
-    app = create_app(BundleModel(tiny_bundle[1], max_batch=8), ServeSettings.from_env())
+    app = app_for(tiny_bundle[1], ServeSettings.from_env())
     with running(app) as url:  # no token: auth off
         assert httpx.get(f"{url}/ping").status_code == 200
         r = httpx.post(f"{url}/predict", json={"instances": x.tolist()})
@@ -311,9 +350,9 @@ GOOD = [1.0] * 30
         ),
         (
             "/v2/models/gan_jax/infer",
-            {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "BYTES", "data": GOOD}]},
+            {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "BYTES", "data": ["1.0"] * 30}]},
             422,
-            "inputs[0].datatype",
+            "inputs[0].datatype: datatype must be a number type such as FP32 (one of FP16, FP32, FP64, INT8",
         ),
         ("/v2/models/gan_jax/infer", {"inputs": []}, 422, "inputs: expected an object"),
         ("/v2/models/gan_jax/infer", {"inputs": [{"name": "x"}]}, 422, "inputs[0]: each input needs"),
@@ -431,7 +470,7 @@ def test_a_non_finite_probability_is_a_500_never_a_label(tiny_bundle, cases):
     """Bug caught: NaN >= 0.5 is False, so a NaN probability was served as "benign" (and orjson
     writes the NaN as null)."""
     x, _, names = cases
-    app = create_app(NanModel(tiny_bundle[1], max_batch=8), ServeSettings())
+    app = app_for(tiny_bundle[1], model=NanModel(tiny_bundle[1], max_batch=8))
     tensor = {"name": "input-0", "shape": [2, 30], "datatype": "FP32", "data": x[:2].tolist()}
     with running(app) as url:
         for path, body in [
@@ -471,11 +510,7 @@ def test_metrics_count_requests_and_latency(server, cases):
 
 
 class BrokenModel:
-    name, version, buckets = "broken", "0", (1,)
-    label_names = ("benign", "malignant")
-
-    def __init__(self, feature_names):
-        self.feature_names = feature_names
+    version, buckets, bounds = "0", (1,), None
 
     def warmup(self):
         return 0.0
@@ -487,7 +522,10 @@ class BrokenModel:
 def test_unexpected_errors_are_500_with_a_request_id_and_no_data_in_logs(cases, caplog):
     x, _, names = cases
     secret = repr(float(x[0, 3]))  # area_mean of a real patient
-    app = create_app(BrokenModel(names), ServeSettings())
+    predictor = TablePredictor(
+        BrokenModel(), feature_names=names, name="broken", label_names=("benign", "malignant"), max_batch=8
+    )
+    app = create_app(DataPlane(predictor))
     with caplog.at_level(logging.DEBUG), running(app) as url:
         r = httpx.post(f"{url}/predict", json={"features": x[0].tolist()}, headers={"X-Request-ID": "abc123"})
         assert r.status_code == 500
@@ -547,7 +585,7 @@ def test_the_serve_command_reads_the_cloud_environment(tiny_bundle, cases):
 def test_start_up_is_info_and_only_open_auth_is_a_warning(tiny_bundle, caplog, token):
     """Bug caught: the server logged its start-up information at WARNING (issue 11 §7), so real
     warnings could not be told from it."""
-    app = create_app(BundleModel(tiny_bundle[1], max_batch=8), ServeSettings(token=token))
+    app = app_for(tiny_bundle[1], ServeSettings(token=token))
     with caplog.at_level(logging.DEBUG, logger="gan_jax"), running(app):
         pass
     ours = [r for r in caplog.records if r.name.startswith("gan_jax")]
@@ -565,3 +603,23 @@ def test_the_serve_command_refuses_a_bad_bundle(tmp_path, capsys):
     (tmp_path / "t").write_text("")
     assert cli.main(["serve", "--echo", "--token-file", str(tmp_path / "t")]) == 2
     assert "token file" in capsys.readouterr().err
+
+
+def test_the_bundle_kind_is_decided_once():
+    """Issue 20: 14 `kind == "image"` switches across bundle.py and serve/. The kind is now picked
+    in one place each (bundle.kind_of, predictor.from_bundle); nothing else compares it."""
+    import pathlib
+
+    import gan_jax
+
+    root = pathlib.Path(gan_jax.__file__).parent
+    files = [*sorted((root / "serve").glob("*.py")), root / "artifacts" / "bundle.py"]
+    # `x.kind == "image"` and `getattr(x, "kind", "table") == "image"`
+    switch = re.compile(r"""kind["']?(,\s*["']\w+["']\))?\s*[!=]=\s*["'](table|image)["']""")
+    found = [
+        f"{f.name}:{i}"
+        for f in files
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if switch.search(line)
+    ]
+    assert found == []

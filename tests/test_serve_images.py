@@ -12,12 +12,12 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageFile
-from test_serve import AUTH, TOKEN, VERTEX, free_port, running
+from test_serve import AUTH, TOKEN, VERTEX, free_port, running_both
 
 from gan_jax.data import images as image_data
 from gan_jax.data import nuclei
-from gan_jax.serve import BundleModel, ServeSettings, create_app, uploads
-from gan_jax.serve.schemas import ApiError
+from gan_jax.serve import DataPlane, ServeSettings, from_bundle, uploads
+from gan_jax.serve.errors import ApiError
 from gan_jax.training import image
 
 LIMITS = uploads.ImageLimits(max_side=512, max_pixels=300 * 300)
@@ -40,8 +40,8 @@ def served(tiny_image_bundle_export):
             grpc_port=grpc_port,
             grpc_host="127.0.0.1",
         )
-    app = create_app(BundleModel(b, max_batch=8), settings)
-    with running(app) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
+    plane = DataPlane(from_bundle(b, max_batch=8, image_limits=LIMITS), settings)
+    with running_both(plane) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
         yield client, grpc_port, path, state, config
 
 
@@ -263,7 +263,7 @@ def test_kserve_v2_image_tensor(served):
             "inputs[0].shape: shape must be [N, 8, 8, 3]",
         ),
         (v2_body(np.zeros((1, 8, 8, 3), np.uint8), "FP32"), "inputs[0].datatype: datatype must be UINT8"),
-        (v2_body(np.full((1, 8, 8, 3), 256)), "inputs[0].data[0]: must be an integer 0..255"),
+        (v2_body(np.full((1, 8, 8, 3), 256)), "inputs[0].data[0]: must be an integer in [0, 255] (UINT8)"),
         (v2_body(np.zeros((9, 8, 8, 3), np.uint8)), "9 images: send between 1 and 8 per request"),
         (v2_body(np.zeros((1, 8, 8, 3), np.uint8), shape=[2, 8, 8, 3]), "inputs[0].data: holds 192 values"),
     ],
@@ -305,7 +305,7 @@ def test_the_document_describes_the_image_routes(served):
     assert sorted(predict["requestBody"]["content"]) == ["image/jpeg", "image/png"]
     assert set(predict["responses"]) == {"200", "400", "401", "413", "415", "422", "500"}
     tensor = spec["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]["application/json"]
-    tensor = tensor["schema"]["properties"]["inputs"]["items"]["properties"]
+    tensor = tensor["schema"]["properties"]["inputs"]["items"]["oneOf"][0]["properties"]
     assert [d.get("const") for d in tensor["shape"]["prefixItems"][1:]] == [8, 8, 3]
     assert tensor["datatype"]["const"] == "UINT8"
     invocations = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]

@@ -180,6 +180,8 @@ def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
 
     from gan_jax.artifacts import bundle
     from gan_jax.serve import app as serve_app
+    from gan_jax.serve import predictor
+    from gan_jax.serve.dataplane import DataPlane
 
     bucket, _ = s3
     trained = bundle.train_bundle(TINY)
@@ -189,8 +191,8 @@ def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
     x = load_bundled().x[:5]
     assert loaded.checksum == trained.checksum and loaded.model_version == trained.model_version
     np.testing.assert_array_equal(loaded.predict_proba(x), trained.predict_proba(x))
-    model = serve_app.load_model(uri, 8, "gan-jax")  # what the server does at start-up
-    with TestClient(serve_app.create_app(model, serve_app.ServeSettings())) as client:
+    served = predictor.load(uri, max_batch=8, name="gan-jax")  # what the server does at start-up
+    with TestClient(serve_app.create_app(DataPlane(served))) as client:
         case = dict(zip(loaded.feature_names, map(float, x[0])))
         reply = client.post("/predict", json={"features": case})
     assert reply.status_code == 200, reply.text

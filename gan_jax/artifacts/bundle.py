@@ -2,8 +2,8 @@
 
 Two kinds share the format and every check: "table" (the WDBC pipeline, `train_bundle`) and
 "image" (the conv SGAN of `gan_jax.training.image`, `image_bundle`). The metadata's `kind` says
-which (bundles written before kinds existed are tables); `Bundle.kind` is what the server and
-`gan-jax sample` dispatch on.
+which (bundles written before kinds existed are tables); what differs between the kinds lives
+in one object per kind (`KINDS`, picked by `kind_of`), so nothing else switches on it.
 
 Layout of a bundle folder (local path, s3:// or gs://):
 
@@ -45,12 +45,13 @@ from gan_jax.config import Config
 from gan_jax.models import preprocess
 from gan_jax.training import engine, image, table
 
-FORMAT = "gan_jax.artifacts.bundle/2"  # 2: params grouped per network, labelled fraction in the config
+FORMAT_NAME = "gan_jax.artifacts.bundle"
+# 2: params grouped per network, labelled fraction in the config. Format 1 bundles (flat params)
+# are refused with a message saying to re-export; a later format is refused as too new.
+FORMAT_VERSION = 2
+FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
 MANIFEST = "bundle.json"
 MODEL_DIR = "model"
-KINDS = ("table", "image")
-_A = {"table": "a table", "image": "an image"}  # for messages
-PARAM_KEYS = {"table": ("scaler", "ae", "disc", "gen"), "image": ("ae", "disc", "gen")}
 _META_KEYS = (
     "format",
     "model_version",
@@ -61,7 +62,6 @@ _META_KEYS = (
     "training",
     "created",
 )
-_KIND_META_KEYS = {"table": ("feature_names",), "image": ()}
 
 
 class BundleError(ValueError):
@@ -79,7 +79,11 @@ class Bundle:
 
     @property
     def kind(self) -> str:
-        return self.meta.get("kind", "table")  # format/2 bundles written before kinds are tables
+        return kind_of(self.meta).name
+
+    @property
+    def format_version(self) -> int:
+        return format_version(self.meta["format"])
 
     @property
     def n_features(self) -> int:
@@ -92,6 +96,21 @@ class Bundle:
         return tuple(self.config.image_shape)
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one case the model scores: (F,) feature rows or (H, W, C) images."""
+        return kind_of(self.meta).input_shape(self)
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        """float32 feature rows or uint8 images."""
+        return kind_of(self.meta).input_dtype
+
+    def input_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """([F] low, [F] high) that a table model can score (`cases.scaler_bounds`); None for
+        images (every uint8 pixel is valid)."""
+        return kind_of(self.meta).input_bounds(self)
+
+    @property
     def checksum(self) -> str:
         return self.meta["checksum"]
 
@@ -99,7 +118,8 @@ class Bundle:
         """BundleError unless this is a `kind` bundle; `use` names what needed it."""
         if self.kind != kind:
             raise BundleError(
-                f"model {self.model_version} is {_A[self.kind]} bundle; {use} needs {_A[kind]} bundle"
+                f"model {self.model_version} is {_article(self.kind)} bundle; {use} needs "
+                f"{_article(kind)} bundle"
             )
 
     def model(self) -> table.ModelParams:
@@ -120,22 +140,12 @@ class Bundle:
         """A jitted x -> malignant probability [B]; x is float32 [B, F] feature rows (table) or
         uint8 images [B, H, W, C] (image). Params are baked in as device constants, so a call
         transfers only the batch."""
-        if self.kind == "image":
-            state = jax.device_put(self.image_state())
-            return jax.jit(lambda x: image.predict_proba(self.config, state, x))
-        model = jax.device_put(self.model())
-        return jax.jit(lambda x: table.predict_proba(self.config, model, x))
+        return kind_of(self.meta).predict_fn(self)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Malignant probability [N] for raw feature rows x [N, F] (in `feature_names` order) or,
         for an image bundle, uint8 images [N, H, W, C] of `image_shape`."""
-        dtype = np.uint8 if self.kind == "image" else np.float32
-        if self.kind == "image" and (np.asarray(x).dtype != np.uint8 or np.shape(x)[1:] != self.image_shape):
-            raise ValueError(
-                f"expected uint8 images [N, {', '.join(map(str, self.image_shape))}], "
-                f"got {np.asarray(x).dtype} {list(np.shape(x))}"
-            )
-        return np.asarray(_cached_predict(self)(jnp.asarray(x, dtype)))
+        return np.asarray(_cached_predict(self)(kind_of(self.meta).check_input(self, x)))
 
     def sample_images(self, n: int, seed: int = 0) -> np.ndarray:
         """n generator samples G(z), z ~ N(0, I) drawn from `seed`, as uint8 images [n, H, W, C]."""
@@ -148,6 +158,108 @@ class Bundle:
 @functools.lru_cache(maxsize=8)
 def _cached_predict(bundle: Bundle) -> Callable:
     return bundle.predict_fn()
+
+
+# -- kinds: what differs between a table and an image bundle, decided once (`kind_of`) --------
+
+
+class _TableKind:
+    """The WDBC pipeline's bundle: scaler + autoencoder + SGAN over feature rows."""
+
+    name = "table"
+    param_keys = ("scaler", "ae", "disc", "gen")
+    meta_keys = ("feature_names",)
+    input_dtype = np.dtype(np.float32)
+
+    def config_from_dict(self, d: dict[str, Any]):
+        return Config.from_dict(d)
+
+    def template(self, config, n_features: int) -> dict[str, Any]:
+        return _params_dict(table.model_params(table.state_shapes(config, n_features)))
+
+    def check_meta(self, meta: dict[str, Any], where: str) -> None:
+        names = meta["feature_names"]
+        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+            raise BundleError(f"{where}: feature_names must be a non-empty list of names")
+        if len(set(names)) != len(names):
+            raise BundleError(f"{where}: feature_names has duplicates")
+
+    def kind_meta(self, bundle: Bundle) -> dict[str, Any]:
+        return {"feature_names": list(bundle.feature_names)}
+
+    def input_shape(self, bundle: Bundle) -> tuple[int, ...]:
+        return (bundle.n_features,)
+
+    def input_bounds(self, bundle: Bundle):
+        from gan_jax.data.cases import scaler_bounds
+
+        return scaler_bounds(bundle.params["scaler"]["shift"], bundle.params["scaler"]["scale"])
+
+    def predict_fn(self, bundle: Bundle) -> Callable:
+        model = jax.device_put(bundle.model())
+        return jax.jit(lambda x: table.predict_proba(bundle.config, model, x))
+
+    def check_input(self, bundle: Bundle, x) -> jax.Array:
+        return jnp.asarray(x, jnp.float32)
+
+
+class _ImageKind:
+    """The conv SGAN of `gan_jax.training.image` over uint8 images."""
+
+    name = "image"
+    param_keys = ("ae", "disc", "gen")
+    meta_keys = ()
+    input_dtype = np.dtype(np.uint8)
+
+    def config_from_dict(self, d: dict[str, Any]):
+        return _dataclass_from_dict(image.ImageConfig, d)
+
+    def template(self, config, n_features: int) -> dict[str, Any]:
+        state = jax.eval_shape(functools.partial(image.init_state, config), jax.random.key(0))
+        return {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
+
+    def check_meta(self, meta: dict[str, Any], where: str) -> None:
+        pass  # the image shape is in the config, checked against the params' shapes
+
+    def kind_meta(self, bundle: Bundle) -> dict[str, Any]:
+        return {}
+
+    def input_shape(self, bundle: Bundle) -> tuple[int, ...]:
+        return bundle.image_shape
+
+    def input_bounds(self, bundle: Bundle):
+        return None
+
+    def predict_fn(self, bundle: Bundle) -> Callable:
+        state = jax.device_put(bundle.image_state())
+        return jax.jit(lambda x: image.predict_proba(bundle.config, state, x))
+
+    def check_input(self, bundle: Bundle, x) -> jax.Array:
+        if np.asarray(x).dtype != np.uint8 or np.shape(x)[1:] != bundle.image_shape:
+            raise ValueError(
+                f"expected uint8 images [N, {', '.join(map(str, bundle.image_shape))}], "
+                f"got {np.asarray(x).dtype} {list(np.shape(x))}"
+            )
+        return jnp.asarray(x, jnp.uint8)
+
+
+KINDS = {k.name: k for k in (_TableKind(), _ImageKind())}
+PARAM_KEYS = {name: k.param_keys for name, k in KINDS.items()}
+
+
+def kind_of(meta: dict[str, Any]):
+    """The kind of a bundle from its metadata (format/2 bundles written before kinds are tables)."""
+    return KINDS[meta.get("kind", "table")]
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def format_version(fmt) -> int | None:
+    """The version number of a format string "gan_jax.artifacts.bundle/<n>"; None for another."""
+    name, _, version = str(fmt).rpartition("/")
+    return int(version) if name == FORMAT_NAME and version.isdigit() else None
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -338,9 +450,8 @@ def _write_local(bundle: Bundle, local: str) -> None:
         "config": dataclasses.asdict(bundle.config),
         "label_names": list(bundle.label_names),
         "model_version": bundle.model_version,
+        **kind_of(bundle.meta).kind_meta(bundle),
     }
-    if bundle.kind == "table":
-        meta["feature_names"] = list(bundle.feature_names)
     args = ocp.args.Composite(params=ocp.args.StandardSave(bundle.params), meta=ocp.args.JsonSave(meta))
     with ocp.Checkpointer(ocp.CompositeCheckpointHandler()) as ckptr:
         ckptr.save(os.path.join(local, MODEL_DIR), args=args, force=True)
@@ -398,8 +509,19 @@ def _read_manifest(local: str, where: str) -> dict[str, Any]:
             manifest = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BundleError(f"{where}: {MANIFEST} is not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
+    got = manifest.get("format") if isinstance(manifest, dict) else None
+    version = format_version(got)
+    if version is not None and version < FORMAT_VERSION:
+        raise BundleError(
+            f"{where}: bundle format {got!r} was written by an older gan_jax and is no longer read "
+            f"(this version reads {FORMAT!r}); export the model again with gan-jax export"
+        )
+    if version is not None and version > FORMAT_VERSION:
+        raise BundleError(
+            f"{where}: bundle format {got!r} is newer than this gan_jax reads ({FORMAT!r}); "
+            "upgrade gan_jax to serve it"
+        )
+    if got != FORMAT:
         raise BundleError(f"{where}: bundle format {got!r} is not supported (expected {FORMAT!r})")
     if not isinstance(manifest.get("files"), dict) or not manifest["files"]:
         raise BundleError(f"{where}: {MANIFEST} lists no files")
@@ -419,34 +541,25 @@ def _restore_meta(local: str, where: str) -> dict[str, Any]:
 
 def _check_meta(meta: dict[str, Any], manifest: dict[str, Any], where: str) -> tuple[str, Any]:
     """(kind, config) of valid metadata; BundleError naming the first problem otherwise."""
-    kind = meta.get("kind", "table")
-    if kind not in KINDS:
-        raise BundleError(f"{where}: bundle kind {kind!r} is not supported (expected one of {list(KINDS)})")
-    missing = [k for k in (*_META_KEYS, *_KIND_META_KEYS[kind], "checksum") if k not in meta]
+    if meta.get("kind", "table") not in KINDS:
+        raise BundleError(
+            f"{where}: bundle kind {meta['kind']!r} is not supported (expected one of {list(KINDS)})"
+        )
+    kind = kind_of(meta)
+    missing = [k for k in (*_META_KEYS, *kind.meta_keys, "checksum") if k not in meta]
     if missing:
         raise BundleError(f"{where}: bundle metadata lacks the fields {missing}")
     if meta["format"] != FORMAT:
         raise BundleError(f"{where}: metadata format {meta['format']!r} is not {FORMAT!r}")
     if meta["checksum"] != manifest.get("checksum"):
         raise BundleError(f"{where}: the manifest and the metadata disagree on the checksum")
-    if kind == "table":
-        names = meta["feature_names"]
-        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-            raise BundleError(f"{where}: feature_names must be a non-empty list of names")
-        if len(set(names)) != len(names):
-            raise BundleError(f"{where}: feature_names has duplicates")
+    kind.check_meta(meta, where)
     if not (isinstance(meta["label_names"], list) and len(meta["label_names"]) == 2):
         raise BundleError(f"{where}: label_names must name the two classes (benign, malignant)")
     try:
-        return kind, _config_from_dict(kind, meta["config"])
+        return kind.name, kind.config_from_dict(meta["config"])
     except (TypeError, ValueError) as e:
         raise BundleError(f"{where}: the bundle's config is not valid here ({e})") from None
-
-
-def _config_from_dict(kind: str, d: dict[str, Any]):
-    if kind == "table":
-        return Config.from_dict(d)
-    return _dataclass_from_dict(image.ImageConfig, d)
 
 
 def _dataclass_from_dict(cls, d: dict[str, Any]):
@@ -502,16 +615,12 @@ def _check_shapes(params: dict[str, Any], template: dict[str, Any], where: str) 
 def params_template(kind: str, config, n_features: int = 0) -> dict[str, Any]:
     """Zeros shaped like a `kind` bundle's params for `config` (no compute: shapes only).
     `n_features` is the table's width (unused for images)."""
-    if kind == "table":
-        shapes = _params_dict(table.model_params(table.state_shapes(config, n_features)))
-    else:
-        state = jax.eval_shape(functools.partial(image.init_state, config), jax.random.key(0))
-        shapes = {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
+    shapes = KINDS[kind].template(config, n_features)
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
 
 
 def _from_parts(params: dict[str, Any], meta: dict[str, Any]) -> Bundle:
-    config = _config_from_dict(meta.get("kind", "table"), meta["config"])
+    config = kind_of(meta).config_from_dict(meta["config"])
     rest = {k: v for k, v in meta.items() if k not in ("config", "feature_names", "label_names")}
     return Bundle(
         config=config,

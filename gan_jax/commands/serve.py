@@ -3,7 +3,9 @@
 BUNDLE defaults to $GAN_JAX_BUNDLE, then $AIP_STORAGE_URI (Vertex AI), then /opt/ml/model
 (SageMaker); the port to $AIP_HTTP_PORT, then $PORT, then 8080 (what SageMaker, Vertex AI and
 KServe expect). The token comes from --token-file, $GAN_JAX_API_TOKEN_FILE or $GAN_JAX_API_TOKEN.
-With --grpc-port, the KServe v2 gRPC service runs too, on that port (same model, token, validation).
+With --grpc-port, the KServe v2 gRPC service runs too, on that port, in the same process and
+event loop as HTTP (one data plane: same model, micro-batcher, token, limits and metrics); it
+needs --workers 1 (one data plane per process).
 An image bundle is served through the same routes with image bodies (see gan_jax/serve/app.py);
 --max-image-side and --max-image-pixels bound what an upload may declare before it is decoded.
 """
@@ -58,7 +60,9 @@ def log_config(level: str) -> dict:
     return config
 
 
-def _check_grpc(grpc_port: int, http_port: int) -> None:
+def _check_grpc(grpc_port: int, http_port: int, workers: int) -> None:
+    if workers != 1:
+        raise ValueError("--grpc-port needs --workers 1 (gRPC and HTTP share one data plane per process)")
     if grpc_port == http_port or not 0 < grpc_port < 65536:
         raise ValueError(
             f"--grpc-port must be a free port other than the HTTP port {http_port}, got {grpc_port}"
@@ -96,13 +100,13 @@ def run(args: argparse.Namespace) -> int:
     if args.max_batch < 1 or args.max_body_bytes < 1 or args.workers < 1:
         raise ValueError("--max-batch, --max-body-bytes and --workers must be >= 1")
     image_limits = _image_limits(args)
-    if not args.echo:
+    if not args.echo and args.workers > 1:
         from gan_jax.artifacts import bundle
 
         bundle.load(uri)  # fail here, with a clear message, before any worker starts
     port = args.port or int(os.environ.get("AIP_HTTP_PORT") or os.environ.get("PORT") or 8080)
     if args.grpc_port is not None:
-        _check_grpc(args.grpc_port, port)
+        _check_grpc(args.grpc_port, port, args.workers)
     settings = {
         "token": load_token(args.token_file),
         "max_batch": args.max_batch,
@@ -118,17 +122,30 @@ def run(args: argparse.Namespace) -> int:
         "echo": args.echo,
         "settings": settings,
     }
-    os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory
-    uvicorn.run(
-        "gan_jax.serve.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=port,
-        workers=args.workers,
-        access_log=False,
-        log_level=args.log_level,
-        log_config=log_config(args.log_level),
-        loop="auto",
-        http="auto",
+    options = {"access_log": False, "log_level": args.log_level, "log_config": log_config(args.log_level)}
+    if args.workers > 1:  # every worker process loads the bundle and serves HTTP
+        os.environ[ENV_SPEC] = orjson.dumps(spec).decode()  # read by each worker's app factory
+        uvicorn.run(
+            "gan_jax.serve.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=port,
+            workers=args.workers,
+            **options,
+        )
+        return 0
+    import logging.config
+
+    from gan_jax.serve import dataplane, predictor, server
+
+    logging.config.dictConfig(options["log_config"])  # so that loading the bundle is logged too
+    settings = dataplane.ServeSettings.from_env(**settings)
+    served = predictor.load(
+        uri,
+        max_batch=args.max_batch,
+        name=args.model_name,
+        echo=args.echo,
+        image_limits=settings.image_limits,
     )
+    server.Server(dataplane.DataPlane(served, settings), args.host, port, **options).run()
     return 0

@@ -1,6 +1,8 @@
-"""One pure-ASGI middleware in front of the app: bearer-token auth, body-size limit, Prometheus
-metrics and a last-resort 500 with a request id. Pure ASGI because Starlette's
-BaseHTTPMiddleware costs more per request than the model does.
+"""Auth, metrics and limits, written once for both protocols: the bearer-token check (`Auth`)
+and the metrics registry (`Metrics`) that the data plane holds and both front ends use, and
+the HTTP front end's one pure-ASGI middleware that applies them (plus the body-size limit and a
+last-resort 500 with a request id). Pure ASGI because Starlette's BaseHTTPMiddleware costs more
+per request than the model does.
 
 Nothing here logs a body, a query string or a header value: requests carry patient data.
 """
@@ -17,7 +19,7 @@ import uuid
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from gan_jax.serve.schemas import ApiError
+from gan_jax.serve.errors import ApiError
 
 log = logging.getLogger("gan_jax.serve")
 TOKEN_ENV, TOKEN_FILE_ENV = "GAN_JAX_API_TOKEN", "GAN_JAX_API_TOKEN_FILE"
@@ -76,14 +78,31 @@ class Metrics:
         child[1].observe(seconds)
 
 
+class Auth:
+    """The bearer-token check of both protocols (HTTP `Authorization` header, gRPC
+    `authorization` metadata): constant-time, and open when no token is set."""
+
+    MESSAGE = "missing or wrong bearer token (send 'Authorization: Bearer <token>')"
+
+    def __init__(self, token: str | None):
+        self.token = token.encode() if token else None
+
+    def allows(self, value: bytes | str | None) -> bool:
+        if self.token is None:
+            return True
+        if isinstance(value, str):
+            value = value.encode("latin-1", "replace")
+        if value is None or value[:7].lower() != b"bearer ":
+            return False
+        return hmac.compare_digest(value[7:].strip(), self.token)
+
+
 class AuthLimitsMetrics:
     """ASGI middleware: auth, size limit, metrics, and a JSON 500 for anything unexpected."""
 
-    def __init__(
-        self, app, *, token: str | None, open_paths: set[str], max_body_bytes: int, metrics: Metrics
-    ):
+    def __init__(self, app, *, auth: Auth, open_paths: set[str], max_body_bytes: int, metrics: Metrics):
         self.app = app
-        self.token = token.encode() if token else None
+        self.auth = auth
         self.open_paths = open_paths
         self.max_body = max_body_bytes
         self.metrics = metrics
@@ -104,9 +123,10 @@ class AuthLimitsMetrics:
         except Exception as e:  # noqa: BLE001 - the last line of defence: never crash, never leak
             await self._internal_error(scope, e, send_tracked, state["started"])
         finally:
-            route = scope.get("route")
-            label = getattr(route, "path", None) or (
-                "denied" if state["status"] in (401, 413) else "unmatched"
+            # The route template (set by serve/app.py's endpoints), so /v2/models/x/infer and
+            # /v2/models/y/infer count as one route.
+            label = getattr(scope.get("endpoint"), "template", None) or (
+                "denied" if state["status"] in (401, 413) else "other"
             )
             self.metrics.observe(label, scope["method"], state["status"], time.perf_counter() - t0)
 
@@ -117,8 +137,8 @@ class AuthLimitsMetrics:
                 auth = value
             elif name == b"content-length":
                 length = value
-        if self.token is not None and scope["path"] not in self.open_paths and not self._authorized(auth):
-            error = ApiError(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')")
+        if scope["path"] not in self.open_paths and not self.auth.allows(auth):
+            error = ApiError(401, Auth.MESSAGE)
             return await _send_error(send, error, extra=[(b"www-authenticate", b"Bearer")])
         if length is not None:
             if not length.isdigit() or int(length) > self.max_body:
@@ -126,11 +146,6 @@ class AuthLimitsMetrics:
         elif scope["method"] in ("POST", "PUT"):
             receive = self._counting(receive)  # chunked upload: count while reading
         await self.app(scope, receive, send)
-
-    def _authorized(self, auth: bytes | None) -> bool:
-        if auth is None or auth[:7].lower() != b"bearer ":
-            return False
-        return hmac.compare_digest(auth[7:].strip(), self.token)  # constant time
 
     def _too_large(self) -> ApiError:
         return ApiError(

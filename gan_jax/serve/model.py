@@ -1,18 +1,17 @@
 """What the server scores with: a bundle's jitted predict function, padded to a few fixed batch
 sizes (compiled and warmed up once), an echo model for measuring the server alone, and a
-micro-batcher that merges concurrent requests into one call."""
+micro-batcher that merges concurrent requests into one call. Kind-agnostic: the bundle says
+what one case is (`Bundle.input_shape`, `input_dtype`, `input_bounds`)."""
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import dataclasses
 import time
 
 import numpy as np
 
-from gan_jax.data.cases import scaler_bounds
-from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
+from gan_jax.data.wdbc import FEATURE_NAMES
 
 
 class NonFiniteProbability(FloatingPointError):
@@ -46,25 +45,16 @@ def batch_buckets(max_batch: int) -> tuple[int, ...]:
 
 
 class BundleModel:
-    """A bundle's model behind fixed batch sizes: never recompiles after `warmup`. Scores
-    float32 feature rows [N, F] (table bundle) or uint8 images [N, H, W, C] (image bundle)."""
+    """A bundle's model behind fixed batch sizes: never recompiles after `warmup`. Scores a batch
+    [N, *bundle.input_shape] of `bundle.input_dtype` (float32 feature rows or uint8 images)."""
 
-    def __init__(self, bundle, max_batch: int = 1024, name: str = "gan_jax"):
+    def __init__(self, bundle, max_batch: int = 1024):
         self.bundle = bundle
-        self.kind = bundle.kind
-        self.name = name
         self.version = bundle.model_version
-        self.feature_names = tuple(bundle.feature_names)
-        self.label_names = tuple(bundle.label_names)
+        self.input_shape, self.input_dtype = tuple(bundle.input_shape), bundle.input_dtype
+        self.bounds = bundle.input_bounds()  # what a table model can score; None: any value
         self.buckets = batch_buckets(max_batch)
         self._fn = bundle.predict_fn()
-        if self.kind == "image":
-            self.input_shape, self.input_dtype = bundle.image_shape, np.uint8
-            self.bounds = None
-        else:
-            self.input_shape, self.input_dtype = (len(self.feature_names),), np.float32
-            scaler = bundle.params["scaler"]
-            self.bounds = scaler_bounds(scaler["shift"], scaler["scale"])  # what it can score
 
     def warmup(self) -> float:
         """Compiles and runs every batch size once; returns the seconds it took."""
@@ -84,48 +74,22 @@ class BundleModel:
         )
         return np.asarray(self._fn(padded))[: len(x)]
 
-    def info(self) -> dict:
-        b = self.bundle
-        shape = {"image_shape": list(self.input_shape)} if self.kind == "image" else {}
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "model_version": self.version,
-            "checksum": b.checksum,
-            "feature_names": list(self.feature_names),
-            **shape,
-            "label_names": list(self.label_names),
-            "metrics": b.meta.get("metrics"),
-            "training": b.meta.get("training"),
-            "versions": b.meta.get("versions"),
-            "config": dataclasses.asdict(b.config),
-        }
-
 
 class EchoModel:
-    """A do-nothing model (probability 0 for every row) with the WDBC schema, so a load test can
+    """A do-nothing model (probability 0 for every row) of WDBC feature rows, so a load test can
     measure the server without the model."""
 
-    def __init__(self, max_batch: int = 1024, name: str = "echo"):
-        self.name, self.version = name, "echo"
-        self.feature_names, self.label_names = FEATURE_NAMES, LABEL_NAMES
-        self.kind = "table"
-        self.buckets = batch_buckets(max_batch)
+    def __init__(self, max_batch: int = 1024):
+        self.version = "echo"
+        self.input_shape, self.input_dtype = (len(FEATURE_NAMES),), np.dtype(np.float32)
         self.bounds = None  # any float32 value
+        self.buckets = batch_buckets(max_batch)
 
     def warmup(self) -> float:
         return 0.0
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.zeros(len(x), np.float32)
-
-    def info(self) -> dict:
-        return {
-            "name": self.name,
-            "model_version": self.version,
-            "feature_names": list(self.feature_names),
-            "label_names": list(self.label_names),
-        }
 
 
 class MicroBatcher:
