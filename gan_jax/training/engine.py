@@ -123,9 +123,6 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; names the run and the step."""
 
 
-# --- keys, rows, runs ------------------------------------------------------------------------
-
-
 def run_keys(seed: int, run_ids: np.ndarray) -> jax.Array:
     """Each run's base key, a function of the seed and the run's index only."""
     base = jax.random.key_data(jax.random.key(seed))
@@ -193,9 +190,6 @@ def runs_mesh(devices: list | None = None) -> Mesh:
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("runs",))
 
 
-# --- placement ----------------------------------------------------------------------
-
-
 def put(tree: Any, sharding: NamedSharding) -> Any:
     """Host arrays as global arrays on `sharding` (each process feeds its own devices)."""
     return jax.tree.map(lambda a: distributed.global_array(a, sharding), tree)
@@ -215,9 +209,6 @@ def place_inputs(mesh: Mesh, runs: RunSpec, data: Any, n_blocks: int = 1):
 def unpad(tree: Any, n_runs: int) -> Any:
     """The first n_runs runs of a padded [R_padded, ...] pytree."""
     return jax.tree.map(lambda a: a[:n_runs], tree)
-
-
-# --- the schedule and the fused chunk -----------------------------------------------------------
 
 
 def phase_schedule(schedule: Schedule, start_step: int = 0) -> list[tuple[str, int, int]]:
@@ -322,12 +313,8 @@ def train_runs(
     device). A run trained alone (R = 1) uses other compiled kernels, so it agrees with the
     same run in a batch only up to float rounding, which grows over training.
 
-    The runs of a call may train in blocks, one after another inside the same compiled
-    program (`block_runs`): each block keeps its state in the CPU's cache through a whole
-    chunk of steps instead of streaming every run's state through memory at every step.
-    Blocks change no model: a block's runs are bit-identical to an unblocked call of just
-    those runs (same runs per device), and agree with one unblocked call of all runs up to
-    float rounding (another batch width per device may round differently), as above.
+    The runs may train in blocks inside the same program (`block_runs`, `blocks.run_blocks`):
+    a block's runs are bit-identical to an unblocked call of just those runs.
 
     Args:
       state: a state to resume from (e.g. restored from a checkpoint); training continues
@@ -372,9 +359,6 @@ def train_runs(
     if jax.process_count() > 1:  # every process gets every run's state, as host arrays
         state = distributed.to_host(state)
     return TrainResult(unpad(state, n_runs) if padded else state, history)
-
-
-# --- prediction ---------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=32)

@@ -26,6 +26,7 @@ from gan_jax.training.image import (
     phase_step,
     start_gan_phase,
 )
+from gan_jax.training.input_pipeline import ImageBatches
 
 
 def data_mesh(devices: list | None = None) -> Mesh:
@@ -97,8 +98,6 @@ def fit(
     Raises:
       NonFiniteLossError: a loss was NaN/inf (checked at log time).
     """
-    from gan_jax.training.input_pipeline import ImageBatches
-
     mesh = mesh or data_mesh()
     if config.batch_size % mesh.size:
         raise ValueError(f"batch_size {config.batch_size} does not split over {mesh.size} devices")
