@@ -1,15 +1,16 @@
-"""Throughput benchmark of the image path (gan_jax.training.train_images on the synthetic nuclei set read
+"""Throughput benchmark of the image path (gan_jax.training.image and image_fit on the synthetic nuclei set
+read
 through its TFDS array_record source), in images per second, for each compute dtype:
 
-(a) fit: `train_images.fit` as a training run calls it: one jitted step per batch (state
+(a) fit: `image_fit.fit` as a training run calls it: one jitted step per batch (state
     donated, batch split over the "data" mesh axis), batches from the prefetching
     `ImageBatches`, losses pulled to the host every `log_every` steps only;
-(b) loop: the same step (`train_images.step_fn`'s own step function) jitted without donation
+(b) loop: the same step (`image_fit.step_fn`'s own step function) jitted without donation
     and called from a naive per-step loop: each batch read and `device_put` on the host in the
     loop (no prefetch), every loss read with `float()` (a host sync per step). Same devices,
     same sharding, same batches, so (a)/(b) compares equal resources, and both start each round
     from the same state at the same batch position: their parameters must agree;
-(c) fused: `train_images.train_image_runs` as the image study calls it, with R = the number of
+(c) fused: `image.train_runs` as the image study calls it, with R = the number of
     local devices runs (one per device): R independent models, each drawing batches of
     `batch_size` from all rows in-graph out of the device-resident images, `lax.scan` over a
     round's steps, `vmap` over the runs, state donated. Its images/s are summed over the runs
@@ -52,7 +53,7 @@ from benchmarks.bench_train import compile_clock
 from gan_jax import runtime
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
-from gan_jax.training import train, train_images
+from gan_jax.training import engine, image, image_fit
 from gan_jax.training.input_pipeline import ImageBatches, read_all
 
 PHASES = ("ae", "gan")
@@ -125,8 +126,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def bench_config(quick: bool, dtype: str) -> train_images.ImageConfig:
-    base = train_images.TINY if quick else train_images.ImageConfig()
+def bench_config(quick: bool, dtype: str) -> image.ImageConfig:
+    base = image.TINY if quick else image.ImageConfig()
     return dataclasses.replace(base, compute_dtype=dtype)
 
 
@@ -151,7 +152,7 @@ def timed(fn) -> dict:
     }
 
 
-# --- (a) train_images.fit ------------------------------------------------------------------
+# --- (a) image_fit.fit ------------------------------------------------------------------
 
 
 def phase_steps(phase: str, start: int, n: int) -> dict:
@@ -162,9 +163,9 @@ def phase_steps(phase: str, start: int, n: int) -> dict:
 
 
 def fit_steps(config, source, mesh, phase: str, state, n: int):
-    """n more steps of `phase` through `train_images.fit`, from `state` (None: a fresh init)."""
+    """n more steps of `phase` through `image_fit.fit`, from `state` (None: a fresh init)."""
     start = 0 if state is None else int(jax.device_get(state.step))
-    return train_images.fit(config, source, mesh=mesh, state=state, **phase_steps(phase, start, n))[0]
+    return image_fit.fit(config, source, mesh=mesh, state=state, **phase_steps(phase, start, n))[0]
 
 
 # --- (b) the naive per-step loop -----------------------------------------------------------
@@ -173,8 +174,8 @@ def fit_steps(config, source, mesh, phase: str, state, n: int):
 def loop_trainer(config, source, mesh, phase: str, state):
     """Returns (run(state, n) -> state, compile timing): (b) for `phase`, compiled ahead of time
     for `state`'s shapes (so its compilation is timed without running a step)."""
-    step = jax.jit(train_images.step_fn(config, phase, mesh).__wrapped__)  # no donation, no pinned shardings
-    sharding = train_images.batch_sharding(mesh)
+    step = jax.jit(image_fit.step_fn(config, phase, mesh).__wrapped__)  # no donation, no pinned shardings
+    sharding = image_fit.batch_sharding(mesh)
     replicated = NamedSharding(mesh, PartitionSpec())
     labeled = jax.device_put(jnp.ones(len(source), bool), replicated)  # fit's default: all labelled
     key = jax.device_put(jax.random.key(config.seed), replicated)
@@ -198,26 +199,24 @@ def loop_trainer(config, source, mesh, phase: str, state):
 # --- (c) the fused run-vmapped trainer ------------------------------------------------------
 
 
-def fused_runs(config, labels: np.ndarray) -> train.RunSpec:
+def fused_runs(config, labels: np.ndarray) -> engine.RunSpec:
     """(c)'s runs: one per local device, each training on every row with every label (like (a)),
     each its own model (its own key: init, batch draws, noise)."""
     every_row = np.ones((jax.local_device_count(), len(labels)), bool)
-    return train_images.make_runs(config, labels, every_row, every_row)
+    return image.make_runs(config, labels, every_row, every_row)
 
 
 def fused_trainer(config, images: np.ndarray, labels: np.ndarray, runs, phase: str):
     """Returns run(state, n) -> state: (c), n more steps of `phase` for every run through
-    `train_images.train_image_runs` as a study calls it (one fused chunk of n steps: the images
+    `image.train_runs` as a study calls it (one fused chunk of n steps: the images
     placed on the devices, batches drawn in-graph, lax.scan over steps, vmap over runs sharded
     over all devices, one host sync), from `state` (None: a fresh init of every run)."""
-    mesh = train.runs_mesh()
+    mesh = engine.runs_mesh()
 
     def run(state, n: int):
         start = 0 if state is None else int(np.asarray(jax.device_get(state.step))[0])
         steps = phase_steps(phase, start, n)
-        result = train_images.train_image_runs(
-            config, images, labels, runs, mesh=mesh, state=state, log_every=n, **steps
-        )
+        result = image.train_runs(config, images, labels, runs, mesh=mesh, state=state, log_every=n, **steps)
         return result.state
 
     return run
@@ -226,8 +225,8 @@ def fused_trainer(config, images: np.ndarray, labels: np.ndarray, runs, phase: s
 def fused_step_flops(config, images: np.ndarray, labels: np.ndarray, runs, phase: str, state) -> float:
     """FLOPs of one fused step of all runs: XLA's cost analysis of the whole (unpartitioned)
     one-step chunk (lowered, not compiled; one step, so a loop counted once is still exact)."""
-    chunk = train_images.fused_image_chunk_fn(config.structure(), phase, 1)
-    return _cost(chunk.lower(state, runs, images, np.asarray(labels, np.int32)).cost_analysis())
+    chunk = engine.fused_chunk_fn(image.TRAINER, image.program(config.structure(), phase), phase, 1)
+    return _cost(chunk.lower(state, runs, (images, np.asarray(labels, np.int32))).cost_analysis())
 
 
 # --- FLOPs, the matmul ceiling, vendor peaks -----------------------------------------------
@@ -244,10 +243,10 @@ def step_flops(config, source, mesh, phase: str, state) -> dict:
     and the FLOPs the devices execute (the compiled per-device program × devices; higher when
     work is replicated on every device instead of split over the batch)."""
     replicated = NamedSharding(mesh, PartitionSpec())
-    with ImageBatches(source, config.batch_size, sharding=train_images.batch_sharding(mesh)) as batches:
+    with ImageBatches(source, config.batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
         batch = next(batches)
     labeled = jax.device_put(jnp.ones(len(source), bool), replicated)
-    lowered = train_images.step_fn(config, phase, mesh).lower(state, batch, labeled, jax.random.key(0))
+    lowered = image_fit.step_fn(config, phase, mesh).lower(state, batch, labeled, jax.random.key(0))
     model = _cost(lowered.cost_analysis())
     executed = _cost(lowered.compile().cost_analysis()) * mesh.size
     return {"model": model, "executed": executed, "replicated_work_factor": executed / model}
@@ -258,7 +257,7 @@ def matmul_ceiling(mesh, dtype: str, size: int, repeats: int = 5, min_batch_s: f
     devices (so it uses them all, like the step), over `repeats` timed batches of calls."""
     size = size // mesh.size * mesh.size
     key_a, key_b = jax.random.split(jax.random.key(0))
-    a = jax.device_put(jax.random.normal(key_a, (size, size), dtype), train_images.batch_sharding(mesh))
+    a = jax.device_put(jax.random.normal(key_a, (size, size), dtype), image_fit.batch_sharding(mesh))
     b = jax.device_put(jax.random.normal(key_b, (size, size), dtype), NamedSharding(mesh, PartitionSpec()))
     dot = jax.jit(jnp.dot)
     jax.block_until_ready(dot(a, b))  # compile
@@ -298,7 +297,7 @@ def vendor_peak(device_kind: str, dtype: str) -> float | None:
 def pipeline_rate(source, batch_size: int, mesh, n_batches: int) -> dict:
     """Images/s of `ImageBatches` (shuffled reads in threads, prefetch, device_put onto the mesh),
     each batch blocked until on the devices; the first batch (thread start-up) is not timed."""
-    with ImageBatches(source, batch_size, sharding=train_images.batch_sharding(mesh)) as batches:
+    with ImageBatches(source, batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
         jax.block_until_ready(next(batches))
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n_batches):
@@ -453,7 +452,7 @@ def bf16_vs_f32(dtypes: dict) -> dict | None:
 
 
 def run_benchmark(args, source) -> dict:
-    mesh = train_images.data_mesh()
+    mesh = image_fit.data_mesh()
     kind = args.vendor_peak_kind or jax.devices()[0].device_kind
     data = read_all(source)
     memory = ArraySource(**_arrays(data), source=f"{source.source} (in memory)")
@@ -500,10 +499,10 @@ def _arrays(batch: dict) -> dict:
 
 def notes() -> list[str]:
     return [
-        "(b) is the same step (train_images.step_fn's function) jitted without donation and called from "
+        "(b) is the same step (image_fit.step_fn's function) jitted without donation and called from "
         "a per-step Python loop that reads and device_puts each batch in the loop (no prefetch) and "
         "reads every loss with float() (a host sync per step); same devices, sharding and batches as (a).",
-        "(c) is train_images.train_image_runs, the fused trainer of the image study, with one run per "
+        "(c) is image.train_runs, the fused trainer of the image study, with one run per "
         "local device: it trains that many INDEPENDENT models (each its own init, batches and noise), "
         "each drawing batches of the same size from all rows in-graph out of the device-resident "
         "images (no input pipeline), lax.scan over a round's steps, vmap over the runs (sharded one "

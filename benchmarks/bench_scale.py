@@ -5,13 +5,13 @@ CV) with random hyperparameter settings, every setting × fold one run.
     XLA CPU devices, each in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=N
     (simulated devices: on a machine with fewer cores they share the cores);
 (b) runs per compiled call: 10, 100, 1,000, 10,000 runs (1 to 1,000 settings × 10 folds) in ONE
-    `train.train_runs` call each (one compiled program per phase: log_every = the longest
+    `table.train_runs` call each (one compiled program per phase: log_every = the longest
     phase), runs/s; sizes whose estimated memory exceeds half of the free memory are skipped
     and said so;
 (c) the sweep in one call against one call per setting (10 runs each) in the same process:
     the loop is timed on a measured subset of settings and extrapolated to all of them (said
     so in the output);
-(d) run blocks (`train.train_runs(block_runs=...)`): the same runs in one call with other
+(d) run blocks (`table.train_runs(block_runs=...)`): the same runs in one call with other
     block sizes, unblocked included, to show what blocking buys and how the default was
     chosen. (b) and (c) use the default ("auto": blocks on CPU, none on GPU/TPU).
 
@@ -48,7 +48,7 @@ from gan_jax import runtime
 from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import train
+from gan_jax.training import blocks, engine, table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_FOLDS = 10
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--block-runs",
         default="auto",
         help="runs per device per block in (a)-(c): auto "
-        "(default: train.default_block_runs), none, or an int",
+        "(default: blocks.default_block_runs), none, or an int",
     )
     p.add_argument(
         "--block-sizes", help="block sizes timed in (d) (default none,4,auto,32; quick none,auto,2)"
@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _block_runs(p: argparse.ArgumentParser, text: str) -> int | str | None:
-    """'auto' | 'none' | a positive int, as `train.train_runs(block_runs=...)` takes it."""
+    """'auto' | 'none' | a positive int, as `table.train_runs(block_runs=...)` takes it."""
     if text in ("auto", "none"):
         return None if text == "none" else text
     if not text.isdigit() or int(text) < 1:
@@ -160,8 +160,9 @@ class Bench:
         """One fused call: train + score len(settings) × 10 runs, in blocks of `block_runs` runs
         per device (default: the benchmark's --block-runs); wall and CPU seconds, blocks."""
         block_runs = block.get("block_runs", self.block_runs)
-        n_blocks = train.n_run_blocks(
-            self.config, self.x.shape, mesh or train.runs_mesh(), len(settings) * N_FOLDS, block_runs
+        per_run = table.run_bytes(self.config, self.x, self.y)
+        n_blocks = blocks.n_run_blocks(
+            per_run, mesh or engine.runs_mesh(), len(settings) * N_FOLDS, block_runs
         )
         runs = sweep.sweep_runs(self.y, settings, self.folds)
         eval_masks = np.tile(~self.folds, (len(settings), 1))
@@ -185,7 +186,7 @@ def free_memory_bytes() -> int:
 def runs_per_call(bench: Bench, sizes: list[int], save=lambda rows: None) -> list[dict]:
     """(b): first call (with compilation) and, up to 1,000 runs, a second steady call; `save`
     gets the rows so far after each size (the large sizes are slow: a stopped run keeps them)."""
-    per_run_bytes = train.state_bytes_per_run(bench.config, bench.x.shape[1])
+    per_run_bytes = table.state_bytes(bench.config, bench.x.shape[1])
     rows = []
     for size in sizes:
         # State (Adam moments inside; donated, so updated in place) and a copy while gathering,
@@ -470,7 +471,7 @@ def markdown(rec: dict) -> str:
         f"{rec['device']['count']} × {rec['device']['kind']}, {rec['host']['cpu_count']} cores, "
         f"`{rec['command']}`, commit {rec['git_commit'][:12]}. Runs train in blocks of "
         f"{rec.get('block_runs_per_device', 'all')} runs per device (--block-runs "
-        f"{rec.get('block_runs', 'none')}; `train.default_block_runs`) unless a row says otherwise.",
+        f"{rec.get('block_runs', 'none')}; `blocks.default_block_runs`) unless a row says otherwise.",
     ]
     for key, (title, part) in PARTS.items():
         why = rec.get(f"{key}_skipped", "the run stopped before it")
@@ -505,7 +506,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = harness.record(argv, module="benchmarks.bench_scale")
     bench = Bench(args)
     full = load_experiment(args.experiment)
-    platform_name = train.runs_mesh().devices.flat[0].platform
+    platform_name = engine.runs_mesh().devices.flat[0].platform
     record.update(
         {
             "benchmark": "bench_scale",
@@ -516,10 +517,10 @@ def main(argv: list[str] | None = None) -> dict:
             "config": bench.config.to_dict(),
             "search_space": SPACE,
             "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},
-            "state_bytes_per_run": train.state_bytes_per_run(bench.config, bench.x.shape[1]),
+            "state_bytes_per_run": table.state_bytes(bench.config, bench.x.shape[1]),
             "block_runs": str(args.block_runs).lower(),
             "block_runs_per_device": (
-                train.default_block_runs(bench.config, bench.x.shape, platform_name)
+                blocks.default_block_runs(table.run_bytes(bench.config, bench.x, bench.y), platform_name)
                 if args.block_runs == "auto"
                 else args.block_runs
             ),

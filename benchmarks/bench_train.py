@@ -1,9 +1,10 @@
 """Training-speed benchmark of an experiment's cross-validation runs (default: the paper config
-on the bundled WDBC, 10 × 10-fold = 100 runs), through gan_jax.training.train's public functions only:
+on the bundled WDBC, 10 × 10-fold = 100 runs), through
+gan_jax.training.table's and .engine's public functions only:
 
-(a) fused: `train.make_runs` + `train.train_runs` on all runs, as `gan-jax train` calls them
+(a) fused: `table.make_runs` + `table.train_runs` on all runs, as `gan-jax train` calls them
     (one jitted `lax.scan` per chunk, vmapped over runs, runs sharded over one CPU device per core);
-(b) loop: the same model one run at a time: `jit(train.ae_step)` / `jit(train.gan_step)` called
+(b) loop: the same model one run at a time: `jit(table.ae_step)` / `jit(table.gan_step)` called
     once per step from a Python for-loop (flax-example style);
 (c) scikit-learn: `MLPClassifier` of the discriminator's hidden sizes on the same folds, fitted
     by one worker process per core (joblib, n_jobs = cores), so (a) and (c) use the same cores.
@@ -44,7 +45,7 @@ from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate
 from gan_jax.models import preprocess
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
 # The events JAX records (with start and end) for each compilation step of a jitted call.
 COMPILE_EVENTS = (
@@ -107,8 +108,8 @@ def timed(fn) -> dict:
 
 def fused_call(config: Config, x, y, masks: np.ndarray) -> dict:
     def fit():
-        runs = train.make_runs(config, y, masks)
-        return train.train_runs(config, x, y, runs).state.disc.params
+        runs = table.make_runs(config, y, masks)
+        return table.train_runs(config, x, y, runs).state.disc.params
 
     return timed(fit)
 
@@ -119,30 +120,30 @@ def fused_call(config: Config, x, y, masks: np.ndarray) -> dict:
 def loop_trainer(config: Config, x, y, masks: np.ndarray):
     """Returns train_one(r) -> run r's discriminator params, trained by (b). Same model, keys and
     hyperparameters as (a): the step key is fold_in(second half of split(run key), step) as in
-    `train.train_chunk`, so (b)'s params can be checked against (a)'s."""
+    `engine.train_chunk`, so (b)'s params can be checked against (a)'s."""
     structure = config.structure()
-    nets = train.build_networks(structure, x.shape[1])
-    runs = train.make_runs(config, y, masks)
+    nets = table.build_networks(structure, x.shape[1])
+    runs = table.make_runs(config, y, masks)
     xd, yd = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
 
-    def step(phase, state, step_key, hp: train.HParams, inputs, rows):
+    def step(phase, state, step_key, hp: engine.HParams, inputs, rows):
         key = jax.random.fold_in(step_key, state.step)
         draw_train, draw_lab = _sampler(*rows[:2]), _sampler(*rows[2:])
         if phase == "ae":
-            state, metrics = train.ae_step(nets, structure, state, key, hp, inputs, draw_train)
+            state, metrics = table.ae_step(nets, structure, state, key, hp, inputs, draw_train)
         else:
-            state, metrics = train.gan_step(nets, structure, state, key, hp, inputs, yd, draw_lab, draw_train)
+            state, metrics = table.gan_step(nets, structure, state, key, hp, inputs, yd, draw_lab, draw_train)
         return state._replace(step=state.step + 1), metrics
 
     # Jitted once, outside every loop, state donated (big_vision / flax style).
-    steps = {p: jax.jit(functools.partial(step, p), donate_argnums=(0,)) for p in train.PHASES}
-    init = jax.jit(functools.partial(train.init_state, structure))
+    steps = {p: jax.jit(functools.partial(step, p), donate_argnums=(0,)) for p in ("ae", "gan")}
+    init = jax.jit(functools.partial(table.init_state, structure))
     # Once per run / phase, outside the step (a flax-style input pipeline): the rows each
     # sampler draws from, the scaled rows, then the frozen encoder's codes.
     rows_of = jax.jit(lambda run: (*_sorted_rows(run.train_mask), *_sorted_rows(run.labeled_mask)))
     features = {
-        "ae": jax.jit(lambda state: preprocess.apply(state.scaler, xd)),
-        "gan": jax.jit(lambda state: train.classifier_inputs(structure, train.model_params(state), xd)),
+        "ae": jax.jit(lambda state: preprocess.apply(state.fitted, xd)),
+        "gan": jax.jit(lambda state: table.classifier_inputs(structure, table.model_params(state), xd)),
     }
 
     def run_inputs(r: int):
@@ -151,8 +152,8 @@ def loop_trainer(config: Config, x, y, masks: np.ndarray):
 
     def train_one(r: int):
         run, step_key, rows = run_inputs(r)
-        state = init(xd, run)
-        for phase, _, n_steps in train.phase_schedule(config):
+        state = init((xd, yd), run)
+        for phase, _, n_steps in engine.phase_schedule(table.schedule(config)):
             args = (step_key, run.hparams, features[phase](state), rows)
             metrics = []
             for _ in range(n_steps):
@@ -182,7 +183,7 @@ def _sorted_rows(mask: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _sampler(rows: jax.Array, n: jax.Array):
-    """Draws like `train.row_sampler(mask)` from its index sorted once per run: row_sampler
+    """Draws like `engine.row_sampler(mask)` from its index sorted once per run: row_sampler
     re-sorts on every call, ~40 µs CPU per step in (b) that (a) pays once per chunk. The check
     of (b)'s params against (a)'s shows the draws are the same."""
     return lambda key, size: rows[jax.random.randint(key, (size,), 0, n)]
@@ -255,7 +256,7 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
 def clear_in_memory_caches() -> None:
     """Drops compiled programs held in memory; the persistent compilation cache stays."""
     jax.clear_caches()
-    train.fused_chunk_fn.cache_clear()
+    engine.fused_chunk_fn.cache_clear()
 
 
 def run_benchmark(config: Config, x, y, masks: np.ndarray, args) -> dict:
@@ -326,7 +327,9 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
     fused = [r["fused"] for r in rounds]
     loops = [c for r in rounds for c in r["loop"]]
     fits = [f for r in rounds for f in r["sklearn"]]
-    flops_per_run = sum(n * raw["step_flops"][phase] for phase, _, n in train.phase_schedule(config))
+    flops_per_run = sum(
+        n * raw["step_flops"][phase] for phase, _, n in engine.phase_schedule(table.schedule(config))
+    )
     a = {
         "runs": n_runs,
         "cores": raw["cores"],
@@ -339,7 +342,7 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
         "after_clear_caches_s": raw["warm"]["wall"],
         "after_clear_caches_compile_s": _compile_or_none(raw["warm"]["compile"]),
         "compile_in_timed_calls_s": max(c["compile"] for c in fused),  # > 0: a recompilation
-        "how": "train.make_runs + train.train_runs(config, x, y, runs) on all runs incl. init, "
+        "how": "table.make_runs + table.train_runs(config, x, y, runs) on all runs incl. init, "
         "blocked until ready; rates over the rounds' calls (already compiled); first_call_* is "
         "the process's first call (persistent cache as in cache_was_empty), after_clear_caches_* "
         "a call after jax.clear_caches() (persistent cache filled)",
@@ -357,8 +360,8 @@ def summarize(config: Config, raw: dict, n_runs: int) -> dict:
             for c in loops
         ),
         "how": "one run at a time: jit(init), per phase jit(features), then jit(step, donate state) "
-        "of train.ae_step / train.gan_step in a Python for-loop, rows drawn as by "
-        "train.row_sampler from an index sorted once per run; the first run (run 0) carries the "
+        "of table.ae_step / table.gan_step in a Python for-loop, rows drawn as by "
+        "engine.row_sampler from an index sorted once per run; the first run (run 0) carries the "
         "compilation and is not in the rates",
     }
     c = {
@@ -541,7 +544,7 @@ def main(argv: list[str] | None = None) -> dict:
     rec.update(
         {
             "benchmark": "bench_train",
-            "measures": "training only (train.make_runs + train.train_runs and the two alternatives); "
+            "measures": "training only (table.make_runs + table.train_runs and the two alternatives); "
             "the whole reproduction's wall time is in study.json (`gan-jax reproduce`)",
             "quick": args.quick,
             "cache_was_empty": cache_was_empty,

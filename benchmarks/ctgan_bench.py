@@ -80,7 +80,7 @@ def train_both(args, gen_config, x, y, masks):
 
     jax.block_until_ready(result.state)
     ours_train = time.perf_counter() - t0
-    labels = aug.interleaved_labels(np.asarray(result.state.prior)[:, 1], n_max)
+    labels = aug.interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
     ours_rows = synth.sample(gen_config, result.state, labels, seed=gen_config.seed)  # warm-up too
     t0 = time.perf_counter()
     synth.sample(gen_config, result.state, labels, seed=gen_config.seed + 1)

@@ -4,7 +4,7 @@
   `gan-jax serve` server on loopback ("prediction (HTTP)"), and in process (a jitted predict of
   one run's model on one row, result fetched to the host) ("prediction").
 - training: one training run of the paper pipeline (scaler, autoencoder, semi-supervised GAN,
-  experiments/paper.py). n tasks = `train.train_runs` with n runs *batched* (vmapped), which is
+  experiments/paper.py). n tasks = `table.train_runs` with n runs *batched* (vmapped), which is
   how the pipeline trains its 100 CV runs; sequential runs would measure a pipeline nobody runs.
 
 Every window is measured by `benchmarks.energy.EnergyMeter` (NVML, RAPL, or a labelled CPU-time
@@ -106,7 +106,7 @@ def training_suite(config, data, masks: np.ndarray) -> tuple[TaskSuite, dict]:
     The returned dict receives the last trained state, which the prediction suite reuses."""
     import jax
 
-    from gan_jax.training import train
+    from gan_jax.training import table
 
     trained: dict[str, Any] = {}
     if len(masks) < 1:
@@ -115,13 +115,13 @@ def training_suite(config, data, masks: np.ndarray) -> tuple[TaskSuite, dict]:
     def run(n: int) -> None:
         if n > len(masks):
             raise ValueError(f"{n} training tasks asked, but the config has {len(masks)} CV runs")
-        runs = train.make_runs(config, data.y, masks[:n])
-        result = train.train_runs(config, data.x, data.y, runs)
+        runs = table.make_runs(config, data.y, masks[:n])
+        result = table.train_runs(config, data.x, data.y, runs)
         trained["state"] = jax.block_until_ready(result.state)
 
     how = (
         "one (repeat, fold) run of the config's CV; n runs train batched in one fused, vmapped "
-        "train.train_runs call, as the pipeline trains its 100 runs"
+        "table.train_runs call, as the pipeline trains its 100 runs"
     )
     # The first call per n compiles; running it once in prepare keeps compilation out of the fit.
     return TaskSuite("training", "training run", how, prepare=run, run=run), trained
@@ -134,10 +134,10 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
     import jax
     import jax.numpy as jnp
 
-    from gan_jax.training import train
+    from gan_jax.training import table
 
-    model = jax.device_put(jax.tree.map(lambda a: a[0], train.model_params(state)))  # run 0's model
-    predict = jax.jit(lambda x: train.predict_proba(config, model, x))
+    model = jax.device_put(jax.tree.map(lambda a: a[0], table.model_params(state)))  # run 0's model
+    predict = jax.jit(lambda x: table.predict_proba(config, model, x))
     rows = np.asarray(data.x, np.float32)
 
     def run(n: int) -> None:
@@ -146,7 +146,7 @@ def inprocess_prediction_suite(config, data, state) -> TaskSuite:
             float(predict(jnp.asarray(case))[0])  # to the host, as a server would
 
     how = (
-        "in process: jitted train.predict_proba of run 0's model (params baked in) on one "
+        "in process: jitted table.predict_proba of run 0's model (params baked in) on one "
         "row, the probability fetched to the host; one call per task"
     )
     return TaskSuite("prediction", "prediction", how, prepare=run, run=run)

@@ -9,8 +9,7 @@ Each ablation changes one thing of the paper config. Nothing here was chosen by 
 test folds: the settings are fixed before the study runs.
 """
 
-from experiments.paper import get_config as paper_config
-from gan_jax.config import Config
+from gan_jax.config import Config, load_experiment, quick_variant, split_quick
 
 # The study's claimed numbers (single undisclosed split), reproduced only as the paper's claims.
 PAPER_CLAIMS = {"accuracy": 0.9852, "precision": 0.9820, "recall": 0.9775, "f1": 0.9833}
@@ -27,7 +26,7 @@ LABEL_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
 
 def get_variants(base: Config | None = None) -> dict[str, Config]:
     """Model name -> config; the first is the paper pipeline, the rest each change one thing."""
-    base = base or paper_config()
+    base = base or load_experiment("paper")
     return {
         "paper (AE → SGAN)": base,
         "no autoencoder": base.replace(name="no_autoencoder", use_autoencoder=False),
@@ -39,9 +38,12 @@ def get_variants(base: Config | None = None) -> dict[str, Config]:
     }
 
 
-def get_config(variant: str = "paper") -> Config:
-    """One variant by its config name (paper, no_autoencoder, no_gan, zscore, latent_4, ...)."""
+def get_config(arg: str = "paper") -> Config:
+    """One variant by its config name (paper, no_autoencoder, no_gan, zscore, latent_4, ...);
+    "quick" (alone or after a comma: "no_gan,quick") makes it tiny."""
+    variant, quick = split_quick(arg)
     by_name = {c.name: c for c in get_variants().values()}
+    variant = variant or "paper"
     if variant not in by_name:
         raise ValueError(f"ablations has no variant {variant!r}; choose one of {sorted(by_name)}")
-    return by_name[variant]
+    return quick_variant(by_name[variant]) if quick else by_name[variant]

@@ -15,12 +15,16 @@ steps of batch 32, a generator of widths (16, 8). The time of the last run is in
 results/image_study.json. A GPU/TPU host would take 64×64 and 10 × 10-fold.
 """
 
-from gan_jax.studies.image_study import ImageStudyConfig
-from gan_jax.training.train_images import ImageConfig
+from gan_jax.config import split_quick
+from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
+from gan_jax.training.image import ImageConfig
 
 
-def get_config(variant: str = "images") -> ImageStudyConfig:
-    """The study ("images"), or "full_labels" (100 % labelled only: half the cost)."""
+def get_config(arg: str = "images") -> ImageStudyConfig:
+    """The study ("images"), or "full_labels" (100 % labelled only: half the cost); "quick"
+    (alone or after a comma) makes it tiny."""
+    variant, quick = split_quick(arg)
+    variant = variant or "images"
     model = ImageConfig(
         image_shape=(16, 16, 3),
         batch_size=32,
@@ -51,4 +55,4 @@ def get_config(variant: str = "images") -> ImageStudyConfig:
     }
     if variant not in variants:
         raise ValueError(f"images has no variant {variant!r}; choose one of {sorted(variants)}")
-    return variants[variant]
+    return quick_variant(variants[variant]) if quick else variants[variant]

@@ -1,5 +1,5 @@
 """Synthetic patients: an AC-GAN (Odena et al. 2017) conditioned on the diagnosis, in the
-log1p + z-score space of each training fold, trained by `train.train_synth_runs` (one fused,
+log1p + z-score space of each training fold, trained by `gan_jax.training.synth.train_synth_runs` (one fused,
 run-vmapped call over all CV runs).
 
 Run:    gan-jax synth --experiment synth --n-per-class 500 --out results/synthetic/wdbc_synth.csv
@@ -11,11 +11,16 @@ rows) has 114 real rows rather than 57. Settings were fixed before any report wa
 none was chosen on held-out rows.
 """
 
-from gan_jax.config import Config
+from gan_jax.config import Config, quick_variant, split_quick
 
 
-def get_config() -> Config:
-    return Config(name="synth", synth_model="acgan", n_folds=5, n_repeats=20)
+def get_config(arg: str = "") -> Config:
+    """The synthesiser's config; "quick": its tiny variant."""
+    variant, quick = split_quick(arg)
+    if variant:
+        raise ValueError(f"synth has no variant {variant!r} (only 'quick')")
+    config = Config(name="synth", synth_model="acgan", n_folds=5, n_repeats=20)
+    return quick_variant(config) if quick else config
 
 
 def get_cgan_config() -> Config:

@@ -1,27 +1,68 @@
-"""Experiment configuration: a frozen dataclass, so configs are data, never code paths.
+"""Experiment configuration: frozen dataclasses, so configs are data, never code paths.
 
-An experiment is a file in `experiments/` whose `get_config()` returns a `Config`;
-`load_experiment("paper")` or `load_experiment("path/to/file.py")` finds it.
+A setting's role is told by its type: `PerRun[float]` settings are per-run data in the fused
+trainer (arrays: learning rates, weights, seed, labelled fraction), `Bookkeeping[...]` settings
+change no computation (names, data URI, folds, logging); every other setting shapes the compiled
+program. `structure()` (the compile key) is derived from these types, never from a field list.
+
+An experiment is a file `experiments/<name>.py` (found from the working directory or the
+repository root) or any `.py` file whose `get_config(arg)` returns a config; it is loaded by
+path, not installed. `get_config("quick")` is its tiny variant for smoke runs and tests (the
+`--quick` flag). `load_experiment("paper")`, `load_experiment("ablations:no_gan")`,
+`load_experiment("path/to/file.py", quick=True)` find it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import functools
 import importlib.util
 import os
-from typing import Any
+import typing
+from typing import Annotated, Any, TypeVar
+
+T = TypeVar("T")
+
+
+class PerRunData:
+    """Marker of a setting that is per-run data (an array) in the fused trainer."""
+
+
+class BookkeepingData:
+    """Marker of a setting that changes no compiled program (names, data URI, folds, logging)."""
+
+
+PerRun = Annotated[T, PerRunData]
+Bookkeeping = Annotated[T, BookkeepingData]
 
 GEN_LOSSES = ("feature_matching", "eq7")
-# Class-conditional generator of synthetic rows (`train.train_synth_runs`): none, a conditional
+# Class-conditional generator of synthetic rows (`gan_jax.training.synth`): none, a conditional
 # GAN (Mirza & Osindero 2014) or an auxiliary-classifier GAN (Odena et al. 2017).
 SYNTH_MODELS = ("none", "cgan", "acgan")
+# The layout of `Config.to_dict()`: 1 = one flat dict (what results JSON, checkpoints and
+# bundles store). `from_dict` reads it and refuses any other.
+CONFIG_VERSION = 1
+
+
+@functools.cache
+def run_data_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a config dataclass marked `PerRun` or `Bookkeeping` (by their type)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    marked = lambda h: any(m in (PerRunData, BookkeepingData) for m in getattr(h, "__metadata__", ()))
+    return tuple(f.name for f in dataclasses.fields(cls) if marked(hints[f.name]))
+
+
+def structure_of(config: T) -> T:
+    """`config` with every per-run or bookkeeping setting at its default: the key of compiled
+    programs, so runs that differ only in those settings share one compilation."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    return dataclasses.replace(config, **{n: fields[n].default for n in run_data_fields(type(config))})
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    name: str = "paper"
-    data: str | None = None  # data URI; None = the bundled WDBC copy
+    name: Bookkeeping[str] = "paper"
+    data: Bookkeeping[str | None] = None  # data URI; None = the bundled WDBC copy
     # Preprocessing (eq. 1 "minmax" or eq. 2 "zscore"), fitted on each training fold only.
     scaler: str = "minmax"
     # Autoencoder (eq. 4); its latent codes are the classifier's features.
@@ -29,7 +70,7 @@ class Config:
     latent_dim: int = 16
     ae_hidden: tuple[int, ...] = (64,)
     ae_steps: int = 400
-    ae_lr: float = 3e-3
+    ae_lr: PerRun[float] = 3e-3
     # Semi-supervised GAN: K-class discriminator-classifier + generator (eqs. 5-8).
     use_gan: bool = True  # False: the same classifier trained supervised only
     disc_hidden: tuple[int, ...] = (64, 32)
@@ -39,17 +80,17 @@ class Config:
     # Share of each training fold whose labels the classifier may read, drawn stratified per
     # run (`evaluate.labeled_masks`); the other training rows are unlabelled data. At 1.0 the
     # "semi-supervised" GAN has every label: its real/fake term is then only a regulariser.
-    labeled_fraction: float = 1.0
-    unsupervised_weight: float = 1.0
+    labeled_fraction: PerRun[float] = 1.0
+    unsupervised_weight: PerRun[float] = 1.0
     gan_steps: int = 600
-    d_lr: float = 1e-3
-    g_lr: float = 1e-3
+    d_lr: PerRun[float] = 1e-3
+    g_lr: PerRun[float] = 1e-3
     batch_size: int = 64
     # Evaluation: repeated stratified k-fold; every (fold, repeat) is one run.
-    n_folds: int = 10
-    n_repeats: int = 10
-    seed: int = 0
-    log_every: int = 200  # steps between host syncs (metrics, NaN check, checkpoints)
+    n_folds: Bookkeeping[int] = 10
+    n_repeats: Bookkeeping[int] = 10
+    seed: PerRun[int] = 0
+    log_every: Bookkeeping[int] = 200  # steps between host syncs (metrics, NaN check, checkpoints)
     # Synthetic rows (`gan_jax.studies.synth`): a class-conditional GAN in scaled feature space, trained
     # by its own fused call on each run's training rows; "none" leaves every other path as it was.
     synth_model: str = "none"
@@ -60,8 +101,8 @@ class Config:
     synth_noise_dim: int = 32
     synth_steps: int = 2000
     synth_batch_size: int = 64
-    synth_g_lr: float = 2e-4
-    synth_d_lr: float = 2e-4
+    synth_g_lr: PerRun[float] = 2e-4
+    synth_d_lr: PerRun[float] = 2e-4
 
     def __post_init__(self):
         from gan_jax.models.preprocess import SCALERS
@@ -98,10 +139,9 @@ class Config:
         return self.ae_steps if self.use_autoencoder else 0
 
     def structure(self) -> Config:
-        """This config with every setting that is per-run data (numeric hyperparameters, seed,
-        labelled fraction) or bookkeeping set to a fixed value: the key of compiled programs,
-        so runs that differ only in those settings share one compilation."""
-        return self.replace(**{f: getattr(_STRUCTURE, f) for f in RUN_DATA_FIELDS})
+        """This config with every `PerRun` or `Bookkeeping` setting at its default
+        (`structure_of`): the key of compiled programs."""
+        return structure_of(self)
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -111,6 +151,19 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
+        """A config from `to_dict()`'s form, as results JSON, checkpoints and bundles store it
+        (layout `config_version` 1, the default when the key is absent: one flat dict).
+
+        Raises:
+          ValueError: another layout version, or unknown fields (both named).
+        """
+        d = dict(d)
+        version = d.pop("config_version", 1)
+        if version != CONFIG_VERSION:
+            raise ValueError(
+                f"config layout version {version!r} is not readable here (this gan_jax reads "
+                f"version {CONFIG_VERSION}: one flat dict of Config fields)"
+            )
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - set(fields))
         if unknown:
@@ -118,64 +171,9 @@ class Config:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-# Settings that are per-run arrays in the trainer (or do not change the computation).
-RUN_DATA_FIELDS = (
-    "name",
-    "data",
-    "seed",
-    "n_folds",
-    "n_repeats",
-    "log_every",
-    "labeled_fraction",
-    "ae_lr",
-    "d_lr",
-    "g_lr",
-    "unsupervised_weight",
-    "synth_g_lr",
-    "synth_d_lr",
-)
-_STRUCTURE = Config(name="")
-
-
-def load_module(name_or_path: str):
-    """The module of experiment `name` (experiments/<name>.py) or of a .py file, loaded by name:
-    the library never imports experiment files, they import it."""
-    if name_or_path.endswith(".py") or os.sep in name_or_path:
-        spec = importlib.util.spec_from_file_location("_experiment", name_or_path)
-        if spec is None or not os.path.exists(name_or_path):
-            raise FileNotFoundError(f"experiment file {name_or_path!r} not found")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    try:
-        return importlib.import_module(f"experiments.{name_or_path}")
-    except ModuleNotFoundError as e:
-        if e.name not in (f"experiments.{name_or_path}", "experiments"):
-            raise
-        raise ValueError(f"unknown experiment {name_or_path!r} (no experiments/{name_or_path}.py)") from None
-
-
-def experiment_config(spec: str):
-    """What an experiment's `get_config()` returns, whatever its type: "name",
-    "path/to/file.py", or with an argument "name:arg" (→ get_config("arg"))."""
-    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
-    module = load_module(name)
-    if not callable(getattr(module, "get_config", None)):
-        raise ValueError(f"experiment {name!r} has no get_config() function")
-    return module.get_config(arg) if arg else module.get_config()
-
-
-def load_experiment(spec: str, quick: bool = False) -> Config:
-    """`get_config()` of a table experiment (`experiment_config`), e.g. "ablations:no_gan" →
-    get_config("no_gan"); `quick` shrinks it."""
-    config = experiment_config(spec)
-    if not isinstance(config, Config):
-        raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, not a Config")
-    return quick_variant(config) if quick else config
-
-
 def quick_variant(config: Config) -> Config:
-    """A tiny version of `config` for smoke runs and tests: 2 folds × 2 repeats, few steps."""
+    """A tiny version of `config` for smoke runs and tests: 2 folds × 2 repeats, few steps.
+    Experiments return it from `get_config("quick")`."""
     return config.replace(
         n_folds=2,
         n_repeats=2,
@@ -184,3 +182,78 @@ def quick_variant(config: Config) -> Config:
         log_every=10,
         synth_steps=min(config.synth_steps, 40),
     )
+
+
+# --- experiments: files loaded by path ----------------------------------------------------------
+
+EXPERIMENTS_DIR = "experiments"
+QUICK = "quick"
+
+
+def experiments_dirs() -> list[str]:
+    """Where experiment names are looked up, in order: ./experiments, then the repository's
+    experiments/ (beside the gan_jax package of a source checkout)."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return list(dict.fromkeys(os.path.abspath(os.path.join(d, EXPERIMENTS_DIR)) for d in (os.getcwd(), repo)))
+
+
+def experiment_path(name_or_path: str) -> str:
+    """The file of experiment `name` (experiments/<name>.py) or the .py path itself.
+
+    Raises:
+      FileNotFoundError: a .py path that does not exist.
+      ValueError: no experiments/<name>.py in any of `experiments_dirs()` (they are named).
+    """
+    if name_or_path.endswith(".py") or os.sep in name_or_path:
+        if not os.path.isfile(name_or_path):
+            raise FileNotFoundError(f"experiment file {name_or_path!r} not found")
+        return name_or_path
+    for d in experiments_dirs():
+        path = os.path.join(d, f"{name_or_path}.py")
+        if os.path.isfile(path):
+            return path
+    raise ValueError(
+        f"unknown experiment {name_or_path!r}: no {name_or_path}.py in {' or '.join(experiments_dirs())} "
+        "(or pass a path to a .py file)"
+    )
+
+
+def load_module(name_or_path: str):
+    """The module of an experiment (`experiment_path`), executed from its file: experiments are
+    not installed, and the library never imports them by package name."""
+    path = experiment_path(name_or_path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f"gan_jax_experiment_{stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def split_quick(arg: str) -> tuple[str, bool]:
+    """get_config's argument "variant[,quick]" → (variant, quick)."""
+    parts = [p for p in arg.split(",") if p]
+    return ",".join(p for p in parts if p != QUICK), QUICK in parts
+
+
+def load_experiment(spec: str, quick: bool = False, kind: type | None = None):
+    """What an experiment's `get_config(arg)` returns: "name", "path/to/file.py", or with an
+    argument "name:variant" (→ get_config("variant")); `quick` adds "quick" to the argument
+    (→ get_config("quick") or get_config("variant,quick")).
+
+    Args:
+      kind: the config type expected (default `Config`).
+    Raises:
+      ValueError: no such experiment, no get_config, or a config of another type.
+    """
+    kind = kind or Config
+    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
+    module = load_module(name)
+    if not callable(getattr(module, "get_config", None)):
+        raise ValueError(f"experiment {name!r} has no get_config() function")
+    arg = ",".join(p for p in (arg, QUICK if quick else "") if p)
+    config = module.get_config(arg) if arg else module.get_config()
+    if not isinstance(config, kind):
+        raise ValueError(
+            f"experiment {spec!r}: get_config() returned {type(config).__name__}, not a {kind.__name__}"
+        )
+    return config

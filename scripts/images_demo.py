@@ -16,11 +16,11 @@ import jax
 import numpy as np
 
 from gan_jax.data import nuclei
-from gan_jax.training import train_images as ti
+from gan_jax.training import image, image_fit
 
 
 def accuracy(config, state, test) -> float:
-    predict = jax.jit(lambda s, x: ti.predict_proba(config, s, x))
+    predict = jax.jit(lambda s, x: image.predict_proba(config, s, x))
     probs = np.concatenate([predict(state, test.images[i : i + 500]) for i in range(0, len(test), 500)])
     return float(np.mean((probs > 0.5) == test.labels()))
 
@@ -40,7 +40,7 @@ def main() -> None:
     for c in (0, 1):  # stratified labelled subset
         rows = np.flatnonzero(train.labels() == c)
         labeled[rng.choice(rows, int(round(args.labeled * len(rows))), replace=False)] = True
-    base = ti.ImageConfig(
+    base = image.ImageConfig(
         image_shape=(args.size, args.size, 3),
         batch_size=64,
         features=(16, 32, 64),
@@ -48,7 +48,7 @@ def main() -> None:
         disc_hidden=64,
         latent_dim=32,
         seed=args.seed,
-        compute_dtype=ti.default_compute_dtype(),
+        compute_dtype=image.default_compute_dtype(),
     )
     out = {
         "size": args.size,
@@ -67,13 +67,13 @@ def main() -> None:
     runs = {"sgan": base, "supervised_only": dataclasses.replace(base, use_gan=False)}
     for name, config in runs.items():
         t0 = time.perf_counter()
-        state, history = ti.fit(
+        state, history = image_fit.fit(
             config,
             train,
             ae_steps=args.ae_steps,
             gan_steps=args.gan_steps,
             labeled=labeled,
-            mesh=ti.data_mesh(jax.devices()[:1]),
+            mesh=image_fit.data_mesh(jax.devices()[:1]),
             log_every=100,
         )
         seconds = round(time.perf_counter() - t0, 1)

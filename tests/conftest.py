@@ -28,10 +28,10 @@ def tiny_bundle_export(tmp_path_factory):
 
     from gan_jax.artifacts import bundle
     from gan_jax.config import Config
-    from gan_jax.training import train
+    from gan_jax.training import engine
 
     b = bundle.train_bundle(
-        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=train.runs_mesh(jax.devices()[:1])
+        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=engine.runs_mesh(jax.devices()[:1])
     )
     path = tmp_path_factory.mktemp("tiny") / "bundle"
     bundle.export(b, path)
@@ -40,7 +40,7 @@ def tiny_bundle_export(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_image_bundle_export(tmp_path_factory):
-    """(path, bundle, state, config): a `train_images.TINY` model (8x8x3, no augmentation) trained
+    """(path, bundle, state, config): an `image.TINY` model (8x8x3, no augmentation) trained
     for a few steps on 48 synthetic nuclei images, bundled and exported once per session; read only."""
     import dataclasses
 
@@ -49,13 +49,16 @@ def tiny_image_bundle_export(tmp_path_factory):
     from gan_jax.artifacts import bundle
     from gan_jax.data import nuclei
     from gan_jax.data.images import ArraySource
-    from gan_jax.training import augment
-    from gan_jax.training import train_images as ti
+    from gan_jax.training import augment, image, image_fit
 
-    config = dataclasses.replace(ti.TINY, augment=augment.NO_AUGMENT)
+    config = dataclasses.replace(image.TINY, augment=augment.NO_AUGMENT)
     images, labels = nuclei.generate(48, seed=0, size=config.image_shape[0])
-    state, _ = ti.fit(
-        config, ArraySource(images, labels), ae_steps=2, gan_steps=3, mesh=ti.data_mesh(jax.devices()[:1])
+    state, _ = image_fit.fit(
+        config,
+        ArraySource(images, labels),
+        ae_steps=2,
+        gan_steps=3,
+        mesh=image_fit.data_mesh(jax.devices()[:1]),
     )
     b = bundle.image_bundle(
         config,

@@ -14,14 +14,14 @@ from gan_jax.artifacts.manifest import file_digest
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
 TINY = Config(ae_steps=5, gan_steps=5, log_every=5)
 
 
 @pytest.fixture(scope="module")
 def trained():
-    return bundle.train_bundle(TINY, mesh=train.runs_mesh(jax.devices()[:1]))
+    return bundle.train_bundle(TINY, mesh=engine.runs_mesh(jax.devices()[:1]))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_round_trip_gives_identical_predictions(trained, exported):
     # ... and the same as the trainer's own prediction path for that run's state.
     model = jax.tree.map(lambda a: np.asarray(a)[None], trained.model())
     np.testing.assert_allclose(
-        loaded.predict_proba(x), train.predict_runs(TINY, model, x)[0], rtol=1e-6, atol=1e-7
+        loaded.predict_proba(x), table.predict_runs(TINY, model, x)[0], rtol=1e-6, atol=1e-7
     )
     assert loaded.checksum == trained.checksum and loaded.model_version == trained.model_version
 
@@ -67,7 +67,7 @@ def test_bundle_holds_everything_needed_to_serve(exported):
 
 
 def test_a_fold_bundle_reports_held_out_metrics(tmp_path):
-    b = bundle.train_bundle(TINY, fold=3, model_version="v-test", mesh=train.runs_mesh(jax.devices()[:1]))
+    b = bundle.train_bundle(TINY, fold=3, model_version="v-test", mesh=engine.runs_mesh(jax.devices()[:1]))
     assert b.model_version == "v-test"
     assert b.meta["training"]["n_train_rows"] < 569
     assert b.meta["metrics"]["held_out"]["n_rows"] == 569 - b.meta["training"]["n_train_rows"]

@@ -1,4 +1,4 @@
-"""Image bundles: the table bundle's format and checks for a `train_images` model — round trip,
+"""Image bundles: the table bundle's format and checks for a `gan_jax.training.image` model — round trip,
 tamper detection, shape-checked restore — plus `gan-jax sample`, and old table bundles (no
 `kind` in their metadata) still loading as tables."""
 
@@ -15,7 +15,7 @@ from gan_jax import cli
 from gan_jax.artifacts import bundle
 from gan_jax.data import nuclei
 from gan_jax.studies import figures
-from gan_jax.training import train_images as ti
+from gan_jax.training import image
 
 
 @pytest.fixture
@@ -27,17 +27,17 @@ def copy(tiny_image_bundle_export, tmp_path):
 
 def test_round_trip_gives_the_trainers_predictions(tiny_image_bundle_export):
     # Catches params stored or restored under the wrong network, or a serving path that
-    # differs from train_images.predict_proba (e.g. the benign column served as malignant).
+    # differs from image.predict_proba (e.g. the benign column served as malignant).
     path, trained, state, config = tiny_image_bundle_export
     loaded = bundle.load(path)
     assert loaded.kind == "image" and loaded.config == config and loaded.image_shape == (8, 8, 3)
     assert loaded.checksum == trained.checksum and loaded.model_version == trained.model_version
     assert loaded.label_names == ("benign", "malignant") and loaded.feature_names == ()
     images, _ = nuclei.generate(12, seed=5, size=8)
-    want = np.asarray(ti.predict_proba(config, state, images))
+    want = np.asarray(image.predict_proba(config, state, images))
     np.testing.assert_allclose(loaded.predict_proba(images), want, rtol=0, atol=1e-6)
     assert np.ptp(want) > 0  # the model tells images apart, so a constant answer would fail
-    for a, b in zip(jax.tree.leaves(loaded.params["gen"]), jax.tree.leaves(state.gen_params)):
+    for a, b in zip(jax.tree.leaves(loaded.params["gen"]), jax.tree.leaves(state.gen.params)):
         np.testing.assert_array_equal(a, b)
     assert loaded.meta["training"]["gan_steps"] == 3 and "git_commit" in loaded.meta["training"]
 
@@ -169,7 +169,7 @@ def test_sample_writes_a_grid_of_generator_samples(tiny_image_bundle_export, tmp
     # The generator's own output, mapped from [-1, 1] to 0..255 (catches an unmapped or
     # wrongly scaled sample, or the noise ignored).
     z = jax.random.normal(jax.random.key(3), (10, config.noise_dim))
-    fake = np.asarray(ti.build_models(config).gen.apply({"params": state.gen_params}, z))
+    fake = np.asarray(image.build_models(config).gen.apply({"params": state.gen.params}, z))
     np.testing.assert_allclose(samples.astype(float), np.clip(np.round((fake + 1) * 127.5), 0, 255), atol=1)
     assert not np.array_equal(samples, b.sample_images(10, seed=4))
 

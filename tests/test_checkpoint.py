@@ -17,14 +17,14 @@ from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation.cross_validation import train_and_evaluate
 from gan_jax.evaluation.evaluate import cv_folds
-from gan_jax.training import checkpoint, train
+from gan_jax.training import checkpoint, table
 from gan_jax.training.checkpoint import CheckpointWarning, IncompatibleCheckpoint, TrainCheckpoints
 
 TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
 
 
 def _state(seed: int):
-    """A TrainState of TINY's shapes filled with random numbers (exactness shows up in bits)."""
+    """A GANState of TINY's shapes filled with random numbers (exactness shows up in bits)."""
     template = checkpoint.state_template(TINY, 30, 2)
     rng = np.random.default_rng(seed)
     return jax.tree.map(lambda a: rng.standard_normal(a.shape).astype(a.dtype), template), template
@@ -48,7 +48,7 @@ def test_round_trip_is_exact_and_keeps_the_newest(tmp_path):
     assert ckpts.steps() == [30, 20]
     state, meta = ckpts.restore_latest(template)
     assert meta["step"] == 30 and meta["config"] == json.loads(json.dumps(TINY.to_dict()))
-    assert type(state).__name__ == "TrainState"
+    assert type(state).__name__ == "GANState"
     _assert_same(state, s30)
 
 
@@ -102,9 +102,9 @@ def test_another_config_is_refused_and_its_checkpoint_kept(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="already holds checkpoints .*--resume"):
         train_and_evaluate(TINY, checkpoint_dir=str(tmp_path))
     assert TrainCheckpoints(str(tmp_path)).steps() == [30, 20, 10]
-    runs = train.make_runs(TINY, ds.y, masks)
-    fewer_labels = train.make_runs(TINY.replace(labeled_fraction=0.5), ds.y, masks)
-    other_folds = train.make_runs(TINY, ds.y, ~masks)
+    runs = table.make_runs(TINY, ds.y, masks)
+    fewer_labels = table.make_runs(TINY.replace(labeled_fraction=0.5), ds.y, masks)
+    other_folds = table.make_runs(TINY, ds.y, ~masks)
     fingerprint = lambda r: checkpoint.fingerprint(ds.x, ds.y, r)
     assert len({fingerprint(runs), fingerprint(fewer_labels), fingerprint(other_folds)}) == 3
 
@@ -219,3 +219,18 @@ def test_sigterm_saves_a_usable_checkpoint_and_exits(tmp_path, reference):
     stopped_at = int(err.split("at step ")[1].split(";")[0])
     assert steps[0] == stopped_at < KILL_CONFIG.total_steps
     _assert_resumes_to_reference(tmp_path, "stopped", reference)
+
+
+def test_a_checkpoint_of_another_format_is_refused_and_kept(tmp_path):
+    """Bug caught: a checkpoint written by another gan_jax (another state layout) taken for a
+    corrupt one and deleted, or read into the wrong layout."""
+    s10, template = _state(10)
+    with TrainCheckpoints(str(tmp_path)) as ckpts:
+        ckpts.save(10, s10, _meta())
+    meta_file = tmp_path / "10" / "meta" / "metadata"  # Orbax JsonSave writes the JSON here
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({**meta, "format": checkpoint.FORMAT_VERSION - 1}))
+    ckpts = TrainCheckpoints(str(tmp_path))
+    with pytest.raises(IncompatibleCheckpoint, match=f"has format {checkpoint.FORMAT_VERSION - 1}"):
+        ckpts.restore_latest(template)
+    assert ckpts.steps() == [10]  # kept

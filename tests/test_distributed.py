@@ -1,5 +1,6 @@
 """Two CPU processes on loopback, joined by jax.distributed, run `gan-jax sweep`, a checkpointed
-`gan-jax train` and a data-parallel image training together (one pair for all three)."""
+`gan-jax train`, a data-parallel image training and the synthesiser's fused trainer together (one
+pair for all four)."""
 
 import json
 import os
@@ -17,7 +18,8 @@ from gan_jax.data import load_bundled, nuclei
 from gan_jax.data.images import ArraySource
 from gan_jax.evaluation import evaluate, sweep
 from gan_jax.evaluation.cross_validation import train_and_evaluate
-from gan_jax.training import checkpoint, distributed, train, train_images
+from gan_jax.training import checkpoint, distributed, engine, image, image_fit
+from gan_jax.training import synth as synth_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SET = {
@@ -97,22 +99,51 @@ import json, sys
 import numpy as np
 from gan_jax import cli
 from gan_jax.training import distributed
-sweep_argv, train_argv, proba_path = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+sweep_argv, train_argv, proba_path, synth_path = json.loads(sys.argv[1]), json.loads(sys.argv[2]), *sys.argv[3:]
 print("== sweep", flush=True)
 assert cli.main(sweep_argv) == 0
 print("== train", flush=True)
 assert cli.main(train_argv) == 0
 print("== images", flush=True)
-from gan_jax.training import train_images
+from gan_jax.training import image, image_fit
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
 images, labels = nuclei.generate(64, seed=0, size=8)
-state, _ = train_images.fit(train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
-proba = distributed.to_host(train_images.predict_proba(train_images.TINY, state, images))
+state, _ = image_fit.fit(image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4)
+proba = distributed.to_host(image.predict_proba(image.TINY, state, images))
 if distributed.is_main_process():
     np.save(proba_path, np.asarray(proba))
+print("== synth", flush=True)
+import jax
+from tests.test_distributed import synth_config_and_runs
+from gan_jax.training import engine
+from gan_jax.training import synth as synth_trainer
+config, x, y, runs = synth_config_and_runs()
+result = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh())
+if distributed.is_main_process():
+    leaves = [np.asarray(a) for a in jax.tree.leaves(result.state)]
+    np.savez(synth_path, *leaves, losses=np.asarray(result.history[-1]["per_run"]["synth_g"]))
 print("== done", flush=True)
 """
+
+
+def synth_config_and_runs():
+    """(config, x, y, runs): a tiny AC-GAN synthesiser on 3 folds of the bundled data."""
+    from gan_jax.config import Config
+    from gan_jax.training import synth as synth_trainer
+
+    config = Config(
+        synth_model="acgan",
+        synth_gen_hidden=(8,),
+        synth_disc_hidden=(8,),
+        synth_noise_dim=4,
+        synth_steps=6,
+        synth_batch_size=16,
+        log_every=3,
+    )
+    ds = load_bundled()
+    runs = synth_trainer.make_synth_runs(config, ds.y, evaluate.cv_folds(ds.y, 3, 1, seed=0))
+    return config, ds.x, ds.y, runs
 
 
 def _steps(text: str) -> dict[str, str]:
@@ -145,6 +176,7 @@ def pair(tmp_path_factory):
         json.dumps(_sweep_argv(out / "sweep", port, i)),
         json.dumps(_train_argv(out / "train")),
         str(out / "proba.npy"),
+        str(out / "synth.npz"),
     ]
     procs = [
         subprocess.Popen(
@@ -167,8 +199,8 @@ def pair(tmp_path_factory):
 
 
 def test_the_worker_output_splits_into_steps():
-    steps = _steps("jax noise\n== sweep\nresults: x\n== train\nok\n== images\n== done\n")
-    assert steps == {"sweep": "results: x", "train": "ok", "images": "", "done": ""}
+    steps = _steps("jax noise\n== sweep\nresults: x\n== train\nok\n== images\n== synth\n== done\n")
+    assert steps == {"sweep": "results: x", "train": "ok", "images": "", "synth": "", "done": ""}
 
 
 @pytest.mark.timeout(WORKER_TIMEOUT_S + 180)  # workers are killed first; then the reference
@@ -186,7 +218,7 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(pair):
     ds = load_bundled()
     masks = evaluate.cv_folds(ds.y, 3, 1, config.seed)
     settings = sweep.grid(config, sweep.parse_space(PARAMS))
-    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=train.runs_mesh(jax.devices()[:2]))
+    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=engine.runs_mesh(jax.devices()[:2]))
     for k in evaluate.METRICS:
         np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
 
@@ -211,7 +243,7 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
         checkpoint_dir=str(ckpt),
         resume=True,
         tensorboard=False,
-        mesh=train.runs_mesh(jax.devices()[:2]),
+        mesh=engine.runs_mesh(jax.devices()[:2]),
     )
     assert one["resumed_from_step"] == middle < config.total_steps
     for k in evaluate.METRICS:
@@ -226,11 +258,11 @@ def test_two_processes_train_images_data_parallel_like_one_process(pair):
     inputs that cannot span processes, and gradients not reduced across hosts."""
     out, _ = pair
     images, labels = nuclei.generate(64, seed=0, size=8)
-    mesh = train_images.data_mesh(jax.devices()[:2])
-    state, _ = train_images.fit(
-        train_images.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
+    mesh = image_fit.data_mesh(jax.devices()[:2])
+    state, _ = image_fit.fit(
+        image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
     )
-    one = np.asarray(train_images.predict_proba(train_images.TINY, state, images))
+    one = np.asarray(image.predict_proba(image.TINY, state, images))
     np.testing.assert_allclose(np.load(out / "proba.npy"), one, rtol=0, atol=1e-5)
 
 
@@ -246,3 +278,20 @@ def test_without_a_coordinator_nothing_is_initialised(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     assert distributed.initialize() is False
     assert distributed.initialize("127.0.0.1:1", 2, 0, mode="off") is False
+
+
+@pytest.mark.timeout(WORKER_TIMEOUT_S + 180)
+def test_two_processes_train_the_synthesiser_like_one_process(pair):
+    """Bugs caught: the synthesiser's state gathered with jax.device_get (which fails on arrays
+    spanning processes), runs not assembled across hosts, padding copies returned as runs."""
+    out, _ = pair
+    config, x, y, runs = synth_config_and_runs()
+    one = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh(jax.devices()[:2]))
+    saved = np.load(out / "synth.npz")
+    leaves = jax.tree.leaves(one.state)
+    assert len(saved.files) == len(leaves) + 1
+    for i, want in enumerate(leaves):
+        got = saved[f"arr_{i}"]
+        assert got.shape == np.shape(want) and got.shape[:1] == (3,)  # no padding copy returned
+        np.testing.assert_allclose(got, np.asarray(want), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(saved["losses"], one.history[-1]["per_run"]["synth_g"], rtol=0, atol=1e-6)

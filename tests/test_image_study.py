@@ -11,15 +11,14 @@ import pytest
 from gan_jax.data import nuclei
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import image_study
-from gan_jax.training import augment
-from gan_jax.training import train_images as ti
+from gan_jax.training import augment, engine, image
 
 # One small config for every test: 16×16 nuclei, the widths of tests/test_train_images.py, no
 # augmentation (its compile dominates on CPU), 2 runs on a 2-device mesh; the leakage tests
 # train in chunks of the study's length, so every test shares the study's compiled programs.
 LEARNING = image_study.ImageStudyConfig(
     name="tiny_images",
-    model=ti.ImageConfig(
+    model=image.ImageConfig(
         image_shape=(16, 16, 3),
         batch_size=32,
         features=(8, 16),
@@ -40,7 +39,7 @@ LEARNING = image_study.ImageStudyConfig(
     n_samples=4,
 )
 MODEL = LEARNING.model
-MESH = ti.train.runs_mesh(jax.devices()[:2])
+MESH = engine.runs_mesh(jax.devices()[:2])
 STEPS = {"ae_steps": 10, "gan_steps": 10, "log_every": 10}
 
 
@@ -53,8 +52,8 @@ def data():
 
 
 def train(images, labels, masks, labeled, run_ids=None):
-    runs = ti.make_runs(MODEL, labels, masks, labeled, run_ids)
-    return ti.train_image_runs(MODEL, images, labels, runs, mesh=MESH, **STEPS).state
+    runs = image.make_runs(MODEL, labels, masks, labeled, run_ids)
+    return image.train_runs(MODEL, images, labels, runs, mesh=MESH, **STEPS).state
 
 
 def run_leaves(state, r):
@@ -109,9 +108,9 @@ def test_test_fold_images_never_matter(data, reference):
 
 def test_bad_images_are_refused(data):
     images, labels, masks, labeled = data
-    runs = ti.make_runs(MODEL, labels, masks, labeled)
+    runs = image.make_runs(MODEL, labels, masks, labeled)
     with pytest.raises(ValueError, match=r"float32 \(400, 16, 16, 3\).*expected uint8 \[N, 16, 16, 3\]"):
-        ti.train_image_runs(MODEL, images.astype(np.float32), labels, runs, mesh=MESH, **STEPS)
+        image.train_runs(MODEL, images.astype(np.float32), labels, runs, mesh=MESH, **STEPS)
 
 
 @pytest.fixture(scope="module")

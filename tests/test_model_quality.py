@@ -16,9 +16,9 @@ from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.evaluation.cross_validation import train_and_evaluate
 from gan_jax.serve import BundleModel, ServeSettings, create_app
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
-ONE_DEVICE = train.runs_mesh(jax.devices()[:1])
+ONE_DEVICE = engine.runs_mesh(jax.devices()[:1])
 SMALL = Config(
     name="small",
     latent_dim=4,
@@ -50,8 +50,8 @@ def _assert_bit_identical(a, b):
 
 
 def _train_one(config, x, y, train_mask, labeled_mask=None):
-    runs = train.make_runs(config, y, train_mask[None], None if labeled_mask is None else labeled_mask[None])
-    return train.train_runs(config, x, y, runs, mesh=ONE_DEVICE).state
+    runs = table.make_runs(config, y, train_mask[None], None if labeled_mask is None else labeled_mask[None])
+    return table.train_runs(config, x, y, runs, mesh=ONE_DEVICE).state
 
 
 def test_quick_config_learns_on_held_out_rows():

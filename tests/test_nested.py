@@ -5,7 +5,7 @@ import pytest
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, nested, sweep
-from gan_jax.training import train
+from gan_jax.training import engine
 
 TINY = Config(
     name="tiny",
@@ -23,7 +23,7 @@ TINY = Config(
     ae_lr=3e-2,
     d_lr=3e-2,
 )
-MESH = train.runs_mesh(jax.devices()[:2])
+MESH = engine.runs_mesh(jax.devices()[:2])
 SETTINGS = sweep.grid(TINY, sweep.parse_space(["d_lr=3e-3,3e-2"]))
 
 

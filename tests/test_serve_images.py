@@ -18,7 +18,7 @@ from gan_jax.data import images as image_data
 from gan_jax.data import nuclei
 from gan_jax.serve import BundleModel, ServeSettings, create_app, uploads
 from gan_jax.serve.schemas import ApiError
-from gan_jax.training import train_images as ti
+from gan_jax.training import image
 
 LIMITS = uploads.ImageLimits(max_side=512, max_pixels=300 * 300)
 MAX_BODY = 200_000
@@ -61,7 +61,7 @@ def expected_proba(data: bytes, config, state, tmp_path) -> float:
     f = tmp_path / "upload.img"
     f.write_bytes(data)
     pixels = image_data.decode_image_file(str(f), config.image_shape)
-    return float(np.asarray(ti.predict_proba(config, state, pixels[None]))[0])
+    return float(np.asarray(image.predict_proba(config, state, pixels[None]))[0])
 
 
 def png_declaring(width: int, height: int) -> bytes:
@@ -240,7 +240,7 @@ def v2_body(pixels: np.ndarray, datatype: str = "UINT8", shape=None) -> dict:
 def test_kserve_v2_image_tensor(served):
     client, _, _, state, config = served
     pixels = nuclei.generate(3, seed=9, size=8)[0]
-    want = np.asarray(ti.predict_proba(config, state, pixels))
+    want = np.asarray(image.predict_proba(config, state, pixels))
     r = client.post("/v2/models/gan_jax/infer", json=v2_body(pixels))
     assert r.status_code == 200, r.text
     out = {o["name"]: o for o in r.json()["outputs"]}
@@ -285,7 +285,7 @@ def test_kserve_v2_image_tensor_over_grpc(served):
         t = triton.InferInput("input-0", list(pixels.shape), "UINT8")
         t.set_data_from_numpy(pixels)
         result = grpc.infer("gan_jax", [t], headers={"authorization": f"Bearer {TOKEN}"})
-        want = np.asarray(ti.predict_proba(config, state, pixels))
+        want = np.asarray(image.predict_proba(config, state, pixels))
         np.testing.assert_allclose(result.as_numpy("malignant_probability"), want, rtol=0, atol=1e-6)
         meta = grpc.get_model_metadata("gan_jax", headers={"authorization": f"Bearer {TOKEN}"})
         assert [(i.datatype, list(i.shape)) for i in meta.inputs] == [("UINT8", [-1, 8, 8, 3])]

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments.ablations import BASELINES, PAPER_CLAIMS, get_variants
-from experiments.paper import get_config
+from gan_jax.config import load_experiment, load_module
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import baselines, stats
 from gan_jax.evaluation.evaluate import cv_folds
@@ -13,19 +12,28 @@ from gan_jax.studies import label_study
 from gan_jax.studies.formats import PAPER
 from gan_jax.studies.study import run_study
 
+ABLATIONS = load_module("ablations")  # experiments/ablations.py, loaded by path
+BASELINES, get_variants = ABLATIONS.BASELINES, ABLATIONS.get_variants
+
+
+def get_config():
+    return load_experiment("paper")
+
+
 LABEL_FRACTIONS = (0.05, 1.0)
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    variants = {k: v for k, v in get_variants().items() if k in (PAPER, "no GAN (supervised)")}
+    variants = get_variants(load_experiment("paper", quick=True))
+    variants = {k: v for k, v in variants.items() if k in (PAPER, "no GAN (supervised)")}
     run_study(
         variants,
         str(out),
         quick=True,
         baseline_names=("logistic_regression", "svm_rbf"),
-        paper_claims=PAPER_CLAIMS,
+        paper_claims=ABLATIONS.PAPER_CLAIMS,
         label_fractions=LABEL_FRACTIONS,
     )
     return out

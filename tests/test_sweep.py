@@ -7,7 +7,7 @@ import pytest
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
 TINY = Config(
     name="tiny",
@@ -25,7 +25,7 @@ TINY = Config(
     ae_lr=3e-2,
     d_lr=3e-2,
 )
-MESH = train.runs_mesh(jax.devices()[:2])
+MESH = engine.runs_mesh(jax.devices()[:2])
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_sweep_run_s_m_is_setting_s_on_mask_m(data):
     runs = sweep.sweep_runs(y, settings, masks)
     assert runs.train_mask.shape == (len(settings) * len(masks), len(y))
     for s, setting in enumerate(settings):
-        alone = train.make_runs(TINY.replace(**setting), y, masks)
+        alone = table.make_runs(TINY.replace(**setting), y, masks)
         for m in range(len(masks)):
             r = s * len(masks) + m
             for got, want in zip(jax.tree.leaves(runs), jax.tree.leaves(alone), strict=True):
@@ -92,7 +92,7 @@ def test_each_setting_is_scored_by_its_own_runs_in_one_compiled_program(data):
     acc = [r["summary"]["accuracy"]["mean"] for r in result["settings"]]
     assert acc[1] > 0.8 and acc[1] > acc[0] + 0.2, acc  # measured: 0.91 vs 0.53
     assert result["timing"]["n_runs"] == 2 * len(masks)
-    compiled = train.fused_chunk_fn(TINY.structure(), "gan", TINY.log_every)
+    compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.log_every)
     n_programs = compiled._cache_size()
     more = sweep.grid(TINY, sweep.parse_space(["d_lr=3e-3,1e-2", "unsupervised_weight=0.5"]))
     sweep.run_sweep(TINY, x, y, more, masks, mesh=MESH)

@@ -9,7 +9,7 @@ from gan_jax.config import Config
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.models import losses, preprocess
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
 TINY = Config(
     name="tiny",
@@ -25,7 +25,7 @@ TINY = Config(
     n_folds=3,
     n_repeats=1,
 )
-ONE_DEVICE = train.runs_mesh(jax.devices()[:1])
+ONE_DEVICE = engine.runs_mesh(jax.devices()[:1])
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def data():
 
 
 def _leaves(state):
-    return [np.asarray(a) for a in jax.tree.leaves(train.model_params(state))]
+    return [np.asarray(a) for a in jax.tree.leaves(table.model_params(state))]
 
 
 def _assert_states_equal(a, b, exact=True):
@@ -47,8 +47,8 @@ def _assert_states_equal(a, b, exact=True):
 
 
 def _train(config, x, y, masks, run_ids=None, mesh=ONE_DEVICE, **kwargs):
-    runs = train.make_runs(config, y, masks, run_ids=run_ids, **kwargs)
-    return train.train_runs(config, x, y, runs, mesh=mesh)
+    runs = table.make_runs(config, y, masks, run_ids=run_ids, **kwargs)
+    return table.train_runs(config, x, y, runs, mesh=mesh)
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def trained(data):
 
 def _single_state(data, config=TINY):
     x, y, masks = data
-    runs = train.make_runs(config, y, masks[:1])
+    runs = table.make_runs(config, y, masks[:1])
     run = jax.tree.map(lambda a: jnp.asarray(a[0]), runs)
-    return train.init_state(config, jnp.asarray(x), run), run
+    return table.init_state(config, (jnp.asarray(x), jnp.asarray(y, jnp.int32)), run), run
 
 
 def _fixed_batch(key, size):
@@ -71,12 +71,12 @@ def _fixed_batch(key, size):
 def test_one_ae_step_decreases_loss_on_tiny_batch(data):
     x, y, _ = data
     state, run = _single_state(data)
-    nets = train.build_networks(TINY, 30)
-    xs = preprocess.apply(state.scaler, jnp.asarray(x))
+    nets = table.build_networks(TINY, 30)
+    xs = preprocess.apply(state.fitted, jnp.asarray(x))
     loss = lambda s: float(
         losses.reconstruction_loss_eq4(nets.ae.apply({"params": s.ae.params}, xs[:16]), xs[:16])
     )
-    step = jax.jit(lambda s, k: train.ae_step(nets, TINY, s, k, run.hparams, xs, _fixed_batch))
+    step = jax.jit(lambda s, k: table.ae_step(nets, TINY, s, k, run.hparams, xs, _fixed_batch))
     new_state, metrics = step(state, jax.random.key(1))
     assert float(metrics["ae"]) == pytest.approx(loss(state), rel=1e-5)
     assert loss(new_state) < loss(state)
@@ -87,14 +87,14 @@ def test_one_classifier_step_decreases_supervised_loss(data, use_gan):
     x, y, _ = data
     config = TINY.replace(use_gan=use_gan)
     state, run = _single_state(data, config)
-    nets = train.build_networks(config, 30)
-    features = train.classifier_inputs(config, train.model_params(state), jnp.asarray(x))
+    nets = table.build_networks(config, 30)
+    features = table.classifier_inputs(config, table.model_params(state), jnp.asarray(x))
     y = jnp.asarray(y)
     loss = lambda s: float(
         losses.supervised_loss(nets.disc.apply({"params": s.disc.params}, features[:16])[0], y[:16])
     )
     step = jax.jit(
-        lambda s, k: train.gan_step(nets, config, s, k, run.hparams, features, y, _fixed_batch, _fixed_batch)
+        lambda s, k: table.gan_step(nets, config, s, k, run.hparams, features, y, _fixed_batch, _fixed_batch)
     )
     new_state, metrics = step(state, jax.random.key(1))
     assert set(metrics) == ({"d", "g"} if use_gan else {"d"})
@@ -103,7 +103,7 @@ def test_one_classifier_step_decreases_supervised_loss(data, use_gan):
 
 def test_sampling_only_draws_training_rows():
     mask = jnp.asarray(np.arange(50) % 3 == 0)
-    drawn = train.row_sampler(mask)(jax.random.key(0), 1000)
+    drawn = engine.row_sampler(mask)(jax.random.key(0), 1000)
     assert bool(jnp.all(mask[drawn]))
     assert len(np.unique(np.asarray(drawn))) == int(mask.sum())  # every training row reachable
 
@@ -129,9 +129,9 @@ def test_eight_devices_equal_one_device(data, trained):
     metrics as on one device."""
     assert len(jax.devices()) == 8
     x, y, masks = data
-    sharded = _train(TINY, x, y, masks, mesh=train.runs_mesh())
+    sharded = _train(TINY, x, y, masks, mesh=engine.runs_mesh())
     _assert_states_equal(trained.state, sharded.state, exact=False)
-    p1, p8 = (train.predict_runs(TINY, train.model_params(r.state), x) for r in (trained, sharded))
+    p1, p8 = (table.predict_runs(TINY, table.model_params(r.state), x) for r in (trained, sharded))
     m1, m8 = (evaluate.classification_metrics(y, p, ~masks) for p in (p1, p8))
     for k in evaluate.METRICS:
         np.testing.assert_allclose(m1[k], m8[k], atol=1e-6)
@@ -160,19 +160,23 @@ def test_non_finite_loss_names_run_and_step(data):
     # scaled row) becomes NaN, while runs 0 and 1 never see them.
     x[0, 3], x[1, 3] = np.inf, -np.inf
     masks[:, :2] = [[False, False], [False, False], [True, True]]
-    with pytest.raises(train.NonFiniteLossError, match=r"run 2: the 'ae' loss is nan at step 0"):
+    with pytest.raises(engine.NonFiniteLossError, match=r"run 2: the 'ae' loss is nan at step 0"):
         _train(TINY, x, y, masks)
 
 
 def test_predict_runs_shape_and_range(data, trained):
     x, _, _ = data
-    p = train.predict_runs(TINY, train.model_params(trained.state), x)
+    p = table.predict_runs(TINY, table.model_params(trained.state), x)
     assert p.shape == (3, 569) and np.all((p >= 0) & (p <= 1))
 
 
 def test_phase_schedule_resumes_mid_phase():
-    assert train.phase_schedule(TINY, start_step=5) == [("ae", 5, 1), ("gan", 6, 4), ("gan", 10, 4)]
-    assert functools.reduce(lambda n, c: n + c[2], train.phase_schedule(TINY), 0) == 14
+    assert engine.phase_schedule(table.schedule(TINY), start_step=5) == [
+        ("ae", 5, 1),
+        ("gan", 6, 4),
+        ("gan", 10, 4),
+    ]
+    assert functools.reduce(lambda n, c: n + c[2], engine.phase_schedule(table.schedule(TINY)), 0) == 14
 
 
 def test_a_run_does_not_depend_on_the_other_runs_at_full_length(data):
@@ -181,11 +185,11 @@ def test_a_run_does_not_depend_on_the_other_runs_at_full_length(data):
     config) with both other runs replaced by other folds, seeds and labelled fractions."""
     x, y, masks = data
     config = TINY.replace(ae_steps=400, gan_steps=600, log_every=200)
-    base = train.make_runs(config, y, masks)
-    others = train.make_runs(config.replace(seed=7, labeled_fraction=0.2), y, masks[::-1])
+    base = table.make_runs(config, y, masks)
+    others = table.make_runs(config.replace(seed=7, labeled_fraction=0.2), y, masks[::-1])
     mixed = jax.tree.map(lambda a, b: np.stack([b[0], a[1], b[2]]), base, others)
-    first = train.train_runs(config, x, y, base, mesh=ONE_DEVICE).state
-    second = train.train_runs(config, x, y, mixed, mesh=ONE_DEVICE).state
+    first = table.train_runs(config, x, y, base, mesh=ONE_DEVICE).state
+    second = table.train_runs(config, x, y, mixed, mesh=ONE_DEVICE).state
     run1 = lambda s: jax.tree.leaves(jax.tree.map(lambda a: np.asarray(a[1]), s))
     for u, v in zip(run1(first), run1(second), strict=True):
         np.testing.assert_array_equal(u, v)
@@ -196,11 +200,11 @@ def test_numeric_settings_are_data_not_new_compilations(data):
     setting of a sweep recompiles."""
     x, y, masks = data
     _train(TINY, x, y, masks)
-    compiled = train.fused_chunk_fn(TINY.structure(), "gan", 4)
+    compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", 4)
     n_programs = compiled._cache_size()
     for changes in ({"labeled_fraction": 0.1}, {"d_lr": 3e-4, "unsupervised_weight": 0.5}, {"seed": 5}):
         _train(TINY.replace(**changes), x, y, masks)
-    assert train.fused_chunk_fn(TINY.structure(), "gan", 4) is compiled
+    assert engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", 4) is compiled
     assert compiled._cache_size() == n_programs
 
 
@@ -209,7 +213,7 @@ def test_labelled_rows_must_be_training_rows_with_both_classes(data):
     bad = masks.copy()
     bad[0, np.flatnonzero(~masks[0])[0]] = True
     with pytest.raises(ValueError, match="run 0: row .* is labelled but not a training row"):
-        train.make_runs(TINY, y, masks, labeled_masks=bad)
+        table.make_runs(TINY, y, masks, labeled_masks=bad)
     one_class = masks & (y == 0)
     with pytest.raises(ValueError, match="run 0: its labelled rows must hold both classes"):
-        train.make_runs(TINY, y, masks, labeled_masks=one_class)
+        table.make_runs(TINY, y, masks, labeled_masks=one_class)

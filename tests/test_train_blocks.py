@@ -1,6 +1,7 @@
 """Runs trained in blocks inside one compiled call (`train_runs(block_runs=...)`): the same
 models, in the same order, as without blocks."""
 
+import functools
 import re
 
 import jax
@@ -10,7 +11,7 @@ import pytest
 from gan_jax.config import Config
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
-from gan_jax.training import train
+from gan_jax.training import blocks, engine, table
 
 TINY = Config(
     name="tiny",
@@ -44,7 +45,7 @@ def sweep_data():
 
 
 def _leaves(state):
-    return [np.asarray(a) for a in jax.tree.leaves(train.model_params(state))]
+    return [np.asarray(a) for a in jax.tree.leaves(table.model_params(state))]
 
 
 def _rows(tree, rows):
@@ -59,7 +60,7 @@ def _per_run(result, rows):
 def eight_devices(sweep_data):
     """(blocked, unblocked) results of the runs on 8 devices: 1 run per device per block, 2 blocks."""
     x, y, runs = sweep_data
-    return tuple(train.train_runs(TINY, x, y, runs, mesh=train.runs_mesh(), block_runs=b) for b in (1, None))
+    return tuple(table.train_runs(TINY, x, y, runs, mesh=engine.runs_mesh(), block_runs=b) for b in (1, None))
 
 
 def test_each_block_is_its_runs_trained_alone_bit_for_bit_in_run_order(sweep_data):
@@ -70,13 +71,13 @@ def test_each_block_is_its_runs_trained_alone_bit_for_bit_in_run_order(sweep_dat
     (same runs per device, so the same kernels: no rounding difference is allowed)."""
     x, y, runs = sweep_data
     n_devices, block_runs, n_blocks = 2, 3, 3  # 9 runs per device in 3 blocks; 3 padding copies
-    mesh = train.runs_mesh(jax.devices()[:n_devices])
-    assert train.n_run_blocks(TINY, x.shape, mesh, N_RUNS, block_runs) == n_blocks
-    blocked = train.train_runs(TINY, x, y, runs, mesh=mesh, block_runs=block_runs)
+    mesh = engine.runs_mesh(jax.devices()[:n_devices])
+    assert blocks.n_run_blocks(0, mesh, N_RUNS, block_runs) == n_blocks
+    blocked = table.train_runs(TINY, x, y, runs, mesh=mesh, block_runs=block_runs)
     positions = np.arange(N_RUNS + -N_RUNS % (n_devices * n_blocks))  # padded with copies of the last run
     for j in range(n_blocks):
         members = np.minimum(positions[j::n_blocks], N_RUNS - 1)
-        alone = train.train_runs(TINY, x, y, _rows(runs, members), mesh=mesh, block_runs=None)
+        alone = table.train_runs(TINY, x, y, _rows(runs, members), mesh=mesh, block_runs=None)
         real = positions[j::n_blocks] < N_RUNS
         for got, want in zip(
             _leaves(_rows(blocked.state, members[real])), _leaves(_rows(alone.state, real)), strict=True
@@ -108,11 +109,13 @@ def test_blocked_program_moves_no_run_between_devices_and_settings_never_recompi
     the compiled program), and a block size that depends on the settings (a new program per
     setting)."""
     x, y, runs = sweep_data
-    mesh = train.runs_mesh()
-    fn = train.fused_chunk_fn(TINY.structure(), "gan", TINY.log_every, 2)
-    placed, xd, yd, take, put = train.place_inputs(mesh, runs, x, y, 2)
-    state = train._init_fn(TINY.structure())(xd, placed)
-    hlo = fn.lower(state, placed, xd, yd).compile().as_text()
+    mesh = engine.runs_mesh()
+    fn = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.log_every, 2)
+    placed, data, _ = engine.place_inputs(mesh, runs, table.table_data(x, y), 2)
+    state = jax.jit(jax.vmap(functools.partial(table.init_state, TINY.structure()), in_axes=(None, 0)))(
+        data, placed
+    )
+    hlo = fn.lower(state, placed, data).compile().as_text()
     assert not re.findall(r"all-gather|all-to-all|collective-permute|all-reduce|reduce-scatter", hlo)
     n_programs = fn._cache_size()
     other = sweep.sweep_runs(
@@ -120,22 +123,28 @@ def test_blocked_program_moves_no_run_between_devices_and_settings_never_recompi
         sweep.random_search(TINY, sweep.parse_space(SPACE), N_RUNS // 3, seed=1),
         evaluate.cv_folds(y, 3, 1, seed=0),
     )
-    train.train_runs(TINY, x, y, other, mesh=mesh, block_runs=1)
+    table.train_runs(TINY, x, y, other, mesh=mesh, block_runs=1)
     assert fn._cache_size() == n_programs
 
 
 def test_auto_blocks_on_cpu_only_and_bad_block_sizes_are_refused():
     """Bugs caught: blocking a GPU/TPU (which wants the widest batch), a CPU default that never
     blocks, and a bad block size accepted silently."""
-    config, shape = Config(), (569, 30)  # the paper pipeline on WDBC
-    block = train.default_block_runs(config, shape, "cpu")
-    per_run = train.state_bytes_per_run(config, 30) + 4 * 569 * 30
-    assert block >= 1 and block * per_run <= train.CPU_BLOCK_BYTES < (block + 1) * per_run
-    assert train.default_block_runs(config, shape, "gpu") is None
-    assert train.default_block_runs(config, shape, "tpu") is None
-    mesh = train.runs_mesh(jax.devices()[:2])
-    assert train.n_run_blocks(config, shape, mesh, 10_000, "auto") == -(-5000 // block)
-    assert train.n_run_blocks(config, shape, mesh, 10_000, None) == 1
+    config, ds = Config(), load_bundled()  # the paper pipeline on WDBC
+    runs = table.make_runs(config, ds.y, evaluate.cv_folds(ds.y, 2, 1, seed=0))
+    per_run = blocks.run_bytes(
+        table.TRAINER, config, table.schedule(config), table.table_data(ds.x, ds.y), runs
+    )
+    assert (
+        per_run == table.state_bytes(config, 30) + 4 * 569 * 30
+    )  # state + the run's scaled float copy of the data
+    block = blocks.default_block_runs(per_run, "cpu")
+    assert block >= 1 and block * per_run <= blocks.CPU_BLOCK_BYTES < (block + 1) * per_run
+    assert blocks.default_block_runs(per_run, "gpu") is None
+    assert blocks.default_block_runs(per_run, "tpu") is None
+    mesh = engine.runs_mesh(jax.devices()[:2])
+    assert blocks.n_run_blocks(per_run, mesh, 10_000, "auto") == -(-5000 // block)
+    assert blocks.n_run_blocks(per_run, mesh, 10_000, None) == 1
     for bad in (0, -1, 2.5, "big"):
         with pytest.raises(ValueError, match="block_runs"):
-            train.n_run_blocks(config, shape, mesh, 10, bad)
+            blocks.n_run_blocks(per_run, mesh, 10, bad)

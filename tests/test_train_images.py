@@ -8,14 +8,13 @@ import pytest
 
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
-from gan_jax.training import augment
-from gan_jax.training import train_images as ti
+from gan_jax.training import augment, image, image_fit
 from gan_jax.training.input_pipeline import ImageBatches
 
 # One config and one 1-device mesh for every test but the 8-device one, so that the suite
 # compiles each step once (compiles dominate its time on CPU).
 CONFIG = dataclasses.replace(
-    ti.TINY,
+    image.TINY,
     image_shape=(16, 16, 3),
     batch_size=32,
     features=(8, 16),
@@ -23,11 +22,11 @@ CONFIG = dataclasses.replace(
     d_lr=2e-3,
     augment=augment.NO_AUGMENT,
 )
-MESH1 = ti.data_mesh(jax.devices()[:1])
+MESH1 = image_fit.data_mesh(jax.devices()[:1])
 
 
 def fit(config, data, **kw):
-    return ti.fit(config, data, mesh=kw.pop("mesh", MESH1), **kw)
+    return image_fit.fit(config, data, mesh=kw.pop("mesh", MESH1), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -50,28 +49,28 @@ def test_hidden_labels_never_matter(data):
     flipped = ArraySource(data.images, np.where(labeled, data.label_array, 1 - data.label_array))
     a, _ = fit(CONFIG, data, ae_steps=0, gan_steps=3, labeled=labeled)
     b, _ = fit(CONFIG, flipped, ae_steps=0, gan_steps=3, labeled=labeled)
-    for x, y in zip(jax.tree.leaves(a.disc_params), jax.tree.leaves(b.disc_params)):
+    for x, y in zip(jax.tree.leaves(a.disc.params), jax.tree.leaves(b.disc.params)):
         np.testing.assert_array_equal(x, y)
     # ...while the labels of labelled rows do matter (the test above can fail).
     c, _ = fit(CONFIG, flipped, ae_steps=0, gan_steps=3, labeled=np.ones(len(data), bool))
     assert not all(
-        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.disc_params), jax.tree.leaves(c.disc_params))
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a.disc.params), jax.tree.leaves(c.disc.params))
     )
 
 
 def test_masked_loss_ignores_hidden_rows():
     logits = np.array([[2.0, -1.0], [0.0, 3.0], [1.0, 1.0]], np.float32)
-    full = ti.masked_supervised_loss(logits[:1], np.array([1]), np.array([True]))
-    masked = ti.masked_supervised_loss(logits, np.array([1, 0, 1]), np.array([True, False, False]))
+    full = image.masked_supervised_loss(logits[:1], np.array([1]), np.array([True]))
+    masked = image.masked_supervised_loss(logits, np.array([1, 0, 1]), np.array([True, False, False]))
     np.testing.assert_allclose(masked, full, rtol=1e-6)
-    assert float(ti.masked_supervised_loss(logits, np.zeros(3, int), np.zeros(3, bool))) == 0.0
+    assert float(image.masked_supervised_loss(logits, np.zeros(3, int), np.zeros(3, bool))) == 0.0
 
 
 def test_step_compiles_once_and_resume_is_exact(data):
     # Catches recompiles per step and a resume that replays or skips batches.
     full, _ = fit(CONFIG, data, ae_steps=2, gan_steps=4)
-    assert ti.step_fn(CONFIG, "ae", MESH1)._cache_size() == 1
-    assert ti.step_fn(CONFIG, "gan", MESH1)._cache_size() == 1
+    assert image_fit.step_fn(CONFIG, "ae", MESH1)._cache_size() == 1
+    assert image_fit.step_fn(CONFIG, "gan", MESH1)._cache_size() == 1
     half, _ = fit(CONFIG, data, ae_steps=2, gan_steps=1)
     resumed, _ = fit(CONFIG, data, ae_steps=2, gan_steps=4, state=half)
     for x, y in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
@@ -89,7 +88,8 @@ def test_eight_devices_equal_one_device(data):
     # match 1 device. (CONFIG: the 1-device compile is shared with the other tests.)
     needs_8_devices()
     states = {
-        n: fit(CONFIG, data, ae_steps=1, gan_steps=2, mesh=ti.data_mesh(jax.devices()[:n]))[0] for n in (1, 8)
+        n: fit(CONFIG, data, ae_steps=1, gan_steps=2, mesh=image_fit.data_mesh(jax.devices()[:n]))[0]
+        for n in (1, 8)
     }
     leaves8 = jax.tree.leaves(states[8])
     assert len(leaves8[1].sharding.device_set) == 8  # really on 8 devices
@@ -102,8 +102,8 @@ def test_gan_phase_starts_from_the_pretrained_encoder(data):
     # about d_lr, so after one GAN step the discriminator's trunk is still the encoder's
     # trunk within a few d_lr (a fresh initialisation differs by ~0.1).
     state, _ = fit(CONFIG, data, ae_steps=2, gan_steps=1)
-    enc = jax.tree.leaves(state.ae_params["encoder"]["trunk"])
-    disc = jax.tree.leaves(state.disc_params["trunk"])
+    enc = jax.tree.leaves(state.ae.params["encoder"]["trunk"])
+    disc = jax.tree.leaves(state.disc.params["trunk"])
     for a, b in zip(enc, disc):
         np.testing.assert_allclose(a, b, atol=3 * CONFIG.d_lr)
 
@@ -115,7 +115,7 @@ def test_tiny_sgan_beats_chance_on_nuclei():
     train = nuclei.arrays("train", size=16, n=512)
     test = nuclei.arrays("test", size=16, n=512)
     state, _ = fit(CONFIG, train, ae_steps=0, gan_steps=150)
-    probs = np.asarray(jax.jit(lambda s, x: ti.predict_proba(CONFIG, s, x))(state, test.images))
+    probs = np.asarray(jax.jit(lambda s, x: image.predict_proba(CONFIG, s, x))(state, test.images))
     assert np.mean((probs > 0.5) == test.labels()) > 0.68
 
 
@@ -124,12 +124,12 @@ def test_gan_step_splits_its_work_over_devices(data):
     # device (noise drawn replicated): the devices' compiled FLOPs together must stay close to
     # the step's own FLOPs, not a multiple of them.
     needs_8_devices()
-    mesh = ti.data_mesh(jax.devices()[:8])
-    state = ti.init_replicated(CONFIG, mesh)
-    with ImageBatches(data, CONFIG.batch_size, sharding=ti.batch_sharding(mesh)) as batches:
+    mesh = image_fit.data_mesh(jax.devices()[:8])
+    state = image_fit.init_replicated(CONFIG, mesh)
+    with ImageBatches(data, CONFIG.batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
         batch = next(batches)
     labeled = np.ones(len(data), bool)
-    lowered = ti.step_fn(CONFIG, "gan", mesh).lower(state, batch, labeled, jax.random.key(0))
+    lowered = image_fit.step_fn(CONFIG, "gan", mesh).lower(state, batch, labeled, jax.random.key(0))
     flops = lambda analysis: float((analysis[0] if isinstance(analysis, list) else analysis)["flops"])
     executed = flops(lowered.compile().cost_analysis()) * mesh.size
     assert executed < 1.3 * flops(lowered.cost_analysis()), executed / flops(lowered.cost_analysis())

@@ -1,7 +1,7 @@
 """The served model bundle: one trained run, everything needed to score new cases, in one folder.
 
 Two kinds share the format and every check: "table" (the WDBC pipeline, `train_bundle`) and
-"image" (the conv SGAN of `gan_jax.training.train_images`, `image_bundle`). The metadata's `kind` says
+"image" (the conv SGAN of `gan_jax.training.image`, `image_bundle`). The metadata's `kind` says
 which (bundles written before kinds existed are tables); `Bundle.kind` is what the server and
 `gan-jax sample` dispatch on.
 
@@ -42,7 +42,8 @@ import numpy as np
 from gan_jax import runtime
 from gan_jax.artifacts import manifest, storage
 from gan_jax.config import Config
-from gan_jax.training import train
+from gan_jax.models import preprocess
+from gan_jax.training import engine, image, table
 
 FORMAT = "gan_jax.artifacts.bundle/2"  # 2: params grouped per network, labelled fraction in the config
 MANIFEST = "bundle.json"
@@ -69,7 +70,7 @@ class BundleError(ValueError):
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (predict cache)
 class Bundle:
-    config: Any  # Config (table) or train_images.ImageConfig (image)
+    config: Any  # Config (table) or image.ImageConfig (image)
     params: dict[str, Any]  # PARAM_KEYS[kind] -> pytrees of numpy arrays (one run, no runs axis)
     feature_names: tuple[str, ...]  # table: the features in order; image: ()
     label_names: tuple[str, ...]
@@ -101,20 +102,18 @@ class Bundle:
                 f"model {self.model_version} is {_A[self.kind]} bundle; {use} needs {_A[kind]} bundle"
             )
 
-    def model(self) -> train.ModelParams:
+    def model(self) -> table.ModelParams:
         self.require("table", "Bundle.model")
         p = self.params
-        scaler = train.preprocess.ScalerParams(p["scaler"]["shift"], p["scaler"]["scale"])
-        return train.ModelParams(scaler, p["ae"], p["disc"], p["gen"])
+        scaler = preprocess.ScalerParams(p["scaler"]["shift"], p["scaler"]["scale"])
+        return table.ModelParams(scaler, p["ae"], p["disc"], p["gen"])
 
     def image_state(self):
-        """The image bundle's params as a `train_images.ImageTrainState` (no optimizer states),
-        which `train_images.predict_proba` and the generator take."""
-        from gan_jax.training import train_images
-
+        """The image bundle's params as an `engine.GANState` (no optimizer states),
+        which `image.predict_proba` and the generator take."""
         self.require("image", "Bundle.image_state")
         p = self.params
-        return train_images.ImageTrainState(
+        return engine.GANState(
             step=None,
             ae_params=p["ae"],
             ae_opt=None,
@@ -129,12 +128,10 @@ class Bundle:
         uint8 images [B, H, W, C] (image). Params are baked in as device constants, so a call
         transfers only the batch."""
         if self.kind == "image":
-            from gan_jax.training import train_images
-
             state = jax.device_put(self.image_state())
-            return jax.jit(lambda x: train_images.predict_proba(self.config, state, x))
+            return jax.jit(lambda x: image.predict_proba(self.config, state, x))
         model = jax.device_put(self.model())
-        return jax.jit(lambda x: train.predict_proba(self.config, model, x))
+        return jax.jit(lambda x: table.predict_proba(self.config, model, x))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Malignant probability [N] for raw feature rows x [N, F] (in `feature_names` order) or,
@@ -149,12 +146,10 @@ class Bundle:
 
     def sample_images(self, n: int, seed: int = 0) -> np.ndarray:
         """n generator samples G(z), z ~ N(0, I) drawn from `seed`, as uint8 images [n, H, W, C]."""
-        from gan_jax.training import train_images
-
         self.require("image", "sampling images")
         if n < 1:
             raise ValueError(f"the number of samples must be >= 1, got {n}")
-        return train_images.sample_images(self.config, self.params["gen"], n, seed)
+        return image.sample_images(self.config, self.params["gen"], n, seed)
 
 
 @functools.lru_cache(maxsize=8)
@@ -188,12 +183,12 @@ def train_bundle(
         mask = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)[fold]
         run_id = fold
     t0 = time.perf_counter()
-    runs = train.make_runs(config, data.y, mask[None], run_ids=np.asarray([run_id]))
-    result = train.train_runs(config, data.x, data.y, runs, mesh=mesh)
-    model = jax.tree.map(lambda a: np.asarray(a[0]), jax.device_get(train.model_params(result.state)))
+    runs = table.make_runs(config, data.y, mask[None], run_ids=np.asarray([run_id]))
+    result = table.train_runs(config, data.x, data.y, runs, mesh=mesh)
+    model = jax.tree.map(lambda a: np.asarray(a[0]), jax.device_get(table.model_params(result.state)))
     seconds = time.perf_counter() - t0
     params = _params_dict(model)
-    proba = np.asarray(train.predict_proba(config, jax.device_put(model), jnp.asarray(data.x)))
+    proba = np.asarray(table.predict_proba(config, jax.device_put(model), jnp.asarray(data.x)))
     metrics = {"train": _metrics(data.y, proba, mask)}
     if fold is not None:
         metrics["held_out"] = _metrics(data.y, proba, ~mask)
@@ -229,11 +224,11 @@ def image_bundle(
     model_version: str | None = None,
     name: str = "images",
 ) -> Bundle:
-    """One trained image run (`gan_jax.training.train_images`) as a bundle; `export` writes it.
+    """One trained image run (`gan_jax.training.image`) as a bundle; `export` writes it.
 
     Args:
-      config: the run's `train_images.ImageConfig`.
-      state: its `ImageTrainState`, or a dict {"ae", "disc", "gen"} of its params, for one run
+      config: the run's `image.ImageConfig`.
+      state: its `engine.GANState`, or a dict {"ae", "disc", "gen"} of its params, for one run
         (no runs axis; a fused trainer's state must be sliced first).
       label_names: the two class names in label order (benign-like first, malignant second).
       metrics: JSON-serialisable measurements of this run (e.g. held-out accuracy), stored as given.
@@ -265,7 +260,7 @@ def _image_params(state) -> dict[str, Any]:
     if isinstance(state, dict):
         params = {k: state[k] for k in PARAM_KEYS["image"] if k in state}
     else:
-        params = {"ae": state.ae_params, "disc": state.disc_params, "gen": state.gen_params}
+        params = {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
     if set(params) != set(PARAM_KEYS["image"]):
         raise BundleError(f"image params need the keys {list(PARAM_KEYS['image'])}, got {sorted(params)}")
     return jax.tree.map(np.asarray, jax.device_get(params))
@@ -286,7 +281,7 @@ def _seal(params: dict[str, Any], meta: dict[str, Any], model_version: str | Non
     return _from_parts(params, meta)
 
 
-def _params_dict(model: train.ModelParams) -> dict[str, Any]:
+def _params_dict(model: table.ModelParams) -> dict[str, Any]:
     """The bundle's stored form of a model's params (plain dicts, readable without gan_jax)."""
     scaler = {"shift": model.scaler.shift, "scale": model.scaler.scale}
     return {"scaler": scaler, "ae": model.ae, "disc": model.disc, "gen": model.gen}
@@ -458,9 +453,7 @@ def _check_meta(meta: dict[str, Any], manifest: dict[str, Any], where: str) -> t
 def _config_from_dict(kind: str, d: dict[str, Any]):
     if kind == "table":
         return Config.from_dict(d)
-    from gan_jax.training import train_images
-
-    return _dataclass_from_dict(train_images.ImageConfig, d)
+    return _dataclass_from_dict(image.ImageConfig, d)
 
 
 def _dataclass_from_dict(cls, d: dict[str, Any]):
@@ -517,12 +510,10 @@ def params_template(kind: str, config, n_features: int = 0) -> dict[str, Any]:
     """Zeros shaped like a `kind` bundle's params for `config` (no compute: shapes only).
     `n_features` is the table's width (unused for images)."""
     if kind == "table":
-        shapes = _params_dict(train.model_params(train.state_shapes(config, n_features)))
+        shapes = _params_dict(table.model_params(table.state_shapes(config, n_features)))
     else:
-        from gan_jax.training import train_images
-
-        state = jax.eval_shape(functools.partial(train_images.init_state, config), jax.random.key(0))
-        shapes = {"ae": state.ae_params, "disc": state.disc_params, "gen": state.gen_params}
+        state = jax.eval_shape(functools.partial(image.init_state, config), jax.random.key(0))
+        shapes = {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
 
 

@@ -27,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gan_jax.artifacts import storage
+    from gan_jax.config import load_experiment
     from gan_jax.studies import image_study
 
-    config = image_study.load_config(args.experiment, quick=args.quick)
+    config = load_experiment(args.experiment, quick=args.quick, kind=image_study.ImageStudyConfig)
     command = f"gan-jax image-study --experiment {args.experiment}" + (" --quick" if args.quick else "")
     log = lambda message: print(f"gan-jax image-study: {message}", file=sys.stderr, flush=True)
     study = image_study.run_image_study(config, args.out, command=command, log=log, bundle_uri=args.bundle)

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax.config import load_module
+    from gan_jax.config import load_experiment, load_module
     from gan_jax.studies.formats import PAPER
     from gan_jax.studies.study import load_study, run_study, write_outputs
 
@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     spec = load_module(args.experiment)
     changes = {"seed": args.seed, "n_folds": args.folds, "n_repeats": args.repeats}
-    base = spec.get_config().replace(**{k: v for k, v in changes.items() if v is not None})
+    base = load_experiment(args.experiment, quick=args.quick).replace(
+        **{k: v for k, v in changes.items() if v is not None}
+    )
     fractions = () if args.skip_label_study else spec.LABEL_FRACTIONS
     if args.quick and fractions:
         fractions = (min(fractions), max(fractions))

@@ -23,7 +23,7 @@ from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import Dataset, load_dataset
 from gan_jax.evaluation import evaluate
-from gan_jax.training import checkpoint, distributed, train
+from gan_jax.training import checkpoint, distributed, table
 from gan_jax.training import tensorboard as tb
 
 
@@ -62,10 +62,10 @@ def train_and_evaluate(
     data = data if data is not None else load_dataset(config.data)
     if train_masks is None:
         train_masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
-    runs = train.make_runs(config, data.y, train_masks)
+    runs = table.make_runs(config, data.y, train_masks)
     t0 = time.perf_counter()
     if checkpoint_dir is None:
-        result = train.train_runs(config, data.x, data.y, runs, mesh=mesh, progress=progress)
+        result = table.train_runs(config, data.x, data.y, runs, mesh=mesh, progress=progress)
         history, start = result.history, 0
     else:
         result, history, start = _train_with_checkpoints(
@@ -73,7 +73,7 @@ def train_and_evaluate(
         )
     jax.block_until_ready(result.state)
     train_seconds = time.perf_counter() - t0
-    proba = train.predict_runs(config, train.model_params(result.state), data.x)
+    proba = table.predict_runs(config, table.model_params(result.state), data.x)
     results = results_record(config, data.y, proba, train_masks, data.source)
     results["labels"] = labels_record(runs.labeled_mask, runs.train_mask)
     results.update(history=history, train_seconds=train_seconds, resumed_from_step=start)
@@ -118,7 +118,7 @@ def _train_with_checkpoints(config, data, runs, uri, resume, every, keep, mesh, 
                     ckpts.wait()
                     raise runtime.TrainingStopped(entry["step"], stop.signum, storage.redact(uri))
 
-            result = train.train_runs(
+            result = table.train_runs(
                 config, data.x, data.y, runs, state=state, mesh=mesh, on_chunk=on_chunk, progress=progress
             )
     return result, history, start

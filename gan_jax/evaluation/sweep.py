@@ -2,10 +2,10 @@
 
 A *setting* is a dict of the numeric hyperparameters that are per-run data in the trainer
 (`SWEEPABLE`: learning rates, unsupervised weight, labelled fraction, seed). A sweep expands
-settings × training masks into one `train.RunSpec`, config-major: run `s * M + m` is setting
+settings × training masks into one `engine.RunSpec`, config-major: run `s * M + m` is setting
 `s` on mask `m`. Every setting sees the same masks under the same run ids, so settings compare
 paired: with equal seeds they share initial parameters and labelled rows and differ only in
-their hyperparameters. All runs train in one `train.train_runs` call (one compiled program
+their hyperparameters. All runs train in one `table.train_runs` call (one compiled program
 per phase, whatever the number of settings), are scored in one `predict_runs` call, and are
 summarised per setting with `evaluate.summarize`.
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from gan_jax.config import Config
 from gan_jax.evaluation import evaluate
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
 SWEEPABLE = ("ae_lr", "d_lr", "g_lr", "unsupervised_weight", "labeled_fraction", "seed")
 Setting = dict[str, float | int]
@@ -127,7 +127,7 @@ def check_settings(settings: list[Setting]) -> None:
 
 def sweep_runs(
     y: np.ndarray, settings: list[Setting], train_masks: np.ndarray, run_ids: np.ndarray | None = None
-) -> train.RunSpec:
+) -> engine.RunSpec:
     """Host-side RunSpec of len(settings) × M runs: run s * M + m is setting s on mask m.
 
     Args:
@@ -145,18 +145,18 @@ def sweep_runs(
     for s in settings:
         seed, frac = int(s["seed"]), float(s["labeled_fraction"])
         if seed not in keys:
-            keys[seed] = np.asarray(train.run_keys(seed, run_ids))
+            keys[seed] = np.asarray(engine.run_keys(seed, run_ids))
         if (seed, frac) not in labeled:
             labeled[seed, frac] = evaluate.labeled_masks(y, train_masks, frac, seed, run_ids)
     m = len(train_masks)
-    hp = {f: np.repeat(np.asarray([s[f] for s in settings], np.float32), m) for f in train.HParams._fields}
-    return train.RunSpec(
+    hp = {f: np.repeat(np.asarray([s[f] for s in settings], np.float32), m) for f in engine.HParams._fields}
+    return engine.RunSpec(
         key=np.concatenate([keys[int(s["seed"])] for s in settings]),
         train_mask=np.tile(train_masks, (len(settings), 1)),
         labeled_mask=np.concatenate(
             [labeled[int(s["seed"]), float(s["labeled_fraction"])] for s in settings]
         ),
-        hparams=train.HParams(**hp),
+        hparams=engine.HParams(**hp),
     )
 
 
@@ -172,7 +172,7 @@ def train_and_score(
     config: Config,
     x: np.ndarray,
     y: np.ndarray,
-    runs: train.RunSpec,
+    runs: engine.RunSpec,
     eval_masks: np.ndarray,
     n_settings: int,
     **train_kwargs: Any,
@@ -183,10 +183,10 @@ def train_and_score(
       ({metric: [S, M]}, timing {"train_s", "predict_s", "n_runs"}).
     """
     t0 = time.perf_counter()
-    result = train.train_runs(config, x, y, runs, **train_kwargs)
+    result = table.train_runs(config, x, y, runs, **train_kwargs)
     jax.block_until_ready(result.state)
     t1 = time.perf_counter()
-    proba = train.predict_runs(config, train.model_params(result.state), x)
+    proba = table.predict_runs(config, table.model_params(result.state), x)
     metrics = score_runs(y, proba, eval_masks, n_settings)
     timing = {"train_s": t1 - t0, "predict_s": time.perf_counter() - t1, "n_runs": len(runs.train_mask)}
     return metrics, timing
@@ -204,7 +204,7 @@ def run_sweep(
 
     Args:
       train_masks: [M, N] CV training masks (test rows = the complement).
-      train_kwargs: passed to `train.train_runs` (mesh, progress).
+      train_kwargs: passed to `table.train_runs` (mesh, progress).
     Returns:
       {"settings": [{"setting", "summary": {metric: mean/std/CI}}], "metrics_per_run":
       {metric: [S][M]}, "timing"}. These are test-fold scores: picking the best setting by

@@ -151,7 +151,6 @@ class ConvDiscriminatorClassifier(nn.Module):
 
 
 # Variants: the default for 64×64 images and a tiny one for tests.
-Encoder64 = functools.partial(ConvEncoder, features=(32, 64, 128), latent_dim=64)
 AutoEncoder64 = functools.partial(ConvAutoEncoder, features=(32, 64, 128), latent_dim=64)
 Generator64 = functools.partial(ConvGenerator, features=(256, 128, 64))
 Discriminator64 = functools.partial(ConvDiscriminatorClassifier, features=(32, 64, 128), hidden=128)

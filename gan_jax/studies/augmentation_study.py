@@ -22,12 +22,12 @@ import numpy as np
 from gan_jax import runtime
 from gan_jax.artifacts import storage
 from gan_jax.artifacts.records import write_json
-from gan_jax.config import Config, load_experiment, quick_variant
+from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate, stats
 from gan_jax.evaluation.baselines import make_baseline
 from gan_jax.studies import synth
-from gan_jax.training import train
+from gan_jax.training import table
 
 RATIOS = (0.0, 0.5, 1.0, 2.0)
 LOW_LABELED_FRACTION = 0.1
@@ -40,11 +40,9 @@ GROUP = 20  # runs per classifier call: rows grow as GROUP × synthetic rows, so
 def settings(quick: bool) -> tuple[Config, Config]:
     """(classifier config, generator config), the folds being the classifier config's; loaded by
     name (experiments/paper.py, experiments/synth.py): the library never imports experiments."""
-    clf = load_experiment("paper")
-    gen = load_experiment("synth").replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
-    if quick:
-        clf, gen = quick_variant(clf), quick_variant(gen)
-    return clf, gen
+    clf = load_experiment("paper", quick=quick)
+    gen = load_experiment("synth", quick=quick)
+    return clf, gen.replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
 
 
 def interleaved_labels(malignant_share: np.ndarray, n: int) -> np.ndarray:
@@ -63,7 +61,7 @@ def generate(
     result = synth.fit_generators(gen_config, x, y, train_masks, labeled_masks=labeled)
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
-    labels = interleaved_labels(np.asarray(result.state.prior)[:, 1], n_max)
+    labels = interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
     return synth.sample(gen_config, result.state, labels, seed=gen_config.seed), labels, seconds
 
 
@@ -101,9 +99,8 @@ def _ours_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) ->
             block[j, j * n_max : j * n_max + n_syn[r]] = True
         tm = np.concatenate([train_masks[idx], block], axis=1)
         lm = np.concatenate([labeled[idx], block], axis=1)
-        runs = train.make_runs(clf, ya, tm, labeled_masks=lm, run_ids=idx)
-        state = train.train_runs(clf, xa, ya, runs).state
-        out.append(train.predict_runs(clf, train.model_params(state), x))
+        runs = table.make_runs(clf, ya, tm, labeled_masks=lm, run_ids=idx)
+        out.append(table.fit_predict(clf, xa, ya, runs, x)[1])
     return np.concatenate(out)
 
 

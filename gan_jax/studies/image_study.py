@@ -6,7 +6,8 @@ same labelled rows.
 The same machinery as the table study: folds and labelled rows from `evaluate`, metrics and
 intervals from `evaluate.summarize`, paired corrected resampled t-tests (`stats`) Holm-adjusted
 over the whole family; every conv model trains all fractions × runs in one fused call
-(`train_images.train_image_runs`). The data are drawn by `gan_jax.data.nuclei`: not patients.
+(`gan_jax.training.image.train_runs` on the one engine). The data are drawn by
+`gan_jax.data.nuclei`: not patients.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ import numpy as np
 from gan_jax import runtime
 from gan_jax.artifacts import bundle, storage
 from gan_jax.artifacts.records import masks_digest, write_json
-from gan_jax.config import experiment_config
 from gan_jax.data import nuclei
 from gan_jax.data.images import BINARY_LABELS
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.studies import figures
 from gan_jax.studies.formats import pct
-from gan_jax.training import train_images as ti
+from gan_jax.training import engine, image
 
 SGAN = "conv SGAN (AE → SGAN)"
 SUPERVISED = "conv supervised (AE → same classifier, no GAN)"
@@ -45,7 +45,7 @@ class ImageStudyConfig:
     """
 
     name: str = "images"
-    model: ti.ImageConfig = ti.ImageConfig()  # image_shape sets the demo set's size
+    model: image.ImageConfig = image.ImageConfig()  # image_shape sets the demo set's size
     n_images: int = 2000  # drawn by nuclei.generate(n_images, data_seed, size)
     data_seed: int = 0
     n_folds: int = 5
@@ -89,7 +89,8 @@ class ImageStudyConfig:
 
 
 def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
-    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps."""
+    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps.
+    Image experiments return it from `get_config("quick")`."""
     return config.replace(
         n_images=min(config.n_images, 256),
         n_folds=2,
@@ -101,19 +102,7 @@ def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
     )
 
 
-def load_config(spec: str, quick: bool = False) -> ImageStudyConfig:
-    """`get_config()` of an image experiment by name ("images", "images:supervised", a .py file);
-    the library loads experiments by name, never imports them."""
-    config = experiment_config(spec)
-    if not isinstance(config, ImageStudyConfig):
-        raise ValueError(
-            f"experiment {spec!r}: get_config() returned {type(config).__name__}, "
-            "not an ImageStudyConfig (is it a table experiment? use gan-jax train)"
-        )
-    return quick_variant(config) if quick else config
-
-
-def model_variants(config: ImageStudyConfig) -> dict[str, ti.ImageConfig]:
+def model_variants(config: ImageStudyConfig) -> dict[str, image.ImageConfig]:
     """The conv models; they differ in what they have (the GAN), not in settings."""
     return {SGAN: config.model, SUPERVISED: dataclasses.replace(config.model, use_gan=False)}
 
@@ -154,10 +143,9 @@ def run_image_study(
     probas, seconds, histories, samples = {}, {}, {}, None
     for name, model in model_variants(config).items():
         t0 = time.perf_counter()
-        runs = ti.make_runs(model, labels, tiled, labeled, run_ids)
+        runs = image.make_runs(model, labels, tiled, labeled, run_ids)
         steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
-        result = ti.train_image_runs(model, images, labels, runs, mesh=mesh, **steps)
-        probas[name] = ti.predict_runs(model, result.state, images)
+        result, probas[name] = image.fit_predict(model, images, labels, runs, mesh=mesh, **steps)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
         if model.use_gan:
@@ -214,15 +202,15 @@ def run_image_study(
     return study
 
 
-def generator_samples(model: ti.ImageConfig, state: ti.ImageTrainState, n: int, seed: int) -> np.ndarray:
+def generator_samples(model: image.ImageConfig, state: engine.GANState, n: int, seed: int) -> np.ndarray:
     """n uint8 images [n, H, W, C] from the generator of run 0 (the first fold, first fraction)."""
-    return ti.sample_images(model, jax.tree.map(lambda a: a[0], state.gen_params), n, seed)
+    return image.sample_images(model, jax.tree.map(lambda a: a[0], state.gen.params), n, seed)
 
 
 def _export_run0(
     config: ImageStudyConfig,
-    model: ti.ImageConfig,
-    state: ti.ImageTrainState,
+    model: image.ImageConfig,
+    state: engine.GANState,
     proba: np.ndarray,
     labels: np.ndarray,
     train_mask: np.ndarray,

@@ -27,7 +27,7 @@ from gan_jax.data import Dataset
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.studies import figures
 from gan_jax.studies.formats import pct
-from gan_jax.training import train
+from gan_jax.training import table
 
 AE_SGAN = "AE → SGAN (paper)"  # the paper pipeline, named as this study names its four families
 COMPARED = ("accuracy", "roc_auc")
@@ -61,9 +61,8 @@ def run_label_study(
     probas, seconds = {}, {}
     for name, cfg in model_families(base).items():
         t0 = time.perf_counter()
-        runs = train.make_runs(cfg, data.y, tiled, labeled, run_ids)
-        result = train.train_runs(cfg, data.x, data.y, runs, progress=progress)
-        probas[name] = train.predict_runs(cfg, train.model_params(result.state), data.x)
+        runs = table.make_runs(cfg, data.y, tiled, labeled, run_ids)
+        probas[name] = table.fit_predict(cfg, data.x, data.y, runs, progress=progress)[1]
         seconds[name] = time.perf_counter() - t0
     unreached = {}
     for name in baselines.SEMI_SUPERVISED:

@@ -19,12 +19,12 @@ import numpy as np
 from gan_jax import runtime
 from gan_jax.artifacts import storage
 from gan_jax.artifacts.records import masks_digest, write_json
-from gan_jax.config import Config, quick_variant
+from gan_jax.config import Config
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.studies import figures, label_study, report
 from gan_jax.studies.formats import PAPER
-from gan_jax.training import train
+from gan_jax.training import table
 
 COMPARED_METRICS = ("accuracy", "f1", "roc_auc")
 
@@ -47,19 +47,17 @@ def run_study(
       baseline_names: scikit-learn baselines (`baselines.make_baseline`).
       paper_claims: the paper's claimed metrics, shown only as its claims.
       label_fractions: labelled shares of each training fold for the label-scarcity study.
+      quick: the variants are quick ones (`get_config("quick")`): recorded in the command.
     """
     t_start = time.perf_counter()
-    if quick:
-        variants = {k: quick_variant(v) for k, v in variants.items()}
     config = variants[PAPER]
     data = load_dataset(config.data)
     masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
     models: dict[str, dict[str, Any]] = {}
     for name, cfg in variants.items():
         t0 = time.perf_counter()
-        runs = train.make_runs(cfg, data.y, masks)
-        result = train.train_runs(cfg, data.x, data.y, runs, progress=progress)
-        proba = train.predict_runs(cfg, train.model_params(result.state), data.x)
+        runs = table.make_runs(cfg, data.y, masks)
+        proba = table.fit_predict(cfg, data.x, data.y, runs, progress=progress)[1]
         models[name] = _record("gan_jax", cfg.to_dict(), proba, data.y, masks, time.perf_counter() - t0)
     for name in baseline_names:
         t0 = time.perf_counter()

@@ -28,7 +28,8 @@ from gan_jax.config import Config
 from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
 from gan_jax.evaluation.evaluate import cv_folds
-from gan_jax.training import train
+from gan_jax.training import engine
+from gan_jax.training import synth as synth_trainer
 
 WARNING = "SYNTHETIC — not patient data"
 LABEL_COLUMN = "diagnosis"
@@ -43,19 +44,19 @@ def fit_generators(
     labeled_masks: np.ndarray | None = None,
     run_ids: np.ndarray | None = None,
     mesh=None,
-) -> train.SynthResult:
+) -> engine.TrainResult:
     """Trains one generator per run (run r on the rows of train_masks[r], labels of
     labeled_masks[r] only) in one fused call. Returns states with leaves [R, ...]."""
-    runs = train.make_synth_runs(config, y, train_masks, labeled_masks=labeled_masks, run_ids=run_ids)
-    return train.train_synth_runs(config, x, y, runs, mesh=mesh)
+    runs = synth_trainer.make_synth_runs(config, y, train_masks, labeled_masks=labeled_masks, run_ids=run_ids)
+    return synth_trainer.train_synth_runs(config, x, y, runs, mesh=mesh)
 
 
-def sample_one(config: Config, state: train.SynthState, key: jax.Array, labels: jax.Array) -> jax.Array:
+def sample_one(config: Config, state: engine.GANState, key: jax.Array, labels: jax.Array) -> jax.Array:
     """Rows [M, F] in original units from one run's generator, one per label in labels [M]."""
-    nets = train.build_synth_networks(config, state.transform.lo.shape[-1])
+    nets = synth_trainer.build_synth_networks(config, state.fitted.transform.lo.shape[-1])
     z = jax.random.normal(key, (labels.shape[0], config.synth_noise_dim))
     xs = nets.gen.apply({"params": state.gen.params}, z, labels)
-    return train.synth_inverse(config, state.transform, xs)
+    return synth_trainer.synth_inverse(config, state.fitted.transform, xs)
 
 
 @functools.lru_cache(maxsize=16)
@@ -63,7 +64,7 @@ def _sample_fn(config: Config) -> Callable:
     return jax.jit(jax.vmap(functools.partial(sample_one, config)))
 
 
-def sample(config: Config, states: train.SynthState, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+def sample(config: Config, states: engine.GANState, labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """Rows [R, M, F] in original units: run r's generator makes one row per labels[r] [M]
     (labels [M] is shared by every run). Different `seed`s give independent rows."""
     n_runs = states.step.shape[0]
@@ -75,7 +76,7 @@ def sample(config: Config, states: train.SynthState, labels: np.ndarray, seed: i
 
 def balanced_labels(n_per_class: int) -> np.ndarray:
     """[2 n] labels: n benign (0) then n malignant (1)."""
-    return np.repeat(np.arange(train.NUM_CLASSES, dtype=np.int32), n_per_class)
+    return np.repeat(np.arange(synth_trainer.NUM_CLASSES, dtype=np.int32), n_per_class)
 
 
 def to_csv(x: np.ndarray, y: np.ndarray) -> str:
@@ -153,7 +154,7 @@ def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -
         data.y,
         folds[run : run + 1],
         run_ids=np.array([run]),
-        mesh=train.runs_mesh(jax.devices()[:1]),
+        mesh=engine.runs_mesh(jax.devices()[:1]),
     )
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0

@@ -37,7 +37,7 @@ from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.evaluation import evaluate
 from gan_jax.evaluation.baselines import make_baseline
 from gan_jax.studies import figures, synth
-from gan_jax.training import train
+from gan_jax.training import engine, table
 
 NEAR_COPY_PERCENTILE = 5.0
 UTILITY_METRICS = ("accuracy", "f1", "roc_auc")
@@ -196,9 +196,9 @@ def _ours_utility(x_train, y_train, x_holdout, y_holdout, x_syn, y_syn, config=N
     n_tr, n_syn = len(x_train), len(x_syn)
     masks = np.zeros((2, len(x)), bool)
     masks[0, :n_tr], masks[1, n_tr : n_tr + n_syn] = True, True
-    runs = train.make_runs(config, y, masks, labeled_masks=masks)
-    result = train.train_runs(config, x, y, runs, mesh=train.runs_mesh(jax.devices()[:1]))
-    proba = train.predict_runs(config, train.model_params(result.state), x[n_tr + n_syn :])
+    runs = table.make_runs(config, y, masks, labeled_masks=masks)
+    one_device = engine.runs_mesh(jax.devices()[:1])
+    proba = table.fit_predict(config, x, y, runs, x[n_tr + n_syn :], mesh=one_device)[1]
     return {"trtr": _metrics(y_holdout, proba[0]), "tstr": _metrics(y_holdout, proba[1])}
 
 

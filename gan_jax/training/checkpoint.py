@@ -1,6 +1,6 @@
 """Training checkpoints under any storage URI, through one Orbax `CheckpointManager`.
 
-A checkpoint is one Orbax step folder holding the full `TrainState` of every run (params,
+A checkpoint is one Orbax step folder holding the full `engine.GANState` of every run (params,
 optimizer states, scaler, step) plus JSON metadata (config, data fingerprint, loss history).
 Nothing else is needed to resume bit for bit: every random draw, including which training rows
 a batch takes, is fold_in(run's step key, global step), and the run keys come from the seed.
@@ -42,10 +42,10 @@ from orbax.checkpoint.checkpoint_managers import preservation_policy, save_decis
 
 from gan_jax.artifacts import manifest, storage
 from gan_jax.config import Config
-from gan_jax.training import distributed, train
+from gan_jax.training import distributed, engine, table
 
 MANIFEST = "gan_jax_manifest.json"  # remote steps only; uploaded last = the step is committed
-FORMAT_VERSION = 2  # 2: state grouped per network (params, optimizer state)
+FORMAT_VERSION = 3  # 2: state grouped per network; 3: the engine's GANState (scaler -> fitted)
 
 
 class CheckpointError(ValueError):
@@ -63,7 +63,7 @@ class CheckpointWarning(UserWarning):
 def save_steps(config: Config, every: int) -> set[int]:
     """The chunk boundaries at which a training of `config` saves: the first boundary at or
     after each multiple of `every`, and the end of training."""
-    ends = [first + n for _, first, n in train.phase_schedule(config)]
+    ends = [first + n for _, first, n in engine.phase_schedule(table.schedule(config))]
     due, last = set(), 0
     for end in ends:
         if end - last >= every:
@@ -148,8 +148,14 @@ class TrainCheckpoints:
         if self.remote:
             self._download(step)
         meta = dict(self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta)
-        if meta.get("step") != step or meta.get("format") != FORMAT_VERSION:
-            raise CheckpointError(f"metadata says step {meta.get('step')}, format {meta.get('format')}")
+        if meta.get("step") != step:
+            raise CheckpointError(f"metadata says step {meta.get('step')}")
+        if meta.get("format") != FORMAT_VERSION:  # readable, so never removed as corrupt
+            raise IncompatibleCheckpoint(
+                f"checkpoint step {step} in {storage.redact(self.uri)} has format {meta.get('format')} "
+                f"(this gan_jax reads format {FORMAT_VERSION}); resume it with the gan_jax that wrote "
+                "it, or use another --checkpoint-dir"
+            )
         check(meta)
         state = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))
         return state.state, meta
@@ -225,12 +231,12 @@ def _first_line(e: BaseException) -> str:
 
 
 def state_template(config: Config, n_features: int, n_runs: int) -> Any:
-    """A TrainState of zeros with the shapes and dtypes training produces (no compute)."""
-    shapes = train.state_shapes(config, n_features, n_runs)
+    """A GANState of zeros with the shapes and dtypes training produces (no compute)."""
+    shapes = table.state_shapes(config, n_features, n_runs)
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
 
 
-def fingerprint(x: np.ndarray, y: np.ndarray, runs: train.RunSpec) -> str:
+def fingerprint(x: np.ndarray, y: np.ndarray, runs: engine.RunSpec) -> str:
     """SHA-256 of the training data, folds and labelled rows, so a resume cannot mix them."""
     h = hashlib.sha256()
     arrays = (np.asarray(x, np.float32), np.asarray(y, np.int32), runs.train_mask, runs.labeled_mask)
