@@ -165,7 +165,7 @@ def loop_trainer(config: Config, x, y, masks: np.ndarray):
     def step_flops() -> dict[str, float]:
         """XLA's cost analysis of (b)'s compiled step, per phase: FLOPs of one step of one run."""
         run, step_key, rows = run_inputs(0)
-        state, out = init(xd, run), {}
+        state, out = init((xd, yd), run), {}
         for phase, fn in steps.items():
             cost = (
                 fn.lower(state, step_key, run.hparams, features[phase](state), rows).compile().cost_analysis()
