@@ -35,6 +35,8 @@ class BookkeepingData:
 PerRun = Annotated[T, PerRunData]
 Bookkeeping = Annotated[T, BookkeepingData]
 
+# Preprocessing of the table rows: eq. 1 (min-max) or eq. 2 (z-score); `gan_jax.models.preprocess`.
+SCALERS = ("minmax", "zscore")
 GEN_LOSSES = ("feature_matching", "eq7")
 # Class-conditional generator of synthetic rows (`gan_jax.training.synth`): none, a conditional
 # GAN (Mirza & Osindero 2014) or an auxiliary-classifier GAN (Odena et al. 2017).
@@ -105,8 +107,6 @@ class Config:
     synth_d_lr: PerRun[float] = 2e-4
 
     def __post_init__(self):
-        from gan_jax.models.preprocess import SCALERS
-
         checks = [
             (self.scaler in SCALERS, f"scaler must be one of {SCALERS}"),
             (self.gen_loss in GEN_LOSSES, f"gen_loss must be one of {GEN_LOSSES}"),

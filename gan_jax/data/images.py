@@ -1,9 +1,7 @@
 """Image datasets as random-access sources of uint8 numpy arrays.
 
-Every loader returns an `ImageSource`: `len(source)` images of one shape [H, W, C] uint8 and
-int32 labels (1 = malignant wherever the data has that notion), read in any order with
-`source.read(indices)`. Nothing here touches JAX; the input pipeline turns reads into batches
-on the device.
+Every loader returns an `ImageSource`: `len(source)` uint8 images [H, W, C] and int32 labels
+(1 = malignant), read in any order with `source.read(indices)`; no JAX here.
 
 Formats (`gan_jax.data.image_sets.open_image_set` picks one by the form of the URI):
   * a folder of PNG/JPEG files `root/<split>/<label>/*` or `root/<label>/*`

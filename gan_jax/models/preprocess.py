@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-SCALERS = ("minmax", "zscore")
+from gan_jax.config import SCALERS
 
 
 class ScalerParams(NamedTuple):
