@@ -568,6 +568,16 @@ def markdown(data: dict) -> str:
     )
 
 
+SERVING_LIBRARIES = ("starlette", "uvicorn", "uvloop", "httptools", "orjson", "grpcio", "protobuf")
+
+
+def serving_versions(versions: dict) -> dict:
+    """The record's library versions plus those that decide serving numbers."""
+    import importlib.metadata as md
+
+    return {**versions, **{name: md.version(name) for name in SERVING_LIBRARIES}}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     record = harness.record(argv)
@@ -578,6 +588,7 @@ def main(argv=None) -> int:
     bundle_path = args.bundle or quick_bundle(os.path.join(tempfile.gettempdir(), "gan_jax_bench_bundle"))
     result = {
         "record": record,
+        "versions": serving_versions(record["versions"]),
         "config": {**vars(args), "bundle": bundle_path},
         "gan_jax": run_gan_jax(args, bundle_path, case, names),
         "mlserver": run_mlserver(args, case) if args.mlserver else {"skipped": "--no-mlserver"},
