@@ -256,8 +256,9 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
+            proc.log.seek(0)
             raise RuntimeError(
-                f"the server exited with {proc.returncode}: {proc.stdout.read().decode()[-2000:]}"
+                f"the server exited with {proc.returncode}: {proc.log.read().decode()[-2000:]}"
             )
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
             if r.status == 200:
@@ -268,16 +269,20 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
 
 @contextlib.contextmanager
 def running(cmd: list[str], ready_url: str, env: dict | None = None):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for(ready_url, proc)
-        yield proc
-    finally:
-        proc.terminate()
+    # The server's output goes to a file: a pipe nobody reads fills up (MLServer logs every
+    # request) and then blocks the server.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc.log = log
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            wait_for(ready_url, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def quick_bundle(path: str) -> str:
@@ -340,6 +345,8 @@ def _uvloop():
 
 
 def _line(r: dict) -> str:
+    if not r["requests"]:
+        return f"no answer completed ({r['failed']} failed)"
     return (
         f"{r['req_per_s']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
         f"server {r['server_cpu_us_per_req']:.0f} us/req  client {r['client_cpu_us_per_req']:.0f} us/req  "
@@ -522,6 +529,9 @@ def markdown(data: dict) -> str:
     ]
     for key, r in {**data["gan_jax"], **{k: v for k, v in data["mlserver"].items() if "@" in k}}.items():
         protocol, c = key.split("@")
+        if not r["requests"]:
+            rows.append(f"| {protocol} | {c} | no answer completed ({r['failed']} failed) |")
+            continue
         rows.append(
             f"| {protocol} | {c} | {r['req_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
             f"{r['max_ms']:.1f} | {r['server_cpu_us_per_req']:.0f} | {r['client_cpu_us_per_req']:.0f} | "
@@ -558,6 +568,16 @@ def markdown(data: dict) -> str:
     )
 
 
+SERVING_LIBRARIES = ("starlette", "uvicorn", "uvloop", "httptools", "orjson", "grpcio", "protobuf")
+
+
+def serving_versions(versions: dict) -> dict:
+    """The record's library versions plus those that decide serving numbers."""
+    import importlib.metadata as md
+
+    return {**versions, **{name: md.version(name) for name in SERVING_LIBRARIES}}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     record = harness.record(argv)
@@ -568,6 +588,7 @@ def main(argv=None) -> int:
     bundle_path = args.bundle or quick_bundle(os.path.join(tempfile.gettempdir(), "gan_jax_bench_bundle"))
     result = {
         "record": record,
+        "versions": serving_versions(record["versions"]),
         "config": {**vars(args), "bundle": bundle_path},
         "gan_jax": run_gan_jax(args, bundle_path, case, names),
         "mlserver": run_mlserver(args, case) if args.mlserver else {"skipped": "--no-mlserver"},
