@@ -230,11 +230,9 @@ def test_an_altered_parameter_with_a_rewritten_manifest_fails_the_checksum(train
 def test_other_format_versions_are_refused_with_what_to_do(copy, version, message):
     assert bundle.load(copy).format_version == bundle.FORMAT_VERSION == 2
     listing = json.loads((copy / bundle.MANIFEST).read_text())
-    listing["format"] = f"gan_jax.artifacts.bundle/{version}"
+    listing["format"] = f"gan_jax.bundle/{version}"
     (copy / bundle.MANIFEST).write_text(json.dumps(listing))
-    with pytest.raises(
-        bundle.BundleError, match=f"bundle format 'gan_jax.artifacts.bundle/{version}' {message}"
-    ):
+    with pytest.raises(bundle.BundleError, match=f"bundle format 'gan_jax.bundle/{version}' {message}"):
         bundle.load(copy)
 
 
@@ -243,3 +241,10 @@ def test_missing_bundle(tmp_path):
         bundle.load(tmp_path / "nothing")
     with pytest.raises(bundle.BundleError, match="no bundle there"):
         bundle.load("memory://no/such/bundle")
+
+
+def test_the_format_name_is_the_one_bundles_have_always_carried():
+    """Bug caught: moving bundle.py into gan_jax/artifacts/ renamed the format string to the new
+    module path, so every bundle exported before the move ("gan_jax.bundle/2") was refused."""
+    assert bundle.FORMAT == "gan_jax.bundle/2"
+    assert bundle.format_version("gan_jax.bundle/2") == 2

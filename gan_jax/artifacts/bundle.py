@@ -45,7 +45,7 @@ from gan_jax.config import Config
 from gan_jax.models import preprocess
 from gan_jax.training import engine, image, table
 
-FORMAT_NAME = "gan_jax.artifacts.bundle"
+FORMAT_NAME = "gan_jax.bundle"  # the name bundles have always carried (not the module path)
 # 2: params grouped per network, labelled fraction in the config. Format 1 bundles (flat params)
 # are refused with a message saying to re-export; a later format is refused as too new.
 FORMAT_VERSION = 2
@@ -257,7 +257,7 @@ def _article(kind: str) -> str:
 
 
 def format_version(fmt) -> int | None:
-    """The version number of a format string "gan_jax.artifacts.bundle/<n>"; None for another."""
+    """The version number of a format string "gan_jax.bundle/<n>"; None for another."""
     name, _, version = str(fmt).rpartition("/")
     return int(version) if name == FORMAT_NAME and version.isdigit() else None
 
