@@ -242,10 +242,10 @@ def _tail(path: str, n: int = 20) -> str:
 
 def export_bundle(config, out_dir: str) -> str:
     """Trains run 0 of the config's CV (held-out fold) and writes it as a served bundle."""
-    from gan_jax.artifacts import bundle
+    from gan_jax.artifacts import bundle, make_bundle
 
     uri = os.path.join(out_dir, "bundle")
-    bundle.export(bundle.train_bundle(config, fold=0), uri, overwrite=True)
+    bundle.export(make_bundle.train_bundle(config, fold=0), uri, overwrite=True)
     return uri
 
 

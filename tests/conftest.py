@@ -26,11 +26,11 @@ def tiny_bundle_export(tmp_path_factory):
     """(path, bundle): a tiny paper-pipeline model trained once per session and exported; read only."""
     import jax
 
-    from gan_jax.artifacts import bundle
+    from gan_jax.artifacts import bundle, make_bundle
     from gan_jax.config import Config
     from gan_jax.training import engine
 
-    b = bundle.train_bundle(
+    b = make_bundle.train_bundle(
         Config(ae_steps=5, gan_steps=5, log_every=5), mesh=engine.runs_mesh(jax.devices()[:1])
     )
     path = tmp_path_factory.mktemp("tiny") / "bundle"
@@ -46,7 +46,7 @@ def tiny_image_bundle_export(tmp_path_factory):
 
     import jax
 
-    from gan_jax.artifacts import bundle
+    from gan_jax.artifacts import bundle, make_bundle
     from gan_jax.data import nuclei
     from gan_jax.data.images import ArraySource
     from gan_jax.training import augment, image, image_fit
@@ -60,7 +60,7 @@ def tiny_image_bundle_export(tmp_path_factory):
         gan_steps=3,
         mesh=image_fit.data_mesh(jax.devices()[:1]),
     )
-    b = bundle.image_bundle(
+    b = make_bundle.image_bundle(
         config,
         state,
         label_names=("benign", "malignant"),

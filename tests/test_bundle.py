@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.artifacts import bundle
+from gan_jax.artifacts import bundle, make_bundle
 from gan_jax.artifacts.manifest import file_digest
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
@@ -21,7 +21,7 @@ TINY = Config(ae_steps=5, gan_steps=5, log_every=5)
 
 @pytest.fixture(scope="module")
 def trained():
-    return bundle.train_bundle(TINY, mesh=engine.runs_mesh(jax.devices()[:1]))
+    return make_bundle.train_bundle(TINY, mesh=engine.runs_mesh(jax.devices()[:1]))
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +67,14 @@ def test_bundle_holds_everything_needed_to_serve(exported):
 
 
 def test_a_fold_bundle_reports_held_out_metrics(tmp_path):
-    b = bundle.train_bundle(TINY, fold=3, model_version="v-test", mesh=engine.runs_mesh(jax.devices()[:1]))
+    b = make_bundle.train_bundle(
+        TINY, fold=3, model_version="v-test", mesh=engine.runs_mesh(jax.devices()[:1])
+    )
     assert b.model_version == "v-test"
     assert b.meta["training"]["n_train_rows"] < 569
     assert b.meta["metrics"]["held_out"]["n_rows"] == 569 - b.meta["training"]["n_train_rows"]
     with pytest.raises(ValueError, match="fold must be in"):
-        bundle.train_bundle(TINY, fold=TINY.n_runs)
+        make_bundle.train_bundle(TINY, fold=TINY.n_runs)
 
 
 def test_remote_uri_is_staged_and_copied(trained):

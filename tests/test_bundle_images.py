@@ -19,7 +19,7 @@ from test_bundle import (
 )
 
 from gan_jax import cli
-from gan_jax.artifacts import bundle
+from gan_jax.artifacts import bundle, make_bundle
 from gan_jax.data import nuclei
 from gan_jax.studies import figures
 from gan_jax.training import image
@@ -140,9 +140,9 @@ def test_image_bundle_refuses_params_that_do_not_fit_the_config(tiny_image_bundl
     _, _, state, config = tiny_image_bundle_export
     with_runs = jax.tree.map(lambda a: np.stack([a, a]), state)
     with pytest.raises(bundle.BundleError, match=r"parameter .* has shape \(2, .*expected"):
-        bundle.image_bundle(config, with_runs, label_names=("b", "m"), metrics={}, training={})
+        make_bundle.image_bundle(config, with_runs, label_names=("b", "m"), metrics={}, training={})
     with pytest.raises(bundle.BundleError, match="label_names must name the two classes"):
-        bundle.image_bundle(config, state, label_names=("only",), metrics={}, training={})
+        make_bundle.image_bundle(config, state, label_names=("only",), metrics={}, training={})
 
 
 def test_a_table_bundle_written_before_kinds_still_loads(tiny_bundle_export, tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from gan_jax.artifacts import bundle
+from gan_jax.artifacts import make_bundle
 from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
@@ -102,7 +102,7 @@ def test_labels_of_unlabelled_rows_are_never_read(data):
 def served(data):
     """A small paper-pipeline bundle trained on every row, behind the real app."""
     config = Config(ae_steps=100, gan_steps=150, log_every=50)
-    b = bundle.train_bundle(config, mesh=ONE_DEVICE)
+    b = make_bundle.train_bundle(config, mesh=ONE_DEVICE)
     app = create_app(DataPlane(from_bundle(b, max_batch=64), ServeSettings(token="t", max_batch=64)))
     with TestClient(app, headers={"Authorization": "Bearer t"}) as client:
         yield client

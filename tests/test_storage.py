@@ -178,13 +178,13 @@ def test_remote_partial_upload_and_corrupt_step_are_skipped(s3):
 def test_bundle_exported_to_s3_is_loaded_and_served_from_s3(s3):
     from fastapi.testclient import TestClient
 
-    from gan_jax.artifacts import bundle
+    from gan_jax.artifacts import bundle, make_bundle
     from gan_jax.serve import app as serve_app
     from gan_jax.serve import predictor
     from gan_jax.serve.dataplane import DataPlane
 
     bucket, _ = s3
-    trained = bundle.train_bundle(TINY)
+    trained = make_bundle.train_bundle(TINY)
     uri = bundle.export(trained, f"{bucket}/models/tiny")
     assert storage.exists(f"{uri}/{bundle.MANIFEST}")
     loaded = bundle.load(uri)

@@ -1,7 +1,7 @@
 """The served model bundle: one trained run, everything needed to score new cases, in one folder.
 
-Two kinds share the format and every check: "table" (the WDBC pipeline, `train_bundle`) and
-"image" (the conv SGAN of `gan_jax.training.image`, `image_bundle`). The metadata's `kind` says
+Two kinds share the format and every check: "table" (the WDBC pipeline, `make_bundle.train_bundle`) and
+"image" (the conv SGAN of `gan_jax.training.image`, `make_bundle.image_bundle`). The metadata's `kind` says
 which (bundles written before kinds existed are tables); what differs between the kinds lives
 in one object per kind (`KINDS`, picked by `kind_of`), so nothing else switches on it.
 
@@ -31,17 +31,14 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import runtime
 from gan_jax.artifacts import manifest, storage
-from gan_jax.config import Config
+from gan_jax.artifacts.bundle_kinds import KINDS, BundleError, kind_of
 from gan_jax.models import preprocess
 from gan_jax.training import engine, image, table
 
@@ -62,10 +59,6 @@ _META_KEYS = (
     "training",
     "created",
 )
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be served: missing, corrupt, truncated or of another schema."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (predict cache)
@@ -160,98 +153,6 @@ def _cached_predict(bundle: Bundle) -> Callable:
     return bundle.predict_fn()
 
 
-# -- kinds: what differs between a table and an image bundle, decided once (`kind_of`) --------
-
-
-class _TableKind:
-    """The WDBC pipeline's bundle: scaler + autoencoder + SGAN over feature rows."""
-
-    name = "table"
-    param_keys = ("scaler", "ae", "disc", "gen")
-    meta_keys = ("feature_names",)
-    input_dtype = np.dtype(np.float32)
-
-    def config_from_dict(self, d: dict[str, Any]):
-        return Config.from_dict(d)
-
-    def template(self, config, n_features: int) -> dict[str, Any]:
-        return _params_dict(table.model_params(table.state_shapes(config, n_features)))
-
-    def check_meta(self, meta: dict[str, Any], where: str) -> None:
-        names = meta["feature_names"]
-        if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
-            raise BundleError(f"{where}: feature_names must be a non-empty list of names")
-        if len(set(names)) != len(names):
-            raise BundleError(f"{where}: feature_names has duplicates")
-
-    def kind_meta(self, bundle: Bundle) -> dict[str, Any]:
-        return {"feature_names": list(bundle.feature_names)}
-
-    def input_shape(self, bundle: Bundle) -> tuple[int, ...]:
-        return (bundle.n_features,)
-
-    def input_bounds(self, bundle: Bundle):
-        from gan_jax.data.cases import scaler_bounds
-
-        return scaler_bounds(bundle.params["scaler"]["shift"], bundle.params["scaler"]["scale"])
-
-    def predict_fn(self, bundle: Bundle) -> Callable:
-        model = jax.device_put(bundle.model())
-        return jax.jit(lambda x: table.predict_proba(bundle.config, model, x))
-
-    def check_input(self, bundle: Bundle, x) -> jax.Array:
-        return jnp.asarray(x, jnp.float32)
-
-
-class _ImageKind:
-    """The conv SGAN of `gan_jax.training.image` over uint8 images."""
-
-    name = "image"
-    param_keys = ("ae", "disc", "gen")
-    meta_keys = ()
-    input_dtype = np.dtype(np.uint8)
-
-    def config_from_dict(self, d: dict[str, Any]):
-        return _dataclass_from_dict(image.ImageConfig, d)
-
-    def template(self, config, n_features: int) -> dict[str, Any]:
-        state = jax.eval_shape(functools.partial(image.init_state, config), jax.random.key(0))
-        return {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
-
-    def check_meta(self, meta: dict[str, Any], where: str) -> None:
-        pass  # the image shape is in the config, checked against the params' shapes
-
-    def kind_meta(self, bundle: Bundle) -> dict[str, Any]:
-        return {}
-
-    def input_shape(self, bundle: Bundle) -> tuple[int, ...]:
-        return bundle.image_shape
-
-    def input_bounds(self, bundle: Bundle):
-        return None
-
-    def predict_fn(self, bundle: Bundle) -> Callable:
-        state = jax.device_put(bundle.image_state())
-        return jax.jit(lambda x: image.predict_proba(bundle.config, state, x))
-
-    def check_input(self, bundle: Bundle, x) -> jax.Array:
-        if np.asarray(x).dtype != np.uint8 or np.shape(x)[1:] != bundle.image_shape:
-            raise ValueError(
-                f"expected uint8 images [N, {', '.join(map(str, bundle.image_shape))}], "
-                f"got {np.asarray(x).dtype} {list(np.shape(x))}"
-            )
-        return jnp.asarray(x, jnp.uint8)
-
-
-KINDS = {k.name: k for k in (_TableKind(), _ImageKind())}
-PARAM_KEYS = {name: k.param_keys for name, k in KINDS.items()}
-
-
-def kind_of(meta: dict[str, Any]):
-    """The kind of a bundle from its metadata (format/2 bundles written before kinds are tables)."""
-    return KINDS[meta.get("kind", "table")]
-
-
 def _article(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
@@ -262,116 +163,7 @@ def format_version(fmt) -> int | None:
     return int(version) if name == FORMAT_NAME and version.isdigit() else None
 
 
-# -- training ---------------------------------------------------------------------------------
-
-
-def train_bundle(
-    config: Config, *, fold: int | None = None, model_version: str | None = None, mesh=None
-) -> Bundle:
-    """Trains one run of `config` and returns it as a bundle.
-
-    Args:
-      fold: None trains on every row; r trains on run r of `evaluate.cv_folds` (repeat
-        r // n_folds, fold r % n_folds) and also reports metrics on its held-out rows.
-      model_version: the served version string (default: "<config name>-<checksum[:12]>").
-      mesh: devices for training (default: all).
-    """
-    from gan_jax.data import load_dataset
-    from gan_jax.evaluation import evaluate
-
-    data = load_dataset(config.data)
-    if fold is None:
-        mask, run_id = np.ones(len(data.y), bool), 0
-    else:
-        if not 0 <= fold < config.n_runs:
-            raise ValueError(f"fold must be in [0, {config.n_runs}), got {fold}")
-        mask = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)[fold]
-        run_id = fold
-    t0 = time.perf_counter()
-    runs = table.make_runs(config, data.y, mask[None], run_ids=np.asarray([run_id]))
-    result = table.train_runs(config, data.x, data.y, runs, mesh=mesh)
-    model = jax.tree.map(lambda a: np.asarray(a[0]), jax.device_get(table.model_params(result.state)))
-    seconds = time.perf_counter() - t0
-    params = _params_dict(model)
-    proba = np.asarray(table.predict_proba(config, jax.device_put(model), jnp.asarray(data.x)))
-    metrics = {"train": _metrics(data.y, proba, mask)}
-    if fold is not None:
-        metrics["held_out"] = _metrics(data.y, proba, ~mask)
-    meta = {
-        "format": FORMAT,
-        "kind": "table",
-        "config": config.to_dict(),
-        "feature_names": list(data.feature_names),
-        "label_names": list(data.label_names),
-        "versions": runtime.library_versions(),
-        "metrics": metrics,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "training": {
-            "data": data.source,
-            "fold": fold,
-            "n_train_rows": int(mask.sum()),
-            "n_labeled_rows": int(runs.labeled_mask.sum()),
-            "seed": config.seed,
-            "seconds": round(seconds, 2),
-            "git_commit": runtime.git_commit(),
-        },
-    }
-    return _seal(params, meta, model_version, config.name)
-
-
-def image_bundle(
-    config,
-    state,
-    *,
-    label_names: tuple[str, str],
-    metrics: dict[str, Any],
-    training: dict[str, Any],
-    model_version: str | None = None,
-    name: str = "images",
-) -> Bundle:
-    """One trained image run (`gan_jax.training.image`) as a bundle; `export` writes it.
-
-    Args:
-      config: the run's `image.ImageConfig`.
-      state: its `engine.GANState`, or a dict {"ae", "disc", "gen"} of its params, for one run
-        (no runs axis; a fused trainer's state must be sliced first).
-      label_names: the two class names in label order (benign-like first, malignant second).
-      metrics: JSON-serialisable measurements of this run (e.g. held-out accuracy), stored as given.
-      training: JSON-serialisable provenance (data source, split, steps, seed, ...); the git
-        commit is added.
-      model_version: the served version (default "<name>-<checksum[:12]>").
-    Raises:
-      BundleError: params whose shapes do not match `config`, or not two label names.
-    """
-    params = _image_params(state)
-    where = f"image_bundle({name!r})"
-    _check_shapes(params, params_template("image", config), where)
-    if len(label_names) != 2 or not all(isinstance(n, str) for n in label_names):
-        raise BundleError(f"{where}: label_names must name the two classes, got {list(label_names)}")
-    meta = {
-        "format": FORMAT,
-        "kind": "image",
-        "config": dataclasses.asdict(config),
-        "label_names": list(label_names),
-        "versions": runtime.library_versions(),
-        "metrics": metrics,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "training": {**training, "git_commit": runtime.git_commit()},
-    }
-    return _seal(params, meta, model_version, name)
-
-
-def _image_params(state) -> dict[str, Any]:
-    if isinstance(state, dict):
-        params = {k: state[k] for k in PARAM_KEYS["image"] if k in state}
-    else:
-        params = {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
-    if set(params) != set(PARAM_KEYS["image"]):
-        raise BundleError(f"image params need the keys {list(PARAM_KEYS['image'])}, got {sorted(params)}")
-    return jax.tree.map(np.asarray, jax.device_get(params))
-
-
-def _seal(params: dict[str, Any], meta: dict[str, Any], model_version: str | None, name: str) -> Bundle:
+def seal(params: dict[str, Any], meta: dict[str, Any], model_version: str | None, name: str) -> Bundle:
     """Adds the model version and checksum to `meta` (JSON round-tripped, so that what `load`
     gives back checksums the same) and returns the bundle."""
     try:
@@ -384,19 +176,6 @@ def _seal(params: dict[str, Any], meta: dict[str, Any], model_version: str | Non
         meta["model_version"] = f"{name}-{meta['checksum'][:12]}"
         meta["checksum"] = checksum(params, meta)
     return _from_parts(params, meta)
-
-
-def _params_dict(model: table.ModelParams) -> dict[str, Any]:
-    """The bundle's stored form of a model's params (plain dicts, readable without gan_jax)."""
-    scaler = {"shift": model.scaler.shift, "scale": model.scaler.scale}
-    return {"scaler": scaler, "ae": model.ae, "disc": model.disc, "gen": model.gen}
-
-
-def _metrics(y: np.ndarray, proba: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    from gan_jax.evaluation import evaluate
-
-    m = evaluate.classification_metrics(y, proba[None], mask[None])
-    return {k: float(m[k][0]) for k in evaluate.METRICS} | {"n_rows": int(mask.sum())}
 
 
 # -- checksum ---------------------------------------------------------------------------------
@@ -562,25 +341,6 @@ def _check_meta(meta: dict[str, Any], manifest: dict[str, Any], where: str) -> t
         raise BundleError(f"{where}: the bundle's config is not valid here ({e})") from None
 
 
-def _dataclass_from_dict(cls, d: dict[str, Any]):
-    """A frozen config dataclass from its `dataclasses.asdict` form: JSON lists back to tuples,
-    nested config dataclasses (the image config's `augment`) rebuilt; unknown fields refused."""
-    if not isinstance(d, dict):
-        raise TypeError(f"{cls.__name__} must be an object, got {type(d).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(fields)}")
-
-    def value(name, v):
-        default = fields[name].default
-        if dataclasses.is_dataclass(default):
-            return _dataclass_from_dict(type(default), v)
-        return tuple(v) if isinstance(v, list) else v
-
-    return cls(**{k: value(k, v) for k, v in d.items()})
-
-
 def _restore_params(local: str, where: str, template: dict[str, Any]) -> dict[str, Any]:
     import orbax.checkpoint as ocp
 
@@ -592,11 +352,11 @@ def _restore_params(local: str, where: str, template: dict[str, Any]) -> dict[st
         raise BundleError(
             f"{where}: the parameters do not match the bundle's config ({_first_line(e)})"
         ) from None
-    _check_shapes(params, template, where)
+    check_shapes(params, template, where)
     return jax.tree.map(np.asarray, params)
 
 
-def _check_shapes(params: dict[str, Any], template: dict[str, Any], where: str) -> None:
+def check_shapes(params: dict[str, Any], template: dict[str, Any], where: str) -> None:
     got_paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(params)]
     want_paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(template)]
     if got_paths != want_paths:

@@ -28,13 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax.artifacts import bundle, storage
+    from gan_jax.artifacts import bundle, make_bundle, storage
 
     storage.set_s3_endpoint(args.s3_endpoint)
     if is_image_experiment(args.experiment):
         b = _image_bundle(args)
     else:
-        b = bundle.train_bundle(config_from_args(args), fold=args.fold, model_version=args.model_version)
+        b = make_bundle.train_bundle(config_from_args(args), fold=args.fold, model_version=args.model_version)
     bundle.export(b, args.out, overwrite=args.force)
     m = b.meta["metrics"]
     shown = m.get("held_out", m["train"])

@@ -35,6 +35,7 @@ from gan_jax.serve import docs, openapi, v2
 from gan_jax.serve.dataplane import DataPlane, ServeSettings
 from gan_jax.serve.errors import ApiError
 from gan_jax.serve.middleware import AuthLimitsMetrics
+from gan_jax.serve.predictor import load as load_predictor
 
 HEALTH_ROUTES = {"/ping", "/v2/health/live", "/v2/health/ready"}
 JSON = "application/json"
@@ -243,11 +244,9 @@ ENV_SPEC = "GAN_JAX_SERVE_SPEC"  # JSON handed from `gan-jax serve` to each uvic
 def app_from_env() -> Starlette:
     """uvicorn factory (`gan-jax serve --workers N`): builds the app from $GAN_JAX_SERVE_SPEC, so
     every worker process loads the bundle itself."""
-    from gan_jax.serve import predictor
-
     spec = orjson.loads(os.environ[ENV_SPEC])
     settings = ServeSettings.from_env(**spec["settings"])
-    served = predictor.load(
+    served = load_predictor(
         spec["bundle"],
         max_batch=settings.max_batch,
         name=spec["model_name"],

@@ -14,7 +14,7 @@ assembles the document (the operations every model has, tags, summaries, auth).
 
 from __future__ import annotations
 
-from gan_jax.serve.openapi_parts import body, flag, json_content, not_ready, obj, ok, responses
+from gan_jax.serve.openapi_base import body, flag, json_content, not_ready, obj, ok, responses
 
 
 def operations(doc, vertex_health: str | None, vertex_predict: str | None) -> dict:

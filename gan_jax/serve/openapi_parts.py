@@ -12,93 +12,20 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from gan_jax.data.cases import F32_MAX
-from gan_jax.serve.schemas import TABLE_DATATYPES
+from gan_jax.serve.openapi_base import (
+    BINARY,
+    ERROR_TEXT,
+    FLOAT_TYPES,
+    IMAGE_ERROR_TEXT,
+    INT_TYPES,
+    body,
+    json_content,
+    obj,
+    ok,
+    responses,
+)
 from gan_jax.serve.uploads import IMAGE_TYPES
-from gan_jax.serve.v2 import DTYPES
-
-JSON = "application/json"
-_ERROR = {
-    "type": "object",
-    "required": ["error", "field"],
-    "properties": {
-        "error": {"type": "string", "description": "what is wrong, after the field at fault"},
-        "field": {"type": ["string", "null"], "description": "the field, line or column at fault"},
-    },
-}
-_INTERNAL = {
-    "type": "object",
-    "required": ["error", "request_id"],
-    "properties": {"error": {"type": "string"}, "request_id": {"type": "string"}},
-}
-ERROR_TEXT = {
-    400: "The body is empty or not valid JSON (NaN and Infinity are not JSON).",
-    401: "Missing or wrong bearer token.",
-    404: "No model of that name is served here.",
-    405: "Method not allowed; the Allow header lists the methods that are.",
-    413: "The body is larger than the server's limit (--max-body-bytes).",
-    415: "The content type is neither application/json nor text/csv.",
-    422: "A case or tensor failed validation; `error` names the field, line or column.",
-}
-# The same statuses where an image is uploaded.
-IMAGE_ERROR_TEXT = {
-    **ERROR_TEXT,
-    400: "The body is empty.",
-    413: "The body is larger than --max-body-bytes, or the image declares more pixels than "
-    "--max-image-side / --max-image-pixels allow (checked before decoding: decompression bombs land here).",
-    415: "The content type is not image/png or image/jpeg, or the body is not a PNG or JPEG image.",
-    422: "The image is corrupt or truncated.",
-}
-_BINARY = {"type": "string", "format": "binary"}
-# The datatypes a table model takes in a v2 tensor (integer ones with their ranges).
-FLOAT_TYPES = [t for t in TABLE_DATATYPES if DTYPES[t].kind == "f"]
-INT_TYPES = {
-    t: (int(np.iinfo(DTYPES[t]).min), int(np.iinfo(DTYPES[t]).max))
-    for t in TABLE_DATATYPES
-    if DTYPES[t].kind == "i"
-}
-
-
-def json_content(schema: dict) -> dict:
-    return {JSON: {"schema": schema}}
-
-
-def error_response(status: int, texts: dict = ERROR_TEXT) -> dict:
-    response = {"description": texts[status], "content": json_content(_ERROR)}
-    if status == 401:
-        response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}}
-    if status == 405:
-        response["headers"] = {"Allow": {"schema": {"type": "string"}, "required": True}}
-    return response
-
-
-def responses(
-    ok: dict, *errors: int, protected: bool = True, ready: dict | None = None, texts: dict = ERROR_TEXT
-) -> dict:
-    out = {"200": ok}
-    for status in sorted({*errors, *([401] if protected else [])}):
-        out[str(status)] = error_response(status, texts)
-    if ready is not None:
-        out["503"] = ready
-    out["500"] = {
-        "description": "Unexpected failure (also: the model's probability is not finite); "
-        "quote request_id when reporting it.",
-        "content": json_content(_INTERNAL),
-    }
-    return out
-
-
-def obj(properties: dict, required: list[str] | None = None, extra: bool = False) -> dict:
-    schema = {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties) if required is None else required,
-    }
-    if not extra:
-        schema["additionalProperties"] = False
-    return schema
 
 
 class _ModelDocument:
@@ -263,7 +190,7 @@ class ImageDocument(_ModelDocument):
         return image_scoring(self, name)
 
     def upload(self) -> dict:
-        return {t: {"schema": _BINARY} for t in IMAGE_TYPES}
+        return {t: {"schema": BINARY} for t in IMAGE_TYPES}
 
     def v2_request(self) -> dict:
         h, w, c = self.shape
@@ -345,22 +272,6 @@ def _v2_request(tensors: list[dict]) -> dict:
     )
 
 
-def flag(name: str) -> dict:
-    return obj({name: {"type": "boolean"}})
-
-
-def ok(schema: dict, text: str = "OK") -> dict:
-    return {"description": text, "content": json_content(schema)}
-
-
-def not_ready(schema: dict) -> dict:
-    return {"description": "The model is still loading.", "content": json_content(schema)}
-
-
-def body(content: dict) -> dict:
-    return {"requestBody": {"required": True, "content": content}}
-
-
 def table_scoring(doc: TableDocument, name: list) -> dict:
     csv = {"text/csv": {"schema": {"type": "string"}}}
     infer_text = (
@@ -438,13 +349,13 @@ def _infer(doc, name: list, text: str) -> dict:
     ok = {
         "description": "The outputs (all, or the ones requested, in their order).",
         "headers": {"Inference-Header-Content-Length": length},
-        "content": {**json_content(doc.v2_response()), "application/octet-stream": {"schema": _BINARY}},
+        "content": {**json_content(doc.v2_response()), "application/octet-stream": {"schema": BINARY}},
     }
     return {
         # The Inference-Header-Content-Length request header is described in words, not as a
         # parameter: whether a value is valid depends on the body (its JSON part's length).
         "parameters": name,
         "description": text + _BINARY_TEXT,
-        **body({**json_content(doc.v2_request()), "application/octet-stream": {"schema": _BINARY}}),
+        **body({**json_content(doc.v2_request()), "application/octet-stream": {"schema": BINARY}}),
         "responses": responses(ok, 400, 404, 413, 422),
     }

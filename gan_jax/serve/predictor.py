@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from gan_jax.artifacts import bundle
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
 from gan_jax.serve import openapi_parts, schemas, uploads
 from gan_jax.serve.errors import ApiError, loads
@@ -217,8 +218,6 @@ def load(uri: str | None, *, max_batch: int, name: str, echo: bool = False, imag
     if echo:
         log.info("loaded the echo model")
         return EchoPredictor(max_batch, name="echo")
-    from gan_jax.artifacts import bundle
-
     t0 = time.perf_counter()
     b = bundle.load(uri)
     log.info("loaded the bundle in %.1f s", time.perf_counter() - t0)

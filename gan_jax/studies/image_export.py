@@ -10,7 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax.artifacts import bundle
+from gan_jax.artifacts import bundle, make_bundle
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import image_data, image_study
 from gan_jax.training import engine, image
@@ -68,7 +68,7 @@ def train_image_bundle(
         "history": result.history,
     }
     run0 = jax.tree.map(lambda a: np.asarray(a[0]), result.state)
-    return bundle.image_bundle(
+    return make_bundle.image_bundle(
         config.model,
         run0,
         label_names=data.label_names,

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from gan_jax import runtime
-from gan_jax.artifacts import bundle, storage
+from gan_jax.artifacts import bundle, make_bundle, storage
 from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.studies import figures, image_checkpoints, image_data
@@ -252,7 +252,7 @@ def _export_run0(
     }
     run0 = jax.tree.map(lambda a: np.asarray(a[0]), state)
     bundle.export(
-        bundle.image_bundle(
+        make_bundle.image_bundle(
             model, run0, label_names=data.label_names, metrics=metrics, training=training, name=config.name
         ),
         uri,
