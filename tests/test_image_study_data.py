@@ -191,7 +191,7 @@ def test_export_then_serve_an_upload_of_one_of_its_pictures(fmt, tmp_path):
     # channel conversion), or a served probability other than the bundle's own.
     from test_serve import AUTH, TOKEN, running
 
-    from gan_jax.serve import BundleModel, ServeSettings, create_app
+    from gan_jax.serve import DataPlane, ServeSettings, create_app, from_bundle
 
     # TFDS's mock replaces every builder, the folder's too: only the catalog test is mocked.
     mock = tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE)
@@ -215,7 +215,7 @@ def test_export_then_serve_an_upload_of_one_of_its_pictures(fmt, tmp_path):
     assert set(b.meta["metrics"]) == {"train", "held_out"}  # own split: scored on its test split
     assert "own training split" in b.meta["training"]["training_rows"]
     want = float(b.predict_proba(pixels[None])[0])
-    app = create_app(BundleModel(b, max_batch=8), ServeSettings.from_env(token=TOKEN))
+    app = create_app(DataPlane(from_bundle(b, max_batch=8), ServeSettings.from_env(token=TOKEN)))
     with running(app) as url, httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
         r = client.post("/predict", content=upload, headers={"Content-Type": "image/png"})
     assert r.status_code == 200, r.text

@@ -607,13 +607,13 @@ def test_the_serve_command_refuses_a_bad_bundle(tmp_path, capsys):
 
 def test_the_bundle_kind_is_decided_once():
     """Issue 20: 14 `kind == "image"` switches across bundle.py and serve/. The kind is now picked
-    in one place each (bundle.kind_of, predictor.from_bundle); nothing else compares it."""
+    in one place each (bundle_kinds.kind_of, predictor.from_bundle); nothing else compares it."""
     import pathlib
 
     import gan_jax
 
     root = pathlib.Path(gan_jax.__file__).parent
-    files = [*sorted((root / "serve").glob("*.py")), root / "artifacts" / "bundle.py"]
+    files = [*sorted((root / "serve").glob("*.py")), *sorted((root / "artifacts").glob("*bundle*.py"))]
     # `x.kind == "image"` and `getattr(x, "kind", "table") == "image"`
     switch = re.compile(r"""kind["']?(,\s*["']\w+["']\))?\s*[!=]=\s*["'](table|image)["']""")
     found = [

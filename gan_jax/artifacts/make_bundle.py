@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import runtime
-from gan_jax.artifacts import bundle
+from gan_jax.artifacts import bundle, bundle_kinds
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate
@@ -43,7 +43,7 @@ def train_bundle(
     result = table.train_runs(config, data.x, data.y, runs, mesh=mesh)
     model = jax.tree.map(lambda a: np.asarray(a[0]), jax.device_get(table.model_params(result.state)))
     seconds = time.perf_counter() - t0
-    params = bundle.params_dict(model)
+    params = bundle_kinds.params_dict(model)
     proba = np.asarray(table.predict_proba(config, jax.device_put(model), jnp.asarray(data.x)))
     metrics = {"train": _metrics(data.y, proba, mask)}
     if fold is not None:
@@ -114,12 +114,12 @@ def image_bundle(
 
 def _image_params(state) -> dict[str, Any]:
     if isinstance(state, dict):
-        params = {k: state[k] for k in bundle.PARAM_KEYS["image"] if k in state}
+        params = {k: state[k] for k in bundle_kinds.PARAM_KEYS["image"] if k in state}
     else:
         params = {"ae": state.ae.params, "disc": state.disc.params, "gen": state.gen.params}
-    if set(params) != set(bundle.PARAM_KEYS["image"]):
+    if set(params) != set(bundle_kinds.PARAM_KEYS["image"]):
         raise bundle.BundleError(
-            f"image params need the keys {list(bundle.PARAM_KEYS['image'])}, got {sorted(params)}"
+            f"image params need the keys {list(bundle_kinds.PARAM_KEYS['image'])}, got {sorted(params)}"
         )
     return jax.tree.map(np.asarray, jax.device_get(params))
 
