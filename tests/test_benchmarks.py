@@ -70,7 +70,8 @@ def test_checkpoint_benchmark_times_every_target(tmp_path):
     """Local (async and sync), S3 and GCS on loopback: every save is restored at the step it
     was saved (the script checks), and the timings are positive."""
     before = dict(os.environ)
-    bench = script("bench_checkpoint")
+    from benchmarks import bench_checkpoint as bench
+
     record = bench.main(["--quick", "--repeats", "2", "--out", str(tmp_path)])
     written = json.loads((tmp_path / "checkpoint_timings.json").read_text())
     assert sorted(written["targets"]) == ["gs", "local-async", "local-sync", "s3"]
