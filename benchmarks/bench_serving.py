@@ -549,8 +549,9 @@ def markdown(data: dict) -> str:
         [
             "### Serving benchmark",
             "",
-            f"`{rec['command']}` at commit `{rec['commit'][:12]}`{' (dirty)' if rec['dirty'] else ''}, "
-            f"{rec['device']['cpu_count']} CPUs, load average at start {rec['load_average'][0]:.2f}; "
+            f"`{rec['command']}` at commit `{rec['git_commit'][:12]}`, "
+            f"{rec['load_average']['cores']} CPUs, "
+            f"load average at start {rec['load_average']['before'][0]:.2f}; "
             f"{data['config']['duration']:.0f} s per cell after {data['config']['warmup']:.0f} s warm-up, "
             "one server process, one WDBC case per request, bearer token on. " + ml_line + ".",
             "",
@@ -587,13 +588,14 @@ def main(argv=None) -> int:
     case, names = data.x[0].astype(np.float32), list(data.feature_names)
     bundle_path = args.bundle or quick_bundle(os.path.join(tempfile.gettempdir(), "gan_jax_bench_bundle"))
     result = {
-        "record": record,
+        "record": record,  # finished below, when the runs are done
         "versions": serving_versions(record["versions"]),
         "config": {**vars(args), "bundle": bundle_path},
         "gan_jax": run_gan_jax(args, bundle_path, case, names),
         "mlserver": run_mlserver(args, case) if args.mlserver else {"skipped": "--no-mlserver"},
         "breakdown_cpu_us_per_request": breakdown(bundle_path, case, names),
     }
+    result["record"] = harness.finish(record)
     for path in harness.write(args.out, "bench_serving", result, markdown(result)):
         print("wrote", path)
     return 0

@@ -355,6 +355,13 @@ def http_vs_grpc(out: str) -> str:
     return "\n".join(line for line in text.strip().splitlines() if not line.startswith("#")).strip()
 
 
+def serving(out: str) -> str:
+    """The serving benchmark's table, load generator and time breakdown, as
+    `python -m benchmarks.bench_serving` wrote them (every protocol at 1, 8 and 64 connections)."""
+    text = _read(out, "bench_serving.md", "serving-benchmark")
+    return "\n".join(line for line in text.strip().splitlines() if not line.startswith("#")).strip()
+
+
 def image_study(out: str) -> str:
     """The image study's accuracy / F1 / ROC-AUC per model and labelled fraction, its verdict
     on the GAN and its cost, as `gan-jax image-study` wrote them."""
@@ -428,6 +435,7 @@ BLOCKS: dict[str, Block] = {
         _generated("load-test-client", load_test_client),
         _generated("naive-fastapi", naive_fastapi),
         _generated("http-vs-grpc", http_vs_grpc),
+        _generated("serving-benchmark", serving),
         _generated("checkpoint-timings", checkpoint_timings),
         _generated("energy", energy),
         _generated("image-study", image_study),
