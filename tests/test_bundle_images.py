@@ -92,7 +92,10 @@ def test_predict_with_an_image_bundle_needs_pictures(tiny_image_bundle_export, t
             "do not match|has shape",
         ),
         (
-            lambda p: (_edit_meta(p, lambda m: m["config"]["augment"].update(bogus=1)), _rewrite_manifest(p)),
+            lambda p: (
+                _edit_meta(p, lambda m: m["config"]["model"]["augment"].update(bogus=1)),
+                _rewrite_manifest(p),
+            ),
             r"config is not valid here \(unknown AugmentConfig fields \['bogus'\]",
         ),
         (

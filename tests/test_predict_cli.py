@@ -140,7 +140,7 @@ def test_export_command_writes_a_loadable_bundle(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "model 2024-test" in printed and "held-out fold" in printed
     loaded = bundle.load(out)
-    assert loaded.model_version == "2024-test" and loaded.config.gan_steps == 5
+    assert loaded.model_version == "2024-test" and loaded.config.schedule.gan_steps == 5
     assert cli.main(argv) == 2  # refuses to overwrite
     assert "already holds a bundle" in capsys.readouterr().err
     assert cli.main([*argv, "--force"]) == 0
