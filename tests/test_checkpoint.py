@@ -130,7 +130,7 @@ def test_signal_sets_the_flag_and_handlers_are_restored():
 # -- subprocesses: SIGKILL + resume is exact, SIGTERM leaves a usable checkpoint -----------
 
 # 22 chunks of 10 steps, a checkpoint at each: long enough to be killed mid-run.
-KILL_ARGS = ["--quick", "--set", "gan_steps=200", "--checkpoint-every", "10", "--no-progress"]
+KILL_ARGS = ["--quick", "--set", "schedule.gan_steps=200", "--checkpoint-every", "10", "--no-progress"]
 KILL_CONFIG = load_experiment("paper", quick=True).replace(**{"schedule.gan_steps": 200})
 
 

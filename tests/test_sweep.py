@@ -98,17 +98,17 @@ def test_sweep_command_nested_writes_the_choice_per_outer_fold(tmp_path):
     from gan_jax import cli
 
     sets = [
-        "latent_dim=4",
-        "ae_hidden=(8,)",
-        "disc_hidden=(8,8)",
-        "gen_hidden=(8,)",
-        "noise_dim=4",
-        "ae_steps=10",
-        "gan_steps=40",
-        "batch_size=16",
-        "n_folds=3",
-        "n_repeats=1",
-        "ae_lr=0.03",
+        "model.latent_dim=4",
+        "model.ae_hidden=(8,)",
+        "model.disc_hidden=(8,8)",
+        "model.gen_hidden=(8,)",
+        "model.noise_dim=4",
+        "schedule.ae_steps=10",
+        "schedule.gan_steps=40",
+        "schedule.batch_size=16",
+        "cv.n_folds=3",
+        "cv.n_repeats=1",
+        "schedule.ae_lr=0.03",
     ]
     argv = [
         "sweep",

@@ -14,11 +14,11 @@ from gan_jax.studies import synth
 QUICK = [
     "--quick",
     "--set",
-    "synth_steps=4",
+    "synth.steps=4",
     "--set",
-    "synth_gen_hidden=(8,)",
+    "synth.gen_hidden=(8,)",
     "--set",
-    "synth_disc_hidden=(8,)",
+    "synth.disc_hidden=(8,)",
 ]
 
 

@@ -133,9 +133,8 @@ class Config:
             head, _, rest = path.partition(".")
             if head not in fields:
                 raise ValueError(f"unknown config field {path!r}; known sections and fields: {fields}")
-            updated[head] = (
-                replace_path(updated.get(head, getattr(self, head)), rest, value) if rest else value
-            )
+            section = updated.get(head, getattr(self, head))
+            updated[head] = replace_path(section, rest, value, f"{head}.") if rest else value
         return dataclasses.replace(self, **updated)
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +170,10 @@ class Config:
         kind = model.pop(KIND, MLPConfig.KIND)
         if kind not in MODELS:
             raise ValueError(f"config model kind {kind!r}: expected one of {sorted(MODELS)}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown config field {unknown[0]!r} (config layout 2); known: {fields}")
         paths = {f"model.{k}": v for k, v in model.items()}
         for name, value in d.items():
             paths |= (

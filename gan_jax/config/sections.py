@@ -240,8 +240,9 @@ def structure_of(config: T) -> T:
     return dataclasses.replace(config, **changes)
 
 
-def replace_path(config: T, path: str, value: Any) -> T:
-    """`config` with the field at dotted `path` ("schedule.gan_steps", "name") set to `value`.
+def replace_path(config: T, path: str, value: Any, prefix: str = "") -> T:
+    """`config` with the field at dotted `path` ("schedule.gan_steps", "name") set to `value`
+    (`prefix`: the path of `config` itself, for messages).
 
     Raises:
       ValueError: no such field (the known ones of the section named).
@@ -249,10 +250,12 @@ def replace_path(config: T, path: str, value: Any) -> T:
     head, _, rest = path.partition(".")
     names = [f.name for f in dataclasses.fields(config)]
     if head not in names:
-        raise ValueError(f"unknown config field {path!r} in {type(config).__name__}; known: {names}")
+        raise ValueError(f"unknown config field {prefix + path!r} in {type(config).__name__}; known: {names}")
     if rest:
         section = getattr(config, head)
         if not dataclasses.is_dataclass(section):
-            raise ValueError(f"config field {head!r} is not a section, so {path!r} names nothing")
-        value = replace_path(section, rest, value)
+            raise ValueError(
+                f"config field {prefix + head!r} is not a section, so {prefix + path!r} names nothing"
+            )
+        value = replace_path(section, rest, value, f"{prefix}{head}.")
     return dataclasses.replace(config, **{head: value})
