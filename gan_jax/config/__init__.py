@@ -59,7 +59,6 @@ __all__ = [
     "ScheduleConfig",
     "SynthConfig",
     "differences",
-    "json_form",
     "load_experiment",
     "quick_variant",
     "replace_path",
@@ -189,11 +188,11 @@ def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     Raises:
       ValueError: a dict that is not a readable config (`Config.from_dict`).
     """
-    a, b = (_flat(json_form(Config.from_dict(d).to_dict())) for d in (before, now))
+    a, b = (_flat(_json_form(Config.from_dict(d).to_dict())) for d in (before, now))
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def json_form(d: dict[str, Any]) -> dict[str, Any]:
+def _json_form(d: dict[str, Any]) -> dict[str, Any]:
     """`d` as JSON reads it back (tuples → lists), for comparing with stored dicts."""
     return json.loads(json.dumps(d))
 
