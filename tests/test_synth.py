@@ -115,7 +115,7 @@ def test_generator_learns_the_class_difference(data):
 
 def test_existing_configs_do_not_train_a_synthesiser():
     """Catches a default that turns the synthesiser on for every experiment."""
-    assert Config().synth_model == "none"
+    assert Config().synth.model == "none"
     with pytest.raises(ValueError, match="synth.model"):
         synth_trainer.build_synth_networks(Config(), 30)
     with pytest.raises(ValueError, match="model must be one of"):

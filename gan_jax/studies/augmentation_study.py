@@ -64,7 +64,7 @@ def generate(
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
     labels = interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
-    return synth.sample(gen_config, result.state, labels, seed=gen_config.seed), labels, seconds
+    return synth.sample(gen_config, result.state, labels, seed=gen_config.cv.seed), labels, seconds
 
 
 def _lr_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) -> np.ndarray:
