@@ -90,8 +90,10 @@ class Config:
         expected |= {"cv": CVConfig, "synth": SynthConfig}
         for name, kind in expected.items():
             if not isinstance(getattr(self, name), kind):
+                wanted = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
                 raise ValueError(
-                    f"config {self.name!r}: section {name} is a {type(getattr(self, name)).__name__}"
+                    f"config {self.name!r}: section {name} is a {type(getattr(self, name)).__name__}, "
+                    f"expected a {wanted}"
                 )
         if isinstance(self.model, ConvConfig):
             h, w, _ = self.model.image_shape
