@@ -211,6 +211,10 @@ def _values(paths: dict[str, Any]) -> dict[str, Any]:
 
     def value(path, v):
         if path == "model.augment" and isinstance(v, dict):
+            known = [f.name for f in dataclasses.fields(AugmentConfig)]
+            unknown = sorted(set(v) - set(known))
+            if unknown:
+                raise ValueError(f"unknown AugmentConfig fields {unknown}; known: {known}")
             return AugmentConfig(**{k: _tuple(x) for k, x in v.items()})
         return _tuple(v)
 
