@@ -44,13 +44,14 @@ def with_data_and_seed(config: Config, data: str | None, seed: int | None) -> Co
     return config.replace(**{path: value for path, value in changes.items() if value is not None})
 
 
-def _parse_override(config: Config, item: str) -> tuple[str, object]:
+def _parse_override(section, item: str) -> tuple[str, object]:
+    """FIELD=VALUE of one field of `section` (a config section) → (FIELD, value of its type)."""
     import ast
 
     field, sep, text = item.partition("=")
-    if not sep or not hasattr(config, field):
+    if not sep or not hasattr(section, field):
         raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a config field")
-    current = getattr(config, field)
+    current = getattr(section, field)
     if isinstance(current, str) or current is None:
         return field, None if text == "None" else text
     try:
