@@ -34,10 +34,11 @@ class Step:
 
 
 def _load_test(tag: str, flags: str, minutes: float, figure: bool = True) -> Step:
+    """A scripts/load_test.py run; `tag` is the name suffix its flags give (--tag, or the
+    protocol's default: grpc, http_vs_grpc)."""
     stem = f"latency_{tag}" if tag else "latency"
-    tag_flag = f" --tag {tag}" if tag else ""
     outputs = (f"{stem}.json", f"{stem}.md") + ((f"figure4_{stem}.png",) if figure else ())
-    command = f"python scripts/load_test.py --bundle {BUNDLE} {flags}{tag_flag} --out results"
+    command = f"python scripts/load_test.py --bundle {BUNDLE} {flags} --out results"
     return Step(stem, command, outputs, minutes, note=f"needs {BUNDLE} (step bundle)")
 
 
@@ -139,8 +140,8 @@ STEPS: tuple[Step, ...] = (
     _load_test("", "--duration 60", 2),
     _load_test("grpc", "--grpc --duration 60 --echo-duration 20", 2),
     _load_test("http_vs_grpc", "--protocol both --duration 60 --echo-duration 20", 3, figure=False),
-    _load_test("soak", "--duration 600 --echo-duration 30 --wrk 15", 11),
-    _load_test("soak180", "--duration 180 --echo-duration 0", 4),
+    _load_test("soak", "--duration 600 --echo-duration 30 --wrk 15 --tag soak", 11),
+    _load_test("soak180", "--duration 180 --echo-duration 0 --tag soak180", 4),
     Step(
         "load_test_client",
         "python scripts/bench_load_test_client.py --out results",

@@ -41,14 +41,14 @@ class Status:
 def entry_files(command: str, root: str) -> list[str]:
     """The repository files (relative to `root`) a recorded command starts from."""
     words = shlex.split(command)
-    words = [w for w in words if "=" not in w or w.startswith("-")]  # VAR=value prefixes
+    while words and re.fullmatch(r"\w+=.*", words[0]):  # VAR=value prefixes
+        words = words[1:]
     if not words:
         return []
-    if words[0] == "gan-jax":
-        sub = next((w for w in words[1:] if not w.startswith("-")), None)
-        return (
-            [f"gan_jax/commands/{sub.replace('-', '_')}.py", "gan_jax/cli.py"] if sub else ["gan_jax/cli.py"]
-        )
+    if words[0] == "gan-jax":  # the command's module, not cli.py (which names every command)
+        sub = next((w for w in words[1:] if not w.startswith("-")), "")
+        path = f"gan_jax/commands/{sub.replace('-', '_')}.py"
+        return [path] if sub and os.path.isfile(os.path.join(root, path)) else []
     if words[0] in ("python", "python3") and len(words) > 2 and words[1] == "-m":
         found = module_file(words[2], root)
         return [found] if found else []

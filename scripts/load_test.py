@@ -855,7 +855,8 @@ def main(argv=None) -> int:
     from gan_jax import runtime
     from gan_jax.artifacts import records
 
-    rec = records.run_record(" ".join(["python", os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]))
+    script = os.path.relpath(sys.argv[0], ROOT)
+    rec = records.run_record(" ".join(["python", script, *(argv or sys.argv[1:])]))
     os.makedirs(args.out, exist_ok=True)
     if args.protocol == "both":
         runs = {}
