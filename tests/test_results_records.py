@@ -109,6 +109,12 @@ def test_missing_record_keys_names_each_gap(changes, problem):
     assert any(problem in p for p in records.missing_record_keys(_complete(**changes)))
 
 
+def test_allow_dirty_accepts_only_the_dirty_mark():
+    dirty = _complete(git_commit="a" * 40 + "+dirty", dirty=True)
+    assert records.missing_record_keys(dirty, allow_dirty=True) == []
+    assert records.missing_record_keys(_complete(git_commit="unknown"), allow_dirty=True) != []
+
+
 def test_a_finished_run_record_is_complete_apart_from_a_dirty_checkout():
     rec = records.finish_record(records.run_record("python -m demo"))
     problems = records.missing_record_keys(rec)

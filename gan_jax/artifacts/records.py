@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -98,15 +99,18 @@ def finish_record(rec: dict[str, Any], load_samples: Iterable[float] = ()) -> di
     return done
 
 
-def missing_record_keys(data: Any) -> list[str]:
+def missing_record_keys(data: Any, *, allow_dirty: bool = False) -> list[str]:
     """What a results file's top level lacks of a complete, clean run record (empty when
     complete): each missing key, a dirty or unknown commit, versions without jax, a device
-    without its platform, a load average without before/after."""
+    without its platform, a load average without before/after. `allow_dirty` accepts a commit
+    with "+dirty" (a test's run in a checkout being edited)."""
     if not isinstance(data, dict):
         return ["the file is not a JSON object"]
     problems = [f"no {key!r}" for key in RECORD_KEYS if key not in data]
     commit = str(data.get("git_commit", ""))
-    if "git_commit" in data and (data.get("dirty") or "+dirty" in commit or len(commit) != 40):
+    clean = commit.removesuffix("+dirty") if allow_dirty else commit
+    dirty = bool(data.get("dirty")) and not allow_dirty
+    if "git_commit" in data and (dirty or "+dirty" in clean or not re.fullmatch("[0-9a-f]{40}", clean)):
         problems.append(f"git_commit {commit!r} is not a clean 40-hex commit")
     if "versions" in data and not (isinstance(data["versions"], dict) and data["versions"].get("jax")):
         problems.append("versions lack jax")
