@@ -63,7 +63,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "image_study",
-        "gan-jax image-study --experiment images --out results",
+        "gan-jax image-study --experiment images",  # its recorded command leaves out the default --out
         ("image_study.json", "image_study.md", "image_study.png", "image_samples.png"),
         3,
     ),
