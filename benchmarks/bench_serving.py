@@ -526,7 +526,7 @@ def _cpu_per_call_async(make, n: int) -> float:
 
 
 def markdown(data: dict) -> str:
-    rec = data["record"]
+    rec = data
     rows = [
         "| protocol | connections | req/s | p50 ms | p99 ms | max ms | server CPU µs/req | "
         "client CPU µs/req | server RSS MiB | load avg |",
@@ -593,14 +593,13 @@ def main(argv=None) -> int:
     case, names = data.x[0].astype(np.float32), list(data.feature_names)
     bundle_path = args.bundle or quick_bundle(os.path.join(tempfile.gettempdir(), "gan_jax_bench_bundle"))
     result = {
-        "record": record,  # finished below, when the runs are done
         "versions": serving_versions(record["versions"]),
         "config": {**vars(args), "bundle": bundle_path},
         "gan_jax": run_gan_jax(args, bundle_path, case, names),
         "mlserver": run_mlserver(args, case) if args.mlserver else {"skipped": "--no-mlserver"},
         "breakdown_cpu_us_per_request": breakdown(bundle_path, case, names),
     }
-    result["record"] = harness.finish(record)
+    result = {**harness.finish(record), **result}  # the record at the top, as in every results file
     for path in harness.write(args.out, "bench_serving", result, markdown(result)):
         print("wrote", path)
     return 0

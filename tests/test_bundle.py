@@ -136,7 +136,10 @@ def _edit_meta(path, change):
             "checksum mismatch",
         ),
         (
-            lambda p: (_edit_meta(p, lambda m: m["config"]["model"].update(latent_dim=8)), _rewrite_manifest(p)),
+            lambda p: (
+                _edit_meta(p, lambda m: m["config"]["model"].update(latent_dim=8)),
+                _rewrite_manifest(p),
+            ),
             "do not match the bundle's config|has shape",
         ),
         (

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax.artifacts import records
 from gan_jax.config import IMAGES, ConvConfig
 from gan_jax.data import nuclei
 from gan_jax.evaluation import evaluate
@@ -127,6 +128,7 @@ def test_study_writes_its_files(study):
         "image_study.png",
     ]
     saved = json.loads((out / "image_study.json").read_text())
+    assert records.missing_record_keys(saved, allow_dirty=True) == []
     for key in (
         "command",
         "git_commit",

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 from gan_jax.artifacts.records import write_json
 from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_dataset
@@ -287,6 +287,7 @@ def figure(record: dict[str, Any], path: str) -> None:
 def run_augmentation_study(out: str = "results", quick: bool = False, log=print) -> dict[str, Any]:
     """Runs the study and writes <out>/augmentation.json, .md and .png. Returns the record.
     `quick`: 2 × 2-fold and few steps, a smoke run (its numbers mean nothing)."""
+    rec = records.run_record()
     clf, gen = settings(quick)
     data = load_dataset(clf.data.uri)
     train_masks = evaluate.cv_folds(data.y, clf.cv.n_folds, clf.cv.n_repeats, clf.cv.seed)
@@ -295,8 +296,7 @@ def run_augmentation_study(out: str = "results", quick: bool = False, log=print)
     ratio = float((~train_masks).sum() / train_masks.sum())
     summary, comparisons = analyse(cond["per_run"], ratio)
     record = {
-        "command": f"python -m gan_jax.studies.augmentation_study --out {out}"
-        + (" --quick" if quick else ""),
+        **records.finish_record(rec),
         "quick": quick,
         "data": data.source,
         "seed": clf.cv.seed,
@@ -309,8 +309,6 @@ def run_augmentation_study(out: str = "results", quick: bool = False, log=print)
         "metrics": list(METRICS),
         "classifier": clf.to_dict(),
         "generator": gen.to_dict(),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
         "summary": summary,
         "comparisons": comparisons,
         "verdict": verdict(summary, comparisons),

@@ -20,8 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import runtime
-from gan_jax.artifacts import bundle, make_bundle, storage
+from gan_jax.artifacts import bundle, make_bundle, records, storage
 from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.evaluation import baselines, evaluate, stats
@@ -70,7 +69,7 @@ def run_image_study(
         the newest checkpoint (`image_checkpoints`); a resumed study gives the same numbers.
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
-    commit = runtime.git_commit()  # the code that runs, read before any file can change
+    rec = records.run_record(command)  # the code that runs, read before any file can change
     data, config = image_data.load_study_data(config)
     images, labels, masks = data.images, data.labels, data.train_masks
     log(f"data: {data.description}; runs: {data.evaluation}")
@@ -119,7 +118,6 @@ def run_image_study(
             }
         )
     study = {
-        "command": command or f"gan-jax image-study --experiment {config.name}",
         "experiment": config.name,
         "config": config.to_dict(),
         "data": data.description,
@@ -144,9 +142,7 @@ def run_image_study(
         "wall_seconds": time.perf_counter() - t_start,
         "cpu_seconds": time.process_time() - cpu_start,
         "load_average_at_end": list(os.getloadavg()),
-        "device": runtime.device_description(),
-        "versions": runtime.library_versions(),
-        "git_commit": commit,
+        **records.finish_record(rec),
     }
     if out is not None:
         write_outputs(study, samples, out)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import __version__, runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 from gan_jax.config import Config
 from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
@@ -147,6 +147,7 @@ def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -
     folds = cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     if not 0 <= run < len(folds):
         raise ValueError(f"--run must be in [0, {len(folds)}), got {run}")
+    rec = records.run_record()
     t0 = time.perf_counter()
     result = fit_generators(
         config,
@@ -170,5 +171,6 @@ def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -
         train_seconds=seconds,
     )
     meta["run"] = run
+    meta.update(records.finish_record(rec))
     write(uri, rows, labels, meta)
     return meta
