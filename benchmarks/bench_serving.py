@@ -288,10 +288,15 @@ def running(cmd: list[str], ready_url: str, env: dict | None = None):
 def quick_bundle(path: str) -> str:
     """A quick table bundle (the `quick` experiment's sizes), trained once and exported."""
     from gan_jax.artifacts import bundle, make_bundle
-    from gan_jax.config import Config
+    from gan_jax.config import Config, ScheduleConfig
 
     if not os.path.exists(os.path.join(path, "bundle.json")):
-        bundle.export(make_bundle.train_bundle(Config(ae_steps=100, gan_steps=150, log_every=50)), path)
+        bundle.export(
+            make_bundle.train_bundle(
+                Config(schedule=ScheduleConfig(ae_steps=100, gan_steps=150, log_every=50))
+            ),
+            path,
+        )
     return path
 
 

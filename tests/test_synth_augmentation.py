@@ -6,21 +6,14 @@ import numpy as np
 import pytest
 
 from gan_jax.artifacts import records
-from gan_jax.config import Config
+from gan_jax.config import Config, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import augmentation_study as aug
 
 TINY = Config(
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=4,
-    gan_steps=4,
-    batch_size=16,
-    log_every=4,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=4, gan_steps=4, batch_size=16, log_every=4),
 )
 
 

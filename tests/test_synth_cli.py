@@ -14,11 +14,11 @@ from gan_jax.studies import synth
 QUICK = [
     "--quick",
     "--set",
-    "synth_steps=4",
+    "synth.steps=4",
     "--set",
-    "synth_gen_hidden=(8,)",
+    "synth.gen_hidden=(8,)",
     "--set",
-    "synth_disc_hidden=(8,)",
+    "synth.disc_hidden=(8,)",
 ]
 
 
@@ -71,7 +71,7 @@ def test_sidecar_marks_the_file_synthetic_and_records_what_made_it(written):
     meta = json.loads(storage.read_text(written + SIDECAR_SUFFIX))
     assert meta["synthetic"] is True
     assert "SYNTHETIC — not patient data" in meta["warning"]
-    assert meta["generator"] == "acgan" and meta["config"]["synth_model"] == "acgan"
+    assert meta["generator"] == "acgan" and meta["config"]["synth"]["model"] == "acgan"
     assert meta["seed"] == 0 and meta["gan_jax_version"]
     train, holdout = set(meta["train_rows"]), set(meta["holdout_rows"])
     assert not train & holdout and len(train | holdout) == 569

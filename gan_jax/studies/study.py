@@ -51,8 +51,8 @@ def run_study(
     t_start = time.perf_counter()
     rec = records.run_record()  # the command, commit, versions and device of both studies
     config = variants[PAPER]
-    data = load_dataset(config.data)
-    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)
+    masks = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     models: dict[str, dict[str, Any]] = {}
     for name, cfg in variants.items():
         t0 = time.perf_counter()
@@ -62,15 +62,15 @@ def run_study(
     for name in baseline_names:
         t0 = time.perf_counter()
         proba = baselines.baseline_proba(name, config, data.x, data.y, masks)
-        params = baselines.make_baseline(name, config, config.seed).get_params(deep=False)
+        params = baselines.make_baseline(name, config, config.cv.seed).get_params(deep=False)
         models[name] = _record(
             "sklearn", {"steps": repr(params["steps"])}, proba, data.y, masks, time.perf_counter() - t0
         )
     study = {
         "data": data.source,
-        "seed": config.seed,
-        "n_folds": config.n_folds,
-        "n_repeats": config.n_repeats,
+        "seed": config.cv.seed,
+        "n_folds": config.cv.n_folds,
+        "n_repeats": config.cv.n_repeats,
         "folds_sha256": masks_digest(masks),
         "test_train_ratio": _ratio(masks),
         "paper_claims": paper_claims or {},
