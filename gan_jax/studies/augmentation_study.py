@@ -202,7 +202,7 @@ def to_markdown(record: dict[str, Any]) -> str:
         "# GAN augmentation study",
         "",
         f"{record['n_runs']} runs ({record['n_repeats']} × stratified {record['n_folds']}-fold, seed "
-        f"{record['seed']}), the paper study's folds. Generator: `{record['generator']['synth_model']}` "
+        f"{record['seed']}), the paper study's folds. Generator: `{Config.from_dict(record['generator']).synth.model}` "
         f"(`experiments/synth.py`), trained on each run's training rows only; ratio = synthetic rows / "
         "real training rows. Scored on each run's real test rows. Means with 95 % CI "
         f"({evaluate.CI_METHOD}). Command: `{record['command']}`.",
