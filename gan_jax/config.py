@@ -105,6 +105,21 @@ class Config:
     synth_batch_size: int = 64
     synth_g_lr: PerRun[float] = 2e-4
     synth_d_lr: PerRun[float] = 2e-4
+    # --- Semi-supervised extras of the table trainer (issue 22); every one off by default, so
+    # the paper config's numbers are unchanged. `ssl_extras` (a structure: one more compiled
+    # program) keeps an EMA "teacher" copy of the discriminator-classifier and adds the terms
+    # below, on a batch of the run's training rows whose labels are never read, to the
+    # discriminator's loss. A weight of 0 switches its term off without a recompile (PerRun
+    # data), so a sweep turns the terms on and off per run. Prediction uses the student.
+    ssl_extras: bool = False
+    # Entropy minimisation of p(y|x) (Grandvalet & Bengio 2005).
+    entropy_weight: PerRun[float] = 0.0
+    # Consistency ‖p_student(x + ε) − p_teacher(x + ε')‖², ε, ε' ~ N(0, σ²) on classifier inputs:
+    # the Π-model (Laine & Aila 2017) with ema_decay 0, mean teacher (Tarvainen & Valpola 2017)
+    # with ema_decay near 1.
+    consistency_weight: PerRun[float] = 0.0
+    consistency_noise: PerRun[float] = 0.1  # σ
+    ema_decay: PerRun[float] = 0.0  # teacher ← decay · teacher + (1 − decay) · student, each step
 
     def __post_init__(self):
         checks = [
@@ -115,6 +130,11 @@ class Config:
             (self.batch_size > 0 and self.log_every > 0, "batch_size, log_every must be > 0"),
             (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
             (0.0 < self.labeled_fraction <= 1.0, "labeled_fraction must be in (0, 1]"),
+            (
+                min(self.entropy_weight, self.consistency_weight, self.consistency_noise) >= 0
+                and 0.0 <= self.ema_decay < 1.0,
+                "entropy_weight, consistency_weight, consistency_noise must be >= 0 and ema_decay in [0, 1)",
+            ),
             (self.synth_model in SYNTH_MODELS, f"synth_model must be one of {SYNTH_MODELS}"),
             (self.synth_scaler in SCALERS, f"synth_scaler must be one of {SCALERS}"),
             (
