@@ -211,6 +211,8 @@ def headline(study: dict[str, Any]) -> list[str]:
             f"| {100 * r['fraction']:g} % | {r['metric']} | {cell(r['sgan'])} | {r['best']} "
             f"{cell(r['other'])} | {100 * r['test']['mean_diff']:+.2f} | {r['test']['p_holm']:.3g} |"
         )
+    if study.get("partial"):
+        lines.insert(0, "**Partial run** (only the fractions below; rerun without `--fractions` for all). ")
     return [*lines, "", _verdict(rows)]
 
 
