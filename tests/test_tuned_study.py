@@ -72,7 +72,8 @@ def test_perturbing_outer_test_rows_cannot_change_any_choice(studies):
     record, perturbed, _ = studies
     for a, b in zip(record["per_fraction"], perturbed["per_fraction"], strict=True):
         for name, model in a["models"].items():
-            assert model["chosen"][0] == b["models"][name]["chosen"][0], (a["fraction"], name)
+            for sel, chosen in model["chosen"].items():
+                assert chosen[0] == b["models"][name]["chosen"][sel][0], (a["fraction"], name, sel)
         # Not a no-op: the perturbed fold's test score changes.
         assert (
             a["models"][tuned_study.SGAN]["runs"]["accuracy"][0]
@@ -95,7 +96,9 @@ def test_the_study_record_has_every_test_choice_and_provenance(studies):
     for entry in record["per_fraction"]:
         assert set(entry["models"]) == {tuned_study.SGAN, *baselines}
         for model in entry["models"].values():
-            assert len(model["chosen"]) == n_outer and len(model["runs"]["accuracy"]) == n_outer
+            assert set(model["chosen"]) == set(tuned_study.COMPARED)
+            assert all(len(c) == n_outer for c in model["chosen"].values())
+            assert len(model["runs"]["accuracy"]) == n_outer
         assert entry["models"][tuned_study.SGAN]["summary"]["roc_auc"]["mean"] > 0.8  # it learns
     assert (out / "tuned_study.md").read_text().startswith("# Tuned study")
 
@@ -116,7 +119,6 @@ def _fake_study(sgan, others, p):
         "comparisons": comparisons,
         "outer": "2 × 5-fold",
         "n_inner_max": 3,
-        "select_metric": "roc_auc",
         "n_sgan_settings": 4,
         "n_structures": 1,
     }

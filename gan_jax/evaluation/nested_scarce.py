@@ -23,6 +23,7 @@ from typing import Any
 import jax
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -177,57 +178,62 @@ def tune_sgan(
     outer_masks: np.ndarray,
     labeled: np.ndarray,
     plan: InnerPlan,
-    select_metric: str,
+    select_metrics: tuple[str, ...],
     **train_kwargs: Any,
 ) -> dict[str, Any]:
-    """Nested CV of the SGAN over structures × settings at every fraction.
+    """Nested CV of the SGAN over structures × settings at every fraction, the choice made
+    once per selection metric from the same inner runs.
 
     Args:
       structures: name -> (config of that compiled structure, numeric settings).
       labeled: [F, O, N] labelled rows; plan: its inner folds.
+      select_metrics: inner-fold metrics that choose (each gives its own tuned model).
     Returns:
-      {"chosen": [F][O] {"structure", "setting", "inner_score"}, "metrics": {metric: [F, O]},
-       "inner_scores": [S][F][O], "timing"}.
+      {"by": {select metric: {"chosen": [F][O] {"structure", "setting", "inner_score"},
+       "metrics": {metric: [F, O]}}}, "timing"}.
     """
-    names, settings, scores, timing = [], [], [], {}
+    names, settings, inner, timing = [], [], {m: [] for m in select_metrics}, {}
     for name, (cfg, sets) in structures.items():
         ids = INNER_RUN_ID_OFFSET + np.arange(len(plan.train))
         runs = sweep.sweep_runs(y, sets, plan.train, ids, labeled_masks=plan.lab)
         metrics, timing[f"inner {name}"] = sweep.train_and_score(
             cfg, x, y, runs, np.tile(plan.val, (len(sets), 1)), len(sets), **train_kwargs
         )
-        scores.append(plan.cell_means(metrics[select_metric]))
+        for m in select_metrics:
+            inner[m].append(plan.cell_means(metrics[m]))
         names += [name] * len(sets)
         settings += sets
-    scores = np.concatenate(scores)  # [S, F, O]
-    chosen = choose(scores.reshape(len(settings), -1)).reshape(plan.shape)  # [F, O]
-    out = {k: np.zeros(plan.shape) for k in evaluate.METRICS}
-    for name, (cfg, _) in structures.items():
-        cells = [(f, o) for f, o in np.ndindex(*plan.shape) if names[chosen[f, o]] == name]
+    scores = {m: np.concatenate(v) for m, v in inner.items()}  # [S, F, O] each
+    chosen = {m: choose(v.reshape(len(settings), -1)).reshape(plan.shape) for m, v in scores.items()}
+    by = {m: {"metrics": {k: np.zeros(plan.shape) for k in evaluate.METRICS}} for m in select_metrics}
+    for name, (cfg, _) in structures.items():  # one outer call per structure, every selection
+        cells = [
+            (m, f, o)
+            for m in select_metrics
+            for f, o in np.ndindex(*plan.shape)
+            if names[chosen[m][f, o]] == name
+        ]
         if not cells:
             continue
         per_cell = [
-            sweep.sweep_runs(y, [settings[chosen[f, o]]], outer_masks[o : o + 1], [o], labeled[f, o][None])
-            for f, o in cells
+            sweep.sweep_runs(y, [settings[chosen[m][f, o]]], outer_masks[o : o + 1], [o], labeled[f, o][None])
+            for m, f, o in cells
         ]
         runs = jax.tree.map(lambda *a: np.concatenate(a), *per_cell)
-        test = np.stack([~outer_masks[o] for _, o in cells])
+        test = np.stack([~outer_masks[o] for _, _, o in cells])
         metrics, timing[f"outer {name}"] = sweep.train_and_score(cfg, x, y, runs, test, 1, **train_kwargs)
-        for i, (f, o) in enumerate(cells):
+        for i, (m, f, o) in enumerate(cells):
             for k in evaluate.METRICS:
-                out[k][f, o] = metrics[k][0, i]
-    return {
-        "chosen": [
+                by[m]["metrics"][k][f, o] = metrics[k][0, i]
+    for m in select_metrics:
+        by[m]["chosen"] = [
             [
-                {"structure": names[c], "setting": settings[c], "inner_score": float(scores[c, f, o])}
+                {"structure": names[c], "setting": settings[c], "inner_score": float(scores[m][c, f, o])}
                 for o, c in enumerate(row)
             ]
-            for f, row in enumerate(chosen)
-        ],
-        "metrics": out,
-        "inner_scores": scores.tolist(),
-        "timing": timing,
-    }
+            for f, row in enumerate(chosen[m])
+        ]
+    return {"by": by, "timing": timing}
 
 
 def tune_baselines(
@@ -236,38 +242,42 @@ def tune_baselines(
     outer_masks: np.ndarray,
     labeled: np.ndarray,
     plan: InnerPlan,
-    select_metric: str,
+    select_metrics: tuple[str, ...],
     seed: int,
     names: tuple[str, ...] = tuple(SCARCE_BASELINES),
     n_jobs: int = -1,
 ) -> dict[str, dict[str, Any]]:
-    """Each baseline tuned by GridSearchCV on the SGAN's inner folds, refitted on its outer
-    fold's rows (labels of the labelled rows only) and scored on the outer test rows.
+    """Each baseline tuned by GridSearchCV on the SGAN's inner folds (one search scores every
+    selection metric), refitted per selection metric on its outer fold's rows (labels of the
+    labelled rows only) and scored on the outer test rows.
 
     Returns:
-      {name: {"chosen": [F][O] params, "metrics": {metric: [F, O]}}}.
+      {name: {"by": {select metric: {"chosen": [F][O] params, "metrics": {metric: [F, O]}}}}}.
     """
     out = {}
+    cells = list(np.ndindex(*plan.shape))
     for name in names:
         if name not in SCARCE_BASELINES:
             raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(SCARCE_BASELINES)}")
-        cells = list(np.ndindex(*plan.shape))
         jobs = (
             delayed(_tune_cell)(
-                name, x, y, outer_masks[o], labeled[f, o], _cell_val(plan, f, o), select_metric, seed + o
+                name, x, y, outer_masks[o], labeled[f, o], _cell_val(plan, f, o), select_metrics, seed + o
             )
             for f, o in cells
         )
         fits = Parallel(n_jobs=n_jobs)(jobs)
-        proba = np.stack([p for p, _ in fits])
         test = np.stack([~outer_masks[o] for _, o in cells])
-        m = evaluate.classification_metrics(y, proba, test)
-        out[name] = {
-            "chosen": [
-                [fits[f * plan.shape[1] + o][1] for o in range(plan.shape[1])] for f in range(plan.shape[0])
-            ],
-            "metrics": {k: np.asarray(m[k]).reshape(plan.shape) for k in evaluate.METRICS},
-        }
+        by = {}
+        for m in select_metrics:
+            metrics = evaluate.classification_metrics(y, np.stack([fit[m][0] for fit in fits]), test)
+            by[m] = {
+                "chosen": [
+                    [fits[f * plan.shape[1] + o][m][1] for o in range(plan.shape[1])]
+                    for f in range(plan.shape[0])
+                ],
+                "metrics": {k: np.asarray(metrics[k]).reshape(plan.shape) for k in evaluate.METRICS},
+            }
+        out[name] = {"by": by}
     return out
 
 
@@ -275,23 +285,34 @@ def _cell_val(plan: InnerPlan, f: int, o: int) -> np.ndarray:
     return plan.val[(plan.cells[:, 0] == f) & (plan.cells[:, 1] == o)]
 
 
-def _tune_cell(name, x, y, outer_train, labeled, val_masks, select_metric, seed) -> tuple[np.ndarray, dict]:
-    """(malignant probability [N], chosen params) of baseline `name` on one (fraction, outer fold)."""
+def _tune_cell(name, x, y, outer_train, labeled, val_masks, select_metrics, seed) -> dict[str, tuple]:
+    """{select metric: (malignant probability [N], chosen params)} of baseline `name` on one
+    (fraction, outer fold)."""
     rows = np.flatnonzero(outer_train)
     labels = np.where(labeled, y, UNLABELED)[rows]  # no hidden label is passed
     cv = [(np.flatnonzero(~v[rows]), np.flatnonzero(v[rows])) for v in val_masks]
     make, grid = SCARCE_BASELINES[name]
-    search = GridSearchCV(make(seed), _sklearn_grid(grid), scoring=select_metric, cv=cv, refit=True, n_jobs=1)
+    search = GridSearchCV(
+        make(seed), _sklearn_grid(grid), scoring=list(select_metrics), cv=cv, refit=False, n_jobs=1
+    )
+    out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", "y contains no unlabeled samples")
         search.fit(x[rows], labels)
-    model = search.best_estimator_
+        for m in select_metrics:
+            # The first setting of the best rank: ties go to the earlier setting, as for the SGAN.
+            best = int(np.flatnonzero(search.cv_results_[f"rank_test_{m}"] == 1)[0])
+            params = search.cv_results_["params"][best]
+            model = clone(make(seed)).set_params(**clone(params, safe=False)).fit(x[rows], labels)
+            out[m] = (_malignant_proba(model, x), {k: _plain(v) for k, v in params.items()})
+    return out
+
+
+def _malignant_proba(model, x: np.ndarray) -> np.ndarray:
     if hasattr(model, "predict_proba"):
-        proba = model.predict_proba(x)[:, list(model.classes_).index(evaluate.MALIGNANT)]
-    else:  # σ(decision): LR's probability exactly, SVC's ranking and decisions
-        proba = 1.0 / (1.0 + np.exp(-model.decision_function(x)))
-    return proba, {k: _plain(v) for k, v in search.best_params_.items()}
+        return model.predict_proba(x)[:, list(model.classes_).index(evaluate.MALIGNANT)]
+    return expit(model.decision_function(x))  # σ(decision): LR's probability exactly
 
 
 def _plain(v: Any) -> Any:
