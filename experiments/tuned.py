@@ -5,7 +5,8 @@ Run:    python -m benchmarks.tuned_study --experiment tuned          (writes res
         python -m benchmarks.tuned_study --experiment tuned --quick  (seconds; tests)
 Result: results/tuned_study.md and the headline of README.md; nothing here is a claim.
 
-Default (the 2-core CPU size, ~35 min on a quiet 2-core machine, see the study's record):
+Default (the 2-core CPU size; estimated 20-30 min on a quiet 2-core machine from one fraction
+timed alone, far longer when other jobs share the cores: the record states the load):
 5-fold × 2 repeats outer CV (10 outer folds), up to 3 inner folds on the labelled rows, 2
 compiled SGAN structures × 32 numeric settings = 64 SGAN settings; each baseline its own grid
 (`nested_scarce.SCARCE_BASELINES`, 4 to 18 settings). "full": 10 × 10 outer, 5 inner, 4
