@@ -18,7 +18,6 @@ import sys
 
 from benchmarks import harness
 from gan_jax import runtime
-from gan_jax.config import load_experiment
 from gan_jax.data import load_dataset
 from gan_jax.studies import tuned_study
 
@@ -38,7 +37,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     runtime.split_host_devices()  # one XLA CPU device per core; before JAX starts its backends
     runtime.enable_compilation_cache()
-    cfg = load_experiment(args.experiment, quick=args.quick, kind=tuned_study.TunedStudyConfig)
+    cfg = tuned_study.load_study(args.experiment, quick=args.quick)
     if args.fractions:
         fractions = tuple(float(f) for f in args.fractions.split(","))
         unknown = set(fractions) - set(cfg.fractions)
@@ -48,7 +47,7 @@ def main(argv=None) -> dict:
             )
         cfg = dataclasses.replace(cfg, fractions=fractions)
     rec = harness.record(argv, module="benchmarks.tuned_study")
-    study = tuned_study.run_tuned_study(cfg, load_dataset(cfg.base.data), progress=not args.no_progress)
+    study = tuned_study.run_tuned_study(cfg, load_dataset(cfg.base.data.uri), progress=not args.no_progress)
     record = {**harness.finish(rec), "partial": bool(args.fractions), **study}
     json_uri, _ = harness.write(args.out, "tuned_study", record, tuned_study.markdown(record))
     print("\n".join(tuned_study.headline(record)))

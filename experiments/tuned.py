@@ -13,17 +13,24 @@ compiled SGAN structures × 32 numeric settings = 64 SGAN settings; each baselin
 structures × 162 settings = 648 (an accelerator's job; not run on CPU).
 """
 
-from gan_jax.config import Config, split_quick
+from gan_jax.config import Config, MLPConfig, ScheduleConfig, split_quick
 from gan_jax.studies.tuned_study import TunedStudyConfig
 
 PAPER = Config(name="tuned")
 # Structures (one compiled program each): the paper's, and a smaller, shorter eq. 7 one. All
 # with ssl_extras on: its weights at 0 are the plain SGAN, searched per run.
+EXTRAS = {"schedule.ssl_extras": True}
 STRUCTURES = (
-    ("paper-fm-l16-s600-b64", {"ssl_extras": True}),
+    ("paper-fm-l16-s600-b64", EXTRAS),
     (
         "eq7-l8-s300-b32",
-        {"ssl_extras": True, "gen_loss": "eq7", "latent_dim": 8, "gan_steps": 300, "batch_size": 32},
+        {
+            **EXTRAS,
+            "schedule.gen_loss": "eq7",
+            "model.latent_dim": 8,
+            "schedule.gan_steps": 300,
+            "schedule.batch_size": 32,
+        },
     ),
 )
 # First values are the paper's (ties go to them); ema_decay 0.99: consistency is mean teacher.
@@ -37,8 +44,11 @@ SPACE = (
 )
 FULL_STRUCTURES = (
     *STRUCTURES,
-    ("fm-l8-s1200-b64", {"ssl_extras": True, "latent_dim": 8, "gan_steps": 1200}),
-    ("eq7-l32-s600-b128", {"ssl_extras": True, "gen_loss": "eq7", "latent_dim": 32, "batch_size": 128}),
+    ("fm-l8-s1200-b64", {**EXTRAS, "model.latent_dim": 8, "schedule.gan_steps": 1200}),
+    (
+        "eq7-l32-s600-b128",
+        {**EXTRAS, "schedule.gen_loss": "eq7", "model.latent_dim": 32, "schedule.batch_size": 128},
+    ),
 )
 FULL_SPACE = (
     ("d_lr", (1e-3, 3e-4, 3e-3)),
@@ -56,14 +66,17 @@ def get_config(arg: str = "") -> TunedStudyConfig:
     if variant not in ("", "full"):
         raise ValueError(f"tuned has no variant {variant!r} (only 'full' and 'quick')")
     if quick:
-        tiny = PAPER.replace(
-            latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-            ae_steps=10, gan_steps=30, batch_size=16, log_every=10, ae_lr=3e-2, d_lr=3e-2,
-        )  # fmt: skip
+        tiny = Config(
+            name="tuned",
+            model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+            schedule=ScheduleConfig(
+                ae_steps=10, gan_steps=30, batch_size=16, log_every=10, ae_lr=3e-2, d_lr=3e-2
+            ),
+        )
         return TunedStudyConfig(
             name="tuned-quick",
             base=tiny,
-            structures=(("tiny", {"ssl_extras": True}),),
+            structures=(("tiny", EXTRAS),),
             space=(("d_lr", (3e-2, 3e-3)), ("entropy_weight", (0.0, 0.3))),
             fractions=(0.05, 1.0),
             n_folds=2,

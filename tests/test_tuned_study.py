@@ -5,13 +5,13 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import Config, load_experiment
+from gan_jax.config import Config, CVConfig, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, nested_scarce
 from gan_jax.studies import tuned_study
 from gan_jax.training import table
 
-QUICK = load_experiment("tuned", quick=True, kind=tuned_study.TunedStudyConfig)
+QUICK = tuned_study.load_study("tuned", quick=True)
 
 
 def _perturb_outer_test_rows(ds, outer, o=0):
@@ -32,7 +32,7 @@ def studies(tmp_path_factory):
     out = tmp_path_factory.mktemp("tuned")
     record = command.main(["--quick", "--out", str(out), "--no-progress"])
     ds = load_bundled()
-    outer = evaluate.cv_folds(ds.y, QUICK.n_folds, QUICK.n_repeats, QUICK.base.seed)
+    outer = evaluate.cv_folds(ds.y, QUICK.n_folds, QUICK.n_repeats, QUICK.base.cv.seed)
     perturbed = tuned_study.run_tuned_study(QUICK, _perturb_outer_test_rows(ds, outer), outer)
     return record, perturbed, out
 
@@ -141,9 +141,11 @@ def test_headline_compares_with_the_best_baseline_and_holm_p():
 
 
 TINY = Config(
-    name="tiny", latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4,
-    ae_steps=10, gan_steps=30, batch_size=16, log_every=10, ae_lr=3e-2, d_lr=3e-2, n_folds=2, n_repeats=1,
-)  # fmt: skip
+    name="tiny",
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=10, gan_steps=30, batch_size=16, log_every=10, ae_lr=3e-2, d_lr=3e-2),
+    cv=CVConfig(n_folds=2, n_repeats=1),
+)
 
 
 def _train(config, y, labeled_fraction=0.05):
@@ -158,12 +160,14 @@ def test_ssl_extras_are_off_at_weight_zero_and_never_read_hidden_labels():
     """Bugs caught: the extras changing the plain SGAN when their weights are 0 (the existing
     numbers would move), doing nothing when on, or reading the labels of unlabelled rows."""
     ds = load_bundled()
-    extras = TINY.replace(ssl_extras=True)
+    extras = TINY.replace(**{"schedule.ssl_extras": True})
     plain, labeled, masks = _train(TINY, ds.y)
     off, _, _ = _train(extras, ds.y)
     for a, b in zip(jax.tree.leaves(plain.disc.params), jax.tree.leaves(off.disc.params), strict=True):
         np.testing.assert_array_equal(a, b)
-    on = extras.replace(entropy_weight=0.5, consistency_weight=1.0, ema_decay=0.9)
+    on = extras.replace(
+        **{"schedule.entropy_weight": 0.5, "schedule.consistency_weight": 1.0, "schedule.ema_decay": 0.9}
+    )
     trained, _, _ = _train(on, ds.y)
     assert not np.array_equal(jax.tree.leaves(trained.disc.params)[0], jax.tree.leaves(off.disc.params)[0])
     hidden = masks.any(0) & ~labeled.any(0)  # training rows unlabelled in every run

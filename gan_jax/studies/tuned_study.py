@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gan_jax.artifacts.records import masks_digest
-from gan_jax.config import Config
+from gan_jax.config import QUICK, Config, load_module
 from gan_jax.data import Dataset
 from gan_jax.evaluation import evaluate, nested_scarce, stats, sweep
 from gan_jax.studies.formats import pct
@@ -39,8 +39,9 @@ class TunedStudyConfig:
     """One tuned study.
 
     base: the SGAN's shared settings (data, seed, scaler, widths); `structures` change it.
-    structures: (name, {Config field: value}) pairs, one compiled program each (gen_loss,
-      latent size, steps, batch size, ssl_extras).
+    structures: (name, {dotted Config path: value}) pairs, one compiled program each
+      (schedule.gen_loss, model.latent_dim, schedule.gan_steps, schedule.batch_size,
+      schedule.ssl_extras).
     space: (name, values) pairs of `sweep.SWEEPABLE` numeric settings, searched as a grid in
       every structure (per-run data: no recompilation). The first value of each should be the
       base's, so ties go to the paper's settings.
@@ -75,6 +76,27 @@ class TunedStudyConfig:
         return d
 
 
+def load_study(spec: str, quick: bool = False) -> TunedStudyConfig:
+    """The TunedStudyConfig an experiment file's `get_config` returns ("tuned", "tuned:full",
+    a .py path; `quick` adds "quick" to the argument), as `config.load_experiment` does for a
+    Config.
+
+    Raises:
+      ValueError: no get_config, or it returned another type.
+    """
+    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
+    module = load_module(name)
+    if not callable(getattr(module, "get_config", None)):
+        raise ValueError(f"experiment {name!r} has no get_config() function")
+    arg = ",".join(p for p in (arg, QUICK if quick else "") if p)
+    cfg = module.get_config(arg) if arg else module.get_config()
+    if not isinstance(cfg, TunedStudyConfig):
+        raise ValueError(
+            f"experiment {spec!r}: get_config() returned {type(cfg).__name__}, not a TunedStudyConfig"
+        )
+    return cfg
+
+
 def run_tuned_study(
     cfg: TunedStudyConfig, data: Dataset, outer: np.ndarray | None = None, *, progress: bool = False
 ) -> dict[str, Any]:
@@ -85,7 +107,7 @@ def run_tuned_study(
         data.y; given, e.g. to keep the folds fixed while test rows are perturbed).
     """
     t0 = time.perf_counter()
-    x, y, seed = data.x, data.y, cfg.base.seed
+    x, y, seed = data.x, data.y, cfg.base.cv.seed
     if outer is None:
         outer = evaluate.cv_folds(y, cfg.n_folds, cfg.n_repeats, seed)
     labeled = np.stack([evaluate.labeled_masks(y, outer, f, seed) for f in cfg.fractions])  # [F, O, N]
