@@ -6,9 +6,11 @@ in the same run, and a `--report-only` redraw reads the JSON alone. So the plan 
 file in results/, and every JSON there must carry a complete, clean record whose commit is in
 this repository's history and whose command is its step's.
 
-`test_every_results_json_has_a_complete_clean_record` fails until the results are regenerated at
-the final commit (`python -m benchmarks.regenerate_results`); it names each incomplete file and
-what it lacks. It is not marked xfail on purpose: a red test is the reminder.
+`test_every_results_json_has_a_complete_clean_record` names each incomplete file and what it
+lacks. `PENDING_REGENERATION` lists, by name, the files made before complete records existed and
+not yet remade (`python -m benchmarks.regenerate_results --only <step>`): the test tolerates
+exactly those, fails on any other incomplete file, and fails when a listed file has become
+complete, so the list only shrinks.
 """
 
 import json
@@ -65,9 +67,14 @@ def test_every_non_json_file_traces_to_a_json_record_in_results():
         assert os.path.exists(os.path.join(RESULTS, source)), f"{path}: its record {source} is missing"
 
 
+# Made before complete run records, not yet remade at a clean commit of today's code (each one's
+# step and expected minutes: benchmarks/results_plan.py). Empty it as they are regenerated.
+PENDING_REGENERATION: frozenset[str] = frozenset()
+
+
 def test_every_results_json_has_a_complete_clean_record():
     incomplete = {p: record_problems(p) for p in results_files() if p.endswith(".json")}
-    incomplete = {p: v for p, v in incomplete.items() if v}
+    incomplete = {p: v for p, v in incomplete.items() if v and p not in PENDING_REGENERATION}
     missing = [
         o for s in results_plan.STEPS for o in s.outputs if not os.path.exists(os.path.join(RESULTS, o))
     ]
@@ -75,6 +82,15 @@ def test_every_results_json_has_a_complete_clean_record():
         [*(f"{p}: {'; '.join(v)}" for p, v in incomplete.items()), *(f"{m}: missing" for m in missing)]
     )
     assert not report, f"regenerate these (python -m benchmarks.regenerate_results):\n{report}"
+
+
+def test_pending_regeneration_lists_only_files_still_incomplete():
+    done = sorted(
+        p
+        for p in PENDING_REGENERATION
+        if not os.path.exists(os.path.join(RESULTS, p)) or not record_problems(p)
+    )
+    assert not done, f"complete or gone now: remove them from PENDING_REGENERATION: {done}"
 
 
 def _complete(**changes):
