@@ -98,6 +98,10 @@ class Config:
     synth_model: str = "none"
     synth_scaler: str = "zscore"  # fitted on log1p(x) of the run's training rows (if synth_log1p)
     synth_log1p: bool = True  # WDBC features are non-negative and right-skewed
+    # > 0: each feature mapped to normal scores through this many quantiles of the run's training
+    # rows (sklearn's QuantileTransformer, normal output) in place of log1p + synth_scaler: skewed
+    # and zero-heavy features become Gaussian, so the generator need not learn their shape.
+    synth_quantiles: int = 0
     synth_gen_hidden: tuple[int, ...] = (128, 128)
     synth_disc_hidden: tuple[int, ...] = (128, 128)
     synth_noise_dim: int = 32
@@ -120,6 +124,10 @@ class Config:
             (
                 self.synth_steps > 0 and self.synth_batch_size > 0 and self.synth_noise_dim > 0,
                 "synth_steps, synth_batch_size and synth_noise_dim must be > 0",
+            ),
+            (
+                self.synth_quantiles == 0 or self.synth_quantiles >= 2,
+                f"synth_quantiles must be 0 (off) or >= 2, got {self.synth_quantiles}",
             ),
         ]
         for ok, message in checks:
