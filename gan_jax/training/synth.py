@@ -39,7 +39,7 @@ class SynthTransform(NamedTuple):
     scaler: preprocess.ScalerParams  # fitted on log1p(x) (config.synth_log1p) or x
     lo: jax.Array  # [F] each feature's minimum over the training rows (original units, >= 0)
     hi: jax.Array  # [F] each feature's maximum over the training rows
-    quantiles: jax.Array  # [Q, F] each feature's Q quantiles (config.synth_quantiles; Q = 0: off)
+    quantiles: jax.Array  # [Q, F] each feature's Q quantiles (config.synth_quantiles; unused at 0)
 
 
 class SynthFit(NamedTuple):
@@ -102,7 +102,9 @@ def fit_synth_transform(config: Config, x: jax.Array, mask: jax.Array) -> SynthT
     lo = jnp.maximum(jnp.min(jnp.where(m, x, jnp.inf), axis=0), 0.0)
     hi = jnp.max(jnp.where(m, x, -jnp.inf), axis=0)
     v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth_log1p else x
-    levels = jnp.linspace(0.0, 1.0, config.synth_quantiles)
+    # Off (0), two levels (each feature's min and max) still: a zero-size leaf cannot be split
+    # into run blocks (`blocks` reshapes the runs axis with -1).
+    levels = jnp.linspace(0.0, 1.0, config.synth_quantiles or 2)
     quantiles = jnp.nanquantile(jnp.where(m, x, jnp.nan), levels, axis=0)  # [Q, F]
     return SynthTransform(preprocess.fit(config.synth_scaler, v, mask), lo, hi, quantiles)
 
