@@ -7,10 +7,10 @@ in both files. Per run, every generator trains on the run's training rows only a
 rows as that; each is scored by the one per-run report (`gan_jax.studies.synth_runs`) on the
 run's held-out rows, and summarised over runs with 95 % intervals.
 
-Equal updates: ours takes `synth_steps` generator updates (one discriminator update each).
+Equal updates: ours takes `synth.steps` generator updates (one discriminator update each).
 CTGAN takes `max(n // batch, 1)` generator updates per epoch (ctgan's `steps_per_epoch`); its
 batch must be a multiple of its pac (10), so it gets the multiple of 10 nearest our batch and
-`epochs = ceil(synth_steps / steps_per_epoch)`. TVAE takes `ceil(n / batch)` updates per epoch
+`epochs = ceil(synth.steps / steps_per_epoch)`. TVAE takes `ceil(n / batch)` updates per epoch
 (a DataLoader without drop_last) at our batch. `equal_update_schedule` computes both; each run's
 exact count is in the JSON. (At ctgan's defaults, batch 500 and 300 epochs, 455 rows give 300
 updates.)
@@ -111,9 +111,9 @@ def train_baselines(gen, x, y, masks, labels) -> tuple[dict[str, np.ndarray], di
     for kind in BASELINES:
         out, seconds, scheds = [], [], []
         for r, m in enumerate(masks):
-            sched = equal_update_schedule(kind, int(m.sum()), gen.synth_steps, gen.synth_batch_size)
+            sched = equal_update_schedule(kind, int(m.sum()), gen.synth.steps, gen.synth.batch_size)
             t0 = time.perf_counter()
-            model = fit_baseline(kind, x[m], y[m], sched, gen.seed + r)
+            model = fit_baseline(kind, x[m], y[m], sched, gen.cv.seed + r)
             seconds.append(time.perf_counter() - t0)
             out.append(sample_baseline(kind, model, labels[r]))
             scheds.append(sched._asdict())
@@ -143,6 +143,7 @@ def to_markdown(rec: dict[str, Any]) -> str:
     names = list(rec["summary"])
     cell = lambda s: f"{s['mean']:.3f} [{s['ci95_low']:.3f}, {s['ci95_high']:.3f}]"
     upd = {k: sorted({s["updates"] for s in rec["timing"][k]["schedules"]}) for k in BASELINES}
+    ours = rec["generator"]["synth"]
     lines = [
         "# CTGAN and TVAE beside our conditional GAN, at equal updates",
         "",
@@ -154,8 +155,8 @@ def to_markdown(rec: dict[str, Any]) -> str:
         "",
         "| generator | batch | epochs | updates | training s per run |",
         "|---|---:|---:|---:|---:|",
-        f"| ours ({rec['generator']['synth_model']}) | {rec['generator']['synth_batch_size']} | — | "
-        f"{rec['generator']['synth_steps']} | {rec['timing']['ours']['train_seconds_per_run']:.2f} (fused) |",
+        f"| ours ({ours['model']}) | {ours['batch_size']} | — | {ours['steps']} | "
+        f"{rec['timing']['ours']['train_seconds_per_run']:.2f} (fused) |",
     ]
     for k in BASELINES:
         s = rec["timing"][k]["schedules"][0]
@@ -202,8 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     rec = harness.record(argv, module="benchmarks.ctgan_bench")
     n_runs = 2 if args.quick else args.runs
     gen = load_experiment("synth", quick=args.quick)
-    data = load_dataset(gen.data)
-    masks = evaluate.cv_folds(data.y, gen.n_folds, gen.n_repeats, gen.seed)[:n_runs]
+    data = load_dataset(gen.data.uri)
+    masks = evaluate.cv_folds(data.y, gen.cv.n_folds, gen.cv.n_repeats, gen.cv.seed)[:n_runs]
     ours, labels, ours_seconds = synth_runs.synthetic_rows(gen, data.x, data.y, masks)
     rows, timing = train_baselines(gen, data.x, data.y, masks, labels)
     rows["ours"] = ours
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     rec.update(
         n_runs=n_runs,
-        folds=f"first {n_runs} runs of {gen.n_folds}-fold × {gen.n_repeats}, seed {gen.seed}",
+        folds=f"first {n_runs} runs of {gen.cv.n_folds}-fold × {gen.cv.n_repeats}, seed {gen.cv.seed}",
         data=data.source,
         generator=gen.to_dict(),
         ctgan_version=ctgan.__version__,

@@ -1,7 +1,7 @@
 """Synthetic patients: a conditional GAN (Mirza & Osindero 2014; label concatenated to D's input)
 conditioned on the diagnosis, trained by `gan_jax.training.synth.train_synth_runs` (one fused,
 run-vmapped call over all CV runs), in a per-feature normal-score space (each feature through
-256 quantiles of the run's training rows, `synth_quantiles`), 4000 steps at learning rate 5e-4.
+256 quantiles of the run's training rows, `synth.quantiles`), 4000 steps at learning rate 5e-4.
 
 Run:    gan-jax synth-report --runs 10 --experiment synth --compare synth:log1p --out results \
             --name synth_report
@@ -20,17 +20,11 @@ scored by the report's own metrics on those runs' held-out rows; the report's ru
 overlap them in rows, so its numbers are not a fully independent test of that choice.
 """
 
-from gan_jax.config import Config, quick_variant, split_quick
+from gan_jax.config import Config, CVConfig, SynthConfig, quick_variant, split_quick
 
 VARIANTS = {
-    "": {
-        "synth_model": "cgan",
-        "synth_quantiles": 256,
-        "synth_steps": 4000,
-        "synth_g_lr": 5e-4,
-        "synth_d_lr": 5e-4,
-    },
-    "log1p": {},  # the earlier default: AC-GAN in log1p + z-score space, 2000 steps at 2e-4
+    "": {"model": "cgan", "quantiles": 256, "steps": 4000, "g_lr": 5e-4, "d_lr": 5e-4},
+    "log1p": {"model": "acgan"},  # the earlier default: log1p + z-score space, 2000 steps at 2e-4
 }
 
 
@@ -40,10 +34,10 @@ def get_config(arg: str = "") -> Config:
     if variant not in VARIANTS:
         raise ValueError(f"synth has no variant {variant!r} (known: {sorted(VARIANTS)} and 'quick')")
     name = "synth" + (f"_{variant}" if variant else "")
-    config = Config(name=name, n_folds=5, n_repeats=20, **{"synth_model": "acgan", **VARIANTS[variant]})
+    config = Config(name=name, synth=SynthConfig(**VARIANTS[variant]), cv=CVConfig(n_folds=5, n_repeats=20))
     return quick_variant(config) if quick else config
 
 
 def get_acgan_config() -> Config:
     """The AC-GAN variant (auxiliary class head on D), otherwise identical."""
-    return get_config().replace(name="synth_acgan", synth_model="acgan")
+    return get_config().replace(name="synth_acgan", **{"synth.model": "acgan"})

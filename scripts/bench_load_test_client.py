@@ -16,7 +16,6 @@ Writes results/load_test_client_cost.json.
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import os
 import platform
@@ -74,8 +73,11 @@ def main(argv=None) -> dict:
     sys.path[:0] = [ROOT, HERE]
     import load_test
 
-    from gan_jax import runtime
+    from gan_jax.artifacts import records
 
+    rec = records.run_record(
+        " ".join(["python", "scripts/bench_load_test_client.py", *(sys.argv[1:] if argv is None else argv)])
+    )
     duration = args.responses / args.rate
     results = {}
     load_before = os.getloadavg()[0]
@@ -98,11 +100,7 @@ def main(argv=None) -> dict:
         )
         del recorder
     record = {
-        "command": " ".join(
-            ["python", "scripts/bench_load_test_client.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
-        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": runtime.git_commit(),
+        **records.finish_record(rec),
         "responses": args.responses,
         "blocks": args.blocks,
         "recorders": results,

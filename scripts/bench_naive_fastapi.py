@@ -15,7 +15,6 @@ results/naive_fastapi.json with both runs and the load average (the machine may 
 # string "Case", or it would take `case` for a query parameter.
 import argparse
 import asyncio
-import datetime
 import os
 import platform
 import sys
@@ -106,7 +105,7 @@ def main(argv=None) -> dict:
         return {}
     import load_test
 
-    from gan_jax import runtime
+    from gan_jax.artifacts import records
 
     servers = {
         "naive FastAPI (sync handler, pydantic)": [
@@ -127,7 +126,9 @@ def main(argv=None) -> dict:
             "--port",
         ],
     }
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    rec = records.run_record(
+        " ".join(["python", "scripts/bench_naive_fastapi.py", *(sys.argv[1:] if argv is None else argv)])
+    )
     runs = {}
     for name, cmd in servers.items():
         port = load_test.free_port()
@@ -138,11 +139,7 @@ def main(argv=None) -> dict:
             f"{r['failed']} failed, load average {r['load_average_before_after']}"
         )
     record = {
-        "command": " ".join(
-            ["python", "scripts/bench_naive_fastapi.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
-        "started_utc": started,
-        "git_commit": runtime.git_commit(),
+        **records.finish_record(rec),
         "config": {
             "connections": args.connections,
             "duration_s": args.duration,

@@ -725,7 +725,7 @@ def markdown_side_by_side(results: dict) -> str:
             "itself can do; a client on another machine would separate the two."
         )
     lines += [
-        f"- Regenerate: `python {results['command']}` (commit `{results['git_commit'][:12]}`).",
+        f"- Regenerate: `{results['command']}` (commit `{results['git_commit'][:12]}`).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -765,7 +765,7 @@ def markdown(results: dict, figure_name: str) -> str:
     lines += [
         f"- 1-min load average before / after: {before:.2f} / {after:.2f} (client and server keep about "
         "2 busy; more means other jobs shared the machine).",
-        f"- Regenerate: `python {results['command']}` (commit `{results['git_commit'][:12]}`).",
+        f"- Regenerate: `{results['command']}` (commit `{results['git_commit'][:12]}`).",
         "",
         f"![Figure 4]({figure_name})",
     ]
@@ -853,7 +853,10 @@ def main(argv=None) -> int:
         raise SystemExit("pass --bundle (start a server) or --url (use a running one)")
     sys.path.insert(0, ROOT)
     from gan_jax import runtime
+    from gan_jax.artifacts import records
 
+    script = os.path.relpath(sys.argv[0], ROOT)
+    rec = records.run_record(" ".join(["python", script, *(argv or sys.argv[1:])]))
     os.makedirs(args.out, exist_ok=True)
     if args.protocol == "both":
         runs = {}
@@ -867,21 +870,18 @@ def main(argv=None) -> int:
         if args.echo_duration > 0 and not args.url:
             runs["echo"] = run_one(args, "echo model", args.echo_duration, echo=True, protocol=args.protocol)
     results = {
-        "command": " ".join([os.path.relpath(sys.argv[0], ROOT), *(argv or sys.argv[1:])]),
+        **records.finish_record(rec),
         "config": {k: v for k, v in vars(args).items() if k != "token"},
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "git_commit": runtime.git_commit(),
         "versions": serving_versions(runtime),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,
     }
     json_name = f"latency_{args.tag}.json" if args.tag else "latency.json"
-    with open(os.path.join(args.out, json_name), "w") as f:
-        json.dump(results, f, indent=1)
+    records.write_json(os.path.join(args.out, json_name), results)
     names = [json_name, *write_report(results, args.out, json_name)]
     print(f"wrote {', '.join(os.path.join(args.out, n) for n in names)}")
     return 0

@@ -8,6 +8,8 @@ import sys
 import pytest
 from script_loader import load_script
 
+from gan_jax.artifacts import records
+
 
 def script(name):
     return load_script(name)
@@ -33,6 +35,7 @@ def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, 
         ]
     )
     written = json.loads((tmp_path / "naive_fastapi.json").read_text())
+    assert records.missing_record_keys(written, allow_dirty=True) == []
     assert written == json.loads(json.dumps(record))
     assert sorted(written["runs"]) == ["gan-jax serve", "naive FastAPI (sync handler, pydantic)"]
     for run in written["runs"].values():

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import load_experiment
+from gan_jax.config import ScheduleConfig, SynthConfig, load_experiment
 from gan_jax.data import load_bundled, nuclei
 from gan_jax.data.images import ArraySource
 from gan_jax.evaluation import evaluate, sweep
@@ -23,18 +23,18 @@ from gan_jax.training import synth as synth_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SET = {
-    "latent_dim": 4,
-    "ae_hidden": (8,),
-    "disc_hidden": (8, 8),
-    "gen_hidden": (8,),
-    "noise_dim": 4,
-    "ae_steps": 10,
-    "gan_steps": 40,
-    "batch_size": 16,
-    "n_folds": 3,
-    "n_repeats": 1,
-    "ae_lr": 0.03,
-    "d_lr": 0.03,
+    "model.latent_dim": 4,
+    "model.ae_hidden": (8,),
+    "model.disc_hidden": (8, 8),
+    "model.gen_hidden": (8,),
+    "model.noise_dim": 4,
+    "schedule.ae_steps": 10,
+    "schedule.gan_steps": 40,
+    "schedule.batch_size": 16,
+    "cv.n_folds": 3,
+    "cv.n_repeats": 1,
+    "schedule.ae_lr": 0.03,
+    "schedule.d_lr": 0.03,
 }
 PARAMS = ["g_lr=1e-3,3e-3"]
 WORKER_TIMEOUT_S = 360  # a worker (all three steps) that takes longer is killed: the suite never hangs here
@@ -133,13 +133,10 @@ def synth_config_and_runs():
     from gan_jax.training import synth as synth_trainer
 
     config = Config(
-        synth_model="acgan",
-        synth_gen_hidden=(8,),
-        synth_disc_hidden=(8,),
-        synth_noise_dim=4,
-        synth_steps=6,
-        synth_batch_size=16,
-        log_every=3,
+        synth=SynthConfig(
+            model="acgan", gen_hidden=(8,), disc_hidden=(8,), noise_dim=4, steps=6, batch_size=16
+        ),
+        schedule=ScheduleConfig(log_every=3),
     )
     ds = load_bundled()
     runs = synth_trainer.make_synth_runs(config, ds.y, evaluate.cv_folds(ds.y, 3, 1, seed=0))
@@ -216,7 +213,7 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(pair):
 
     config = load_experiment("paper", quick=True).replace(**TINY_SET)
     ds = load_bundled()
-    masks = evaluate.cv_folds(ds.y, 3, 1, config.seed)
+    masks = evaluate.cv_folds(ds.y, 3, 1, config.cv.seed)
     settings = sweep.grid(config, sweep.parse_space(PARAMS))
     one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=engine.runs_mesh(jax.devices()[:2]))
     for k in evaluate.METRICS:

@@ -19,7 +19,7 @@ from gan_jax.training import checkpoint
 
 TINY = os.path.join(os.path.dirname(__file__), "tiny_image_experiment.py")
 # 8×8 nuclei, chunks of 5 steps, a checkpoint every chunk: long enough to be killed mid-run.
-ARGS = ["image-study", "-e", TINY, "--quick", "--set", "gan_steps=100", "--checkpoint-every", "5"]
+ARGS = ["image-study", "-e", TINY, "--quick", "--set", "schedule.gan_steps=100", "--checkpoint-every", "5"]
 SGAN_DIR = image_checkpoints.slug(image_study.SGAN)
 TOTAL = 2 + 100  # quick: ae_steps 2
 
@@ -98,7 +98,7 @@ def test_checkpoints_are_not_overwritten_nor_resumed_by_another_config(tmp_path,
     _, err = again.communicate(timeout=600)
     assert again.returncode == 2 and "already holds checkpoints" in err and "--resume" in err
     other = subprocess.run(
-        [sys.executable, "-m", "gan_jax.cli", *ARGS, "--set", "seed=5", "--resume"]
+        [sys.executable, "-m", "gan_jax.cli", *ARGS, "--set", "cv.seed=5", "--resume"]
         + ["--checkpoint-dir", str(done / "ref_ckpt"), "--out", str(tmp_path / "other")],
         env=env(),
         capture_output=True,

@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import ctgan_bench
 from gan_jax import cli
-from gan_jax.config import Config
+from gan_jax.config import Config, SynthConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import synth_report, synth_runs
@@ -123,7 +123,7 @@ def test_quantile_transform_round_trips_and_matches_sklearn_off_the_ties(wdbc):
 
     x, _, masks = wdbc
     x = x.astype(np.float32)
-    config = Config(synth_model="cgan", synth_quantiles=int(masks[0].sum()))
+    config = Config(synth=SynthConfig(model="cgan", quantiles=int(masks[0].sum())))
     t = synth_trainer.fit_synth_transform(config, jnp.asarray(x), jnp.asarray(masks[0]))
     z = np.asarray(synth_trainer.synth_forward(config, t, jnp.asarray(x)))
     back = np.asarray(synth_trainer.synth_inverse(config, t, jnp.asarray(z)))
@@ -139,7 +139,7 @@ def test_quantile_transform_round_trips_and_matches_sklearn_off_the_ties(wdbc):
 def test_quantile_transform_never_sees_test_rows(wdbc):
     """Catches quantiles fitted on rows outside the training fold."""
     x, _, masks = wdbc
-    config = Config(synth_model="cgan", synth_quantiles=64)
+    config = Config(synth=SynthConfig(model="cgan", quantiles=64))
     x2 = x.copy()
     x2[~masks[0]] = x2[~masks[0]] * 3.0 + 50.0
     a, b = (synth_trainer.fit_synth_transform(config, jnp.asarray(v), jnp.asarray(masks[0])) for v in (x, x2))
@@ -147,8 +147,8 @@ def test_quantile_transform_never_sees_test_rows(wdbc):
 
 
 def test_synth_quantiles_must_be_zero_or_at_least_two():
-    with pytest.raises(ValueError, match="synth_quantiles must be 0"):
-        Config(synth_quantiles=1)
+    with pytest.raises(ValueError, match="quantiles must be 0"):
+        SynthConfig(quantiles=1)
 
 
 def test_synth_report_needs_exactly_one_source(capsys):

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax.artifacts import storage
+    from gan_jax.artifacts import records, storage
     from gan_jax.studies import synth_report
 
     storage.set_s3_endpoint(args.s3_endpoint)
@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give exactly one of --synthetic URI or --runs K")
     if args.runs is not None:
         return _run_over_runs(args)
+    rec = records.run_record()
     rep, real, syn = synth_report.report_for_file(args.synthetic, our_classifier=not args.no_ours)
+    rep = {**records.finish_record(rec), **rep}
     synth_report.write(rep, args.out, args.name, real=real, synthetic=syn)
     f, p = rep["fidelity"], rep["privacy"]
     print(

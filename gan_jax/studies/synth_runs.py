@@ -9,16 +9,13 @@ varies by ±0.1 between runs; only the mean over runs, with its interval, is com
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from gan_jax import runtime
-from gan_jax.artifacts import storage
-from gan_jax.artifacts.records import write_json
+from gan_jax.artifacts import records, storage
 from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_dataset
 from gan_jax.evaluation import evaluate, stats
@@ -60,15 +57,15 @@ GOALS = (
 
 def synthetic_rows(config: Config, x, y, masks) -> tuple[np.ndarray, np.ndarray, float]:
     """(rows [R, n_max, F], labels [R, n_max], training seconds): one generator per run trained
-    on that run's training rows (labels of `config.labeled_fraction` of them), in one fused
+    on that run's training rows (labels of `config.cv.labeled_fraction` of them), in one fused
     call; labels follow each run's labelled class shares (`interleaved_labels`)."""
-    labeled = evaluate.labeled_masks(y, masks, config.labeled_fraction, config.seed)
+    labeled = evaluate.labeled_masks(y, masks, config.cv.labeled_fraction, config.cv.seed)
     t0 = time.perf_counter()
     result = synth.fit_generators(config, x, y, masks, labeled_masks=labeled)
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
     labels = interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], int(masks.sum(1).max()))
-    return synth.sample(config, result.state, labels, seed=config.seed), labels, seconds
+    return synth.sample(config, result.state, labels, seed=config.cv.seed), labels, seconds
 
 
 def reports_per_run(x, y, masks, rows, labels, *, our_classifier: bool = False) -> list[dict[str, Any]]:
@@ -180,6 +177,14 @@ def study(configs: dict[str, Config], x, y, masks) -> dict[str, Any]:
     }
 
 
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"section.field": value} of a config's nested dict."""
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 def _cell(s: dict[str, float]) -> str:
     return f"{s['mean']:.3f} [{s['ci95_low']:.3f}, {s['ci95_high']:.3f}]"
 
@@ -218,9 +223,9 @@ def to_markdown(rec: dict[str, Any], title: str = "Synthetic data report over CV
         "| generator | settings changed from the first | training s, all runs fused |",
         "|---|---|---:|",
     ]
-    base = gens[names[0]]["config"]
+    base = _flat(gens[names[0]]["config"])
     for n in names:
-        diff = {k: v for k, v in gens[n]["config"].items() if base.get(k) != v and k != "name"}
+        diff = {k: v for k, v in _flat(gens[n]["config"]).items() if base.get(k) != v and k != "name"}
         lines.append(f"| {n} | {diff or '—'} | {gens[n]['train_seconds_all_runs_fused']:.1f} |")
     if rec["paired"]:
         lines += [
@@ -244,27 +249,21 @@ def run_over_runs(experiment: str, compare: list[str], n_runs: int, *, command: 
     device, load average before and after)."""
     configs = {name: load_experiment(name) for name in [experiment, *compare]}
     first = configs[experiment]
-    data = load_dataset(first.data)
-    folds = evaluate.cv_folds(data.y, first.n_folds, first.n_repeats, first.seed)
+    data = load_dataset(first.data.uri)
+    folds = evaluate.cv_folds(data.y, first.cv.n_folds, first.cv.n_repeats, first.cv.seed)
     if not 2 <= n_runs <= len(folds):
         raise ValueError(f"--runs must be in [2, {len(folds)}] for {experiment!r}, got {n_runs}")
-    rec = {
-        "command": command,
-        "git_commit": runtime.git_commit(),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "load_average": {"before": list(os.getloadavg())},
-        "data": data.source,
-        "folds": f"first {n_runs} runs of {first.n_folds}-fold × {first.n_repeats}, seed {first.seed}",
-    }
-    t0 = time.perf_counter()
+    rec = records.run_record(command)
+    rec.update(
+        data=data.source,
+        folds=f"first {n_runs} runs of {first.cv.n_folds}-fold × {first.cv.n_repeats}, seed {first.cv.seed}",
+    )
     rec.update(study(configs, data.x, data.y, folds[:n_runs]))
-    rec["wall_seconds"] = time.perf_counter() - t0
-    rec["load_average"]["after"] = list(os.getloadavg())
+    rec = records.finish_record(rec)
     return rec
 
 
 def write(rec: dict[str, Any], out: str, name: str) -> None:
     """<out>/<name>.json (the record) and <out>/<name>.md."""
-    write_json(storage.join(out, f"{name}.json"), rec)
+    records.write_json(storage.join(out, f"{name}.json"), rec)
     storage.write_text(storage.join(out, f"{name}.md"), to_markdown(rec))
