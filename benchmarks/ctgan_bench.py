@@ -1,14 +1,21 @@
-"""CTGAN (Xu et al. 2019, the `ctgan` package) beside our class-conditional GAN, on the same runs.
+"""CTGAN and TVAE (Xu et al. 2019, the `ctgan` package) beside our class-conditional GAN, on the
+same runs, at equal numbers of updates.
 
-For the first K runs of the paper study's folds (repeat 0, K folds), both generators are
-trained on each run's training rows only: ours (`experiments/synth.py`) for all K runs in one
-fused call, CTGAN (its defaults, CPU) once per run. Then, per run and generator: the synthetic
-data report (`gan_jax.studies.synth_report`, logistic-regression utility) on the run's test rows, and the
-augmentation rows of `gan_jax.studies.augmentation_study` (ratios 0, 0.5, 1, 2, all labels, logistic
-regression and our classifier). Also: training time per fold and generation rows/s for both, in
-this one process on this machine.
+The runs are the first K of the synthesiser experiment's folds (`experiments/synth.py`), the
+runs `gan-jax synth-report --runs K` reports on, so our generator's rows and numbers are the same
+in both files. Per run, every generator trains on the run's training rows only and makes as many
+rows as that; each is scored by the one per-run report (`gan_jax.studies.synth_runs`) on the
+run's held-out rows, and summarised over runs with 95 % intervals.
 
-Needs the optional extra: pip install 'gan_jax[ctgan]' (PyTorch; CPU wheel is enough).
+Equal updates: ours takes `synth.steps` generator updates (one discriminator update each).
+CTGAN takes `max(n // batch, 1)` generator updates per epoch (ctgan's `steps_per_epoch`); its
+batch must be a multiple of its pac (10), so it gets the multiple of 10 nearest our batch and
+`epochs = ceil(synth.steps / steps_per_epoch)`. TVAE takes `ceil(n / batch)` updates per epoch
+(a DataLoader without drop_last) at our batch. `equal_update_schedule` computes both; each run's
+exact count is in the JSON. (At ctgan's defaults, batch 500 and 300 epochs, 455 rows give 300
+updates.)
+
+Needs the optional extra: pip install 'gan_jax[ctgan]' (PyTorch; the CPU wheel is enough).
 
 Run:    python -m benchmarks.ctgan_bench --out results          (--quick: 2 runs, a smoke test)
 Result: results/ctgan_bench.json and .md, written by that command.
@@ -17,217 +24,170 @@ Result: results/ctgan_bench.json and .md, written by that command.
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import time
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from benchmarks import harness
 from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.config import load_experiment
 from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.evaluation import evaluate, stats
-from gan_jax.studies import augmentation_study as aug
-from gan_jax.studies import synth, synth_report
+from gan_jax.studies import synth_runs
 
-GENERATORS = ("ours", "ctgan")
-REPORT_KEYS = {
-    "fidelity": ("ks_complement_mean", "correlation_similarity", "detection_auc"),
-    "privacy": (
-        "dcr_to_train_median",
-        "near_copy_share",
-        "closer_to_train_share_balanced",
-        "membership_inference_auc",
-    ),
-}
+BASELINES = ("ctgan", "tvae")
+CTGAN_PAC = 10  # ctgan's default: the discriminator sees packs of 10 rows (PacGAN)
+COMPARED = ("fidelity.detection_auc", "privacy.closer_to_train_share_balanced") + tuple(
+    f"utility.logistic_regression.tstr.{m}" for m in ("accuracy", "f1", "roc_auc")
+)
 
 
-def fit_ctgan(x: np.ndarray, y: np.ndarray, epochs: int, seed: int):
+class Schedule(NamedTuple):
+    batch_size: int
+    epochs: int
+    updates_per_epoch: int
+    updates: int  # epochs × updates_per_epoch, the first count >= the target
+
+
+def equal_update_schedule(kind: str, n_rows: int, target_updates: int, our_batch: int) -> Schedule:
+    """The batch and epochs that give `kind` ("ctgan" or "tvae") at least `target_updates`
+    generator (TVAE: model) updates on `n_rows` rows, as few more as the epoch grain allows."""
+    if target_updates < 1 or n_rows < 1:
+        raise ValueError(f"need target_updates >= 1 and n_rows >= 1, got {target_updates}, {n_rows}")
+    if kind == "ctgan":
+        batch = max(CTGAN_PAC, CTGAN_PAC * round(our_batch / CTGAN_PAC))
+        per_epoch = max(n_rows // batch, 1)
+    elif kind == "tvae":
+        batch = our_batch
+        per_epoch = math.ceil(n_rows / batch)
+    else:
+        raise ValueError(f"unknown generator {kind!r}; expected one of {BASELINES}")
+    epochs = math.ceil(target_updates / per_epoch)
+    return Schedule(batch, epochs, per_epoch, epochs * per_epoch)
+
+
+def fit_baseline(kind: str, x: np.ndarray, y: np.ndarray, schedule: Schedule, seed: int):
     import pandas as pd
     import torch
-    from ctgan import CTGAN
+    from ctgan import CTGAN, TVAE
 
     torch.manual_seed(seed)
-    model = CTGAN(epochs=epochs, enable_gpu=False)
+    cls = CTGAN if kind == "ctgan" else TVAE
+    model = cls(epochs=schedule.epochs, batch_size=schedule.batch_size, enable_gpu=False)
     model.set_random_state(seed)
     frame = pd.DataFrame(x, columns=FEATURE_NAMES).assign(diagnosis=np.where(y == 1, "M", "B"))
     model.fit(frame, discrete_columns=["diagnosis"])
     return model
 
 
-def sample_ctgan(model, labels: np.ndarray) -> np.ndarray:
-    """Rows [len(labels), F] in the order of `labels`: conditional sampling per class, keeping
-    rows whose generated diagnosis is the class asked for (CTGAN's condition is a hint)."""
+def sample_baseline(kind: str, model, labels: np.ndarray, max_tries: int = 50) -> np.ndarray:
+    """Rows [len(labels), F] in the order of `labels`, keeping rows whose generated diagnosis is
+    the class asked for (CTGAN's condition is a hint; TVAE has none)."""
     rows = np.zeros((len(labels), len(FEATURE_NAMES)), np.float32)
     for c, code in enumerate("BM"):
-        need = int(np.sum(labels == c))
-        got = []
-        while sum(len(g) for g in got) < need:
-            frame = model.sample(2 * need + 10, condition_column="diagnosis", condition_value=code)
+        need, got = int(np.sum(labels == c)), []
+        for _ in range(max_tries):
+            if sum(len(g) for g in got) >= need:
+                break
+            n = 2 * need + 10
+            frame = (
+                model.sample(n, condition_column="diagnosis", condition_value=code)
+                if kind == "ctgan"
+                else model.sample(n)
+            )
             got.append(frame.loc[frame["diagnosis"] == code, list(FEATURE_NAMES)].to_numpy(np.float32))
-        rows[labels == c] = np.concatenate(got)[:need]
+        else:
+            raise RuntimeError(f"{kind} made too few {code} rows in {max_tries} draws")
+        if need:
+            rows[labels == c] = np.concatenate(got)[:need]
     return rows
 
 
-def train_both(args, gen_config, x, y, masks):
-    """Synthetic rows {generator: [K, n_max, F]}, labels [K, n_max] and timings."""
-    k = len(masks)
-    n_max = int(np.floor(max(aug.RATIOS) * masks.sum(1).max() + 0.5))
-    labeled = evaluate.labeled_masks(y, masks, 1.0, gen_config.cv.seed)
-    t0 = time.perf_counter()
-    result = synth.fit_generators(gen_config, x, y, masks, labeled_masks=labeled)
-    import jax
-
-    jax.block_until_ready(result.state)
-    ours_train = time.perf_counter() - t0
-    labels = aug.interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
-    ours_rows = synth.sample(gen_config, result.state, labels, seed=gen_config.cv.seed)  # warm-up too
-    t0 = time.perf_counter()
-    synth.sample(gen_config, result.state, labels, seed=gen_config.cv.seed + 1)
-    ours_rate = labels.size / (time.perf_counter() - t0)
-    ctgan_rows, ctgan_train, ctgan_rate = [], [], []
-    for r in range(k):
-        t0 = time.perf_counter()
-        model = fit_ctgan(x[masks[r]], y[masks[r]], args.ctgan_epochs, gen_config.cv.seed + r)
-        ctgan_train.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        ctgan_rows.append(sample_ctgan(model, labels[r]))
-        ctgan_rate.append(labels.shape[1] / (time.perf_counter() - t0))
-        print(f"ctgan run {r}: trained in {ctgan_train[-1]:.1f} s", flush=True)
-    timing = {
-        "ours": {
-            "train_seconds_all_runs_fused": ours_train,
-            "train_seconds_per_run": ours_train / k,
-            "generation_rows_per_second": ours_rate,
-        },
-        "ctgan": {
-            "train_seconds_per_run": float(np.mean(ctgan_train)),
-            "train_seconds_each": ctgan_train,
-            "generation_rows_per_second": float(np.mean(ctgan_rate)),
-            "epochs": args.ctgan_epochs,
-        },
-    }
-    return {"ours": ours_rows, "ctgan": np.stack(ctgan_rows)}, labels, labeled, timing
-
-
-def reports(x, y, masks, rows, labels) -> dict:
-    out = {}
-    for g in GENERATORS:
-        out[g] = []
+def train_baselines(gen, x, y, masks, labels) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """{kind: rows [K, n_max, F]} and timing/schedule per kind, one run at a time."""
+    rows, info = {}, {}
+    for kind in BASELINES:
+        out, seconds, scheds = [], [], []
         for r, m in enumerate(masks):
-            n = int(m.sum())  # as many synthetic rows as real training rows (ratio 1)
-            rep = synth_report.report(
-                x[m], y[m], x[~m], y[~m], rows[g][r, :n], labels[r, :n], seed=r, our_classifier=False
-            )
-            out[g].append(rep)
-    return out
+            sched = equal_update_schedule(kind, int(m.sum()), gen.synth.steps, gen.synth.batch_size)
+            t0 = time.perf_counter()
+            model = fit_baseline(kind, x[m], y[m], sched, gen.cv.seed + r)
+            seconds.append(time.perf_counter() - t0)
+            out.append(sample_baseline(kind, model, labels[r]))
+            scheds.append(sched._asdict())
+            print(f"{kind} run {r}: {sched.updates} updates in {seconds[-1]:.1f} s", flush=True)
+        rows[kind] = np.stack(out)
+        info[kind] = {"train_seconds_each": seconds, "schedules": scheds}
+    return rows, info
 
 
-def augmentation(clf, x, y, masks, labeled, rows, labels) -> dict:
-    per_run = {g: {m: {} for m in aug.MODELS} for g in GENERATORS}
-    for g in GENERATORS:
-        for ratio in aug.RATIOS:
-            n_syn = np.floor(ratio * masks.sum(1) + 0.5).astype(int)
-            for model, fn in zip(aug.MODELS, (aug._lr_proba, aug._ours_proba)):
-                proba = fn(clf, x, y, masks, labeled, rows[g], labels, n_syn)
-                m = evaluate.classification_metrics(y, proba, ~masks)
-                per_run[g][model][str(ratio)] = {k: m[k].tolist() for k in aug.METRICS}
-    return per_run
-
-
-def summarize(reps, per_run, ratio) -> tuple[dict, list]:
-    keys = [(part, k) for part, ks in REPORT_KEYS.items() for k in ks]
-    table = {
-        g: {f"{p}.{k}": float(np.mean([rep[p][k] for rep in reps[g]])) for p, k in keys} for g in GENERATORS
-    }
-    for g in GENERATORS:
-        for which in ("trtr", "tstr"):
-            for k in aug.METRICS:
-                vals = [rep["utility"]["logistic_regression"][which][k] for rep in reps[g]]
-                table[g][f"utility.logistic_regression.{which}.{k}"] = float(np.mean(vals))
-    tests = []
-    for model in aug.MODELS:
-        for r in (str(v) for v in aug.RATIOS[1:]):
-            for k in aug.METRICS:
-                a, b = per_run["ctgan"][model][r][k], per_run["ours"][model][r][k]
-                tests.append(
-                    {"model": model, "ratio": r, "metric": k, **stats.corrected_resampled_ttest(a, b, ratio)}
-                )
-    for t, p in zip(tests, stats.holm([t["p"] for t in tests])):
-        t["p_holm"] = p
-    return table, tests
-
-
-def _study_time_line(rec: dict) -> list[str]:
-    s = rec.get("augmentation_study_generator_seconds")
-    if not s:
-        return []
-    return [
-        "",
-        f"From results/augmentation.json (another process at another time on this shared machine, "
-        "so not comparable with the rows above): ours trained all "
-        f"{s['n_runs']} CV runs' generators in one fused call in {s['seconds']:.1f} s "
-        f"({s['seconds'] / s['n_runs']:.2f} s per run).",
+def compare(per_run: dict[str, dict[str, list[float]]], ratio: float) -> list[dict[str, Any]]:
+    """ours − each baseline on the COMPARED metrics, paired over runs, Holm over all rows."""
+    rows = [
+        {
+            "b": kind,
+            "metric": k,
+            **stats.corrected_resampled_ttest(per_run["ours"][k], per_run[kind][k], ratio),
+        }
+        for kind in BASELINES
+        for k in COMPARED
     ]
+    for row, p in zip(rows, stats.holm([r["p"] for r in rows])):
+        row["p_holm"] = p
+    return rows
 
 
-def to_markdown(rec: dict) -> str:
-    t, tm = rec["report_means"], rec["timing"]
+def to_markdown(rec: dict[str, Any]) -> str:
+    names = list(rec["summary"])
+    cell = lambda s: f"{s['mean']:.3f} [{s['ci95_low']:.3f}, {s['ci95_high']:.3f}]"
+    upd = {k: sorted({s["updates"] for s in rec["timing"][k]["schedules"]}) for k in BASELINES}
+    ours = rec["generator"]["synth"]
     lines = [
-        "# CTGAN beside our conditional GAN",
+        "# CTGAN and TVAE beside our conditional GAN, at equal updates",
         "",
-        f"{rec['n_runs']} runs (repeat 0 of the paper study's {rec['n_folds']}-fold, seed {rec['seed']}); "
-        "both generators trained on each run's training rows only, in one process on "
-        f"{rec['device']['count']} × {rec['device']['kind']}. Command: `{rec['command']}`.",
+        f"{rec['n_runs']} runs ({rec['folds']}); every generator trained on each run's training rows only "
+        f"and scored on its held-out rows; {rec['device']['count']} × {rec['device']['kind']}. "
+        f"Command: `{rec['command']}`.",
         "",
-        "## Speed",
+        "## Updates and time",
         "",
-        "| generator | training s per fold | generation rows/s | note |",
-        "|---|---:|---:|---|",
-        f"| ours ({rec['generator']['synth_model']}, {rec['generator']['synth_steps']} steps) | "
-        f"{tm['ours']['train_seconds_per_run']:.2f} | {tm['ours']['generation_rows_per_second']:.0f} | "
-        f"all {rec['n_runs']} runs in one fused call: {tm['ours']['train_seconds_all_runs_fused']:.1f} s "
-        "(incl. compilation) |",
-        f"| CTGAN ({tm['ctgan']['epochs']} epochs) | {tm['ctgan']['train_seconds_per_run']:.2f} | "
-        f"{tm['ctgan']['generation_rows_per_second']:.0f} | one run at a time (PyTorch, CPU) |",
-        *_study_time_line(rec),
-        "",
-        "Not equal resources: ours runs the folds batched on all host devices; CTGAN one fold at a "
-        "time with PyTorch's own CPU threads.",
-        "",
-        "## Report (mean over runs; synthetic rows = real training rows in number)",
-        "",
-        "| metric | ours | CTGAN |",
-        "|---|---:|---:|",
+        "| generator | batch | epochs | updates | training s per run |",
+        "|---|---:|---:|---:|---:|",
+        f"| ours ({ours['model']}) | {ours['batch_size']} | — | {ours['steps']} | "
+        f"{rec['timing']['ours']['train_seconds_per_run']:.2f} (fused) |",
     ]
-    for key in t["ours"]:
-        lines.append(f"| {key} | {t['ours'][key]:.4f} | {t['ctgan'][key]:.4f} |")
+    for k in BASELINES:
+        s = rec["timing"][k]["schedules"][0]
+        lines.append(
+            f"| {k} | {s['batch_size']} | {s['epochs']} | {'/'.join(map(str, upd[k]))} | "
+            f"{np.mean(rec['timing'][k]['train_seconds_each']):.1f} |"
+        )
     lines += [
         "",
-        "## Augmentation (mean test metric over runs, %; all labels)",
+        "Updates: see `equal_update_schedule` (CTGAN: n // batch per epoch, batch a multiple of its "
+        "pac 10; TVAE: ceil(n / batch)).",
         "",
-        "| model | ratio | " + " | ".join(f"{k} ours | {k} CTGAN" for k in aug.METRICS) + " |",
-        "|---|---:|" + "---:|" * (2 * len(aug.METRICS)),
+        "## Report (mean over runs [95 % interval]; synthetic rows = real training rows in number)",
+        "",
+        "| metric | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
     ]
-    for model in aug.MODELS:
-        for r in (str(v) for v in aug.RATIOS):
-            cells = [
-                f"{100 * np.mean(rec['augmentation'][g][model][r][k]):.2f}"
-                for k in aug.METRICS
-                for g in GENERATORS
-            ]
-            lines.append(f"| {model} | {r} | " + " | ".join(cells) + " |")
+    for key in rec["summary"]["ours"]:
+        lines.append(f"| {key} | " + " | ".join(cell(rec["summary"][n][key]) for n in names) + " |")
     lines += [
         "",
-        f"Paired CTGAN − ours (corrected resampled t-test, Holm over {len(rec['tests'])}; with "
-        f"{rec['n_runs']} runs these tests have little power):",
+        f"## Paired: ours − other (corrected t-test, Holm over {len(rec['tests'])})",
         "",
-        "| model | ratio | metric | Δ (pts) | p (Holm) |",
-        "|---|---:|---|---:|---:|",
+        "| other | metric | Δ | 95 % interval | p (Holm) |",
+        "|---|---|---:|---|---:|",
     ]
-    for c in rec["tests"]:
-        delta = f"{100 * c['mean_diff']:+.2f}"
-        lines.append(f"| {c['model']} | {c['ratio']} | {c['metric']} | {delta} | {c['p_holm']:.3g} |")
+    for t in rec["tests"]:
+        lines.append(
+            f"| {t['b']} | {t['metric']} | {t['mean_diff']:+.3f} | "
+            f"[{t['ci95_low']:+.3f}, {t['ci95_high']:+.3f}] | {t['p_holm']:.3g} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -235,49 +195,40 @@ def main(argv: list[str] | None = None) -> dict:
     """Runs the comparison, writes `<out>/ctgan_bench.json` and `.md`, returns the record."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="results")
-    parser.add_argument("--runs", type=int, default=10, help="first K runs of the paper folds (default 10)")
-    parser.add_argument("--ctgan-epochs", type=int, default=300, help="CTGAN epochs (default: its 300)")
-    parser.add_argument("--quick", action="store_true", help="2 runs, 5 CTGAN epochs, tiny configs")
+    parser.add_argument("--runs", type=int, default=10, help="first K runs of the synth folds (default 10)")
+    parser.add_argument("--quick", action="store_true", help="2 runs, the tiny generator config (smoke test)")
     args = parser.parse_args(argv)
     runtime.split_host_devices()
     runtime.enable_compilation_cache()
     rec = harness.record(argv, module="benchmarks.ctgan_bench")
-    if args.quick:
-        args.runs, args.ctgan_epochs = 2, 5
-    clf, gen = aug.settings(args.quick)
-    data = load_dataset(clf.data.uri)
-    masks = evaluate.cv_folds(data.y, clf.cv.n_folds, clf.cv.n_repeats, clf.cv.seed)[: args.runs]
-    rows, labels, labeled, timing = train_both(args, gen, data.x, data.y, masks)
-    reps = reports(data.x, data.y, masks, rows, labels)
-    per_run = augmentation(clf, data.x, data.y, masks, labeled, rows, labels)
+    n_runs = 2 if args.quick else args.runs
+    gen = load_experiment("synth", quick=args.quick)
+    data = load_dataset(gen.data.uri)
+    masks = evaluate.cv_folds(data.y, gen.cv.n_folds, gen.cv.n_repeats, gen.cv.seed)[:n_runs]
+    ours, labels, ours_seconds = synth_runs.synthetic_rows(gen, data.x, data.y, masks)
+    rows, timing = train_baselines(gen, data.x, data.y, masks, labels)
+    rows["ours"] = ours
+    timing["ours"] = {
+        "train_seconds_all_runs_fused": ours_seconds,
+        "train_seconds_per_run": ours_seconds / n_runs,
+    }
     ratio = float((~masks).sum() / masks.sum())
-    table, tests = summarize(reps, per_run, ratio)
+    reps = {
+        k: synth_runs.reports_per_run(data.x, data.y, masks, rows[k], labels) for k in ("ours", *BASELINES)
+    }
     import ctgan
 
     rec.update(
-        {
-            "n_runs": args.runs,
-            "n_folds": clf.cv.n_folds,
-            "seed": clf.cv.seed,
-            "data": data.source,
-            "generator": gen.to_dict(),
-            "classifier": clf.to_dict(),
-            "ctgan_version": ctgan.__version__,
-            "timing": timing,
-            "report_means": table,
-            "tests": tests,
-            "augmentation": per_run,
-            "reports": reps,
-        }
+        n_runs=n_runs,
+        folds=f"first {n_runs} runs of {gen.cv.n_folds}-fold × {gen.cv.n_repeats}, seed {gen.cv.seed}",
+        data=data.source,
+        generator=gen.to_dict(),
+        ctgan_version=ctgan.__version__,
+        timing=timing,
+        summary={k: synth_runs.summarize(r, ratio) for k, r in reps.items()},
+        per_run={k: synth_runs.per_run_values(r) for k, r in reps.items()},
     )
-    study = storage.join(args.out, "augmentation.json")
-    if storage.exists(study):
-        st = json.loads(storage.read_text(study))
-        first = next(iter(st["timing"].values()))
-        rec["augmentation_study_generator_seconds"] = {
-            "n_runs": st["n_runs"],
-            "seconds": first["generator_seconds_all_runs"],
-        }
+    rec["tests"] = compare(rec["per_run"], ratio)
     rec = harness.finish(rec)
     harness.write(args.out, "ctgan_bench", rec, to_markdown(rec))
     print(to_markdown(rec))

@@ -71,7 +71,7 @@ def test_sidecar_marks_the_file_synthetic_and_records_what_made_it(written):
     meta = json.loads(storage.read_text(written + SIDECAR_SUFFIX))
     assert meta["synthetic"] is True
     assert "SYNTHETIC — not patient data" in meta["warning"]
-    assert meta["generator"] == "acgan" and meta["config"]["synth"]["model"] == "acgan"
+    assert meta["generator"] == "cgan" and meta["config"]["synth"]["model"] == "cgan"  # experiments/synth.py
     assert meta["seed"] == 0 and meta["gan_jax_version"]
     train, holdout = set(meta["train_rows"]), set(meta["holdout_rows"])
     assert not train & holdout and len(train | holdout) == 569
@@ -132,6 +132,6 @@ def test_synth_report_cli_scores_on_the_rows_the_sidecar_held_out(written, tmp_p
     assert records.missing_record_keys(rep, allow_dirty=True) == []
     assert records.missing_record_keys(meta, allow_dirty=True) == []
     assert rep["n_holdout"] == len(meta["holdout_rows"]) and rep["n_train"] == len(meta["train_rows"])
-    assert rep["n_synthetic"] == 14 and rep["generator"] == "acgan"
+    assert rep["n_synthetic"] == 14 and rep["generator"] == "cgan"
     for name in ("synth_report.md", "synth_report_histograms.png", "synth_report_correlations.png"):
         assert (tmp_path / name).stat().st_size > 0

@@ -39,6 +39,7 @@ FLAT_PATHS = {
     "synth_model": "synth.model",
     "synth_scaler": "synth.scaler",
     "synth_log1p": "synth.log1p",
+    "synth_quantiles": "synth.quantiles",
     "synth_gen_hidden": "synth.gen_hidden",
     "synth_disc_hidden": "synth.disc_hidden",
     "synth_noise_dim": "synth.noise_dim",

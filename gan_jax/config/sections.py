@@ -216,6 +216,10 @@ class SynthConfig(Section):
     model: str = "none"
     scaler: str = "zscore"  # fitted on log1p(x) of the run's training rows (if log1p)
     log1p: bool = True  # WDBC features are non-negative and right-skewed
+    # > 0: each feature mapped to normal scores through this many quantiles of the run's training
+    # rows (sklearn's QuantileTransformer, normal output) in place of log1p + scaler: skewed and
+    # zero-heavy features become Gaussian, so the generator need not learn their shape.
+    quantiles: int = 0
     gen_hidden: tuple[int, ...] = (128, 128)
     disc_hidden: tuple[int, ...] = (128, 128)
     noise_dim: int = 32
@@ -233,6 +237,10 @@ class SynthConfig(Section):
                 (
                     self.steps > 0 and self.batch_size > 0 and self.noise_dim > 0,
                     "steps, batch_size and noise_dim must be > 0",
+                ),
+                (
+                    self.quantiles == 0 or self.quantiles >= 2,
+                    f"quantiles must be 0 (off) or >= 2, got {self.quantiles}",
                 ),
             ],
         )

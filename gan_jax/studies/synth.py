@@ -2,9 +2,10 @@
 write them as a CSV plus a sidecar that marks them synthetic.
 
 The generator (`config.synth.model`: "cgan" or "acgan") works in a scaled feature space of the
-run's training rows (log1p, then the `synth_scaler`); sampling maps rows back to original
-units and clips each feature to its range over the training rows (never below 0: WDBC features
-are non-negative). There is no decoder: the generator does not work in the autoencoder's
+run's training rows (log1p, then `synth.scaler`; or each feature's normal scores through its
+`synth.quantiles` training quantiles); sampling maps rows back to original units and clips
+each feature to its range over the training rows (never below 0: WDBC features are
+non-negative). There is no decoder: the generator does not work in the autoencoder's
 latent space.
 """
 

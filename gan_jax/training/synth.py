@@ -39,6 +39,7 @@ class SynthTransform(NamedTuple):
     scaler: preprocess.ScalerParams  # fitted on log1p(x) (config.synth.log1p) or x
     lo: jax.Array  # [F] each feature's minimum over the training rows (original units, >= 0)
     hi: jax.Array  # [F] each feature's maximum over the training rows
+    quantiles: jax.Array  # [Q, F] each feature's Q quantiles (config.synth.quantiles; unused at 0)
 
 
 class SynthFit(NamedTuple):
@@ -108,11 +109,51 @@ def fit_synth_transform(config: Config, x: jax.Array, mask: jax.Array) -> SynthT
     lo = jnp.maximum(jnp.min(jnp.where(m, x, jnp.inf), axis=0), 0.0)
     hi = jnp.max(jnp.where(m, x, -jnp.inf), axis=0)
     v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth.log1p else x
-    return SynthTransform(preprocess.fit(config.synth.scaler, v, mask), lo, hi)
+    # Off (0), two levels (each feature's min and max) still: a zero-size leaf cannot be split
+    # into run blocks (`blocks` reshapes the runs axis with -1).
+    levels = jnp.linspace(0.0, 1.0, config.synth.quantiles or 2)
+    quantiles = jnp.nanquantile(jnp.where(m, x, jnp.nan), levels, axis=0)  # [Q, F]
+    return SynthTransform(preprocess.fit(config.synth.scaler, v, mask), lo, hi, quantiles)
+
+
+# sklearn's QuantileTransformer clips CDF values to [1e-7, 1 - 1e-7] before the normal quantile
+# function, so the training minimum and maximum map to about ±5.2, not ±inf.
+QUANTILE_BOUND = 1e-7
+
+
+def _per_feature(fn):
+    """fn(v [M], column [Q], levels [Q]) applied to every feature of v [..., F]."""
+
+    def apply(v, quantiles):
+        flat = v.reshape(-1, v.shape[-1])
+        levels = jnp.linspace(0.0, 1.0, quantiles.shape[0])
+        out = jax.vmap(fn, in_axes=(1, 1, None), out_axes=1)(flat, quantiles, levels)
+        return out.reshape(v.shape)
+
+    return apply
+
+
+@_per_feature
+def _normal_scores(v, column, levels):
+    # Averaging the interpolation up and down the quantiles gives tied quantiles (many zeros in
+    # the concavity features) the middle of their level range, as sklearn does.
+    up = jnp.interp(v, column, levels)
+    down = -jnp.interp(-v, -column[::-1], -levels[::-1])
+    u = jnp.clip(0.5 * (up + down), QUANTILE_BOUND, 1.0 - QUANTILE_BOUND)
+    return jax.scipy.special.ndtri(u)
+
+
+@_per_feature
+def _from_normal_scores(z, column, levels):
+    return jnp.interp(jax.scipy.special.ndtr(z), levels, column)
 
 
 def synth_forward(config: Config, t: SynthTransform, x: jax.Array) -> jax.Array:
-    """Original units [..., F] → the generator's scaled space."""
+    """Original units [..., F] → the generator's space: each feature's normal scores through
+    its training quantiles (config.synth.quantiles > 0; sklearn's QuantileTransformer with a
+    normal output), else log1p (config.synth.log1p) then the scaler."""
+    if config.synth.quantiles:
+        return _normal_scores(x, t.quantiles)
     v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth.log1p else x
     return preprocess.apply(t.scaler, v)
 
@@ -120,8 +161,11 @@ def synth_forward(config: Config, t: SynthTransform, x: jax.Array) -> jax.Array:
 def synth_inverse(config: Config, t: SynthTransform, xs: jax.Array) -> jax.Array:
     """The generator's space [..., F] → original units, clipped to each feature's range over
     the run's training rows (SDV's `enforce_min_max_values`), itself within [0, ∞)."""
-    v = xs * t.scaler.scale + t.scaler.shift
-    x = jnp.expm1(v) if config.synth.log1p else v
+    if config.synth.quantiles:
+        x = _from_normal_scores(xs, t.quantiles)
+    else:
+        v = xs * t.scaler.scale + t.scaler.shift
+        x = jnp.expm1(v) if config.synth.log1p else v
     return jnp.clip(x, t.lo, t.hi)
 
 
