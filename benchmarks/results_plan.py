@@ -75,22 +75,17 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "synth_report",
-        "gan-jax synth-report --synthetic results/synthetic/wdbc_synth.csv --out results",
-        (
-            "synth_report.json",
-            "synth_report.md",
-            "synth_report_histograms.png",
-            "synth_report_correlations.png",
-        ),
-        2,
-        note="reads the synth step's CSV",
+        "gan-jax synth-report --runs 10 --experiment synth --compare synth:log1p --out results --name synth_report",
+        ("synth_report.json", "synth_report.md"),
+        12,
+        note="one generator per CV run (the synth experiment's first 10) and the earlier log1p generator",
     ),
     Step(
         "ctgan_bench",
         "python -m benchmarks.ctgan_bench --out results",
         ("ctgan_bench.json", "ctgan_bench.md"),
         30,
-        note='needs the ctgan extra (pip install ".[ctgan]"); reads augmentation.json (step study)',
+        note='needs the ctgan extra: torch==2.13.0+cpu, then pip install ".[ctgan]"',
     ),
     Step(
         "tuned_study",
