@@ -75,7 +75,8 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "synth_report",
-        "gan-jax synth-report --runs 10 --experiment synth --compare synth:log1p --out results --name synth_report",
+        "gan-jax synth-report --runs 10 --experiment synth --compare synth:log1p --out results "
+        "--name synth_report",
         ("synth_report.json", "synth_report.md"),
         12,
         note="one generator per CV run (the synth experiment's first 10) and the earlier log1p generator",
