@@ -13,7 +13,7 @@ out="${1:-results}"
 bundle=runs/bundle
 
 gan-jax export "$bundle" --force   # replaces an earlier bundle there
-python scripts/load_test.py --bundle "$bundle" --duration 60 --out "$out"
+python -m benchmarks.load_test --bundle "$bundle" --duration 60 --out "$out"
 python -m benchmarks.energy_bench --bundle "$bundle" --out "$out"
 python -m benchmarks.bench_train --out "$out"
 gan-jax reproduce --out "$out" --no-progress
