@@ -81,13 +81,23 @@ DRY_RUN_TIMEOUT_S = 900
 _dry_run: dict = {}  # the accelerator script's dry run, once started: out, proc, log, deadline
 
 
+def _reads_dry_run(item) -> bool:
+    return "accelerator_dry_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests that read the accelerator script's dry run go last (in their order), so the
+    dry run, started when collection ends, runs beside the rest of the suite."""
+    items[:] = [i for i in items if not _reads_dry_run(i)] + [i for i in items if _reads_dry_run(i)]
+
+
 def pytest_collection_finish(session):
     """Starts the accelerator script's dry run as soon as the collected tests are known to need
     it, so it runs beside the tests before them (the test process mostly keeps one of 2 cores
     busy) instead of stalling the first test that reads it."""
     if session.config.option.collectonly:
         return
-    if any("accelerator_dry_run" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any(_reads_dry_run(item) for item in session.items):
         _start_dry_run()
 
 
