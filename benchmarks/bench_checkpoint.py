@@ -57,8 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def training_state(config):
     """A state of zeros shaped like the one training `config` on the bundled data holds."""
-    data = load_dataset(config.data)
-    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)
+    masks = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     return checkpoint.state_template(config, data.x.shape[1], len(masks)), len(masks)
 
 

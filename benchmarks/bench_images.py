@@ -26,7 +26,7 @@ square matmul in the same dtype, sharded over the same devices, measured in this
 input pipeline alone (`ImageBatches` onto the devices, from the TFDS source and from memory),
 so its images/s can be set against training's.
 
-Run:    python -m benchmarks.bench_images            # full: default ImageConfig, 64×64 nuclei
+Run:    python -m benchmarks.bench_images            # full: the default conv models (IMAGES), 64×64
         python -m benchmarks.bench_images --quick    # smoke run (tiny config, a tiny TFDS set)
 Writes: <out>/bench_images.json and <out>/bench_images.md (default out: results)
 """
@@ -34,7 +34,6 @@ Writes: <out>/bench_images.json and <out>/bench_images.md (default out: results)
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import re
@@ -51,6 +50,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from benchmarks import harness
 from benchmarks.bench_train import compile_clock
 from gan_jax import runtime
+from gan_jax.config import IMAGES, Config
 from gan_jax.data import nuclei
 from gan_jax.data.images import ArraySource
 from gan_jax.training import engine, image, image_fit
@@ -126,9 +126,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def bench_config(quick: bool, dtype: str) -> image.ImageConfig:
-    base = image.TINY if quick else image.ImageConfig()
-    return dataclasses.replace(base, compute_dtype=dtype)
+def bench_config(quick: bool, dtype: str) -> Config:
+    base = image.TINY if quick else IMAGES  # IMAGES: the default conv models, 64×64
+    return base.replace(**{"model.compute_dtype": dtype})
 
 
 def load_source(args, data_dir: str):
@@ -178,8 +178,8 @@ def loop_trainer(config, source, mesh, phase: str, state):
     sharding = image_fit.batch_sharding(mesh)
     replicated = NamedSharding(mesh, PartitionSpec())
     labeled = jax.device_put(jnp.ones(len(source), bool), replicated)  # fit's default: all labelled
-    key = jax.device_put(jax.random.key(config.seed), replicated)
-    host = ImageBatches(source, config.batch_size, seed=config.seed, prefetch=1, num_threads=1)
+    key = jax.device_put(jax.random.key(config.cv.seed), replicated)
+    host = ImageBatches(source, config.schedule.batch_size, seed=config.cv.seed, prefetch=1, num_threads=1)
     host.close()  # no reader threads: only host_batch (a read in the calling thread) is used
     first = jax.device_put(host.host_batch(0), sharding)
     compiled = timed(lambda: step.lower(state, first, labeled, key).compile())
@@ -216,8 +216,10 @@ def fused_trainer(config, images: np.ndarray, labels: np.ndarray, runs, phase: s
     def run(state, n: int):
         start = 0 if state is None else int(np.asarray(jax.device_get(state.step))[0])
         steps = phase_steps(phase, start, n)
-        result = image.train_runs(config, images, labels, runs, mesh=mesh, state=state, log_every=n, **steps)
-        return result.state
+        # The engine's own schedule: one phase only (a config's schedule always has GAN steps).
+        schedule = engine.Schedule((("ae", steps["ae_steps"]), ("gan", steps["gan_steps"])), n)
+        data = image.image_data(config, images, labels)
+        return engine.train_runs(image.TRAINER, config, schedule, data, runs, mesh=mesh, state=state).state
 
     return run
 
@@ -243,7 +245,7 @@ def step_flops(config, source, mesh, phase: str, state) -> dict:
     and the FLOPs the devices execute (the compiled per-device program × devices; higher when
     work is replicated on every device instead of split over the batch)."""
     replicated = NamedSharding(mesh, PartitionSpec())
-    with ImageBatches(source, config.batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
+    with ImageBatches(source, config.schedule.batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
         batch = next(batches)
     labeled = jax.device_put(jnp.ones(len(source), bool), replicated)
     lowered = image_fit.step_fn(config, phase, mesh).lower(state, batch, labeled, jax.random.key(0))
@@ -464,7 +466,7 @@ def run_benchmark(args, source) -> dict:
         phases = {}
         for phase in PHASES:
             raw = bench_phase(config, source, mesh, phase, args, data)
-            phases[phase] = summarize_phase(raw, config.batch_size, ceiling["flops_per_s"], peak)
+            phases[phase] = summarize_phase(raw, config.schedule.batch_size, ceiling["flops_per_s"], peak)
             r = phases[phase]
             print(
                 f"bench_images: {dtype} {phase}: (a) {r['fit']['images_per_s']:.2f} images/s, (b) "
@@ -481,7 +483,7 @@ def run_benchmark(args, source) -> dict:
         "source": VENDOR_PEAK_SOURCE,
         "known": vendor_peak(kind, "float32") is not None,
     }
-    batch = bench_config(args.quick, args.dtypes[0]).batch_size
+    batch = bench_config(args.quick, args.dtypes[0]).schedule.batch_size
     for name, src in (("tfds", source), ("memory", memory)):
         out["pipeline"][name] = pipeline_rate(src, batch, mesh, args.pipeline_batches)
     train_rates = {
@@ -548,7 +550,8 @@ def markdown(rec: dict) -> str:
     lines = [
         f"Image-path training throughput on {dev['description']}, `{rec['command']}`, commit "
         f"{rec['git_commit'][:12]}. Data: {rec['data']['source']} ({rec['data']['images']} images "
-        f"{'×'.join(map(str, rec['data']['image_shape']))}), batch {rec['config']['batch_size']}.",
+        f"{'×'.join(map(str, rec['data']['image_shape']))}), batch "
+        f"{Config.from_dict(rec['config']).schedule.batch_size}.",
         "",
         "| dtype | phase | (a) fit images/s | (b) loop images/s | (a)/(b) | steps × rounds | (a) compile s "
         "| GFLOP/step | MFU | ceiling GFLOP/s |",
@@ -650,7 +653,7 @@ def main(argv: list[str] | None = None) -> dict:
         {
             "benchmark": "bench_images",
             "quick": args.quick,
-            "config": dataclasses.asdict(bench_config(args.quick, args.dtypes[0])),
+            "config": bench_config(args.quick, args.dtypes[0]).to_dict(),
             "data": {
                 "source": source.source,
                 "images": len(source),

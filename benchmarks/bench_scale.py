@@ -131,17 +131,27 @@ def bench_config(args) -> Config:
     base = load_experiment(args.experiment)
     if args.quick:
         base = base.replace(
-            latent_dim=4,
-            ae_hidden=(8,),
-            disc_hidden=(8, 8),
-            gen_hidden=(8,),
-            noise_dim=4,
-            ae_steps=10,
-            gan_steps=10,
-            batch_size=16,
+            **{
+                "model.latent_dim": 4,
+                "model.ae_hidden": (8,),
+                "model.disc_hidden": (8, 8),
+                "model.gen_hidden": (8,),
+                "model.noise_dim": 4,
+                "schedule.ae_steps": 10,
+                "schedule.gan_steps": 10,
+                "schedule.batch_size": 16,
+            }
         )
-    ae, gan = (max(1, round(s * args.steps_scale)) for s in (base.ae_steps, base.gan_steps))
-    return base.replace(ae_steps=ae, gan_steps=gan, log_every=max(ae, gan), n_folds=N_FOLDS, n_repeats=1)
+    ae, gan = (max(1, round(s * args.steps_scale)) for s in (base.schedule.ae_steps, base.schedule.gan_steps))
+    return base.replace(
+        **{
+            "schedule.ae_steps": ae,
+            "schedule.gan_steps": gan,
+            "schedule.log_every": max(ae, gan),
+            "cv.n_folds": N_FOLDS,
+            "cv.n_repeats": 1,
+        }
+    )
 
 
 class Bench:
@@ -149,9 +159,9 @@ class Bench:
 
     def __init__(self, args):
         self.config = bench_config(args)
-        data = load_dataset(self.config.data)
+        data = load_dataset(self.config.data.uri)
         self.x, self.y = data.x, data.y
-        self.folds = evaluate.cv_folds(self.y, N_FOLDS, 1, self.config.seed)
+        self.folds = evaluate.cv_folds(self.y, N_FOLDS, 1, self.config.cv.seed)
         n = max([*args.sizes, args.device_runs, args.block_sweep_runs, N_FOLDS * (args.loop_settings + 1)])
         self.settings = sweep.random_search(self.config, sweep.parse_space(SPACE), n // N_FOLDS, seed=0)
         self.block_runs = args.block_runs
@@ -463,10 +473,10 @@ PARTS = {  # record key -> (title, Markdown), in the order the file shows them
 
 
 def markdown(rec: dict) -> str:
-    c = rec["config"]
+    c = Config.from_dict(rec["config"]).schedule  # any readable layout: records from before sections too
     lines = [
         f"Sweep scaling, {rec['experiment']} pipeline with **step counts × {rec['steps_scale']}** "
-        f"(AE {c['ae_steps']} + SGAN {c['gan_steps']} steps per run; the paper config has "
+        f"(AE {c.ae_steps} + SGAN {c.gan_steps} steps per run; the paper config has "
         f"{rec['full_steps']['ae_steps']} + {rec['full_steps']['gan_steps']}), random settings × 10 folds, "
         f"{rec['device']['count']} × {rec['device']['kind']}, {rec['host']['cpu_count']} cores, "
         f"`{rec['command']}`, commit {rec['git_commit'][:12]}. Runs train in blocks of "
@@ -513,7 +523,7 @@ def main(argv: list[str] | None = None) -> dict:
             "experiment": args.experiment,
             "quick": args.quick,
             "steps_scale": args.steps_scale,
-            "full_steps": {"ae_steps": full.ae_steps, "gan_steps": full.gan_steps},
+            "full_steps": {"ae_steps": full.schedule.ae_steps, "gan_steps": full.schedule.gan_steps},
             "config": bench.config.to_dict(),
             "search_space": SPACE,
             "host": {"cpu_count": os.cpu_count(), "machine": platform.machine()},

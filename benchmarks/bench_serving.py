@@ -288,10 +288,15 @@ def running(cmd: list[str], ready_url: str, env: dict | None = None):
 def quick_bundle(path: str) -> str:
     """A quick table bundle (the `quick` experiment's sizes), trained once and exported."""
     from gan_jax.artifacts import bundle, make_bundle
-    from gan_jax.config import Config
+    from gan_jax.config import Config, ScheduleConfig
 
     if not os.path.exists(os.path.join(path, "bundle.json")):
-        bundle.export(make_bundle.train_bundle(Config(ae_steps=100, gan_steps=150, log_every=50)), path)
+        bundle.export(
+            make_bundle.train_bundle(
+                Config(schedule=ScheduleConfig(ae_steps=100, gan_steps=150, log_every=50))
+            ),
+            path,
+        )
     return path
 
 
@@ -521,7 +526,7 @@ def _cpu_per_call_async(make, n: int) -> float:
 
 
 def markdown(data: dict) -> str:
-    rec = data["record"]
+    rec = data
     rows = [
         "| protocol | connections | req/s | p50 ms | p99 ms | max ms | server CPU µs/req | "
         "client CPU µs/req | server RSS MiB | load avg |",
@@ -588,14 +593,13 @@ def main(argv=None) -> int:
     case, names = data.x[0].astype(np.float32), list(data.feature_names)
     bundle_path = args.bundle or quick_bundle(os.path.join(tempfile.gettempdir(), "gan_jax_bench_bundle"))
     result = {
-        "record": record,  # finished below, when the runs are done
         "versions": serving_versions(record["versions"]),
         "config": {**vars(args), "bundle": bundle_path},
         "gan_jax": run_gan_jax(args, bundle_path, case, names),
         "mlserver": run_mlserver(args, case) if args.mlserver else {"skipped": "--no-mlserver"},
         "breakdown_cpu_us_per_request": breakdown(bundle_path, case, names),
     }
-    result["record"] = harness.finish(record)
+    result = {**harness.finish(record), **result}  # the record at the top, as in every results file
     for path in harness.write(args.out, "bench_serving", result, markdown(result)):
         print("wrote", path)
     return 0

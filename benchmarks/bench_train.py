@@ -195,7 +195,7 @@ def _sampler(rows: jax.Array, n: jax.Array):
 def sklearn_epochs(config: Config, n_train: int) -> int:
     """Epochs-equivalent of the classifier's training: its labelled samples (GAN steps × batch)
     over the training fold. The AE and generator work is left out, which favours sklearn."""
-    return max(1, round(config.gan_steps * config.batch_size / n_train))
+    return max(1, round(config.schedule.gan_steps * config.schedule.batch_size / n_train))
 
 
 def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
@@ -217,15 +217,15 @@ def sklearn_fitter(config: Config, x, y, masks: np.ndarray, n_jobs: int):
         epochs = sklearn_epochs(config, int(mask.sum()))
         # n_iter_no_change > max_iter: no early stop, so every epoch runs.
         mlp = MLPClassifier(
-            config.disc_hidden,
-            batch_size=config.batch_size,
-            learning_rate_init=config.d_lr,
+            config.model.disc_hidden,
+            batch_size=config.schedule.batch_size,
+            learning_rate_init=config.schedule.d_lr,
             max_iter=epochs,
             tol=0.0,
             n_iter_no_change=epochs + 1,
-            random_state=config.seed + r,
+            random_state=config.cv.seed + r,
         )
-        scaler = MinMaxScaler() if config.scaler == "minmax" else StandardScaler()
+        scaler = MinMaxScaler() if config.data.scaler == "minmax" else StandardScaler()
         t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -437,7 +437,7 @@ def comparisons(rec: dict, rounds: list[dict]) -> dict:
 def markdown(rec: dict) -> str:
     """The Markdown summary; every number comes from `rec` (the JSON written beside it)."""
     a, b, c, cmp_ = rec["fused"], rec["loop"], rec["sklearn"], rec["comparisons"]
-    cfg, load, tg = rec["config"], rec["load_average"], rec["targets"]
+    cfg, load, tg = Config.from_dict(rec["config"]), rec["load_average"], rec["targets"]
     s = lambda v: "not measured (JAX recorded no compile events)" if v is None else f"{v:.2f} s"
     rows = [
         (
@@ -457,7 +457,8 @@ def markdown(rec: dict) -> str:
     cache = "empty" if rec["cache_was_empty"] else "already holding entries"
     ok = lambda key: "met" if tg[key] else "missed"
     lines = [
-        f"Training speed of the {cfg['name']} config (AE {cfg['ae_steps']} + SGAN {cfg['gan_steps']} "
+        f"Training speed of the {cfg.name} config (AE {cfg.schedule.ae_steps} + SGAN "
+        f"{cfg.schedule.gan_steps} "
         f"steps per run), {a['cores']} CPU cores, `{rec['command']}`, commit {rec['git_commit'][:12]}.",
         "",
         "| trainer | CPU-s per run | runs/s | cores busy | compilation (first call) |",
@@ -475,7 +476,7 @@ def markdown(rec: dict) -> str:
         f"- Wall time per run, NOT at equal cores: (a) {a['wall_s_per_run']:.4f} s on {a['cores']} "
         f"cores, (b) {b['wall_s_per_run']:.4f} s one run at a time "
         f"({cmp_['wall_fused_vs_loop_unequal_cores']['ratio']:.1f}×).",
-        f"- {a['runs']}-run training of the {cfg['name']} config (`make_runs` + `train_runs`, incl. "
+        f"- {a['runs']}-run training of the {cfg.name} config (`make_runs` + `train_runs`, incl. "
         f"init): first call of the process, incl. compilation, persistent cache {cache}: "
         f"{a['first_call_s']:.1f} s (compilation {s(a['first_call_compile_s'])}); after "
         f"`jax.clear_caches()`, filled persistent cache: {a['after_clear_caches_s']:.1f} s (compilation "
@@ -538,8 +539,8 @@ def main(argv: list[str] | None = None) -> dict:
     runtime.enable_compilation_cache(cache_dir)
     rec = harness.record(argv, module="benchmarks.bench_train")
     config = load_experiment(args.experiment, quick=args.quick)
-    data = load_dataset(config.data)
-    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)
+    masks = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     raw = run_benchmark(config, data.x, data.y, masks, args)
     rec.update(
         {

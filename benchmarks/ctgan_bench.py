@@ -73,7 +73,7 @@ def train_both(args, gen_config, x, y, masks):
     """Synthetic rows {generator: [K, n_max, F]}, labels [K, n_max] and timings."""
     k = len(masks)
     n_max = int(np.floor(max(aug.RATIOS) * masks.sum(1).max() + 0.5))
-    labeled = evaluate.labeled_masks(y, masks, 1.0, gen_config.seed)
+    labeled = evaluate.labeled_masks(y, masks, 1.0, gen_config.cv.seed)
     t0 = time.perf_counter()
     result = synth.fit_generators(gen_config, x, y, masks, labeled_masks=labeled)
     import jax
@@ -81,14 +81,14 @@ def train_both(args, gen_config, x, y, masks):
     jax.block_until_ready(result.state)
     ours_train = time.perf_counter() - t0
     labels = aug.interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
-    ours_rows = synth.sample(gen_config, result.state, labels, seed=gen_config.seed)  # warm-up too
+    ours_rows = synth.sample(gen_config, result.state, labels, seed=gen_config.cv.seed)  # warm-up too
     t0 = time.perf_counter()
-    synth.sample(gen_config, result.state, labels, seed=gen_config.seed + 1)
+    synth.sample(gen_config, result.state, labels, seed=gen_config.cv.seed + 1)
     ours_rate = labels.size / (time.perf_counter() - t0)
     ctgan_rows, ctgan_train, ctgan_rate = [], [], []
     for r in range(k):
         t0 = time.perf_counter()
-        model = fit_ctgan(x[masks[r]], y[masks[r]], args.ctgan_epochs, gen_config.seed + r)
+        model = fit_ctgan(x[masks[r]], y[masks[r]], args.ctgan_epochs, gen_config.cv.seed + r)
         ctgan_train.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         ctgan_rows.append(sample_ctgan(model, labels[r]))
@@ -245,8 +245,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.runs, args.ctgan_epochs = 2, 5
     clf, gen = aug.settings(args.quick)
-    data = load_dataset(clf.data)
-    masks = evaluate.cv_folds(data.y, clf.n_folds, clf.n_repeats, clf.seed)[: args.runs]
+    data = load_dataset(clf.data.uri)
+    masks = evaluate.cv_folds(data.y, clf.cv.n_folds, clf.cv.n_repeats, clf.cv.seed)[: args.runs]
     rows, labels, labeled, timing = train_both(args, gen, data.x, data.y, masks)
     reps = reports(data.x, data.y, masks, rows, labels)
     per_run = augmentation(clf, data.x, data.y, masks, labeled, rows, labels)
@@ -257,8 +257,8 @@ def main(argv: list[str] | None = None) -> dict:
     rec.update(
         {
             "n_runs": args.runs,
-            "n_folds": clf.n_folds,
-            "seed": clf.seed,
+            "n_folds": clf.cv.n_folds,
+            "seed": clf.cv.seed,
             "data": data.source,
             "generator": gen.to_dict(),
             "classifier": clf.to_dict(),

@@ -319,8 +319,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     meter = energy.EnergyMeter(args.backend)
     print(f"energy source: {meter.source} ({'ESTIMATE' if meter.is_estimate else 'measured'})")
     config = load_experiment(args.experiment, quick=args.quick)
-    data = load_dataset(config.data)
-    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)
+    masks = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
 
     tasks: dict[str, Any] = {}
     train_suite, trained = training_suite(config, data, masks)
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "experiment": config.name,
             "quick": args.quick,
             "config": config.to_dict(),
-            "seed": config.seed,
+            "seed": config.cv.seed,
             "machine": _machine(),
             "tasks": tasks,
         }

@@ -3,37 +3,21 @@
 A benchmark calls `record(argv)` when it starts (what runs, on which code, libraries and device,
 and how busy the machine was), `finish(rec, load_samples)` when it ends (wall time, load average
 after, and whether other jobs competed for the cores), and `write(out, name, rec, markdown)` to put
-`<out>/<name>.json` and `<out>/<name>.md` side by side. Records keep the keys the README generator
-(benchmarks/readme.py) and the results lock check (benchmarks/lockfile.py) read:
-`command`, `git_commit`, `versions`, `device`, `load_average`.
+`<out>/<name>.json` and `<out>/<name>.md` side by side. The record is the library's
+(`gan_jax.artifacts.records.run_record`), the same one every study writes, at the top level of the
+JSON: `command`, `git_commit`, `dirty`, `versions`, `device`, `started`, `load_average`.
 """
 
 from __future__ import annotations
 
-import datetime
 import inspect
 import json
-import os
 import re
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from gan_jax import runtime
 from gan_jax.artifacts import records, storage
-
-LOAD_NOTE = (
-    "os.getloadavg() of the whole machine (1, 5, 15 min). Above the core count, other jobs "
-    "competed for these cores and the timings are pessimistic (wall time more than CPU-seconds)."
-)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity mask), not the machine's count."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def command_line(argv: Sequence[str], module: str) -> str:
@@ -73,45 +57,25 @@ def _calling_module(depth: int = 2) -> str:
 
 
 def record(argv: Sequence[str] | None = None, *, module: str | None = None) -> dict[str, Any]:
-    """The start of a benchmark's run record.
+    """The start of a benchmark's run record: `records.run_record` (the library's one record
+    builder, see its keys there) for the command `python -m <module> <argv...>`.
 
     Args:
       argv: the benchmark's arguments (without the program name); `sys.argv[1:]` when None.
       module: the benchmark's module for the command line; the caller's module when None.
 
-    Returns:
-      `command`, `git_commit` (with "+dirty" for uncommitted changes outside results/), `dirty`,
-      `versions` (`runtime.library_versions()`), `device` (`runtime.device_description()`),
-      `xla_flags`, `started` (UTC, ISO 8601) and `load_average` (`before`, `cores`). Call it after
-      the benchmark's JAX set-up (device count, compilation cache): it starts JAX's backends.
+    Call it after the benchmark's JAX set-up (device count, compilation cache): it starts JAX's
+    backends.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    commit = runtime.git_commit()  # the code that runs, read before any file can change
-    return {
-        "command": command_line(argv, module or _calling_module()),
-        "git_commit": commit,
-        "dirty": commit.endswith("+dirty"),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "load_average": {"before": list(os.getloadavg()), "cores": available_cores()},
-        "_t0": time.perf_counter(),
-    }
+    return records.run_record(command_line(argv, module or _calling_module()))
 
 
 def finish(rec: dict[str, Any], load_samples: Iterable[float] = ()) -> dict[str, Any]:
-    """A finished copy of a record from `record()`: `benchmark_wall_s` since it started, and a
-    `load_average` that gains `after`, `max_1min` (over before, after and the 1-minute
-    `load_samples` taken during the run), `oversubscribed` (that peak above the cores) and a
-    note. `rec` itself stays open, so a benchmark that writes as it goes can finish it again."""
-    load = dict(rec["load_average"])
-    after = list(os.getloadavg())
-    peak = max([load["before"][0], after[0], *load_samples])
-    load.update(after=after, max_1min=peak, oversubscribed=peak > load["cores"], note=LOAD_NOTE)
-    done = {k: v for k, v in rec.items() if k != "_t0"}
-    done.update(load_average=load, benchmark_wall_s=time.perf_counter() - rec["_t0"])
-    return done
+    """A finished copy of a record from `record()` (`records.finish_record`: wall time, load
+    average after and at its peak). `rec` itself stays open, so a benchmark that writes as it
+    goes can finish it again."""
+    return records.finish_record(rec, load_samples)
 
 
 def write(out_dir: str, name: str, data: dict[str, Any], markdown: str) -> tuple[str, str]:

@@ -29,12 +29,12 @@ def get_variants(base: Config | None = None) -> dict[str, Config]:
     base = base or load_experiment("paper")
     return {
         "paper (AE → SGAN)": base,
-        "no autoencoder": base.replace(name="no_autoencoder", use_autoencoder=False),
-        "no GAN (supervised)": base.replace(name="no_gan", use_gan=False),
-        "z-score scaling": base.replace(name="zscore", scaler="zscore"),
-        "latent 4": base.replace(name="latent_4", latent_dim=4),
-        "latent 32": base.replace(name="latent_32", latent_dim=32),
-        "generator eq. 7": base.replace(name="gen_eq7", gen_loss="eq7"),
+        "no autoencoder": base.replace(name="no_autoencoder", **{"model.use_autoencoder": False}),
+        "no GAN (supervised)": base.replace(name="no_gan", **{"model.use_gan": False}),
+        "z-score scaling": base.replace(name="zscore", **{"data.scaler": "zscore"}),
+        "latent 4": base.replace(name="latent_4", **{"model.latent_dim": 4}),
+        "latent 32": base.replace(name="latent_32", **{"model.latent_dim": 32}),
+        "generator eq. 7": base.replace(name="gen_eq7", **{"schedule.gen_loss": "eq7"}),
     }
 
 

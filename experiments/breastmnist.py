@@ -12,47 +12,36 @@ Run:    gan-jax image-study -e breastmnist --data ~/.medmnist/breastmnist.npz --
 Result: <out>/image_study.md, written by that command; nothing in this docstring is a claim.
 """
 
-from gan_jax.config import split_quick
-from gan_jax.studies.image_data import ImageData
-from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
-from gan_jax.training.image import ImageConfig
+from gan_jax.config import IMAGES, Config, ConvConfig, quick_variant, split_quick
 
-DATA = ImageData(uri="~/.medmnist/breastmnist.npz")  # 28×28×1, its own shape
+# 28×28×1, its own shape; the pixel logistic regression's scaler as every image experiment's.
+DATA = IMAGES.data.replace(uri="~/.medmnist/breastmnist.npz", n_images=None, pool=2)
+# The small conv models a CPU trains in minutes.
+CPU_MODEL = ConvConfig(
+    image_shape=(28, 28, 1),
+    features=(8, 16),
+    gen_features=(16, 8),
+    disc_hidden=32,
+    latent_dim=16,
+    noise_dim=16,
+)
 
 
-def get_config(arg: str = "full") -> ImageStudyConfig:
+def get_config(arg: str = "full") -> Config:
     """Variant "full" (an accelerator: 10 seeds, 3000 GAN steps) or "cpu" (4 seeds, 300 steps);
     add ",quick" (or --quick) for a smoke run."""
-    full = ImageStudyConfig(
+    full = IMAGES.replace(
         name="breastmnist",
-        model=ImageConfig(image_shape=(28, 28, 1), batch_size=64, features=(32, 64), gen_features=(64, 32)),
+        model=ConvConfig(image_shape=(28, 28, 1), features=(32, 64), gen_features=(64, 32)),
         data=DATA,
-        n_images=None,
-        n_folds=5,
-        n_repeats=2,
-        labeled_fractions=(1.0, 0.1),
-        ae_steps=500,
-        gan_steps=3000,
-        log_every=250,
-        pool=2,
+        schedule=IMAGES.schedule.replace(batch_size=64, ae_steps=500, gan_steps=3000, log_every=250),
+        cv=IMAGES.cv.replace(n_folds=5, n_repeats=2, labeled_fractions=(1.0, 0.1)),
     )
     cpu = full.replace(
         name="breastmnist_cpu",
-        model=ImageConfig(
-            image_shape=(28, 28, 1),
-            batch_size=32,
-            features=(8, 16),
-            gen_features=(16, 8),
-            disc_hidden=32,
-            latent_dim=16,
-            noise_dim=16,
-            d_lr=2e-3,
-        ),
-        n_folds=2,
-        n_repeats=2,
-        ae_steps=50,
-        gan_steps=300,
-        log_every=50,
+        model=CPU_MODEL,
+        schedule=IMAGES.schedule.replace(batch_size=32, d_lr=2e-3, ae_steps=50, gan_steps=300, log_every=50),
+        cv=full.cv.replace(n_folds=2, n_repeats=2),
     )
     variants = {"full": full, "cpu": cpu}
     variant, quick = split_quick(arg)

@@ -10,48 +10,33 @@ Run:    gan-jax image-study -e image_folder --data FOLDER --out results/my_image
 Result: <out>/image_study.md, written by that command; nothing in this docstring is a claim.
 """
 
-from gan_jax.config import split_quick
-from gan_jax.studies.image_data import ImageData
-from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
-from gan_jax.training.image import ImageConfig
+from gan_jax.config import IMAGES, Config, ConvConfig, quick_variant, split_quick
 
 
-def get_config(arg: str = "full") -> ImageStudyConfig:
+def get_config(arg: str = "full") -> Config:
     """Variant "full" (an accelerator: 64×64, 10 × 10-fold or 10 seeds) or "cpu" (32×32, 2 × 5-fold);
     add ",quick" (or --quick) for a smoke run."""
-    full = ImageStudyConfig(
+    full = IMAGES.replace(
         name="image_folder",
-        model=ImageConfig(image_shape=(64, 64, 3), batch_size=128, compute_dtype="bfloat16"),
-        data=ImageData(uri="", image_shape=(64, 64, 3)),  # uri: --data FOLDER
-        n_images=None,
-        n_folds=10,
-        n_repeats=10,
-        labeled_fractions=(1.0, 0.1),
-        ae_steps=1000,
-        gan_steps=5000,
-        log_every=500,
-        pool=4,
+        model=ConvConfig(image_shape=(64, 64, 3), compute_dtype="bfloat16"),
+        # uri: --data FOLDER
+        data=IMAGES.data.replace(uri="", image_shape=(64, 64, 3), n_images=None, pool=4),
+        schedule=IMAGES.schedule.replace(batch_size=128, ae_steps=1000, gan_steps=5000, log_every=500),
+        cv=IMAGES.cv.replace(n_folds=10, n_repeats=10, labeled_fractions=(1.0, 0.1)),
     )
     cpu = full.replace(
         name="image_folder_cpu",
-        model=ImageConfig(
+        model=ConvConfig(
             image_shape=(32, 32, 3),
-            batch_size=32,
             features=(8, 16),
             gen_features=(16, 8),
             disc_hidden=32,
             latent_dim=16,
             noise_dim=16,
-            d_lr=2e-3,
         ),
-        data=ImageData(uri="", image_shape=(32, 32, 3)),
-        n_images=2000,
-        n_folds=5,
-        n_repeats=2,
-        ae_steps=50,
-        gan_steps=300,
-        log_every=50,
-        pool=2,
+        data=full.data.replace(image_shape=(32, 32, 3), n_images=2000, pool=2),
+        schedule=IMAGES.schedule.replace(batch_size=32, d_lr=2e-3, ae_steps=50, gan_steps=300, log_every=50),
+        cv=full.cv.replace(n_folds=5, n_repeats=2),
     )
     variants = {"full": full, "cpu": cpu}
     variant, quick = split_quick(arg)

@@ -15,43 +15,33 @@ steps of batch 32, a generator of widths (16, 8). The time of the last run is in
 results/image_study.json. A GPU/TPU host would take 64×64 and 10 × 10-fold.
 """
 
-from gan_jax.config import split_quick
-from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
-from gan_jax.training.image import ImageConfig
+from gan_jax.config import IMAGES, Config, ConvConfig, quick_variant, split_quick
 
 
-def get_config(arg: str = "images") -> ImageStudyConfig:
+def get_config(arg: str = "images") -> Config:
     """The study ("images"), or "full_labels" (100 % labelled only: half the cost); "quick"
     (alone or after a comma) makes it tiny."""
     variant, quick = split_quick(arg)
     variant = variant or "images"
-    model = ImageConfig(
-        image_shape=(16, 16, 3),
-        batch_size=32,
-        features=(8, 16),
-        gen_features=(16, 8),
-        disc_hidden=32,
-        latent_dim=16,
-        noise_dim=16,
-        ae_lr=1e-3,
-        d_lr=2e-3,
-        g_lr=1e-3,
-    )
-    base = ImageStudyConfig(
+    base = IMAGES.replace(
         name="images",
-        model=model,
-        n_images=2000,
-        n_folds=5,
-        n_repeats=2,
-        labeled_fractions=(1.0, 0.1),
-        ae_steps=30,
-        gan_steps=100,
-        log_every=50,
-        pool=2,
+        model=ConvConfig(
+            image_shape=(16, 16, 3),
+            features=(8, 16),
+            gen_features=(16, 8),
+            disc_hidden=32,
+            latent_dim=16,
+            noise_dim=16,
+        ),
+        schedule=IMAGES.schedule.replace(
+            batch_size=32, ae_lr=1e-3, d_lr=2e-3, g_lr=1e-3, ae_steps=30, gan_steps=100, log_every=50
+        ),
+        data=IMAGES.data.replace(n_images=2000, pool=2),
+        cv=IMAGES.cv.replace(n_folds=5, n_repeats=2, labeled_fractions=(1.0, 0.1)),
     )
     variants = {
         "images": base,
-        "full_labels": base.replace(name="images_full_labels", labeled_fractions=(1.0,)),
+        "full_labels": base.replace(name="images_full_labels", **{"cv.labeled_fractions": (1.0,)}),
     }
     if variant not in variants:
         raise ValueError(f"images has no variant {variant!r}; choose one of {sorted(variants)}")

@@ -12,49 +12,32 @@ Run:    gan-jax image-study -e pcam --data-dir DIR --out results/pcam (GPU/TPU; 
 Result: <out>/image_study.md, written by that command; nothing in this docstring is a claim.
 """
 
-from gan_jax.config import split_quick
-from gan_jax.studies.image_data import ImageData
-from gan_jax.studies.image_study import ImageStudyConfig, quick_variant
-from gan_jax.training.image import ImageConfig
+from gan_jax.config import IMAGES, Config, ConvConfig, quick_variant, split_quick
 
 
-def get_config(arg: str = "full") -> ImageStudyConfig:
+def get_config(arg: str = "full") -> Config:
     """Variant "full" (an accelerator: all images at 96×96, 10 seeds) or "cpu" (4,000 at 32×32);
     add ",quick" (or --quick) for a smoke run."""
-    full = ImageStudyConfig(
+    full = IMAGES.replace(
         name="pcam",
-        model=ImageConfig(image_shape=(96, 96, 3), batch_size=256, compute_dtype="bfloat16"),
-        data=ImageData(uri="tfds:patch_camelyon"),
-        n_images=None,
-        n_folds=5,
-        n_repeats=2,
-        labeled_fractions=(1.0, 0.01),
-        ae_steps=2000,
-        gan_steps=20000,
-        log_every=1000,
-        pool=4,
+        model=ConvConfig(image_shape=(96, 96, 3), compute_dtype="bfloat16"),
+        data=IMAGES.data.replace(uri="tfds:patch_camelyon", n_images=None, pool=4),
+        schedule=IMAGES.schedule.replace(batch_size=256, ae_steps=2000, gan_steps=20000, log_every=1000),
+        cv=IMAGES.cv.replace(n_folds=5, n_repeats=2, labeled_fractions=(1.0, 0.01)),
     )
     cpu = full.replace(
         name="pcam_cpu",
-        model=ImageConfig(
+        model=ConvConfig(
             image_shape=(32, 32, 3),
-            batch_size=32,
             features=(8, 16),
             gen_features=(16, 8),
             disc_hidden=32,
             latent_dim=16,
             noise_dim=16,
-            d_lr=2e-3,
         ),
-        data=ImageData(uri="tfds:patch_camelyon", image_shape=(32, 32, 3)),
-        n_images=4000,
-        n_folds=2,
-        n_repeats=2,
-        labeled_fractions=(1.0, 0.1),
-        ae_steps=50,
-        gan_steps=300,
-        log_every=50,
-        pool=2,
+        data=full.data.replace(image_shape=(32, 32, 3), n_images=4000, pool=2),
+        schedule=IMAGES.schedule.replace(batch_size=32, d_lr=2e-3, ae_steps=50, gan_steps=300, log_every=50),
+        cv=full.cv.replace(n_folds=2, n_repeats=2, labeled_fractions=(1.0, 0.1)),
     )
     variants = {"full": full, "cpu": cpu}
     variant, quick = split_quick(arg)

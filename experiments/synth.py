@@ -11,7 +11,7 @@ rows) has 114 real rows rather than 57. Settings were fixed before any report wa
 none was chosen on held-out rows.
 """
 
-from gan_jax.config import Config, quick_variant, split_quick
+from gan_jax.config import Config, CVConfig, SynthConfig, quick_variant, split_quick
 
 
 def get_config(arg: str = "") -> Config:
@@ -19,10 +19,10 @@ def get_config(arg: str = "") -> Config:
     variant, quick = split_quick(arg)
     if variant:
         raise ValueError(f"synth has no variant {variant!r} (only 'quick')")
-    config = Config(name="synth", synth_model="acgan", n_folds=5, n_repeats=20)
+    config = Config(name="synth", synth=SynthConfig(model="acgan"), cv=CVConfig(n_folds=5, n_repeats=20))
     return quick_variant(config) if quick else config
 
 
 def get_cgan_config() -> Config:
     """The conditional-GAN variant (label concatenated to D's input), otherwise identical."""
-    return get_config().replace(name="synth_cgan", synth_model="cgan")
+    return get_config().replace(name="synth_cgan", **{"synth.model": "cgan"})

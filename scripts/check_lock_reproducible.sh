@@ -17,6 +17,7 @@ PYVER=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 LOCK=requirements/lock-py$PYVER.txt
 [ -f "$LOCK" ] || { echo "no lock for Python $PYVER ($LOCK): add it to scripts/lock.sh" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/gan_jax_lock_repro.XXXXXX)
+export RECORD_STARTED=$(date -u +%Y-%m-%dT%H:%M:%S+00:00) RECORD_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 LOG=$WORK/log.txt
 echo "work folder $WORK (log: $LOG)"
 for v in a b; do
@@ -41,21 +42,24 @@ for cfg in $CONFIGS; do
             || { echo "training in venv $v failed; see $LOG" >&2; exit 1; }
     done
 done
-"$PY" - "$WORK" "$LOCK" "$CONFIGS" <<'PY'
-import hashlib, json, os, platform, subprocess, sys, time
+# venv a's libraries with this checkout's gan_jax: the run record names the lock's versions and
+# this checkout's commit; its start time and load average are the script's.
+RECORD_ELAPSED_S=$SECONDS PYTHONPATH="$ROOT" "$WORK/a/bin/python" - "$WORK" "$LOCK" "$CONFIGS" <<'PY'
+import hashlib, json, os, platform, sys, time
+from gan_jax.artifacts import records
 
 work, lock, configs = sys.argv[1], sys.argv[2], sys.argv[3].split()
 sha = lambda b: hashlib.sha256(b).hexdigest()
 canon = lambda obj: json.dumps(obj, sort_keys=True).encode()  # the summary, as bytes
 freeze = {v: open(f"{work}/{v}.freeze", "rb").read() for v in "ab"}
+rec = records.run_record(("" if configs == ["quick", "paper"] else f"CONFIGS='{' '.join(configs)}' ") + "scripts/check_lock_reproducible.sh")
+rec.update(started=os.environ["RECORD_STARTED"], _t0=time.perf_counter() - float(os.environ["RECORD_ELAPSED_S"]))
+rec["load_average"]["before"] = [float(v) for v in os.environ["RECORD_LOAD_BEFORE"].split()]
 out = {
+    **records.finish_record(rec),
     "check": "two fresh venvs from the lock, same seed: are the results.json summaries byte-identical?",
-    "command": "scripts/check_lock_reproducible.sh" + (f" (CONFIGS={' '.join(configs)})" if configs != ["quick", "paper"] else ""),
     "lock": lock, "lock_sha256": sha(open(lock, "rb").read()),
     "python": platform.python_version(), "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-    "git_commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
-    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "load_average_at_end": list(os.getloadavg()),
     "install_s": {v: float(open(f"{work}/{v}.install_s").read()) for v in "ab"},
     "pip_freeze_identical": freeze["a"] == freeze["b"],
     "pip_freeze_sha256": {v: sha(freeze[v]) for v in "ab"},
@@ -78,8 +82,7 @@ out["all_identical"] = out["pip_freeze_identical"] and all(
     c["summary_byte_identical"] and c["per_run_metrics_identical"] for c in out["configs"].values()
 )
 os.makedirs("results", exist_ok=True)
-with open("results/lock_reproducibility.json", "w") as f:
-    json.dump(out, f, indent=1)
+records.write_json("results/lock_reproducibility.json", out)
 print(json.dumps({k: out[k] for k in ("lock", "pip_freeze_identical", "all_identical")}),
       {c: v["summary_byte_identical"] for c, v in out["configs"].items()})
 sys.exit(0 if out["all_identical"] else 1)

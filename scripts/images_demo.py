@@ -8,13 +8,13 @@ discriminator trained on the labelled rows only. Prints JSON; numbers are from t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 
 import jax
 import numpy as np
 
+from gan_jax.config import IMAGES, ConvConfig
 from gan_jax.data import nuclei
 from gan_jax.training import image, image_fit
 
@@ -40,15 +40,16 @@ def main() -> None:
     for c in (0, 1):  # stratified labelled subset
         rows = np.flatnonzero(train.labels() == c)
         labeled[rng.choice(rows, int(round(args.labeled * len(rows))), replace=False)] = True
-    base = image.ImageConfig(
-        image_shape=(args.size, args.size, 3),
-        batch_size=64,
-        features=(16, 32, 64),
-        gen_features=(64, 32, 16),
-        disc_hidden=64,
-        latent_dim=32,
-        seed=args.seed,
-        compute_dtype=image.default_compute_dtype(),
+    base = IMAGES.replace(
+        model=ConvConfig(
+            image_shape=(args.size, args.size, 3),
+            features=(16, 32, 64),
+            gen_features=(64, 32, 16),
+            disc_hidden=64,
+            latent_dim=32,
+            compute_dtype=image.default_compute_dtype(),
+        ),
+        **{"schedule.batch_size": 64, "cv.seed": args.seed},
     )
     out = {
         "size": args.size,
@@ -60,11 +61,11 @@ def main() -> None:
         "gan_steps": args.gan_steps,
         "devices": len(jax.devices()),
         "backend": jax.default_backend(),
-        "compute_dtype": base.compute_dtype,
+        "compute_dtype": base.model.compute_dtype,
     }
     # Supervised only as the image study builds it: no GAN at all (no generator step, no
     # real/fake term), not a GAN whose unsupervised term is weighted 0.
-    runs = {"sgan": base, "supervised_only": dataclasses.replace(base, use_gan=False)}
+    runs = {"sgan": base, "supervised_only": base.replace(**{"model.use_gan": False})}
     for name, config in runs.items():
         t0 = time.perf_counter()
         state, history = image_fit.fit(

@@ -32,11 +32,12 @@ def tiny_bundle_export(tmp_path_factory):
     import jax
 
     from gan_jax.artifacts import bundle, make_bundle
-    from gan_jax.config import Config
+    from gan_jax.config import Config, ScheduleConfig
     from gan_jax.training import engine
 
     b = make_bundle.train_bundle(
-        Config(ae_steps=5, gan_steps=5, log_every=5), mesh=engine.runs_mesh(jax.devices()[:1])
+        Config(schedule=ScheduleConfig(ae_steps=5, gan_steps=5, log_every=5)),
+        mesh=engine.runs_mesh(jax.devices()[:1]),
     )
     path = tmp_path_factory.mktemp("tiny") / "bundle"
     bundle.export(b, path)
@@ -47,8 +48,6 @@ def tiny_bundle_export(tmp_path_factory):
 def tiny_image_bundle_export(tmp_path_factory):
     """(path, bundle, state, config): an `image.TINY` model (8x8x3, no augmentation) trained
     for a few steps on 48 synthetic nuclei images, bundled and exported once per session; read only."""
-    import dataclasses
-
     import jax
 
     from gan_jax.artifacts import bundle, make_bundle
@@ -56,8 +55,8 @@ def tiny_image_bundle_export(tmp_path_factory):
     from gan_jax.data.images import ArraySource
     from gan_jax.training import augment, image, image_fit
 
-    config = dataclasses.replace(image.TINY, augment=augment.NO_AUGMENT)
-    images, labels = nuclei.generate(48, seed=0, size=config.image_shape[0])
+    config = image.TINY.replace(**{"model.augment": augment.NO_AUGMENT})
+    images, labels = nuclei.generate(48, seed=0, size=config.size)
     state, _ = image_fit.fit(
         config,
         ArraySource(images, labels),

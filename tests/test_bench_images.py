@@ -62,7 +62,7 @@ def test_every_trainer_dtype_and_phase_is_measured(quick_run):
 def test_rates_and_ratios_are_computed_from_the_measured_times(quick_run):
     """Catches a typed or mis-derived number: each rate is recomputed here from the raw times."""
     rec, _ = quick_run
-    batch = rec["config"]["batch_size"]
+    batch = rec["config"]["schedule"]["batch_size"]
     for dtype, phase, r in _phases(rec):
         images = batch * r["steps_per_round"]
         for trainer in ("fit", "loop"):

@@ -23,8 +23,8 @@ def test_run_counts_must_be_whole_settings_times_folds():
 def test_quick_steps_are_not_scaled_and_full_ones_are_said_to_be():
     bench = _load_bench()
     full = bench.bench_config(bench.parse_args([]))
-    assert (full.ae_steps, full.gan_steps) == (40, 60)  # 0.1 × the paper's 400 + 600
-    assert full.log_every == 60  # one chunk (one compiled call) per phase
+    assert (full.schedule.ae_steps, full.schedule.gan_steps) == (40, 60)  # 0.1 × the paper's 400 + 600
+    assert full.schedule.log_every == 60  # one chunk (one compiled call) per phase
 
 
 def test_block_sizes_parse_as_train_runs_takes_them():

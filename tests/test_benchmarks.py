@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from benchmarks import bench_naive_fastapi, load_test
+from gan_jax.artifacts import records
 
 
 def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, tmp_path, monkeypatch):
@@ -29,6 +30,7 @@ def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, 
         ]
     )
     written = json.loads((tmp_path / "naive_fastapi.json").read_text())
+    assert records.missing_record_keys(written, allow_dirty=True) == []
     assert written == json.loads(json.dumps(record))
     assert sorted(written["runs"]) == ["gan-jax serve", "naive FastAPI (sync handler, pydantic)"]
     for run in written["runs"].values():

@@ -11,12 +11,12 @@ import pytest
 
 from gan_jax.artifacts import bundle, make_bundle
 from gan_jax.artifacts.manifest import file_digest
-from gan_jax.config import Config
+from gan_jax.config import Config, ScheduleConfig
 from gan_jax.data import load_dataset
 from gan_jax.data.wdbc import FEATURE_NAMES, LABEL_NAMES
 from gan_jax.training import engine, table
 
-TINY = Config(ae_steps=5, gan_steps=5, log_every=5)
+TINY = Config(schedule=ScheduleConfig(ae_steps=5, gan_steps=5, log_every=5))
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,10 @@ def _edit_meta(path, change):
             "checksum mismatch",
         ),
         (
-            lambda p: (_edit_meta(p, lambda m: m["config"].update(latent_dim=8)), _rewrite_manifest(p)),
+            lambda p: (
+                _edit_meta(p, lambda m: m["config"]["model"].update(latent_dim=8)),
+                _rewrite_manifest(p),
+            ),
             "do not match the bundle's config|has shape",
         ),
         (

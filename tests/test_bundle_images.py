@@ -20,6 +20,7 @@ from test_bundle import (
 
 from gan_jax import cli
 from gan_jax.artifacts import bundle, make_bundle
+from gan_jax.config import Config, ConvConfig, legacy
 from gan_jax.data import nuclei
 from gan_jax.studies import figures
 from gan_jax.training import image
@@ -82,17 +83,23 @@ def test_predict_with_an_image_bundle_needs_pictures(tiny_image_bundle_export, t
         ),
         (
             lambda p: (
-                _edit_meta(p, lambda m: m["config"].update(image_shape=[16, 16, 3])),
+                _edit_meta(p, lambda m: m["config"]["model"].update(image_shape=[16, 16, 3])),
                 _rewrite_manifest(p),
             ),
             "do not match|has shape",
         ),
         (
-            lambda p: (_edit_meta(p, lambda m: m["config"].update(features=[4, 9])), _rewrite_manifest(p)),
+            lambda p: (
+                _edit_meta(p, lambda m: m["config"]["model"].update(features=[4, 9])),
+                _rewrite_manifest(p),
+            ),
             "do not match|has shape",
         ),
         (
-            lambda p: (_edit_meta(p, lambda m: m["config"]["augment"].update(bogus=1)), _rewrite_manifest(p)),
+            lambda p: (
+                _edit_meta(p, lambda m: m["config"]["model"]["augment"].update(bogus=1)),
+                _rewrite_manifest(p),
+            ),
             r"config is not valid here \(unknown AugmentConfig fields \['bogus'\]",
         ),
         (
@@ -166,6 +173,46 @@ def test_a_table_bundle_written_before_kinds_still_loads(tiny_bundle_export, tmp
     np.testing.assert_array_equal(loaded.predict_proba(x), b.predict_proba(x))
 
 
+def layout_1(config: Config) -> dict:
+    """`config` as bundles stored it before sections: the table's flat dict, or the conv model's
+    own (`ImageConfig`: model settings, the schedule's learning rates and batch size, seed)."""
+    d = config.to_dict()
+    if isinstance(config.model, ConvConfig):
+        model = {k: v for k, v in d["model"].items() if k != "kind"}
+        return model | {k: d["schedule"][k] for k in legacy.IMAGE_SCHEDULE_FIELDS} | {"seed": config.cv.seed}
+    flat = {
+        f"{s}.{k}": v for s, section in d.items() if isinstance(section, dict) for k, v in section.items()
+    }
+    return {old: flat.get(path, d.get(path)) for old, path in legacy.FLAT_PATHS.items()}
+
+
+@pytest.mark.parametrize("kind", ["table", "image"])
+def test_a_bundle_with_a_config_from_before_sections_still_loads(
+    kind, tiny_bundle_export, tiny_image_bundle_export, tmp_path
+):
+    """Bug caught: bundles written before sections (a layout-1 config in their metadata, still
+    format gan_jax.bundle/2) refused, or read as another config than the one that trained them."""
+    path, b = tiny_bundle_export if kind == "table" else tiny_image_bundle_export[:2]
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+
+    def to_layout_1(meta):
+        meta["config"] = layout_1(b.config)
+        meta["checksum"] = bundle.checksum(b.params, meta)
+
+    _edit_meta(old, to_layout_1)
+    manifest = json.loads((old / bundle.MANIFEST).read_text())
+    manifest["checksum"] = json.loads((old / "model" / "meta" / "metadata").read_text())["checksum"]
+    (old / bundle.MANIFEST).write_text(json.dumps(manifest))
+    _rewrite_manifest(old)
+    stored = json.loads((old / "model" / "meta" / "metadata").read_text())["config"]
+    assert "config_version" not in stored and "batch_size" in stored  # layout 1, flat
+    loaded = bundle.load(old)
+    assert loaded.kind == kind and loaded.config.model == b.config.model
+    assert loaded.config.schedule.batch_size == b.config.schedule.batch_size
+    assert loaded.config.cv.seed == b.config.cv.seed
+
+
 def test_sample_writes_a_grid_of_generator_samples(tiny_image_bundle_export, tmp_path, capsys):
     path, b, state, config = tiny_image_bundle_export
     out = tmp_path / "grid.png"
@@ -178,7 +225,7 @@ def test_sample_writes_a_grid_of_generator_samples(tiny_image_bundle_export, tmp
     np.testing.assert_array_equal(grid, figures.image_grid(samples, 4))
     # The generator's own output, mapped from [-1, 1] to 0..255 (catches an unmapped or
     # wrongly scaled sample, or the noise ignored).
-    z = jax.random.normal(jax.random.key(3), (10, config.noise_dim))
+    z = jax.random.normal(jax.random.key(3), (10, config.model.noise_dim))
     fake = np.asarray(image.build_models(config).gen.apply({"params": state.gen.params}, z))
     np.testing.assert_allclose(samples.astype(float), np.clip(np.round((fake + 1) * 127.5), 0, 255), atol=1)
     assert not np.array_equal(samples, b.sample_images(10, seed=4))

@@ -13,14 +13,16 @@ import numpy as np
 import pytest
 
 from gan_jax import runtime
-from gan_jax.config import Config, load_experiment
+from gan_jax.config import Config, CVConfig, ScheduleConfig, load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation.cross_validation import train_and_evaluate
 from gan_jax.evaluation.evaluate import cv_folds
 from gan_jax.training import checkpoint, table
 from gan_jax.training.checkpoint import CheckpointWarning, IncompatibleCheckpoint, TrainCheckpoints
 
-TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
+TINY = Config(
+    schedule=ScheduleConfig(ae_steps=10, gan_steps=20, log_every=10), cv=CVConfig(n_folds=2, n_repeats=1)
+)
 
 
 def _state(seed: int):
@@ -96,14 +98,14 @@ def test_another_config_is_refused_and_its_checkpoint_kept(tmp_path):
     ds = load_bundled()
     masks = cv_folds(ds.y, 2, 1, 0)
     train_and_evaluate(TINY, checkpoint_dir=str(tmp_path))
-    other = TINY.replace(d_lr=5e-4)
-    with pytest.raises(IncompatibleCheckpoint, match=r"another config \(d_lr: 0.001 -> 0.0005\)"):
+    other = TINY.replace(**{"schedule.d_lr": 5e-4})
+    with pytest.raises(IncompatibleCheckpoint, match=r"another config \(schedule.d_lr: 0.001 -> 0.0005\)"):
         train_and_evaluate(other, checkpoint_dir=str(tmp_path), resume=True)
     with pytest.raises(checkpoint.CheckpointError, match="already holds checkpoints .*--resume"):
         train_and_evaluate(TINY, checkpoint_dir=str(tmp_path))
     assert TrainCheckpoints(str(tmp_path)).steps() == [30, 20, 10]
     runs = table.make_runs(TINY, ds.y, masks)
-    fewer_labels = table.make_runs(TINY.replace(labeled_fraction=0.5), ds.y, masks)
+    fewer_labels = table.make_runs(TINY.replace(**{"cv.labeled_fraction": 0.5}), ds.y, masks)
     other_folds = table.make_runs(TINY, ds.y, ~masks)
     fingerprint = lambda r: checkpoint.fingerprint(ds.x, ds.y, r)
     assert len({fingerprint(runs), fingerprint(fewer_labels), fingerprint(other_folds)}) == 3
@@ -128,8 +130,8 @@ def test_signal_sets_the_flag_and_handlers_are_restored():
 # -- subprocesses: SIGKILL + resume is exact, SIGTERM leaves a usable checkpoint -----------
 
 # 22 chunks of 10 steps, a checkpoint at each: long enough to be killed mid-run.
-KILL_ARGS = ["--quick", "--set", "gan_steps=200", "--checkpoint-every", "10", "--no-progress"]
-KILL_CONFIG = load_experiment("paper", quick=True).replace(gan_steps=200)
+KILL_ARGS = ["--quick", "--set", "schedule.gan_steps=200", "--checkpoint-every", "10", "--no-progress"]
+KILL_CONFIG = load_experiment("paper", quick=True).replace(**{"schedule.gan_steps": 200})
 
 
 def _env():

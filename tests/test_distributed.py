@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import load_experiment
+from gan_jax.config import ScheduleConfig, SynthConfig, load_experiment
 from gan_jax.data import load_bundled, nuclei
 from gan_jax.data.images import ArraySource
 from gan_jax.evaluation import evaluate, sweep
@@ -23,18 +23,18 @@ from gan_jax.training import synth as synth_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_SET = {
-    "latent_dim": 4,
-    "ae_hidden": (8,),
-    "disc_hidden": (8, 8),
-    "gen_hidden": (8,),
-    "noise_dim": 4,
-    "ae_steps": 10,
-    "gan_steps": 40,
-    "batch_size": 16,
-    "n_folds": 3,
-    "n_repeats": 1,
-    "ae_lr": 0.03,
-    "d_lr": 0.03,
+    "model.latent_dim": 4,
+    "model.ae_hidden": (8,),
+    "model.disc_hidden": (8, 8),
+    "model.gen_hidden": (8,),
+    "model.noise_dim": 4,
+    "schedule.ae_steps": 10,
+    "schedule.gan_steps": 40,
+    "schedule.batch_size": 16,
+    "cv.n_folds": 3,
+    "cv.n_repeats": 1,
+    "schedule.ae_lr": 0.03,
+    "schedule.d_lr": 0.03,
 }
 PARAMS = ["g_lr=1e-3,3e-3"]
 # A worker (all four steps, beside the references) that takes longer is killed: the suite never hangs here.
@@ -134,13 +134,10 @@ def synth_config_and_runs():
     from gan_jax.training import synth as synth_trainer
 
     config = Config(
-        synth_model="acgan",
-        synth_gen_hidden=(8,),
-        synth_disc_hidden=(8,),
-        synth_noise_dim=4,
-        synth_steps=6,
-        synth_batch_size=16,
-        log_every=3,
+        synth=SynthConfig(
+            model="acgan", gen_hidden=(8,), disc_hidden=(8,), noise_dim=4, steps=6, batch_size=16
+        ),
+        schedule=ScheduleConfig(log_every=3),
     )
     ds = load_bundled()
     runs = synth_trainer.make_synth_runs(config, ds.y, evaluate.cv_folds(ds.y, 3, 1, seed=0))
@@ -208,7 +205,7 @@ def references(started_pair):
     ds = load_bundled()
     settings = sweep.grid(config, sweep.parse_space(PARAMS))
     sweep_one = sweep.run_sweep(
-        config, ds.x, ds.y, settings, evaluate.cv_folds(ds.y, 3, 1, config.seed), mesh=mesh
+        config, ds.x, ds.y, settings, evaluate.cv_folds(ds.y, 3, 1, config.cv.seed), mesh=mesh
     )
 
     images, labels = nuclei.generate(64, seed=0, size=8)

@@ -28,7 +28,7 @@ def test_finish_takes_the_peak_load_and_flags_oversubscription():
     rec = harness.finish(started, load_samples=[started["load_average"]["cores"] + 1000.0])
     load = rec["load_average"]
     assert load["max_1min"] == load["cores"] + 1000.0 and load["oversubscribed"]
-    assert len(load["after"]) == 3 and rec["benchmark_wall_s"] >= 0
+    assert len(load["after"]) == 3 and rec["wall_s"] >= 0
     assert "after" not in started["load_average"], "the started record stays open for later writes"
 
 

@@ -21,7 +21,7 @@ from gan_jax.training import checkpoint
 TINY = os.path.join(os.path.dirname(__file__), "tiny_image_experiment.py")
 # 8×8 nuclei, chunks of 5 steps, a checkpoint every chunk: long enough to be killed mid-run (the
 # kill lands at step 20 or soon after, 6 chunks and saves before the end).
-ARGS = ["image-study", "-e", TINY, "--quick", "--set", "gan_steps=50", "--checkpoint-every", "5"]
+ARGS = ["image-study", "-e", TINY, "--quick", "--set", "schedule.gan_steps=50", "--checkpoint-every", "5"]
 SGAN_DIR = image_checkpoints.slug(image_study.SGAN)
 TOTAL = 2 + 50  # quick: ae_steps 2
 
@@ -105,6 +105,6 @@ def test_checkpoints_are_not_overwritten_nor_resumed_by_another_config(tmp_path,
     assert cli.main(again) == 2  # the same folder without --resume
     err = capsys.readouterr().err
     assert "already holds checkpoints" in err and "--resume" in err
-    other = [*ARGS, "--set", "seed=5", "--resume", "--checkpoint-dir", str(done / "ref_ckpt")]
+    other = [*ARGS, "--set", "cv.seed=5", "--resume", "--checkpoint-dir", str(done / "ref_ckpt")]
     assert cli.main([*other, "--out", str(tmp_path / "other")]) == 2
     assert "written with another config (seed: 0 -> 5)" in capsys.readouterr().err

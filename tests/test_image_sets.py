@@ -6,9 +6,10 @@ import pytest
 from PIL import Image
 
 from gan_jax.commands import apply_overrides
+from gan_jax.config import IMAGES, DataConfig
 from gan_jax.data import DataError, image_folder, image_sets
 from gan_jax.data import images as img
-from gan_jax.studies import image_data, image_study
+from gan_jax.studies import image_data
 
 pytest.importorskip("tensorflow_datasets")
 
@@ -186,7 +187,7 @@ def test_16_bit_png_counts_as_one_channel(tmp_path):
 
 def test_study_needs_train_and_test_splits(tmp_path):
     root = two_class_folder(tmp_path / "f", splits=("fold_a", "fold_b"))
-    data = image_data.ImageData(uri=str(root), data_dir=str(tmp_path / "tfds"))
+    data = DataConfig(uri=str(root), data_dir=str(tmp_path / "tfds"))
     with pytest.raises(DataError, match=r"splits \['fold_a', 'fold_b'\].*needs 'train' and 'test'"):
         image_data.study_data(
             data, model_shape=(8, 8, 3), n_images=None, data_seed=0, n_folds=2, n_repeats=1, seed=0
@@ -202,30 +203,32 @@ def test_model_shape_check_says_how_to_resize():
 
 
 def test_set_overrides_reach_nested_sections():
-    config = image_study.ImageStudyConfig()
+    config = IMAGES
     changed = apply_overrides(
         config,
         [
             "data.image_shape=(32,32,1)",
             "data.malignant=tumour,cancer",
-            "model.batch_size=16",
-            "n_images=None",
+            "schedule.batch_size=16",
+            "data.n_images=None",
             "data.uri=s3://b/k=v",
+            "model.augment.flip_lr=False",
         ],
     )
     assert changed.data.image_shape == (32, 32, 1) and changed.data.malignant == ("tumour", "cancer")
-    assert changed.model.batch_size == 16 and changed.n_images is None and changed.data.uri == "s3://b/k=v"
+    assert changed.schedule.batch_size == 16 and changed.data.n_images is None
+    assert changed.data.uri == "s3://b/k=v" and not changed.model.augment.flip_lr
     with pytest.raises(ValueError, match="FIELD a config field"):
         apply_overrides(config, ["data.nope=1"])
-    with pytest.raises(ValueError, match=r"--set 'model.batch_size=big': 'big' is not a valid int"):
-        apply_overrides(config, ["model.batch_size=big"])
+    with pytest.raises(ValueError, match=r"--set 'schedule.batch_size=big': 'big' is not a valid int"):
+        apply_overrides(config, ["schedule.batch_size=big"])
 
 
 def test_study_trains_on_the_own_train_split_and_scores_on_test(tmp_path):
     # Catches k-fold over a data set that has its own split (test images would be trained on),
     # or the validation split slipping into the scored rows.
     write_npz(tmp_path / "b.npz", n=10)
-    data = image_data.ImageData(uri=str(tmp_path / "b.npz"))
+    data = DataConfig(uri=str(tmp_path / "b.npz"))
     d = image_data.study_data(
         data, model_shape=(8, 8, 3), n_images=None, data_seed=0, n_folds=2, n_repeats=2, seed=0
     )

@@ -8,6 +8,8 @@ import jax
 import numpy as np
 import pytest
 
+from gan_jax.artifacts import records
+from gan_jax.config import IMAGES, ConvConfig
 from gan_jax.data import nuclei
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import image_study
@@ -16,36 +18,30 @@ from gan_jax.training import augment, engine, image
 # One small config for every test: 16×16 nuclei, the widths of tests/test_train_images.py, no
 # augmentation (its compile dominates on CPU), 2 runs on a 2-device mesh; the leakage tests
 # train in chunks of the study's length, so every test shares the study's compiled programs.
-LEARNING = image_study.ImageStudyConfig(
+LEARNING = IMAGES.replace(
     name="tiny_images",
-    model=image.ImageConfig(
+    model=ConvConfig(
         image_shape=(16, 16, 3),
-        batch_size=32,
         features=(8, 16),
         gen_features=(16, 8),
         disc_hidden=16,
         latent_dim=8,
         noise_dim=8,
-        d_lr=2e-3,
         augment=augment.NO_AUGMENT,
     ),
-    n_images=400,
-    n_folds=2,
-    n_repeats=1,
-    labeled_fractions=(1.0,),
-    ae_steps=10,
-    gan_steps=120,
-    log_every=10,
+    schedule=IMAGES.schedule.replace(batch_size=32, d_lr=2e-3, ae_steps=10, gan_steps=120, log_every=10),
+    data=IMAGES.data.replace(n_images=400),
+    cv=IMAGES.cv.replace(n_folds=2, n_repeats=1, labeled_fractions=(1.0,)),
     n_samples=4,
 )
-MODEL = LEARNING.model
+# The leakage tests' model: the study's, trained 10 + 10 steps.
+MODEL = LEARNING.replace(**{"schedule.gan_steps": 10})
 MESH = engine.runs_mesh(jax.devices()[:2])
-STEPS = {"ae_steps": 10, "gan_steps": 10, "log_every": 10}
 
 
 @pytest.fixture(scope="module")
 def data():
-    images, labels = nuclei.generate(LEARNING.n_images, seed=1, size=16)
+    images, labels = nuclei.generate(LEARNING.data.n_images, seed=1, size=16)
     masks = evaluate.cv_folds(labels, 2, 1, seed=0)  # 2 runs: one per device
     labeled = evaluate.labeled_masks(labels, masks, 0.25, seed=0)
     return images, labels, masks, labeled
@@ -53,7 +49,7 @@ def data():
 
 def train(images, labels, masks, labeled, run_ids=None):
     runs = image.make_runs(MODEL, labels, masks, labeled, run_ids)
-    return image.train_runs(MODEL, images, labels, runs, mesh=MESH, **STEPS).state
+    return image.train_runs(MODEL, images, labels, runs, mesh=MESH).state
 
 
 def run_leaves(state, r):
@@ -110,7 +106,7 @@ def test_bad_images_are_refused(data):
     images, labels, masks, labeled = data
     runs = image.make_runs(MODEL, labels, masks, labeled)
     with pytest.raises(ValueError, match=r"float32 \(400, 16, 16, 3\).*expected uint8 \[N, 16, 16, 3\]"):
-        image.train_runs(MODEL, images.astype(np.float32), labels, runs, mesh=MESH, **STEPS)
+        image.train_runs(MODEL, images.astype(np.float32), labels, runs, mesh=MESH)
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +128,7 @@ def test_study_writes_its_files(study):
         "image_study.png",
     ]
     saved = json.loads((out / "image_study.json").read_text())
+    assert records.missing_record_keys(saved, allow_dirty=True) == []
     for key in (
         "command",
         "git_commit",
@@ -175,8 +172,8 @@ def test_exported_bundle_is_run_0_with_its_held_out_accuracy(study):
     assert b.kind == "image"
     run0 = record["per_fraction"][0]["models"][image_study.SGAN]["runs"]["accuracy"][0]
     assert b.meta["metrics"]["accuracy"] == pytest.approx(run0)
-    images, labels = nuclei.generate(LEARNING.n_images, LEARNING.data_seed, LEARNING.size)
-    masks = evaluate.cv_folds(labels, LEARNING.n_folds, LEARNING.n_repeats, LEARNING.seed)
+    images, labels = nuclei.generate(LEARNING.data.n_images, LEARNING.data.data_seed, LEARNING.size)
+    masks = evaluate.cv_folds(labels, LEARNING.cv.n_folds, LEARNING.cv.n_repeats, LEARNING.cv.seed)
     held_out = ~masks[0]
     accuracy = np.mean((np.asarray(b.predict_proba(images[held_out])) >= 0.5) == labels[held_out])
     assert accuracy == pytest.approx(run0, abs=1e-6)

@@ -11,6 +11,8 @@ import pytest
 
 from benchmarks import load_test as load_test_module
 
+from gan_jax.artifacts import records
+
 
 @pytest.fixture(scope="module")
 def load_test():
@@ -171,6 +173,7 @@ def test_short_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path
     ]
     assert load_test.main(args) == 0
     record = json.loads((tmp_path / "out" / "latency.json").read_text())
+    assert records.missing_record_keys(record, allow_dirty=True) == []
     for run in record["runs"].values():
         assert run["requests"] > 0 and run["failed"] == 0 and run["connections_lost"] == 0
         assert 0 < run["p50_ms"] <= run["p99_ms"] <= run["max_ms"]

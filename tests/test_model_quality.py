@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gan_jax.artifacts import make_bundle
-from gan_jax.config import Config, load_experiment
+from gan_jax.config import Config, CVConfig, MLPConfig, ScheduleConfig, load_experiment
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.evaluation.cross_validation import train_and_evaluate
@@ -21,17 +21,9 @@ from gan_jax.training import engine, table
 ONE_DEVICE = engine.runs_mesh(jax.devices()[:1])
 SMALL = Config(
     name="small",
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=12,
-    gan_steps=16,
-    batch_size=16,
-    log_every=8,
-    n_folds=3,
-    n_repeats=1,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=12, gan_steps=16, batch_size=16, log_every=8),
+    cv=CVConfig(n_folds=3, n_repeats=1),
 )
 
 
@@ -85,7 +77,7 @@ def test_labels_of_unlabelled_rows_are_never_read(data):
     labelled, flipping the labels of the other 90 % must leave every trained array
     bit-identical."""
     x, y = data.x, data.y
-    config = SMALL.replace(labeled_fraction=0.1)
+    config = SMALL.replace(**{"cv.labeled_fraction": 0.1})
     train_mask = evaluate.cv_folds(y, 3, 1, seed=0)[0]
     labeled = evaluate.labeled_masks(y, train_mask[None], 0.1, seed=0)[0]
     hidden = train_mask & ~labeled
@@ -101,7 +93,7 @@ def test_labels_of_unlabelled_rows_are_never_read(data):
 @pytest.fixture(scope="module")
 def served(data):
     """A small paper-pipeline bundle trained on every row, behind the real app."""
-    config = Config(ae_steps=100, gan_steps=150, log_every=50)
+    config = Config(schedule=ScheduleConfig(ae_steps=100, gan_steps=150, log_every=50))
     b = make_bundle.train_bundle(config, mesh=ONE_DEVICE)
     app = create_app(DataPlane(from_bundle(b, max_batch=64), ServeSettings(token="t", max_batch=64)))
     with TestClient(app, headers={"Authorization": "Bearer t"}) as client:

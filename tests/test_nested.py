@@ -2,26 +2,16 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.config import Config, CVConfig, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, nested, sweep
 from gan_jax.training import engine
 
 TINY = Config(
     name="tiny",
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=10,
-    gan_steps=40,
-    batch_size=16,
-    log_every=10,
-    n_folds=3,
-    n_repeats=1,
-    ae_lr=3e-2,
-    d_lr=3e-2,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=10, gan_steps=40, batch_size=16, log_every=10, ae_lr=3e-2, d_lr=3e-2),
+    cv=CVConfig(n_folds=3, n_repeats=1),
 )
 MESH = engine.runs_mesh(jax.devices()[:2])
 SETTINGS = sweep.grid(TINY, sweep.parse_space(["d_lr=3e-3,3e-2"]))

@@ -135,12 +135,21 @@ def test_predict_refuses_a_bad_bundle(tmp_path, capsys):
 
 def test_export_command_writes_a_loadable_bundle(tmp_path, capsys):
     out = tmp_path / "b"
-    argv = ["export", str(out), "--set", "ae_steps=5", "--set", "gan_steps=5", "--set", "log_every=5"]
+    argv = [
+        "export",
+        str(out),
+        "--set",
+        "schedule.ae_steps=5",
+        "--set",
+        "schedule.gan_steps=5",
+        "--set",
+        "schedule.log_every=5",
+    ]
     assert cli.main([*argv, "--fold", "0", "--model-version", "2024-test"]) == 0
     printed = capsys.readouterr().out
     assert "model 2024-test" in printed and "held-out fold" in printed
     loaded = bundle.load(out)
-    assert loaded.model_version == "2024-test" and loaded.config.gan_steps == 5
+    assert loaded.model_version == "2024-test" and loaded.config.schedule.gan_steps == 5
     assert cli.main(argv) == 2  # refuses to overwrite
     assert "already holds a bundle" in capsys.readouterr().err
     assert cli.main([*argv, "--force"]) == 0

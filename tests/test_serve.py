@@ -157,7 +157,7 @@ def test_kserve_metadata(server, tiny_bundle):
     assert server.get("/v2/models/gan_jax/ready").json()["ready"] is True
     assert server.get("/v2/models/other").status_code == 404
     info = server.get("/model").json()
-    assert info["checksum"] == tiny_bundle[1].checksum and info["config"]["ae_steps"] == 5
+    assert info["checksum"] == tiny_bundle[1].checksum and info["config"]["schedule"]["ae_steps"] == 5
 
 
 # -- auth ------------------------------------------------------------------------------------

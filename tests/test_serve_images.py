@@ -60,7 +60,7 @@ def expected_proba(data: bytes, config, state, tmp_path) -> float:
     """What the trainer gives for these bytes read as training reads image files."""
     f = tmp_path / "upload.img"
     f.write_bytes(data)
-    pixels = image_data.decode_image_file(str(f), config.image_shape)
+    pixels = image_data.decode_image_file(str(f), config.model.image_shape)
     return float(np.asarray(image.predict_proba(config, state, pixels[None]))[0])
 
 

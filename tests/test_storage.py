@@ -17,13 +17,15 @@ from fsspec.registry import _registry as fsspec_registry  # the writable registr
 
 from gan_jax import cli
 from gan_jax.artifacts import storage
-from gan_jax.config import Config
+from gan_jax.config import Config, CVConfig, ScheduleConfig
 from gan_jax.data import FEATURE_NAMES, load_bundled
 from gan_jax.training import checkpoint
 from gan_jax.training.checkpoint import CheckpointWarning, TrainCheckpoints
 
 SECRET = "gan-jax-test-secret-7f3c9a"  # must never appear in any output or artifact
-TINY = Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1)
+TINY = Config(
+    schedule=ScheduleConfig(ae_steps=10, gan_steps=20, log_every=10), cv=CVConfig(n_folds=2, n_repeats=1)
+)
 
 
 def _free_port() -> int:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from gan_jax.artifacts import records
 from gan_jax.config import load_experiment, load_module
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import baselines, stats
@@ -48,6 +49,8 @@ def test_tiny_study_writes_every_output(study_dir):
     assert {c["b"] for c in study["comparisons"]} == set(study["models"]) - {PAPER}
     lines = (study_dir / "study_runs.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 * 4  # header + 4 models × 4 runs
+    for name in ("study.json", "label_study.json"):  # the run record of both studies
+        assert records.missing_record_keys(json.loads((study_dir / name).read_text()), allow_dirty=True) == []
 
 
 def test_every_model_saw_the_same_folds(study_dir):

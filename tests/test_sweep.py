@@ -4,26 +4,16 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.config import Config, CVConfig, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
 from gan_jax.training import engine, table
 
 TINY = Config(
     name="tiny",
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=10,
-    gan_steps=40,
-    batch_size=16,
-    log_every=10,
-    n_folds=3,
-    n_repeats=1,
-    ae_lr=3e-2,
-    d_lr=3e-2,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=10, gan_steps=40, batch_size=16, log_every=10, ae_lr=3e-2, d_lr=3e-2),
+    cv=CVConfig(n_folds=3, n_repeats=1),
 )
 MESH = engine.runs_mesh(jax.devices()[:2])
 
@@ -39,7 +29,10 @@ def test_grid_is_the_full_product_with_config_defaults():
     settings = sweep.grid(TINY, space)
     assert len(settings) == 6
     assert {(s["d_lr"], s["seed"]) for s in settings} == {(a, b) for a in (1e-3, 1e-2) for b in (0, 1, 2)}
-    assert all(s["g_lr"] == TINY.g_lr and s["labeled_fraction"] == TINY.labeled_fraction for s in settings)
+    assert all(
+        s["g_lr"] == TINY.schedule.g_lr and s["labeled_fraction"] == TINY.cv.labeled_fraction
+        for s in settings
+    )
 
 
 def test_random_search_is_reproducible_and_inside_its_ranges():
@@ -75,7 +68,7 @@ def test_sweep_run_s_m_is_setting_s_on_mask_m(data):
     runs = sweep.sweep_runs(y, settings, masks)
     assert runs.train_mask.shape == (len(settings) * len(masks), len(y))
     for s, setting in enumerate(settings):
-        alone = table.make_runs(TINY.replace(**setting), y, masks)
+        alone = table.make_runs(sweep.with_setting(TINY, setting), y, masks)
         for m in range(len(masks)):
             r = s * len(masks) + m
             for got, want in zip(jax.tree.leaves(runs), jax.tree.leaves(alone), strict=True):
@@ -92,7 +85,7 @@ def test_each_setting_is_scored_by_its_own_runs_in_one_compiled_program(data):
     acc = [r["summary"]["accuracy"]["mean"] for r in result["settings"]]
     assert acc[1] > 0.8 and acc[1] > acc[0] + 0.2, acc  # measured: 0.91 vs 0.53
     assert result["timing"]["n_runs"] == 2 * len(masks)
-    compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.log_every)
+    compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.schedule.log_every)
     n_programs = compiled._cache_size()
     more = sweep.grid(TINY, sweep.parse_space(["d_lr=3e-3,1e-2", "unsupervised_weight=0.5"]))
     sweep.run_sweep(TINY, x, y, more, masks, mesh=MESH)
@@ -105,17 +98,17 @@ def test_sweep_command_nested_writes_the_choice_per_outer_fold(tmp_path):
     from gan_jax import cli
 
     sets = [
-        "latent_dim=4",
-        "ae_hidden=(8,)",
-        "disc_hidden=(8,8)",
-        "gen_hidden=(8,)",
-        "noise_dim=4",
-        "ae_steps=10",
-        "gan_steps=40",
-        "batch_size=16",
-        "n_folds=3",
-        "n_repeats=1",
-        "ae_lr=0.03",
+        "model.latent_dim=4",
+        "model.ae_hidden=(8,)",
+        "model.disc_hidden=(8,8)",
+        "model.gen_hidden=(8,)",
+        "model.noise_dim=4",
+        "schedule.ae_steps=10",
+        "schedule.gan_steps=40",
+        "schedule.batch_size=16",
+        "cv.n_folds=3",
+        "cv.n_repeats=1",
+        "schedule.ae_lr=0.03",
     ]
     argv = [
         "sweep",

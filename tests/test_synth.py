@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.config import Config, ScheduleConfig, SynthConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import synth
@@ -13,13 +13,10 @@ from gan_jax.training import synth as synth_trainer
 
 TINY = Config(
     name="tiny_synth",
-    synth_model="acgan",
-    synth_gen_hidden=(16,),
-    synth_disc_hidden=(16,),
-    synth_noise_dim=4,
-    synth_steps=6,
-    synth_batch_size=16,
-    log_every=3,
+    synth=SynthConfig(
+        model="acgan", gen_hidden=(16,), disc_hidden=(16,), noise_dim=4, steps=6, batch_size=16
+    ),
+    schedule=ScheduleConfig(log_every=3),
 )
 ONE_DEVICE = engine.runs_mesh(jax.devices()[:1])
 
@@ -64,7 +61,7 @@ def test_generator_never_sees_test_rows(data, model):
     """Catches a generator (or its scaler / range clip) fitted on rows outside the training fold:
     changing every test row must leave the parameters and the sampled rows bit-identical."""
     x, y, masks = data
-    config = TINY.replace(synth_model=model)
+    config = TINY.replace(**{"synth.model": model})
     a = _fit(config, x, y, masks)
     x2 = x.copy()
     x2[~masks[0]] = x2[~masks[0]] * 3.0 + 50.0
@@ -82,8 +79,8 @@ def test_generator_never_reads_hidden_labels(data, model):
     """Catches a generator that reads the labels of unlabelled training rows (or test rows):
     flipping them must leave its parameters bit-identical."""
     x, y, masks = data
-    config = TINY.replace(synth_model=model, labeled_fraction=0.2)
-    labeled = evaluate.labeled_masks(y, masks, 0.2, config.seed)
+    config = TINY.replace(**{"synth.model": model, "cv.labeled_fraction": 0.2})
+    labeled = evaluate.labeled_masks(y, masks, 0.2, config.cv.seed)
     a = _fit(config, x, y, masks, labeled_masks=labeled)
     y2 = np.where(labeled[0], y, 1 - y).astype(y.dtype)
     b = _fit(config, x, y2, masks, labeled_masks=labeled)
@@ -99,13 +96,15 @@ def test_generator_learns_the_class_difference(data):
     needs more steps than a test can afford: gap 1.1 at 200 steps, 0.4 at 400.)"""
     x, y, masks = data
     config = TINY.replace(
-        synth_gen_hidden=(32,),
-        synth_disc_hidden=(32,),
-        synth_batch_size=32,
-        synth_steps=200,
-        log_every=100,
-        synth_g_lr=1e-3,
-        synth_d_lr=1e-3,
+        **{
+            "synth.gen_hidden": (32,),
+            "synth.disc_hidden": (32,),
+            "synth.batch_size": 32,
+            "synth.steps": 200,
+            "schedule.log_every": 100,
+            "synth.g_lr": 1e-3,
+            "synth.d_lr": 1e-3,
+        }
     )
     result = _fit(config, x, y, masks[:1])
     labels = synth.balanced_labels(200)
@@ -116,11 +115,11 @@ def test_generator_learns_the_class_difference(data):
 
 def test_existing_configs_do_not_train_a_synthesiser():
     """Catches a default that turns the synthesiser on for every experiment."""
-    assert Config().synth_model == "none"
-    with pytest.raises(ValueError, match="synth_model"):
+    assert Config().synth.model == "none"
+    with pytest.raises(ValueError, match="synth.model"):
         synth_trainer.build_synth_networks(Config(), 30)
-    with pytest.raises(ValueError, match="synth_model must be"):
-        Config(synth_model="vae")
+    with pytest.raises(ValueError, match="model must be one of"):
+        Config(synth=SynthConfig(model="vae"))
 
 
 def test_a_block_of_synth_runs_is_bit_identical_to_that_block_trained_alone(data):

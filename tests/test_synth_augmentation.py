@@ -5,21 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.artifacts import records
+from gan_jax.config import Config, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import augmentation_study as aug
 
 TINY = Config(
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=4,
-    gan_steps=4,
-    batch_size=16,
-    log_every=4,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=4, gan_steps=4, batch_size=16, log_every=4),
 )
 
 
@@ -66,6 +60,7 @@ def test_a_run_sees_only_its_training_rows_and_its_own_synthetic_rows(setup, fn)
 def test_quick_study_writes_json_markdown_and_figure(tmp_path):
     record = aug.run_augmentation_study(str(tmp_path), quick=True, log=lambda *_: None)
     saved = json.loads((tmp_path / "augmentation.json").read_text())
+    assert records.missing_record_keys(saved, allow_dirty=True) == []
     assert (tmp_path / "augmentation.png").stat().st_size > 10_000
     md = (tmp_path / "augmentation.md").read_text()
     assert saved["n_runs"] == 4 and len(saved["comparisons"]) == 2 * 2 * 3 * 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gan_jax import cli
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 from gan_jax.data import FEATURE_NAMES, DataError, load_csv, load_dataset, load_uci
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
 from gan_jax.studies import synth
@@ -14,11 +14,11 @@ from gan_jax.studies import synth
 QUICK = [
     "--quick",
     "--set",
-    "synth_steps=4",
+    "synth.steps=4",
     "--set",
-    "synth_gen_hidden=(8,)",
+    "synth.gen_hidden=(8,)",
     "--set",
-    "synth_disc_hidden=(8,)",
+    "synth.disc_hidden=(8,)",
 ]
 
 
@@ -71,7 +71,7 @@ def test_sidecar_marks_the_file_synthetic_and_records_what_made_it(written):
     meta = json.loads(storage.read_text(written + SIDECAR_SUFFIX))
     assert meta["synthetic"] is True
     assert "SYNTHETIC — not patient data" in meta["warning"]
-    assert meta["generator"] == "acgan" and meta["config"]["synth_model"] == "acgan"
+    assert meta["generator"] == "acgan" and meta["config"]["synth"]["model"] == "acgan"
     assert meta["seed"] == 0 and meta["gan_jax_version"]
     train, holdout = set(meta["train_rows"]), set(meta["holdout_rows"])
     assert not train & holdout and len(train | holdout) == 569
@@ -129,6 +129,8 @@ def test_synth_report_cli_scores_on_the_rows_the_sidecar_held_out(written, tmp_p
     assert cli.main(["synth-report", "--synthetic", written, "--out", str(tmp_path), "--no-ours"]) == 0
     rep = json.loads((tmp_path / "synth_report.json").read_text())
     meta = synth.read_metadata(written)
+    assert records.missing_record_keys(rep, allow_dirty=True) == []
+    assert records.missing_record_keys(meta, allow_dirty=True) == []
     assert rep["n_holdout"] == len(meta["holdout_rows"]) and rep["n_train"] == len(meta["train_rows"])
     assert rep["n_synthetic"] == 14 and rep["generator"] == "acgan"
     for name in ("synth_report.md", "synth_report_histograms.png", "synth_report_correlations.png"):

@@ -4,7 +4,7 @@ cross-check against SDMetrics where it has the metric (optional dependency)."""
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.config import Config, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.studies import synth_report
@@ -81,13 +81,8 @@ def test_our_classifier_utility_runs_trtr_and_tstr_on_the_holdout(split):
     """Catches TSTR and TRTR trained on the same rows (or scored on training rows): with the
     synthetic labels swapped, TRTR must be good and TSTR inverted. Measured: ROC-AUC 0.98 / 0.02."""
     small = Config(
-        use_autoencoder=False,
-        use_gan=False,
-        disc_hidden=(16,),
-        gan_steps=200,
-        batch_size=64,
-        log_every=200,
-        d_lr=1e-2,
+        model=MLPConfig(use_autoencoder=False, use_gan=False, disc_hidden=(16,)),
+        schedule=ScheduleConfig(gan_steps=200, batch_size=64, log_every=200, d_lr=1e-2),
     )
     u = synth_report.utility(xt, yt, xh, yh, xt, 1 - yt, classifier_config=small)["ours (AE → SGAN)"]
     assert u["trtr"]["roc_auc"] > 0.9

@@ -128,10 +128,15 @@ def test_a_damaged_event_file_is_reported(tmp_path):
 def test_logs_of_a_real_quick_training(tmp_path):
     """From the results of `train_and_evaluate` (a tiny config, 2 runs): one point per history
     entry, and every summarised metric per run and as the mean."""
-    from gan_jax.config import Config
+    from gan_jax.config import Config, CVConfig, ScheduleConfig
     from gan_jax.evaluation.cross_validation import train_and_evaluate
 
-    results = train_and_evaluate(Config(ae_steps=10, gan_steps=20, log_every=10, n_folds=2, n_repeats=1))
+    results = train_and_evaluate(
+        Config(
+            schedule=ScheduleConfig(ae_steps=10, gan_steps=20, log_every=10),
+            cv=CVConfig(n_folds=2, n_repeats=1),
+        )
+    )
     scalars = tensorboard.read_scalars(tensorboard.write_results_logs(tmp_path, results))
     history = results["history"]
     n_runs = len(results["runs"])

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.config import Config, CVConfig, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate
 from gan_jax.models import losses, preprocess
@@ -13,17 +13,9 @@ from gan_jax.training import engine, table
 
 TINY = Config(
     name="tiny",
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=6,
-    gan_steps=8,
-    batch_size=16,
-    log_every=4,
-    n_folds=3,
-    n_repeats=1,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=6, gan_steps=8, batch_size=16, log_every=4),
+    cv=CVConfig(n_folds=3, n_repeats=1),
 )
 ONE_DEVICE = engine.runs_mesh(jax.devices()[:1])
 
@@ -85,7 +77,7 @@ def test_one_ae_step_decreases_loss_on_tiny_batch(data):
 @pytest.mark.parametrize("use_gan", [True, False])
 def test_one_classifier_step_decreases_supervised_loss(data, use_gan):
     x, y, _ = data
-    config = TINY.replace(use_gan=use_gan)
+    config = TINY.replace(**{"model.use_gan": use_gan})
     state, run = _single_state(data, config)
     nets = table.build_networks(config, 30)
     features = table.classifier_inputs(config, table.model_params(state), jnp.asarray(x))
@@ -118,9 +110,9 @@ def test_same_seed_same_numbers_and_chunking_does_not_matter(data, trained):
     x, y, masks = data
     again = _train(TINY, x, y, masks)
     _assert_states_equal(trained.state, again.state)
-    rechunked = _train(TINY.replace(log_every=3), x, y, masks)
+    rechunked = _train(TINY.replace(**{"schedule.log_every": 3}), x, y, masks)
     _assert_states_equal(trained.state, rechunked.state)
-    other_seed = _train(TINY.replace(seed=1), x, y, masks)
+    other_seed = _train(TINY.replace(**{"cv.seed": 1}), x, y, masks)
     assert not all(np.array_equal(a, b) for a, b in zip(_leaves(trained.state), _leaves(other_seed.state)))
 
 
@@ -147,9 +139,9 @@ def test_history_and_phases(trained):
 
 def test_no_autoencoder_ablation_trains_on_scaled_features(data):
     x, y, masks = data
-    config = TINY.replace(use_autoencoder=False)
+    config = TINY.replace(**{"model.use_autoencoder": False})
     result = _train(config, x, y, masks)
-    assert result.history[0]["phase"] == "gan" and result.history[-1]["step"] == config.gan_steps
+    assert result.history[0]["phase"] == "gan" and result.history[-1]["step"] == config.schedule.gan_steps
     assert result.state.disc.params["MLP_0"]["dense_0"]["kernel"].shape == (3, 30, 8)
 
 
@@ -184,9 +176,9 @@ def test_a_run_does_not_depend_on_the_other_runs_at_full_length(data):
     own RunSpec). Checked bit for bit after a full-length training (1,000 steps, as the paper
     config) with both other runs replaced by other folds, seeds and labelled fractions."""
     x, y, masks = data
-    config = TINY.replace(ae_steps=400, gan_steps=600, log_every=200)
+    config = TINY.replace(**{"schedule.ae_steps": 400, "schedule.gan_steps": 600, "schedule.log_every": 200})
     base = table.make_runs(config, y, masks)
-    others = table.make_runs(config.replace(seed=7, labeled_fraction=0.2), y, masks[::-1])
+    others = table.make_runs(config.replace(**{"cv.seed": 7, "cv.labeled_fraction": 0.2}), y, masks[::-1])
     mixed = jax.tree.map(lambda a, b: np.stack([b[0], a[1], b[2]]), base, others)
     first = table.train_runs(config, x, y, base, mesh=ONE_DEVICE).state
     second = table.train_runs(config, x, y, mixed, mesh=ONE_DEVICE).state
@@ -202,7 +194,11 @@ def test_numeric_settings_are_data_not_new_compilations(data):
     _train(TINY, x, y, masks)
     compiled = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", 4)
     n_programs, n_chunk_fns = compiled._cache_size(), engine.fused_chunk_fn.cache_info().currsize
-    for changes in ({"labeled_fraction": 0.1}, {"d_lr": 3e-4, "unsupervised_weight": 0.5}, {"seed": 5}):
+    for changes in (
+        {"cv.labeled_fraction": 0.1},
+        {"schedule.d_lr": 3e-4, "schedule.unsupervised_weight": 0.5},
+        {"cv.seed": 5},
+    ):
         _train(TINY.replace(**changes), x, y, masks)
         assert TINY.replace(**changes).structure() == TINY.structure(), changes
     assert engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", 4) is compiled

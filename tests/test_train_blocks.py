@@ -8,24 +8,16 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax.config import Config
+from gan_jax.config import Config, CVConfig, MLPConfig, ScheduleConfig
 from gan_jax.data import load_bundled
 from gan_jax.evaluation import evaluate, sweep
 from gan_jax.training import blocks, engine, table
 
 TINY = Config(
     name="tiny",
-    latent_dim=4,
-    ae_hidden=(8,),
-    disc_hidden=(8, 8),
-    gen_hidden=(8,),
-    noise_dim=4,
-    ae_steps=4,
-    gan_steps=4,
-    batch_size=16,
-    log_every=4,
-    n_folds=3,
-    n_repeats=1,
+    model=MLPConfig(latent_dim=4, ae_hidden=(8,), disc_hidden=(8, 8), gen_hidden=(8,), noise_dim=4),
+    schedule=ScheduleConfig(ae_steps=4, gan_steps=4, batch_size=16, log_every=4),
+    cv=CVConfig(n_folds=3, n_repeats=1),
 )
 N_RUNS = 15  # 5 settings × 3 folds: a multiple of neither 8 devices nor 2 devices × 3 blocks
 SPACE = [
@@ -110,7 +102,7 @@ def test_blocked_program_moves_no_run_between_devices_and_settings_never_recompi
     setting)."""
     x, y, runs = sweep_data
     mesh = engine.runs_mesh()
-    fn = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.log_every, 2)
+    fn = engine.fused_chunk_fn(table.TRAINER, TINY.structure(), "gan", TINY.schedule.log_every, 2)
     placed, data, _ = engine.place_inputs(mesh, runs, table.table_data(x, y), 2)
     state = jax.jit(jax.vmap(functools.partial(table.init_state, TINY.structure()), in_axes=(None, 0)))(
         data, placed

@@ -1,7 +1,5 @@
 """Image training steps: learning, label hiding, one compile, and 8 devices = 1 device."""
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
@@ -13,14 +11,15 @@ from gan_jax.training.input_pipeline import ImageBatches
 
 # One config and one 1-device mesh for every test but the 8-device one, so that the suite
 # compiles each step once (compiles dominate its time on CPU).
-CONFIG = dataclasses.replace(
-    image.TINY,
-    image_shape=(16, 16, 3),
-    batch_size=32,
-    features=(8, 16),
-    disc_hidden=16,
-    d_lr=2e-3,
-    augment=augment.NO_AUGMENT,
+CONFIG = image.TINY.replace(
+    **{
+        "model.image_shape": (16, 16, 3),
+        "schedule.batch_size": 32,
+        "model.features": (8, 16),
+        "model.disc_hidden": 16,
+        "schedule.d_lr": 2e-3,
+        "model.augment": augment.NO_AUGMENT,
+    }
 )
 MESH1 = image_fit.data_mesh(jax.devices()[:1])
 
@@ -105,7 +104,7 @@ def test_gan_phase_starts_from_the_pretrained_encoder(data):
     enc = jax.tree.leaves(state.ae.params["encoder"]["trunk"])
     disc = jax.tree.leaves(state.disc.params["trunk"])
     for a, b in zip(enc, disc):
-        np.testing.assert_allclose(a, b, atol=3 * CONFIG.d_lr)
+        np.testing.assert_allclose(a, b, atol=3 * CONFIG.schedule.d_lr)
 
 
 def test_tiny_sgan_beats_chance_on_nuclei():
@@ -126,7 +125,7 @@ def test_gan_step_splits_its_work_over_devices(data):
     needs_8_devices()
     mesh = image_fit.data_mesh(jax.devices()[:8])
     state = image_fit.init_replicated(CONFIG, mesh)
-    with ImageBatches(data, CONFIG.batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
+    with ImageBatches(data, CONFIG.schedule.batch_size, sharding=image_fit.batch_sharding(mesh)) as batches:
         batch = next(batches)
     labeled = np.ones(len(data), bool)
     lowered = image_fit.step_fn(CONFIG, "gan", mesh).lower(state, batch, labeled, jax.random.key(0))

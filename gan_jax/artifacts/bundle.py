@@ -39,6 +39,7 @@ import numpy as np
 
 from gan_jax.artifacts import manifest, storage
 from gan_jax.artifacts.bundle_kinds import KINDS, BundleError, kind_of
+from gan_jax.config import Config
 from gan_jax.models import preprocess
 from gan_jax.training import engine, image, table
 
@@ -63,7 +64,7 @@ _META_KEYS = (
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq=False: hashed by identity (predict cache)
 class Bundle:
-    config: Any  # Config (table) or image.ImageConfig (image)
+    config: Config  # its model section: MLPConfig (table) or ConvConfig (image)
     params: dict[str, Any]  # PARAM_KEYS[kind] -> pytrees of numpy arrays (one run, no runs axis)
     feature_names: tuple[str, ...]  # table: the features in order; image: ()
     label_names: tuple[str, ...]
@@ -86,7 +87,7 @@ class Bundle:
     def image_shape(self) -> tuple[int, int, int]:
         """(H, W, C) of the images an image bundle scores and draws."""
         self.require("image", "image_shape")
-        return tuple(self.config.image_shape)
+        return tuple(self.config.model.image_shape)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -226,7 +227,7 @@ def _write_local(bundle: Bundle, local: str) -> None:
 
     meta = {
         **bundle.meta,
-        "config": dataclasses.asdict(bundle.config),
+        "config": bundle.config.to_dict(),
         "label_names": list(bundle.label_names),
         "model_version": bundle.model_version,
         **kind_of(bundle.meta).kind_meta(bundle),

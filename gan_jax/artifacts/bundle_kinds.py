@@ -4,7 +4,6 @@ its params template, its input codec and its jitted predictor. Nothing else swit
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.config import Config
+from gan_jax.config import Config, ConvConfig, MLPConfig
 from gan_jax.data.cases import scaler_bounds
 from gan_jax.training import image, table
 
@@ -34,7 +33,7 @@ class _TableKind:
     input_dtype = np.dtype(np.float32)
 
     def config_from_dict(self, d: dict[str, Any]):
-        return Config.from_dict(d)
+        return config_of_kind(d, MLPConfig)
 
     def template(self, config, n_features: int) -> dict[str, Any]:
         return params_dict(table.model_params(table.state_shapes(config, n_features)))
@@ -72,7 +71,7 @@ class _ImageKind:
     input_dtype = np.dtype(np.uint8)
 
     def config_from_dict(self, d: dict[str, Any]):
-        return dataclass_from_dict(image.ImageConfig, d)
+        return config_of_kind(d, ConvConfig)
 
     def template(self, config, n_features: int) -> dict[str, Any]:
         state = jax.eval_shape(functools.partial(image.init_state, config), jax.random.key(0))
@@ -118,20 +117,16 @@ def params_dict(model: table.ModelParams) -> dict[str, Any]:
     return {"scaler": scaler, "ae": model.ae, "disc": model.disc, "gen": model.gen}
 
 
-def dataclass_from_dict(cls, d: dict[str, Any]):
-    """A frozen config dataclass from its `dataclasses.asdict` form: JSON lists back to tuples,
-    nested config dataclasses (the image config's `augment`) rebuilt; unknown fields refused."""
+def config_of_kind(d: dict[str, Any], model: type) -> Config:
+    """The bundle's config (`Config.from_dict`: layout 2, or 1 as bundles stored it before
+    sections), whose model section must be a `model`.
+
+    Raises:
+      ValueError: not a readable config, or one of another model kind.
+    """
     if not isinstance(d, dict):
-        raise TypeError(f"{cls.__name__} must be an object, got {type(d).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {unknown}; known: {sorted(fields)}")
-
-    def value(name, v):
-        default = fields[name].default
-        if dataclasses.is_dataclass(default):
-            return dataclass_from_dict(type(default), v)
-        return tuple(v) if isinstance(v, list) else v
-
-    return cls(**{k: value(k, v) for k, v in d.items()})
+        raise TypeError(f"the config must be an object, got {type(d).__name__}")
+    config = Config.from_dict(d)
+    if not isinstance(config.model, model):
+        raise ValueError(f"its model is {config.model.KIND!r}, this bundle kind needs {model.KIND!r}")
+    return config

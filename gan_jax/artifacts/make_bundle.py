@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -30,13 +29,13 @@ def train_bundle(
       model_version: the served version string (default: "<config name>-<checksum[:12]>").
       mesh: devices for training (default: all).
     """
-    data = load_dataset(config.data)
+    data = load_dataset(config.data.uri)
     if fold is None:
         mask, run_id = np.ones(len(data.y), bool), 0
     else:
         if not 0 <= fold < config.n_runs:
             raise ValueError(f"fold must be in [0, {config.n_runs}), got {fold}")
-        mask = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)[fold]
+        mask = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)[fold]
         run_id = fold
     t0 = time.perf_counter()
     runs = table.make_runs(config, data.y, mask[None], run_ids=np.asarray([run_id]))
@@ -62,7 +61,7 @@ def train_bundle(
             "fold": fold,
             "n_train_rows": int(mask.sum()),
             "n_labeled_rows": int(runs.labeled_mask.sum()),
-            "seed": config.seed,
+            "seed": config.cv.seed,
             "seconds": round(seconds, 2),
             "git_commit": runtime.git_commit(),
         },
@@ -83,7 +82,7 @@ def image_bundle(
     """One trained image run (`gan_jax.training.image`) as a bundle; `export` writes it.
 
     Args:
-      config: the run's `image.ImageConfig`.
+      config: the run's `Config` (its model section a `ConvConfig`).
       state: its `engine.GANState`, or a dict {"ae", "disc", "gen"} of its params, for one run
         (no runs axis; a fused trainer's state must be sliced first).
       label_names: the two class names in label order (benign-like first, malignant second).
@@ -102,7 +101,7 @@ def image_bundle(
     meta = {
         "format": bundle.FORMAT,
         "kind": "image",
-        "config": dataclasses.asdict(config),
+        "config": config.to_dict(),
         "label_names": list(label_names),
         "versions": runtime.library_versions(),
         "metrics": metrics,

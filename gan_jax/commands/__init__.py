@@ -3,7 +3,7 @@
 import argparse
 import dataclasses
 
-from gan_jax.config import Config, load_experiment
+from gan_jax.config import Config, MLPConfig, legacy, load_experiment
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,27 +19,39 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override any config field, e.g. --set latent_dim=8",
+        help="override a config field, dotted into its sections, e.g. --set model.latent_dim=8",
     )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The table experiment's config with --quick, --data, --seed and --set applied.
+
+    Raises:
+      ValueError: an image experiment (its model section a ConvConfig): `gan-jax image-study` runs it.
+    """
     config = load_experiment(args.experiment, quick=args.quick)
-    changes = dict(_parse_override(config, item) for item in args.set)
-    if args.data is not None:
-        changes["data"] = args.data
-    if args.seed is not None:
-        changes["seed"] = args.seed
-    return config.replace(**changes)
+    if not isinstance(config.model, MLPConfig):
+        raise ValueError(
+            f"experiment {args.experiment!r} is an image experiment (model {config.model.KIND!r}); "
+            "run it with gan-jax image-study"
+        )
+    return with_data_and_seed(apply_overrides(config, args.set), args.data, args.seed)
 
 
-def _parse_override(config: Config, item: str) -> tuple[str, object]:
+def with_data_and_seed(config: Config, data: str | None, seed: int | None) -> Config:
+    """`config` with --data (data.uri) and --seed (cv.seed), where given."""
+    changes = {"data.uri": data, "cv.seed": seed}
+    return config.replace(**{path: value for path, value in changes.items() if value is not None})
+
+
+def _parse_override(section, item: str) -> tuple[str, object]:
+    """FIELD=VALUE of one field of `section` (a config section) → (FIELD, value of its type)."""
     import ast
 
     field, sep, text = item.partition("=")
-    if not sep or not hasattr(config, field):
+    if not sep or not hasattr(section, field):
         raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a config field")
-    current = getattr(config, field)
+    current = getattr(section, field)
     if isinstance(current, str) or current is None:
         return field, None if text == "None" else text
     try:
@@ -57,18 +69,24 @@ def _parse_override(config: Config, item: str) -> tuple[str, object]:
     return field, value
 
 
-def apply_overrides(config, items: list[str]):
-    """`config` (a frozen dataclass) with each --set FIELD=VALUE applied; FIELD may be a dotted
-    path into nested sections, e.g. model.batch_size=32 or data.image_shape=(28,28,1). A value
+def apply_overrides(config: Config, items: list[str]) -> Config:
+    """`config` with each --set FIELD=VALUE applied; FIELD is a dotted path into the config's
+    sections, e.g. schedule.gan_steps=300 or data.image_shape=(28,28,1), or a name from before
+    sections (gan_steps, synth_steps, model.batch_size: `legacy.OLD_PATHS`). A value
     is read as the field's current type (a tuple also as comma-separated words,
     data.malignant=tumour,cancer); "None", or any Python literal or text for a field that is None."""
     for item in items:
         path, sep, text = item.partition("=")
+        path = legacy.OLD_PATHS.get(path, path)
+        item = f"{path}={text}"
         *sections, field = path.split(".")
         chain = [config]
         for name in [*sections, field]:
             if not sep or not dataclasses.is_dataclass(chain[-1]) or not hasattr(chain[-1], name):
-                raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD a config field")
+                raise ValueError(
+                    f"--set {item!r}: expected FIELD=VALUE with FIELD a config field, dotted into its "
+                    f"sections ({', '.join(sections_of(config))}), e.g. schedule.gan_steps=300"
+                )
             chain.append(getattr(chain[-1], name))
         try:
             value = _override_value(chain[-2], field, text)
@@ -78,6 +96,10 @@ def apply_overrides(config, items: list[str]):
             value = dataclasses.replace(parent, **{name: value})
         config = value
     return config
+
+
+def sections_of(config: Config) -> list[str]:
+    return [f.name for f in dataclasses.fields(config)]
 
 
 def _override_value(section, field: str, text: str):

@@ -49,10 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def is_image_experiment(spec: str) -> bool:
-    from gan_jax.config import load_experiment
-    from gan_jax.studies.image_study import ImageStudyConfig
+    from gan_jax.config import ConvConfig, load_experiment
 
-    return isinstance(load_experiment(spec, kind=object), ImageStudyConfig)
+    return isinstance(load_experiment(spec).model, ConvConfig)
 
 
 def _image_bundle(args: argparse.Namespace):

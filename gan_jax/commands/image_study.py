@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a config field, dotted into sections, e.g. --set model.batch_size=32 "
+        help="override a config field, dotted into sections, e.g. --set schedule.batch_size=32 "
         "--set data.image_shape=(32,32,1) --set data.malignant=tumour",
     )
     parser.add_argument("--out", default="results", help="results folder URI (default results)")
@@ -56,20 +56,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The experiment's ImageStudyConfig with --quick, --data, --data-dir, --seed and --set."""
-    from gan_jax.commands import apply_overrides
-    from gan_jax.config import load_experiment
-    from gan_jax.studies import image_study
+    """The image experiment's config with --quick, --data, --data-dir, --seed and --set.
 
-    config = load_experiment(args.experiment, quick=args.quick, kind=image_study.ImageStudyConfig)
-    sets = list(args.set)
-    if args.data is not None:
-        sets.append(f"data.uri={args.data}")
+    Raises:
+      ValueError: the experiment's model is not a conv model (not an image experiment).
+    """
+    from gan_jax.commands import apply_overrides, with_data_and_seed
+    from gan_jax.config import ConvConfig, load_experiment
+
+    config = load_experiment(args.experiment, quick=args.quick)
+    if not isinstance(config.model, ConvConfig):
+        raise ValueError(
+            f"experiment {args.experiment!r} has a {config.model.KIND!r} model section; image-study "
+            "needs an image experiment (model: ConvConfig), e.g. images"
+        )
+    config = apply_overrides(config, args.set)
     if args.data_dir is not None:
-        sets.append(f"data.data_dir={args.data_dir}")
-    if args.seed is not None:
-        sets.append(f"seed={args.seed}")
-    return apply_overrides(config, sets)
+        config = config.replace(**{"data.data_dir": args.data_dir})
+    return with_data_and_seed(config, args.data, args.seed)
 
 
 def command_line(args: argparse.Namespace) -> str:

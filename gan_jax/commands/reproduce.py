@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"redrew {args.out}/README.md and figures from {args.out}/study.json")
         return 0
     spec = load_module(args.experiment)
-    changes = {"seed": args.seed, "n_folds": args.folds, "n_repeats": args.repeats}
+    changes = {"cv.seed": args.seed, "cv.n_folds": args.folds, "cv.n_repeats": args.repeats}
     base = load_experiment(args.experiment, quick=args.quick).replace(
         **{k: v for k, v in changes.items() if v is not None}
     )

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if args.random is not None
         else sweep.grid(config, space)
     )
-    data = load_dataset(config.data)
-    outer = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)
+    outer = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     progress = not args.no_progress
     t0 = time.perf_counter()
     if args.nested:

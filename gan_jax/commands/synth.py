@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     meta = synth.synthesize_to(config, args.out, n_per_class=args.n_per_class, run=args.run)
     print(
         f"wrote {2 * args.n_per_class} rows ({synth.WARNING}) to {storage.redact(args.out)}; "
-        f"generator {config.synth_model} trained in {meta['train_seconds']:.1f} s on "
+        f"generator {config.synth.model} trained in {meta['train_seconds']:.1f} s on "
         f"{len(meta['train_rows'])} real rows (run {args.run})"
     )
     return 0

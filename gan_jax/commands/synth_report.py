@@ -18,11 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gan_jax.artifacts import storage
+    from gan_jax.artifacts import records, storage
     from gan_jax.studies import synth_report
 
     storage.set_s3_endpoint(args.s3_endpoint)
+    rec = records.run_record()
     rep, real, syn = synth_report.report_for_file(args.synthetic, our_classifier=not args.no_ours)
+    rep = {**records.finish_record(rec), **rep}
     synth_report.write(rep, args.out, args.name, real=real, synthetic=syn)
     f, p = rep["fidelity"], rep["privacy"]
     print(

@@ -25,14 +25,14 @@ from gan_jax.config import Config
 
 
 def make_baseline(name: str, config: Config, seed: int) -> Pipeline:
-    scaler = MinMaxScaler() if config.scaler == "minmax" else StandardScaler()
+    scaler = MinMaxScaler() if config.data.scaler == "minmax" else StandardScaler()
     models = {
         "logistic_regression": lambda: LogisticRegression(max_iter=5000),
         "svm_rbf": lambda: SVC(kernel="rbf", random_state=seed),
         "random_forest": lambda: RandomForestClassifier(n_estimators=200, random_state=seed),
         "gradient_boosting": lambda: GradientBoostingClassifier(random_state=seed),
         # The same hidden widths as the discriminator-classifier.
-        "mlp": lambda: MLPClassifier(config.disc_hidden, max_iter=500, random_state=seed),
+        "mlp": lambda: MLPClassifier(config.model.disc_hidden, max_iter=500, random_state=seed),
     }
     if name not in models:
         raise ValueError(f"unknown baseline {name!r}; expected one of {sorted(models)}")
@@ -51,7 +51,7 @@ def baseline_proba(
 ) -> np.ndarray:
     """Malignant probability [R, N] of baseline `name` trained on each run's training rows."""
     jobs = (
-        delayed(_fit_predict)(clone(make_baseline(name, config, config.seed + r)), x, y, m)
+        delayed(_fit_predict)(clone(make_baseline(name, config, config.cv.seed + r)), x, y, m)
         for r, m in enumerate(train_masks)
     )
     return np.stack(Parallel(n_jobs=n_jobs)(jobs))
@@ -88,14 +88,14 @@ def label_scarce_proba(
     if name not in SEMI_SUPERVISED:
         raise ValueError(f"unknown label-scarce baseline {name!r}; expected one of {sorted(SEMI_SUPERVISED)}")
     jobs = (
-        delayed(_fit_predict_labels)(name, config, x, y, t, lab, config.seed + r)
+        delayed(_fit_predict_labels)(name, config, x, y, t, lab, config.cv.seed + r)
         for r, (t, lab) in enumerate(zip(train_masks, labeled_masks))
     )
     return np.stack(Parallel(n_jobs=n_jobs)(jobs))
 
 
 def _fit_predict_labels(name, config, x, y, train_mask, labeled_mask, seed) -> np.ndarray:
-    scaler = MinMaxScaler() if config.scaler == "minmax" else StandardScaler()
+    scaler = MinMaxScaler() if config.data.scaler == "minmax" else StandardScaler()
     xs = scaler.fit(x[train_mask]).transform(x)
     model = SEMI_SUPERVISED[name](seed)
     if isinstance(model, LabelSpreading | SelfTrainingClassifier):

@@ -47,21 +47,21 @@ def train_and_evaluate(
 
     Args:
       checkpoint_dir: save training checkpoints there (any URI) every `checkpoint_every` steps
-        (default: every chunk of `config.log_every` steps) and at the end, keeping `keep`; a
+        (default: every chunk of `config.schedule.log_every` steps) and at the end, keeping `keep`; a
         SIGINT/SIGTERM saves one and raises `runtime.TrainingStopped`.
       resume: continue from the newest readable checkpoint in `checkpoint_dir` (none: start at
         step 0). Without it, a folder that already holds checkpoints is an error, so two
         trainings never mix.
-      data, train_masks: the data set already loaded from `config.data`, and folds overriding
+      data, train_masks: the data set already loaded from `config.data.uri`, and folds overriding
         `evaluate.cv_folds` (so several models can share the exact same folds).
       mesh: devices to shard the runs over (default: all).
       log: called with one-line messages (resume point).
       tensorboard: with `out`, also write TensorBoard event files (losses per logged step, per
         run and mean; metrics at the end) to `<out>/tensorboard/`.
     """
-    data = data if data is not None else load_dataset(config.data)
+    data = data if data is not None else load_dataset(config.data.uri)
     if train_masks is None:
-        train_masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+        train_masks = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     runs = table.make_runs(config, data.y, train_masks)
     t0 = time.perf_counter()
     if checkpoint_dir is None:
@@ -89,7 +89,7 @@ def _train_with_checkpoints(config, data, runs, uri, resume, every, keep, mesh, 
     if every is not None and every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {every}")
     meta = {"config": config.to_dict(), "data_fingerprint": checkpoint.fingerprint(data.x, data.y, runs)}
-    steps = checkpoint.save_steps(config, every or config.log_every)
+    steps = checkpoint.save_steps(config, every or config.schedule.log_every)
     with checkpoint.TrainCheckpoints(uri, keep=keep, steps=steps) as ckpts:
         state, history = None, []
         if ckpts.steps():
@@ -135,8 +135,8 @@ def results_record(
     runs = [
         {
             "run": r,
-            "repeat": r // config.n_folds,
-            "fold": r % config.n_folds,
+            "repeat": r // config.cv.n_folds,
+            "fold": r % config.cv.n_folds,
             "n_test": int(test_masks[r].sum()),
             **{k: _py(v[r]) for k, v in m.items()},
         }
@@ -145,7 +145,7 @@ def results_record(
     return {
         "experiment": config.name,
         "config": config.to_dict(),
-        "seed": config.seed,
+        "seed": config.cv.seed,
         "data": source,
         "versions": runtime.library_versions(),
         "device": runtime.device_description(),
@@ -175,10 +175,9 @@ def format_summary(results: dict[str, Any]) -> str:
     """A plain-text table: metric, mean ± std, 95 % CI (corrected resampled), in percent."""
     s = results["summary"]
     n = next(iter(s.values()))["n"]
+    cv = Config.from_dict(results["config"]).cv  # any readable layout: results from before sections too
     lines = [
-        f"{results['experiment']}: {n} runs "
-        f"({results['config']['n_repeats']} × {results['config']['n_folds']}-fold), "
-        f"data {results['data']}",
+        f"{results['experiment']}: {n} runs ({cv.n_repeats} × {cv.n_folds}-fold), data {results['data']}",
         f"{'metric':<12} {'mean ± std (%)':>16}  {'95% CI (%)':>17}",
     ]
     for k in evaluate.METRICS:

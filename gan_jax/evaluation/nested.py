@@ -90,7 +90,7 @@ def nested_cv(
         raise ValueError(f"select_metric must be one of {SELECT_METRICS}, got {select_metric!r}")
     outer_masks = np.asarray(outer_masks, bool)
     n_outer, n_set = len(outer_masks), len(settings)
-    inner = inner_folds(y, outer_masks, n_inner, config.seed)
+    inner = inner_folds(y, outer_masks, n_inner, config.cv.seed)
     inner_train = inner.reshape(n_outer * n_inner, -1)
     inner_val = (outer_masks[:, None, :] & ~inner).reshape(n_outer * n_inner, -1)
     runs = sweep.sweep_runs(y, settings, inner_train, INNER_RUN_ID_OFFSET + np.arange(len(inner_train)))
@@ -162,7 +162,7 @@ def tuned_baselines(
       {name: {"grid", "chosen": [params per outer fold], "outer_summary", "outer_runs"}}.
     """
     outer_masks = np.asarray(outer_masks, bool)
-    inner = inner_folds(y, outer_masks, n_inner, config.seed)
+    inner = inner_folds(y, outer_masks, n_inner, config.cv.seed)
     out = {}
     for name in names:
         if name not in BASELINE_GRIDS:
@@ -191,7 +191,7 @@ def _tune_one(name, config, x, y, outer_train, inner, select_metric, o) -> tuple
     # GridSearchCV indexes into x[rows]: the inner folds as positions within the outer fold.
     cv = [(np.flatnonzero(m[rows]), np.flatnonzero(~m[rows])) for m in inner]
     search = GridSearchCV(
-        baselines.make_baseline(name, config, config.seed + o),
+        baselines.make_baseline(name, config, config.cv.seed + o),
         BASELINE_GRIDS[name],
         scoring=select_metric,
         cv=cv,

@@ -30,6 +30,8 @@ from gan_jax.evaluation import evaluate
 from gan_jax.training import engine, table
 
 SWEEPABLE = ("ae_lr", "d_lr", "g_lr", "unsupervised_weight", "labeled_fraction", "seed")
+# Where each sweepable hyperparameter lives in a `Config`.
+PATHS = {name: f"{'cv' if name in ('labeled_fraction', 'seed') else 'schedule'}.{name}" for name in SWEEPABLE}
 Setting = dict[str, float | int]
 
 
@@ -78,9 +80,18 @@ def _parse_spec(name: str, spec: str) -> list | Range:
 
 
 def _with_defaults(config: Config, values: dict[str, Any]) -> Setting:
-    setting = {k: getattr(config, k) for k in SWEEPABLE}
+    setting = {k: getattr(getattr(config, section), k) for k, section in _sections().items()}
     setting.update(values)
     return setting
+
+
+def _sections() -> dict[str, str]:
+    return {k: path.split(".")[0] for k, path in PATHS.items()}
+
+
+def with_setting(config: Config, setting: Setting) -> Config:
+    """`config` with a setting's hyperparameters (names of `SWEEPABLE`) in their sections."""
+    return config.replace(**{PATHS[k]: v for k, v in setting.items()})
 
 
 def grid(config: Config, space: dict[str, list | Range]) -> list[Setting]:

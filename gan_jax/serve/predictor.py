@@ -12,7 +12,6 @@ never ask which kind it is; the kind is decided once, in `from_bundle`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 
 import numpy as np
@@ -54,7 +53,7 @@ class Predictor:
             "metrics": b.meta.get("metrics"),
             "training": b.meta.get("training"),
             "versions": b.meta.get("versions"),
-            "config": dataclasses.asdict(b.config),
+            "config": b.config.to_dict(),
         }
 
     def v2_metadata(self) -> dict:

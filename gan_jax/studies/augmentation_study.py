@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 from gan_jax.artifacts.records import write_json
 from gan_jax.config import Config, load_experiment
 from gan_jax.data import load_dataset
@@ -42,7 +42,9 @@ def settings(quick: bool) -> tuple[Config, Config]:
     name (experiments/paper.py, experiments/synth.py): the library never imports experiments."""
     clf = load_experiment("paper", quick=quick)
     gen = load_experiment("synth", quick=quick)
-    return clf, gen.replace(n_folds=clf.n_folds, n_repeats=clf.n_repeats, seed=clf.seed)
+    return clf, gen.replace(
+        cv=gen.cv.replace(n_folds=clf.cv.n_folds, n_repeats=clf.cv.n_repeats, seed=clf.cv.seed)
+    )
 
 
 def interleaved_labels(malignant_share: np.ndarray, n: int) -> np.ndarray:
@@ -62,7 +64,7 @@ def generate(
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
     labels = interleaved_labels(np.asarray(result.state.fitted.prior)[:, 1], n_max)
-    return synth.sample(gen_config, result.state, labels, seed=gen_config.seed), labels, seconds
+    return synth.sample(gen_config, result.state, labels, seed=gen_config.cv.seed), labels, seconds
 
 
 def _lr_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) -> np.ndarray:
@@ -76,7 +78,7 @@ def _lr_proba(clf: Config, x, y, train_masks, labeled, syn_x, syn_y, n_syn) -> n
     for r in range(len(train_masks)):
         xr = np.concatenate([x[labeled[r]], syn_x[r, : n_syn[r]]])
         yr = np.concatenate([y[labeled[r]], syn_y[r, : n_syn[r]]])
-        model = make_baseline("logistic_regression", clf, clf.seed + r)
+        model = make_baseline("logistic_regression", clf, clf.cv.seed + r)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(xr, yr)
@@ -111,9 +113,9 @@ def run_conditions(clf: Config, gen: Config, x, y, train_masks, log=print) -> di
     test = ~train_masks
     per_run, timing = {}, {}
     for regime, fraction in REGIMES.items():
-        labeled = evaluate.labeled_masks(y, train_masks, fraction, clf.seed)
+        labeled = evaluate.labeled_masks(y, train_masks, fraction, clf.cv.seed)
         syn_x, syn_y, gen_seconds = generate(
-            gen.replace(labeled_fraction=fraction), x, y, train_masks, labeled, n_max
+            gen.replace(**{"cv.labeled_fraction": fraction}), x, y, train_masks, labeled, n_max
         )
         timing[regime] = {"generator_seconds_all_runs": gen_seconds}
         log(f"{regime}: {len(train_masks)} generators trained in {gen_seconds:.1f} s")
@@ -285,21 +287,21 @@ def figure(record: dict[str, Any], path: str) -> None:
 def run_augmentation_study(out: str = "results", quick: bool = False, log=print) -> dict[str, Any]:
     """Runs the study and writes <out>/augmentation.json, .md and .png. Returns the record.
     `quick`: 2 × 2-fold and few steps, a smoke run (its numbers mean nothing)."""
+    rec = records.run_record()
     clf, gen = settings(quick)
-    data = load_dataset(clf.data)
-    train_masks = evaluate.cv_folds(data.y, clf.n_folds, clf.n_repeats, clf.seed)
+    data = load_dataset(clf.data.uri)
+    train_masks = evaluate.cv_folds(data.y, clf.cv.n_folds, clf.cv.n_repeats, clf.cv.seed)
     t0 = time.perf_counter()
     cond = run_conditions(clf, gen, data.x, data.y, train_masks, log=log)
     ratio = float((~train_masks).sum() / train_masks.sum())
     summary, comparisons = analyse(cond["per_run"], ratio)
     record = {
-        "command": f"python -m gan_jax.studies.augmentation_study --out {out}"
-        + (" --quick" if quick else ""),
+        **records.finish_record(rec),
         "quick": quick,
         "data": data.source,
-        "seed": clf.seed,
-        "n_folds": clf.n_folds,
-        "n_repeats": clf.n_repeats,
+        "seed": clf.cv.seed,
+        "n_folds": clf.cv.n_folds,
+        "n_repeats": clf.cv.n_repeats,
         "n_runs": len(train_masks),
         "test_train_ratio": ratio,
         "ratios": list(RATIOS),
@@ -307,8 +309,6 @@ def run_augmentation_study(out: str = "results", quick: bool = False, log=print)
         "metrics": list(METRICS),
         "classifier": clf.to_dict(),
         "generator": gen.to_dict(),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
         "summary": summary,
         "comparisons": comparisons,
         "verdict": verdict(summary, comparisons),

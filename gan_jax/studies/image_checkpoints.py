@@ -23,6 +23,7 @@ import numpy as np
 
 from gan_jax import runtime
 from gan_jax.artifacts import storage
+from gan_jax.config import Config, differences
 from gan_jax.training import checkpoint, engine, image
 
 
@@ -34,15 +35,12 @@ class CheckpointSettings(NamedTuple):
 
 
 def train_runs(
-    model: image.ImageConfig,
+    model: Config,
     name: str,
     images: np.ndarray,
     labels: np.ndarray,
     runs: engine.RunSpec,
     *,
-    ae_steps: int,
-    gan_steps: int,
-    log_every: int,
     mesh: jax.sharding.Mesh | None,
     settings: CheckpointSettings | None,
     meta: dict[str, Any],
@@ -60,15 +58,14 @@ def train_runs(
       CheckpointError: checkpoints already there without `resume`, or of another config/data.
       TrainingStopped: SIGINT/SIGTERM, after saving.
     """
-    steps = {"ae_steps": ae_steps, "gan_steps": gan_steps, "log_every": log_every}
     if settings is None:
-        return image.train_runs(model, images, labels, runs, mesh=mesh, **steps)
+        return image.train_runs(model, images, labels, runs, mesh=mesh)
     if settings.every is not None and settings.every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {settings.every}")
     uri = storage.join(settings.uri, slug(name))
     meta = {"study": json.loads(json.dumps(meta)), "data_fingerprint": fingerprint(images, labels, runs)}
-    schedule = image.schedule(ae_steps, gan_steps, log_every)
-    save_at = save_steps(schedule, settings.every or log_every)
+    schedule = image.schedule(model)
+    save_at = save_steps(schedule, settings.every or schedule.log_every)
     with checkpoint.TrainCheckpoints(uri, keep=settings.keep, steps=save_at) as ckpts:
         state, history = _restore(ckpts, model, runs, meta, settings.resume, uri, schedule, log)
         with runtime.stop_on_signals() as stop:
@@ -81,9 +78,7 @@ def train_runs(
                     ckpts.wait()
                     raise runtime.TrainingStopped(entry["step"], stop.signum, storage.redact(uri))
 
-            result = image.train_runs(
-                model, images, labels, runs, mesh=mesh, state=state, on_chunk=on_chunk, **steps
-            )
+            result = image.train_runs(model, images, labels, runs, mesh=mesh, state=state, on_chunk=on_chunk)
     return engine.TrainResult(result.state, history)
 
 
@@ -122,7 +117,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def state_template(model: image.ImageConfig, runs: engine.RunSpec) -> engine.GANState:
+def state_template(model: Config, runs: engine.RunSpec) -> engine.GANState:
     """Zeros with the shapes and dtypes of the runs' training state (no compute)."""
     init = jax.vmap(functools.partial(image.init_run, model.structure(), None))
     return jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(init, runs))
@@ -142,10 +137,12 @@ def fingerprint(images: np.ndarray, labels: np.ndarray, runs: engine.RunSpec) ->
 def check_compatible(saved: dict, meta: dict, uri: str) -> None:
     """IncompatibleCheckpoint unless the checkpoint was written by the same study and data."""
     where = f"checkpoint step {saved.get('step')} in {storage.redact(uri)}"
-    before, now = saved.get("study", {}), meta["study"]
-    diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    try:
+        diff = differences(saved.get("study", {}), meta["study"])
+    except ValueError as e:  # a config this gan_jax cannot read is not the same config
+        diff = [f"unreadable: {e}"]
     if diff:
-        pairs = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in diff)
+        pairs = ", ".join(diff)
         raise checkpoint.IncompatibleCheckpoint(
             f"{where} was written with another config ({pairs}); resume with the same config or "
             "use another --checkpoint-dir"

@@ -1,6 +1,6 @@
 """Which images an image study trains and scores on, and on which runs.
 
-`ImageData` is the data section of an image experiment: the SYNTHETIC nuclei demo set
+An image experiment's data section (`config.DataConfig`) names the SYNTHETIC nuclei demo set
 (drawn in memory, as before) or any set `gan_jax.data.image_sets` reads (a folder, a
 MedMNIST `.npz`, a TFDS catalog dataset; local, s3:// or gs://). `study_data` reads it and
 lays out the runs:
@@ -20,31 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gan_jax.config import Config, DataConfig
 from gan_jax.data import image_folder, image_sets, nuclei
 from gan_jax.data.images import BINARY_LABELS, DataError
 from gan_jax.evaluation import evaluate
 
 OWN_TRAIN, OWN_TEST = "train", "test"
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageData:
-    """The data section of an image experiment.
-
-    Attributes:
-      uri: "nuclei" (the SYNTHETIC demo set, drawn in memory), a folder, a `.npz`,
-        "tfds:<name>"; local, s3:// or gs:// (see `gan_jax.data.image_sets`).
-      data_dir: the TFDS data directory (catalog datasets; where a folder's cache is written).
-      image_shape: (H, W, C) every image is converted and resized to (PIL bilinear,
-        `images.resize`); None: the data's own shape (the demo set: the model's).
-      malignant: the class mapping: folder names or integer labels that mean malignant
-        (every other class is benign); (): the data's own (see `image_sets`).
-    """
-
-    uri: str = "nuclei"
-    data_dir: str | None = None
-    image_shape: tuple[int, int, int] | None = None
-    malignant: tuple[str | int, ...] = ()
+NUCLEI = "nuclei"  # the data URI of the SYNTHETIC demo set, drawn in memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +41,8 @@ class StudyData:
     synthetic: bool
 
 
-def load_study_data(config):
-    """The images and runs of an image experiment (an `image_study.ImageStudyConfig`), and the
+def load_study_data(config: Config) -> tuple[StudyData, Config]:
+    """The images and runs of an image experiment (a `Config` with a conv model), and the
     config with its model's image_shape set to the images' own.
 
     Raises:
@@ -69,19 +51,19 @@ def load_study_data(config):
     data = study_data(
         config.data,
         model_shape=config.model.image_shape,
-        n_images=config.n_images,
-        data_seed=config.data_seed,
-        n_folds=config.n_folds,
-        n_repeats=config.n_repeats,
-        seed=config.seed,
+        n_images=config.data.n_images,
+        data_seed=config.data.data_seed,
+        n_folds=config.cv.n_folds,
+        n_repeats=config.cv.n_repeats,
+        seed=config.cv.seed,
     )
     shape = tuple(int(s) for s in data.images.shape[1:])
-    check_model_shape(shape, config.model.features, config.pool, config.data.uri)
-    return data, config.replace(model=dataclasses.replace(config.model, image_shape=shape))
+    check_model_shape(shape, config.model.features, config.data.pool, config.data.uri)
+    return data, config.replace(model=config.model.replace(image_shape=shape))
 
 
 def study_data(
-    data: ImageData,
+    data: DataConfig,
     *,
     model_shape: Sequence[int],
     n_images: int | None,
@@ -99,9 +81,11 @@ def study_data(
     Raises:
       DataError: unreadable data, one class only, or a split without train and test.
     """
+    if data.uri is None:  # the image path's default: the SYNTHETIC demo set
+        data = data.replace(uri=NUCLEI)
     if not data.uri:
         raise DataError("the experiment names no images: give --data URI (a folder, a .npz or tfds:<name>)")
-    if data.uri == "nuclei":
+    if data.uri == NUCLEI:
         return _nuclei(data, model_shape, n_images, data_seed, n_folds, n_repeats, seed)
     opened = image_sets.open_image_set(
         data.uri, image_shape=data.image_shape, data_dir=data.data_dir, malignant=data.malignant or None

@@ -11,13 +11,14 @@ import jax
 import numpy as np
 
 from gan_jax.artifacts import bundle, make_bundle
+from gan_jax.config import Config
 from gan_jax.evaluation import evaluate
-from gan_jax.studies import image_data, image_study
+from gan_jax.studies import image_data
 from gan_jax.training import engine, image
 
 
 def train_image_bundle(
-    config: image_study.ImageStudyConfig,
+    config: Config,
     *,
     fold: int | None = None,
     model_version: str | None = None,
@@ -39,21 +40,18 @@ def train_image_bundle(
     """
     data, config = image_data.load_study_data(config)
     train_mask, where = _training_rows(data, fold, config.name)
-    fraction = config.labeled_fractions[0]
-    labeled = evaluate.labeled_masks(data.labels, train_mask[None], fraction, config.seed)
-    runs = image.make_runs(config.model, data.labels, train_mask[None], labeled)
+    fraction = config.cv.labeled_fractions[0]
+    labeled = evaluate.labeled_masks(data.labels, train_mask[None], fraction, config.cv.seed)
+    runs = image.make_runs(config, data.labels, train_mask[None], labeled)
     log(f"training on {int(train_mask.sum())} images ({where}), {100 * fraction:g} % of them labelled")
     result = image.train_runs(
-        config.model,
+        config,
         data.images,
         data.labels,
         runs,
-        ae_steps=config.ae_steps,
-        gan_steps=config.gan_steps,
-        log_every=config.log_every,
         mesh=mesh or engine.runs_mesh(jax.devices()[:1]),
     )
-    proba = image.predict_runs(config.model, result.state, data.images)[0]
+    proba = image.predict_runs(config, result.state, data.images)[0]
     metrics = {"train": _metrics(data.labels, proba, train_mask)}
     if not train_mask.all():
         metrics["held_out"] = _metrics(data.labels, proba, ~train_mask)
@@ -62,14 +60,14 @@ def train_image_bundle(
         "data": data.description,
         "training_rows": where,
         "labeled_fraction": fraction,
-        "ae_steps": config.ae_steps,
-        "gan_steps": config.gan_steps,
-        "seed": config.seed,
+        "ae_steps": config.schedule.ae_steps,
+        "gan_steps": config.schedule.gan_steps,
+        "seed": config.cv.seed,
         "history": result.history,
     }
     run0 = jax.tree.map(lambda a: np.asarray(a[0]), result.state)
     return make_bundle.image_bundle(
-        config.model,
+        config,
         run0,
         label_names=data.label_names,
         metrics=metrics,

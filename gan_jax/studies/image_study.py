@@ -1,5 +1,5 @@
 """The image study (`gan-jax image-study`): the conv SGAN on an image set (the SYNTHETIC nuclei
-demo set, or the researcher's own pictures through `image_data.ImageData`) under repeated
+demo set, or the researcher's own pictures through a `DataConfig`) under repeated
 stratified k-fold or the data set's own train/test split, beside the same conv classifier
 trained supervised only and a logistic regression on mean-pooled pixels, at each labelled
 fraction, on the same folds and the same labelled rows.
@@ -13,7 +13,6 @@ over the whole family; every conv model trains all fractions × runs in one fuse
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from typing import Any
@@ -21,9 +20,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from gan_jax import runtime
-from gan_jax.artifacts import bundle, make_bundle, storage
+from gan_jax.artifacts import bundle, make_bundle, records, storage
 from gan_jax.artifacts.records import masks_digest, write_json
+from gan_jax.config import Config
 from gan_jax.evaluation import baselines, evaluate, stats
 from gan_jax.studies import figures, image_checkpoints, image_data
 from gan_jax.studies.formats import pct
@@ -36,77 +35,9 @@ _LR = "logistic_regression (labelled rows)"  # its name in `baselines.SEMI_SUPER
 COMPARED = ("accuracy", "f1", "roc_auc")
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageStudyConfig:
-    """An image experiment: the data, the folds, the schedule and the conv models' settings.
-
-    `experiments/images.py` holds the real one; configs are data, loaded by name.
-    """
-
-    name: str = "images"
-    model: image.ImageConfig = image.ImageConfig()  # image_shape: the demo set's size; else the data's
-    data: image_data.ImageData = image_data.ImageData()
-    # The demo set: drawn by nuclei.generate(n_images, data_seed, size). Other data: at most this
-    # many images, a uniform random subset from data_seed (None: every image).
-    n_images: int | None = 2000
-    data_seed: int = 0
-    n_folds: int = 5
-    n_repeats: int = 2
-    labeled_fractions: tuple[float, ...] = (1.0,)
-    ae_steps: int = 50
-    gan_steps: int = 200
-    log_every: int = 50
-    pool: int = 2  # the logistic regression sees (size / pool)² × 3 mean-pooled pixels
-    scaler: str = "zscore"  # of the logistic regression, fitted on each run's training rows
-    seed: int = 0
-    n_samples: int = 32  # generator samples in image_samples.png
-
-    def __post_init__(self):
-        h, w, _ = self.model.image_shape
-        checks = [
-            (self.n_folds >= 2 and self.n_repeats >= 1, "need n_folds >= 2 and n_repeats >= 1"),
-            (
-                all(0.0 < f <= 1.0 for f in self.labeled_fractions) and self.labeled_fractions,
-                "labeled_fractions must be non-empty, each in (0, 1]",
-            ),
-            (
-                self.ae_steps >= 0 and self.gan_steps > 0 and self.log_every > 0,
-                "need ae_steps >= 0, gan_steps > 0, log_every > 0",
-            ),
-            (h == w and h % self.pool == 0, f"images must be square, side divisible by pool={self.pool}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"image study {self.name!r}: {message}")
-
-    @property
-    def size(self) -> int:
-        return self.model.image_shape[0]
-
-    def replace(self, **changes: Any) -> ImageStudyConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def quick_variant(config: ImageStudyConfig) -> ImageStudyConfig:
-    """A tiny version for smoke runs and tests: 2 folds × 1 repeat, few images and steps.
-    Image experiments return it from `get_config("quick")`."""
-    return config.replace(
-        n_images=min(config.n_images or 256, 256),
-        n_folds=2,
-        n_repeats=1,
-        ae_steps=min(config.ae_steps, 5),
-        gan_steps=min(config.gan_steps, 10),
-        log_every=5,
-        n_samples=8,
-    )
-
-
-def model_variants(config: ImageStudyConfig) -> dict[str, image.ImageConfig]:
+def model_variants(config: Config) -> dict[str, Config]:
     """The conv models; they differ in what they have (the GAN), not in settings."""
-    return {SGAN: config.model, SUPERVISED: dataclasses.replace(config.model, use_gan=False)}
+    return {SGAN: config, SUPERVISED: config.replace(model=config.model.replace(use_gan=False))}
 
 
 def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
@@ -117,7 +48,7 @@ def mean_pooled(images: np.ndarray, pool: int) -> np.ndarray:
 
 
 def run_image_study(
-    config: ImageStudyConfig,
+    config: Config,
     out: str | None = "results",
     *,
     command: str = "",
@@ -138,19 +69,18 @@ def run_image_study(
         the newest checkpoint (`image_checkpoints`); a resumed study gives the same numbers.
     """
     t_start, cpu_start = time.perf_counter(), time.process_time()
-    commit = runtime.git_commit()  # the code that runs, read before any file can change
+    rec = records.run_record(command)  # the code that runs, read before any file can change
     data, config = image_data.load_study_data(config)
     images, labels, masks = data.images, data.labels, data.train_masks
     log(f"data: {data.description}; runs: {data.evaluation}")
-    fractions, n_runs = tuple(config.labeled_fractions), len(masks)
-    labeled = np.concatenate([evaluate.labeled_masks(labels, masks, f, config.seed) for f in fractions])
+    fractions, n_runs = tuple(config.cv.labeled_fractions), len(masks)
+    labeled = np.concatenate([evaluate.labeled_masks(labels, masks, f, config.cv.seed) for f in fractions])
     tiled = np.tile(masks, (len(fractions), 1))
     run_ids = np.tile(np.arange(n_runs), len(fractions))  # a fold keeps its keys across fractions
     probas, seconds, histories, samples = {}, {}, {}, None
     for name, model in model_variants(config).items():
         t0 = time.perf_counter()
         runs = image.make_runs(model, labels, tiled, labeled, run_ids)
-        steps = {"ae_steps": config.ae_steps, "gan_steps": config.gan_steps, "log_every": config.log_every}
         result = image_checkpoints.train_runs(
             model,
             name,
@@ -161,19 +91,18 @@ def run_image_study(
             settings=checkpoints,
             meta=config.to_dict(),
             log=log,
-            **steps,
         )
         probas[name] = image.predict_runs(model, result.state, images)
         seconds[name], histories[name] = time.perf_counter() - t0, result.history
         log(f"{name}: {len(tiled)} runs in {seconds[name]:.0f} s")
-        if model.use_gan:
-            samples = generator_samples(model, result.state, config.n_samples, config.seed)
+        if model.model.use_gan:
+            samples = generator_samples(model, result.state, config.n_samples, config.cv.seed)
             if bundle_uri is not None:
                 _export_run0(config, model, result.state, probas[name][0], data, tiled[0], bundle_uri)
                 log(f"exported run 0 of the {name} to {bundle_uri}")
     t0 = time.perf_counter()
     probas[POOLED_LR] = baselines.label_scarce_proba(
-        _LR, config, mean_pooled(images, config.pool), labels, tiled, labeled, n_jobs=1
+        _LR, config, mean_pooled(images, config.data.pool), labels, tiled, labeled, n_jobs=1
     )
     seconds[POOLED_LR] = time.perf_counter() - t0
     ratio = float((~masks).sum() / masks.sum())
@@ -189,7 +118,6 @@ def run_image_study(
             }
         )
     study = {
-        "command": command or f"gan-jax image-study --experiment {config.name}",
         "experiment": config.name,
         "config": config.to_dict(),
         "data": data.description,
@@ -198,8 +126,8 @@ def run_image_study(
         "evaluation": data.evaluation,
         "label_names": list(data.label_names),
         "n_images": len(labels),
-        "n_folds": config.n_folds,
-        "n_repeats": config.n_repeats,
+        "n_folds": config.cv.n_folds,
+        "n_repeats": config.cv.n_repeats,
         "fractions": list(fractions),
         "folds_sha256": masks_digest(masks),
         "test_train_ratio": ratio,
@@ -214,23 +142,21 @@ def run_image_study(
         "wall_seconds": time.perf_counter() - t_start,
         "cpu_seconds": time.process_time() - cpu_start,
         "load_average_at_end": list(os.getloadavg()),
-        "device": runtime.device_description(),
-        "versions": runtime.library_versions(),
-        "git_commit": commit,
+        **records.finish_record(rec),
     }
     if out is not None:
         write_outputs(study, samples, out)
     return study
 
 
-def generator_samples(model: image.ImageConfig, state: engine.GANState, n: int, seed: int) -> np.ndarray:
+def generator_samples(model: Config, state: engine.GANState, n: int, seed: int) -> np.ndarray:
     """n uint8 images [n, H, W, C] from the generator of run 0 (the first fold, first fraction)."""
     return image.sample_images(model, jax.tree.map(lambda a: a[0], state.gen.params), n, seed)
 
 
 def _export_run0(
-    config: ImageStudyConfig,
-    model: image.ImageConfig,
+    config: Config,
+    model: Config,
     state: engine.GANState,
     proba: np.ndarray,
     data: image_data.StudyData,
@@ -245,10 +171,10 @@ def _export_run0(
         "data": data.description,
         "evaluation": data.evaluation,
         "run": "0 (first labelled fraction, first fold)",
-        "labeled_fraction": config.labeled_fractions[0],
-        "ae_steps": config.ae_steps,
-        "gan_steps": config.gan_steps,
-        "seed": config.seed,
+        "labeled_fraction": config.cv.labeled_fractions[0],
+        "ae_steps": config.schedule.ae_steps,
+        "gan_steps": config.schedule.gan_steps,
+        "seed": config.cv.seed,
     }
     run0 = jax.tree.map(lambda a: np.asarray(a[0]), state)
     bundle.export(
@@ -303,8 +229,8 @@ def _enlarge(size: int) -> int:
 
 def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
     """The table, the paired tests and the sample grid, all from the study record."""
-    c = study["config"]
-    h, w, _ = c["model"]["image_shape"]
+    c = Config.from_dict(study["config"])  # any readable layout: records written before sections too
+    h, w, _ = c.model.image_shape
     size = h
     synthetic = study.get("synthetic_data", True)  # records written before real data were
     evaluation = study.get(
@@ -320,11 +246,12 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
         f"{', '.join(f'{v:.1f}' for v in study['load_average_at_end'])}, {study['device']['count']} "
         f"{study['device']['platform']} devices). Data: {study['data']}"
         + (" — **synthetic images, not patient data**" if synthetic else "")
-        + f"; {study.get('n_images', c['n_images'])} images of {h}×{w} px; runs: {evaluation} "
-        f"(training masks sha256 `{study['folds_sha256'][:16]}…`); {c['ae_steps']} "
-        f"autoencoder + {c['gan_steps']} GAN steps per run. Every conv model trains all its runs in one "
-        "fused call; the logistic regression sees the labelled rows' "
-        f"{c['pool']}×{c['pool']} mean-pooled pixels. Chance accuracy: {pct(study['chance_accuracy'])} %.",
+        + f"; {study.get('n_images', c.data.n_images)} images of {h}×{w} px; runs: {evaluation} "
+        f"(training masks sha256 `{study['folds_sha256'][:16]}…`); {c.schedule.ae_steps} "
+        f"autoencoder + {c.schedule.gan_steps} GAN steps per run. Every conv model trains all its runs in "
+        "one fused call; the logistic regression sees the labelled rows' "
+        f"{c.data.pool}×{c.data.pool} mean-pooled pixels. "
+        f"Chance accuracy: {pct(study['chance_accuracy'])} %.",
         "",
         "![metrics with 95 % CIs](image_study.png)",
         "",
@@ -362,7 +289,7 @@ def markdown(study: dict[str, Any], with_samples: bool = True) -> str:
             "",
             "![SYNTHETIC generator samples](image_samples.png)",
             "",
-            f"{c['n_samples']} images ({size}×{size} px, shown {_enlarge(size)}× enlarged) drawn by the "
+            f"{c.n_samples} images ({size}×{size} px, shown {_enlarge(size)}× enlarged) drawn by the "
             f"generator of run 0 ({100 * study['fractions'][0]:g} % labels) of the conv SGAN, trained on "
             f"{'synthetic nuclei images' if synthetic else 'the images above'}: a picture of what the GAN "
             "learned, not data.",

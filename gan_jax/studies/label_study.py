@@ -38,9 +38,11 @@ def model_families(base: Config) -> dict[str, Config]:
     """Our four families; each differs from the paper config in what it has, not in settings."""
     return {
         AE_SGAN: base,
-        "AE → supervised": base.replace(name="ae_supervised", use_gan=False),
-        "SGAN, no AE": base.replace(name="sgan_no_ae", use_autoencoder=False),
-        "supervised, no AE": base.replace(name="supervised_no_ae", use_autoencoder=False, use_gan=False),
+        "AE → supervised": base.replace(name="ae_supervised", model=base.model.replace(use_gan=False)),
+        "SGAN, no AE": base.replace(name="sgan_no_ae", model=base.model.replace(use_autoencoder=False)),
+        "supervised, no AE": base.replace(
+            name="supervised_no_ae", model=base.model.replace(use_autoencoder=False, use_gan=False)
+        ),
     }
 
 
@@ -55,7 +57,9 @@ def run_label_study(
     """Trains and scores every model at every fraction; returns the study record (JSON-able)."""
     t_start = time.perf_counter()
     n_runs = len(train_masks)
-    labeled = np.concatenate([evaluate.labeled_masks(data.y, train_masks, f, base.seed) for f in fractions])
+    labeled = np.concatenate(
+        [evaluate.labeled_masks(data.y, train_masks, f, base.cv.seed) for f in fractions]
+    )
     tiled = np.tile(train_masks, (len(fractions), 1))
     run_ids = np.tile(np.arange(n_runs), len(fractions))  # a fold keeps its keys across fractions
     probas, seconds = {}, {}

@@ -175,8 +175,10 @@ def figures_section(study: dict[str, Any], out: str) -> list[str]:
         f"| 5: energy vs number of tasks | energy against 10-100 tasks | {fig5} "
         "(`figure5_energy.png`) | `python -m benchmarks.energy_bench --bundle runs/bundle` |",
         "",
-        "All of this folder at once, one job after another: `scripts/reproduce_paper.sh` (exports "
-        "`runs/bundle` first; the 10-minute soak is separate).",
+        "All of this folder at once, one job after another: `python -m benchmarks.regenerate_results` "
+        "(`--list`: each step, its command and time; `--only`: some). Every file here traces to the run "
+        "record (command, commit, versions, device, load) in its JSON; `python -m "
+        "benchmarks.stale_results` lists those whose code changed since.",
     ]
 
 

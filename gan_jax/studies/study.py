@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_jax import runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 from gan_jax.artifacts.records import masks_digest, write_json
 from gan_jax.config import Config
 from gan_jax.data import load_dataset
@@ -50,9 +49,10 @@ def run_study(
       quick: the variants are quick ones (`get_config("quick")`): recorded in the command.
     """
     t_start = time.perf_counter()
+    rec = records.run_record()  # the command, commit, versions and device of both studies
     config = variants[PAPER]
-    data = load_dataset(config.data)
-    masks = evaluate.cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)
+    masks = evaluate.cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     models: dict[str, dict[str, Any]] = {}
     for name, cfg in variants.items():
         t0 = time.perf_counter()
@@ -62,21 +62,17 @@ def run_study(
     for name in baseline_names:
         t0 = time.perf_counter()
         proba = baselines.baseline_proba(name, config, data.x, data.y, masks)
-        params = baselines.make_baseline(name, config, config.seed).get_params(deep=False)
+        params = baselines.make_baseline(name, config, config.cv.seed).get_params(deep=False)
         models[name] = _record(
             "sklearn", {"steps": repr(params["steps"])}, proba, data.y, masks, time.perf_counter() - t0
         )
     study = {
-        "command": "gan-jax reproduce" + (" --quick" if quick else ""),
         "data": data.source,
-        "seed": config.seed,
-        "n_folds": config.n_folds,
-        "n_repeats": config.n_repeats,
+        "seed": config.cv.seed,
+        "n_folds": config.cv.n_folds,
+        "n_repeats": config.cv.n_repeats,
         "folds_sha256": masks_digest(masks),
         "test_train_ratio": _ratio(masks),
-        "versions": runtime.library_versions(),
-        "device": runtime.device_description(),
-        "git_commit": runtime.git_commit(),
         "paper_claims": paper_claims or {},
         "models": models,
         "comparisons": stats.compare([{"models": models}], PAPER, COMPARED_METRICS, _ratio(masks)),
@@ -85,10 +81,11 @@ def run_study(
     }
     if label_fractions:
         labels = label_study.run_label_study(config, data, masks, tuple(label_fractions), progress=progress)
-        labels["command"] = study["command"]
+        labels.update(records.finish_record(rec))
         label_study.write_outputs(labels, out)
     study["wall_seconds"] = time.perf_counter() - t_start  # the whole reproduction, both studies
     study["load_average_at_end"] = list(os.getloadavg())  # other jobs on the machine slow it down
+    study.update(records.finish_record(rec))
     write_outputs(study, out)
     return study
 

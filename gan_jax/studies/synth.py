@@ -1,7 +1,7 @@
 """Synthetic patients: train the class-conditional generator, sample rows in original units,
 write them as a CSV plus a sidecar that marks them synthetic.
 
-The generator (`config.synth_model`: "cgan" or "acgan") works in a scaled feature space of the
+The generator (`config.synth.model`: "cgan" or "acgan") works in a scaled feature space of the
 run's training rows (log1p, then the `synth_scaler`); sampling maps rows back to original
 units and clips each feature to its range over the training rows (never below 0: WDBC features
 are non-negative). There is no decoder: the generator does not work in the autoencoder's
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import __version__, runtime
-from gan_jax.artifacts import storage
+from gan_jax.artifacts import records, storage
 from gan_jax.config import Config
 from gan_jax.data import FEATURE_NAMES, load_dataset
 from gan_jax.data.wdbc import SIDECAR_SUFFIX
@@ -54,7 +54,7 @@ def fit_generators(
 def sample_one(config: Config, state: engine.GANState, key: jax.Array, labels: jax.Array) -> jax.Array:
     """Rows [M, F] in original units from one run's generator, one per label in labels [M]."""
     nets = synth_trainer.build_synth_networks(config, state.fitted.transform.lo.shape[-1])
-    z = jax.random.normal(key, (labels.shape[0], config.synth_noise_dim))
+    z = jax.random.normal(key, (labels.shape[0], config.synth.noise_dim))
     xs = nets.gen.apply({"params": state.gen.params}, z, labels)
     return synth_trainer.synth_inverse(config, state.fitted.transform, xs)
 
@@ -107,7 +107,7 @@ def metadata(
     return {
         "synthetic": True,
         "warning": f"{WARNING}: every row was made by a generator; do not use as patient records",
-        "generator": config.synth_model,
+        "generator": config.synth.model,
         "gan_jax_version": __version__,
         "versions": runtime.library_versions(),
         "config": config.to_dict(),
@@ -143,10 +143,11 @@ def read_metadata(uri: str) -> dict[str, Any]:
 def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -> dict[str, Any]:
     """Trains the generator on run `run` of the config's CV folds and writes 2 × n_per_class
     rows to `uri` with their sidecar. Returns the sidecar."""
-    data = load_dataset(config.data)  # refuses a synthetic file: no generator trained on one
-    folds = cv_folds(data.y, config.n_folds, config.n_repeats, config.seed)
+    data = load_dataset(config.data.uri)  # refuses a synthetic file: no generator trained on one
+    folds = cv_folds(data.y, config.cv.n_folds, config.cv.n_repeats, config.cv.seed)
     if not 0 <= run < len(folds):
         raise ValueError(f"--run must be in [0, {len(folds)}), got {run}")
+    rec = records.run_record()
     t0 = time.perf_counter()
     result = fit_generators(
         config,
@@ -159,10 +160,10 @@ def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -
     jax.block_until_ready(result.state)
     seconds = time.perf_counter() - t0
     labels = balanced_labels(n_per_class)
-    rows = sample(config, result.state, labels, seed=config.seed)[0]
+    rows = sample(config, result.state, labels, seed=config.cv.seed)[0]
     meta = metadata(
         config,
-        seed=config.seed,
+        seed=config.cv.seed,
         n_per_class=n_per_class,
         data_source=data.source,
         train_rows=folds[run],
@@ -170,5 +171,6 @@ def synthesize_to(config: Config, uri: str, *, n_per_class: int, run: int = 0) -
         train_seconds=seconds,
     )
     meta["run"] = run
+    meta.update(records.finish_record(rec))
     write(uri, rows, labels, meta)
     return meta

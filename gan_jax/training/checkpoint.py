@@ -41,7 +41,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy, save_decision_policy
 
 from gan_jax.artifacts import manifest, storage
-from gan_jax.config import Config
+from gan_jax.config import Config, differences
 from gan_jax.training import distributed, engine, table
 
 MANIFEST = "gan_jax_manifest.json"  # remote steps only; uploaded last = the step is committed
@@ -248,12 +248,13 @@ def fingerprint(x: np.ndarray, y: np.ndarray, runs: engine.RunSpec) -> str:
 
 def check_compatible(meta: dict, config: Config, data_fingerprint: str, uri: str) -> None:
     """Raises IncompatibleCheckpoint if the checkpoint was written by another config or data."""
-    saved = meta.get("config", {})
-    current = json.loads(json.dumps(config.to_dict()))
-    diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    try:
+        diff = differences(meta.get("config", {}), config.to_dict())
+    except ValueError as e:  # a config this gan_jax cannot read is not the same config
+        diff = [f"unreadable: {e}"]
     where = f"checkpoint step {meta.get('step')} in {storage.redact(uri)}"
     if diff:
-        pairs = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in diff)
+        pairs = ", ".join(diff)
         raise IncompatibleCheckpoint(
             f"{where} was written with another config ({pairs}); resume with "
             "the same config or use another --checkpoint-dir"

@@ -5,7 +5,7 @@ Two ways to run the same step: `train_runs` (fused cross-validation: the images 
 devices as uint8, each run drawing its batches from its own training rows in-graph, `lax.scan`
 over a chunk of steps, `vmap` over runs: the engine) and `image_fit.fit` (data parallel: one
 model, one batch per jitted step from the input pipeline). Compute is in
-`ImageConfig.compute_dtype` (bf16 on accelerators), parameters and optimizer state stay
+`config.model.compute_dtype` (bf16 on accelerators), parameters and optimizer state stay
 float32, losses are computed in float32.
 
 Labels are only seen through `labeled` [B] bool, the batch rows' entries of the run's labelled
@@ -15,7 +15,6 @@ loss can depend on a hidden label.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -24,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gan_jax.config import PerRun, structure_of
+from gan_jax.config import IMAGES, Config, ConvConfig
 from gan_jax.models import conv, losses
 from gan_jax.training import augment, engine
 from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, HParams, Network, RunSpec, adam_update
@@ -34,47 +33,12 @@ Params = Any
 Batch = dict[str, jax.Array]  # {"image": [B, H, W, C] uint8, "label": [B] int32, "labeled": [B] bool}
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageConfig:
-    """Everything that shapes the compiled step (frozen: a static jit argument)."""
-
-    image_shape: tuple[int, int, int] = (64, 64, 3)
-    batch_size: int = 64  # global, over all devices of the "data" axis
-    features: tuple[int, ...] = (32, 64, 128)  # encoder / discriminator widths
-    gen_features: tuple[int, ...] = (256, 128, 64)
-    disc_hidden: int = 128
-    latent_dim: int = 64
-    noise_dim: int = 100
-    ae_lr: PerRun[float] = 1e-3
-    d_lr: PerRun[float] = 2e-4
-    g_lr: PerRun[float] = 2e-4
-    unsupervised_weight: PerRun[float] = 1.0
-    gen_loss: str = "feature_matching"  # or "eq7"
-    # False: the same classifier trained on the supervised loss only (no generator, no real/fake
-    # term): the baseline that tells what the GAN adds.
-    use_gan: bool = True
-    # Start the discriminator's conv trunk from the pretrained encoder's (same widths): the
-    # autoencoder's features are what the classifier builds on, as the latent codes are for
-    # the table.
-    disc_from_encoder: bool = True
-    compute_dtype: str = "float32"  # "bfloat16" on GPU/TPU; see `default_compute_dtype`
-    augment: augment.AugmentConfig = augment.AugmentConfig()
-    seed: PerRun[int] = 0
-
-    def structure(self) -> ImageConfig:
-        """This config with its `PerRun` settings (learning rates, unsupervised weight, seed) at
-        their defaults (`config.structure_of`): the key of compiled programs."""
-        return structure_of(self)
-
-
-TINY = ImageConfig(
-    image_shape=(8, 8, 3),
-    batch_size=8,
-    features=(4, 8),
-    gen_features=(8, 4),
-    disc_hidden=6,
-    latent_dim=3,
-    noise_dim=4,
+# A tiny image config for tests: 8×8 images, narrow conv models, batches of 8.
+TINY = IMAGES.replace(
+    model=ConvConfig(
+        image_shape=(8, 8, 3), features=(4, 8), gen_features=(8, 4), disc_hidden=6, latent_dim=3, noise_dim=4
+    ),
+    **{"schedule.batch_size": 8},
 )
 
 
@@ -89,28 +53,30 @@ class ImageModels(NamedTuple):
     gen: conv.ConvGenerator
 
 
-def build_models(config: ImageConfig) -> ImageModels:
-    dtype = jnp.dtype(config.compute_dtype)
+def build_models(config: Config) -> ImageModels:
+    dtype = jnp.dtype(config.model.compute_dtype)
     return ImageModels(
-        ae=conv.ConvAutoEncoder(config.features, config.latent_dim, config.image_shape, dtype),
-        disc=conv.ConvDiscriminatorClassifier(config.features, config.disc_hidden, 2, dtype),
-        gen=conv.ConvGenerator(config.gen_features, config.image_shape, dtype),
+        ae=conv.ConvAutoEncoder(
+            config.model.features, config.model.latent_dim, config.model.image_shape, dtype
+        ),
+        disc=conv.ConvDiscriminatorClassifier(config.model.features, config.model.disc_hidden, 2, dtype),
+        gen=conv.ConvGenerator(config.model.gen_features, config.model.image_shape, dtype),
     )
 
 
-def hparams_of(config: ImageConfig) -> HParams:
+def hparams_of(config: Config) -> HParams:
     """The config's numeric hyperparameters as [] float32 arrays (one run)."""
-    return HParams(*(np.float32(getattr(config, f)) for f in HParams._fields))
+    return HParams(*(np.float32(getattr(config.schedule, f)) for f in HParams._fields))
 
 
-def init_state(config: ImageConfig, key: jax.Array) -> GANState:
+def init_state(config: Config, key: jax.Array) -> GANState:
     """Initial float32 parameters and optimizer states of the three models."""
     models = build_models(config)
     k_ae, k_d, k_g = jax.random.split(jax.random.fold_in(key, 0x1A1), 3)
-    image = jnp.zeros((1, *config.image_shape))
+    image = jnp.zeros((1, *config.model.image_shape))
     ae = models.ae.init(k_ae, image)["params"]
     disc = models.disc.init(k_d, image)["params"]
-    gen = models.gen.init(k_g, jnp.zeros((1, config.noise_dim)))["params"]
+    gen = models.gen.init(k_g, jnp.zeros((1, config.model.noise_dim)))["params"]
     return GANState(
         step=jnp.zeros((), jnp.int32),
         fitted=(),  # nothing is fitted on the rows: images are scaled by a fixed map
@@ -120,12 +86,12 @@ def init_state(config: ImageConfig, key: jax.Array) -> GANState:
     )
 
 
-def _inputs(config: ImageConfig, batch: Batch, key: jax.Array) -> jax.Array:
+def _inputs(config: Config, batch: Batch, key: jax.Array) -> jax.Array:
     """uint8 images → augmented float images in [-1, 1] (f32; the models cast to compute)."""
-    return augment.augment_batch(key, augment.to_float(batch["image"]), config.augment)
+    return augment.augment_batch(key, augment.to_float(batch["image"]), config.model.augment)
 
 
-def ae_step(models: ImageModels, config: ImageConfig, state: GANState, batch: Batch, key, hp: HParams):
+def ae_step(models: ImageModels, config: Config, state: GANState, batch: Batch, key, hp: HParams):
     """One autoencoder step on an augmented batch (eq. 4); unsupervised: labels never read."""
     x = _inputs(config, batch, key)
 
@@ -149,7 +115,7 @@ def masked_supervised_loss(logits: jax.Array, labels: jax.Array, labeled: jax.Ar
 
 def gan_step(
     models: ImageModels,
-    config: ImageConfig,
+    config: Config,
     state: GANState,
     batch: Batch,
     key,
@@ -157,7 +123,7 @@ def gan_step(
     place_batch: Callable[[jax.Array], jax.Array] = lambda a: a,
 ):
     """One SGAN step: discriminator (supervised on labelled rows + eq. 8), then generator.
-    With `config.use_gan` False only the supervised term trains the discriminator.
+    With `config.model.use_gan` False only the supervised term trains the discriminator.
 
     Args:
       batch: {"image": [B, H, W, C] uint8, "label": [B], "labeled": [B] bool}; row i's label
@@ -170,12 +136,12 @@ def gan_step(
     x = _inputs(config, batch, k_aug)
     disc = lambda p, v: models.disc.apply({"params": p}, v)
     gen = lambda p, z: models.gen.apply({"params": p}, z)
-    noise = lambda k: place_batch(jax.random.normal(k, (x.shape[0], config.noise_dim)))
+    noise = lambda k: place_batch(jax.random.normal(k, (x.shape[0], config.model.noise_dim)))
 
     def d_loss_fn(dp):
         real_logits = disc(dp, x)[0]
         supervised = masked_supervised_loss(real_logits, batch["label"], batch["labeled"])
-        if not config.use_gan:
+        if not config.model.use_gan:
             return supervised
         fake = jax.lax.stop_gradient(gen(state.gen.params, noise(k_zd)))
         unsupervised = losses.discriminator_loss_eq8(real_logits, disc(dp, fake)[0])
@@ -183,14 +149,14 @@ def gan_step(
 
     d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc.params)
     state = state._replace(disc=adam_update(GAN_ADAM, state.disc, d_grads, hp.d_lr))
-    if not config.use_gan:
+    if not config.model.use_gan:
         return state, {"d": d_loss}
-    state, g_loss = generator_update(state, disc, gen, noise(k_zg), x, config.gen_loss, hp.g_lr)
+    state, g_loss = generator_update(state, disc, gen, noise(k_zg), x, config.schedule.gen_loss, hp.g_lr)
     return state, {"d": d_loss, "g": g_loss}
 
 
 def phase_step(
-    models: ImageModels, config: ImageConfig, phase: str, state: GANState, batch: Batch, key, hp, **options
+    models: ImageModels, config: Config, phase: str, state: GANState, batch: Batch, key, hp, **options
 ):
     """One step of `phase` ("ae" or "gan") with the step key fold_in(key, step); the one step
     both ways of training run (the caller advances `state.step`). `options` go to `gan_step`."""
@@ -208,15 +174,15 @@ def start_gan_phase(state: GANState) -> GANState:
     return state._replace(disc=state.disc._replace(params={**state.disc.params, "trunk": trunk}))
 
 
-def sample_images(config: ImageConfig, gen_params: Params, n: int, seed: int = 0) -> np.ndarray:
+def sample_images(config: Config, gen_params: Params, n: int, seed: int = 0) -> np.ndarray:
     """n generator samples G(z), z ~ N(0, I) drawn from `seed`, as uint8 images [n, H, W, C]
     (the inverse of `augment.to_float`: [-1, 1] → 0..255)."""
-    z = jax.random.normal(jax.random.key(seed), (n, config.noise_dim))
+    z = jax.random.normal(jax.random.key(seed), (n, config.model.noise_dim))
     fake = np.asarray(build_models(config).gen.apply({"params": gen_params}, z), np.float32)
     return np.clip(np.round((fake + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def predict_proba(config: ImageConfig, state: GANState, images: jax.Array) -> jax.Array:
+def predict_proba(config: Config, state: GANState, images: jax.Array) -> jax.Array:
     """Malignant probability [N] for uint8 images [N, H, W, C] (no augmentation)."""
     logits, _ = build_models(config).disc.apply({"params": state.disc.params}, augment.to_float(images))
     return jax.nn.softmax(logits, axis=-1)[:, 1]
@@ -225,7 +191,7 @@ def predict_proba(config: ImageConfig, state: GANState, images: jax.Array) -> ja
 # --- the engine's plug: init + step ----------------------------------------------------------
 
 
-def init_run(config: ImageConfig, data, run: RunSpec) -> GANState:
+def init_run(config: Config, data, run: RunSpec) -> GANState:
     """Initial state of one run, from its own key only."""
     return init_state(config, engine.init_and_step_keys(run.key)[0])
 
@@ -236,108 +202,106 @@ class Inputs(NamedTuple):
     draw_train: engine.RowSampler
 
 
-def prepare(config: ImageConfig, phase: str, state: GANState, run: RunSpec, data) -> Inputs:
+def prepare(config: Config, phase: str, state: GANState, run: RunSpec, data) -> Inputs:
     images, labels = data
     return Inputs(images, labels, engine.row_sampler(run.train_mask))
 
 
-def step(config: ImageConfig, phase: str, state: GANState, key, run: RunSpec, inputs: Inputs):
+def step(config: Config, phase: str, state: GANState, key, run: RunSpec, inputs: Inputs):
     """One step of one run: a batch drawn from the run's training rows only, carrying which of
     its rows are labelled."""
     k_rows, k_step = jax.random.split(key)
-    rows = inputs.draw_train(k_rows, config.batch_size)
+    rows = inputs.draw_train(k_rows, config.schedule.batch_size)
     batch = {"image": inputs.images[rows], "label": inputs.labels[rows], "labeled": run.labeled_mask[rows]}
     return phase_step(build_models(config), config, phase, state, batch, k_step, run.hparams)
 
 
-def begin_phase(config: ImageConfig, phase: str, state: GANState) -> GANState:
-    return start_gan_phase(state) if phase == "gan" and config.disc_from_encoder else state
+def begin_phase(config: Config, phase: str, state: GANState) -> GANState:
+    return start_gan_phase(state) if phase == "gan" and config.model.disc_from_encoder else state
 
 
-def program(config: ImageConfig, phase: str) -> ImageConfig:
+def program(config: Config, phase: str) -> Config:
     # The autoencoder phase does not depend on use_gan: one program for both models.
-    return config if phase == "gan" else dataclasses.replace(config, use_gan=True)
+    return config if phase == "gan" else config.replace(**{"model.use_gan": True})
 
 
 TRAINER = engine.Trainer(init_run, prepare, step, predict_proba, begin_phase, program)
 
 
-def schedule(ae_steps: int, gan_steps: int, log_every: int) -> engine.Schedule:
-    return engine.Schedule((("ae", ae_steps), ("gan", gan_steps)), log_every)
+def schedule(config: Config) -> engine.Schedule:
+    s = config.schedule
+    return engine.Schedule((("ae", s.ae_steps), ("gan", s.gan_steps)), s.log_every)
 
 
 def make_runs(
-    config: ImageConfig,
+    config: Config,
     labels: np.ndarray,
     train_masks: np.ndarray,
     labeled_masks: np.ndarray,
     run_ids: np.ndarray | None = None,
 ) -> RunSpec:
     """Host-side `RunSpec` of R runs, checked by `engine.make_runs`: run keys from
-    (config.seed, run id), the config's learning rates and unsupervised weight for every run.
+    (config.cv.seed, run id), the config's learning rates and unsupervised weight for every run.
 
     Args:
       train_masks, labeled_masks: [R, N] bool; each run's labelled rows lie within its training
         rows and hold both classes (`evaluate.labeled_masks` draws them).
     """
     n_runs = len(train_masks)
-    hparams = HParams(*(np.full(n_runs, getattr(config, f), np.float32) for f in HParams._fields))
-    return engine.make_runs(labels, train_masks, labeled_masks, hparams, config.seed, run_ids)
+    hparams = HParams(*(np.full(n_runs, getattr(config.schedule, f), np.float32) for f in HParams._fields))
+    return engine.make_runs(labels, train_masks, labeled_masks, hparams, config.cv.seed, run_ids)
 
 
-def image_data(config: ImageConfig, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def image_data(config: Config, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 [N, H, W, C], labels int32 [N]), checked.
 
     Raises:
-      ValueError: images are not uint8 [N, H, W, C] of `config.image_shape`, or labels not [N].
+      ValueError: images are not uint8 [N, H, W, C] of `config.model.image_shape`, or labels not [N].
     """
     images, labels = np.asarray(images), np.asarray(labels)
     if (
         images.dtype != np.uint8
-        or images.shape[1:] != tuple(config.image_shape)
+        or images.shape[1:] != tuple(config.model.image_shape)
         or len(labels) != len(images)
     ):
         raise ValueError(
             f"images {images.dtype} {images.shape}, labels {labels.shape}: expected uint8 "
-            f"[N, {', '.join(map(str, config.image_shape))}] and labels [N]"
+            f"[N, {', '.join(map(str, config.model.image_shape))}] and labels [N]"
         )
     # uint8 on the devices (4× smaller than float32), converted per batch inside the step.
     return images, labels.astype(np.int32)
 
 
 def train_runs(
-    config: ImageConfig,
+    config: Config,
     images: np.ndarray,
     labels: np.ndarray,
     runs: RunSpec,
-    *,
-    ae_steps: int,
-    gan_steps: int,
-    log_every: int = 100,
     **kwargs,
 ) -> engine.TrainResult:
-    """Trains R runs at once on images [N, H, W, C] uint8 with labels [N]: `ae_steps`
-    autoencoder steps, then `gan_steps` SGAN steps, in chunks of `log_every` (`engine.train_runs`;
-    `kwargs`: mesh, state, on_chunk, block_runs). A run's model depends only on its own RunSpec
+    """Trains R runs at once on images [N, H, W, C] uint8 with labels [N]: the config's
+    `schedule.ae_steps` autoencoder steps, then `schedule.gan_steps` SGAN steps, in chunks of
+    `schedule.log_every` (`engine.train_runs`; `kwargs`: mesh, state, on_chunk, block_runs). A
+    run's model depends only on its own RunSpec
     (never on the other runs of the call, nor on images outside its training rows, nor on
     labels outside its labelled rows).
 
     Raises:
-      ValueError: images are not uint8 [N, H, W, C] of `config.image_shape`, or labels not [N].
+      ValueError: images are not uint8 [N, H, W, C] of `config.model.image_shape`, or labels not [N].
       NonFiniteLossError: a loss became NaN/inf (names the run and the step).
     """
     data = image_data(config, images, labels)
-    return engine.train_runs(TRAINER, config, schedule(ae_steps, gan_steps, log_every), data, runs, **kwargs)
+    return engine.train_runs(TRAINER, config, schedule(config), data, runs, **kwargs)
 
 
-def predict_runs(config: ImageConfig, state: GANState, images: np.ndarray, chunk: int = 512) -> np.ndarray:
+def predict_runs(config: Config, state: GANState, images: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Malignant probability [R, N] of every run's discriminator-classifier (state leaves
     [R, ...]) on uint8 images [N, H, W, C], `chunk` images at a time (no augmentation)."""
     return engine.predict_runs(TRAINER, config, state, np.asarray(images), chunk)
 
 
 def fit_predict(
-    config: ImageConfig, images: np.ndarray, labels: np.ndarray, runs: RunSpec, **kwargs
+    config: Config, images: np.ndarray, labels: np.ndarray, runs: RunSpec, **kwargs
 ) -> tuple[engine.TrainResult, np.ndarray]:
     """`train_runs` then every run's malignant probability [R, N] on every image."""
     result = train_runs(config, images, labels, runs, **kwargs)

@@ -16,10 +16,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from gan_jax.config import Config
 from gan_jax.training import distributed, engine
 from gan_jax.training.engine import GANState
 from gan_jax.training.image import (
-    ImageConfig,
     build_models,
     hparams_of,
     init_state,
@@ -40,7 +40,7 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 @functools.lru_cache(maxsize=32)
-def step_fn(config: ImageConfig, phase: str, mesh: Mesh) -> Callable:
+def step_fn(config: Config, phase: str, mesh: Mesh) -> Callable:
     """The jitted step (state, batch, labeled, key) -> (state, metrics) for `phase` ("ae" or
     "gan"): batch sharded over "data", everything else replicated, state donated."""
     models = build_models(config)
@@ -62,15 +62,15 @@ def step_fn(config: ImageConfig, phase: str, mesh: Mesh) -> Callable:
     )
 
 
-def init_replicated(config: ImageConfig, mesh: Mesh, seed: int | None = None) -> GANState:
+def init_replicated(config: Config, mesh: Mesh, seed: int | None = None) -> GANState:
     """`init_state` jitted with its output pinned replicated on `mesh` (no host round trip)."""
-    key = jax.random.key(config.seed if seed is None else seed)
+    key = jax.random.key(config.cv.seed if seed is None else seed)
     replicated = NamedSharding(mesh, PartitionSpec())
     return jax.jit(functools.partial(init_state, config), out_shardings=replicated)(key)
 
 
 def fit(
-    config: ImageConfig,
+    config: Config,
     source,
     *,
     ae_steps: int,
@@ -99,8 +99,8 @@ def fit(
       NonFiniteLossError: a loss was NaN/inf (checked at log time).
     """
     mesh = mesh or data_mesh()
-    if config.batch_size % mesh.size:
-        raise ValueError(f"batch_size {config.batch_size} does not split over {mesh.size} devices")
+    if config.schedule.batch_size % mesh.size:
+        raise ValueError(f"batch_size {config.schedule.batch_size} does not split over {mesh.size} devices")
     n = len(source)
     rows = np.arange(n) if train_indices is None else np.asarray(train_indices)
     if labeled is None:
@@ -109,18 +109,23 @@ def fit(
     replicated = NamedSharding(mesh, PartitionSpec())
     # Global arrays, so that with several processes (gan_jax.training.distributed) each places its own part.
     labeled = distributed.global_array(np.asarray(labeled, bool), replicated)
-    key_data = np.asarray(jax.random.key_data(jax.random.key(config.seed)))
+    key_data = np.asarray(jax.random.key_data(jax.random.key(config.cv.seed)))
     key = jax.random.wrap_key_data(distributed.global_array(key_data, replicated))
     state = state if state is not None else init_replicated(config, mesh)
     start = int(jax.device_get(state.step))
     history, pending = [], []
     batches = ImageBatches(
-        source, config.batch_size, seed=config.seed, start=start, indices=rows, sharding=batch_sharding(mesh)
+        source,
+        config.schedule.batch_size,
+        seed=config.cv.seed,
+        start=start,
+        indices=rows,
+        sharding=batch_sharding(mesh),
     )
     with batches:
         for step in range(start, ae_steps + gan_steps):
             phase = "ae" if step < ae_steps else "gan"
-            if step == ae_steps > 0 and config.disc_from_encoder:
+            if step == ae_steps > 0 and config.model.disc_from_encoder:
                 state = start_gan_phase(state)
             state, metrics = step_fn(config, phase, mesh)(state, next(batches), labeled, key)
             pending.append(metrics)

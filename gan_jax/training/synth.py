@@ -1,4 +1,4 @@
-"""The synthesiser trainer: a class-conditional generator of synthetic rows (config.synth_model
+"""The synthesiser trainer: a class-conditional generator of synthetic rows (config.synth.model
 "cgan", Mirza & Osindero 2014, or "acgan", Odena et al. 2017), plugged into `engine`.
 
 A conditional GAN in the scaled feature space of each run's training rows, on the same per-run
@@ -36,7 +36,7 @@ NUM_CLASSES = 2
 class SynthTransform(NamedTuple):
     """Original units ↔ the generator's space, fitted on one run's training rows."""
 
-    scaler: preprocess.ScalerParams  # fitted on log1p(x) (config.synth_log1p) or x
+    scaler: preprocess.ScalerParams  # fitted on log1p(x) (config.synth.log1p) or x
     lo: jax.Array  # [F] each feature's minimum over the training rows (original units, >= 0)
     hi: jax.Array  # [F] each feature's maximum over the training rows
 
@@ -59,17 +59,17 @@ class SynthNetworks(NamedTuple):
 
 
 def build_synth_networks(config: Config, n_features: int) -> SynthNetworks:
-    if config.synth_model not in ("cgan", "acgan"):
-        raise ValueError(f"config {config.name!r}: synth_model is {config.synth_model!r}; set cgan or acgan")
-    disc_cls = AuxClassifierDiscriminator if config.synth_model == "acgan" else ConditionalDiscriminator
+    if config.synth.model not in ("cgan", "acgan"):
+        raise ValueError(f"config {config.name!r}: synth.model is {config.synth.model!r}; set cgan or acgan")
+    disc_cls = AuxClassifierDiscriminator if config.synth.model == "acgan" else ConditionalDiscriminator
     return SynthNetworks(
-        gen=ConditionalGenerator(config.synth_gen_hidden, n_features, NUM_CLASSES),
-        disc=disc_cls(config.synth_disc_hidden, NUM_CLASSES),
+        gen=ConditionalGenerator(config.synth.gen_hidden, n_features, NUM_CLASSES),
+        disc=disc_cls(config.synth.disc_hidden, NUM_CLASSES),
     )
 
 
 def schedule(config: Config) -> engine.Schedule:
-    return engine.Schedule((("synth", config.synth_steps),), config.log_every)
+    return engine.Schedule((("synth", config.synth.steps),), config.schedule.log_every)
 
 
 def make_synth_runs(
@@ -81,16 +81,23 @@ def make_synth_runs(
     hparams: SynthHParams | None = None,
 ) -> RunSpec:
     """Host-side RunSpec of R synthesiser runs, checked as the classifier's (`engine.make_runs`;
-    the labelled rows default to `config.labeled_fraction`). A run's synthesiser key is derived
+    the labelled rows default to `config.cv.labeled_fraction`). A run's synthesiser key is derived
     from, and independent of, the key its classifier gets from the same seed and run id."""
     train_masks = np.asarray(train_masks, bool)
     n = len(train_masks)
     run_ids = np.arange(n) if run_ids is None else np.asarray(run_ids)
     if labeled_masks is None:
-        labeled_masks = evaluate.labeled_masks(y, train_masks, config.labeled_fraction, config.seed, run_ids)
+        labeled_masks = evaluate.labeled_masks(
+            y, train_masks, config.cv.labeled_fraction, config.cv.seed, run_ids
+        )
     if hparams is None:
-        hparams = SynthHParams(*(np.full(n, getattr(config, f), np.float32) for f in SynthHParams._fields))
-    runs = engine.make_runs(y, train_masks, labeled_masks, SynthHParams(*hparams), config.seed, run_ids)
+        hparams = SynthHParams(
+            *(
+                np.full(n, getattr(config.synth, f.removeprefix("synth_")), np.float32)
+                for f in SynthHParams._fields
+            )
+        )
+    runs = engine.make_runs(y, train_masks, labeled_masks, SynthHParams(*hparams), config.cv.seed, run_ids)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, SYNTH_STREAM))(jnp.asarray(runs.key))
     return runs._replace(key=np.asarray(keys))
 
@@ -100,13 +107,13 @@ def fit_synth_transform(config: Config, x: jax.Array, mask: jax.Array) -> SynthT
     m = mask.astype(bool)[:, None]
     lo = jnp.maximum(jnp.min(jnp.where(m, x, jnp.inf), axis=0), 0.0)
     hi = jnp.max(jnp.where(m, x, -jnp.inf), axis=0)
-    v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth_log1p else x
-    return SynthTransform(preprocess.fit(config.synth_scaler, v, mask), lo, hi)
+    v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth.log1p else x
+    return SynthTransform(preprocess.fit(config.synth.scaler, v, mask), lo, hi)
 
 
 def synth_forward(config: Config, t: SynthTransform, x: jax.Array) -> jax.Array:
     """Original units [..., F] → the generator's scaled space."""
-    v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth_log1p else x
+    v = jnp.log1p(jnp.maximum(x, 0.0)) if config.synth.log1p else x
     return preprocess.apply(t.scaler, v)
 
 
@@ -114,7 +121,7 @@ def synth_inverse(config: Config, t: SynthTransform, xs: jax.Array) -> jax.Array
     """The generator's space [..., F] → original units, clipped to each feature's range over
     the run's training rows (SDV's `enforce_min_max_values`), itself within [0, ∞)."""
     v = xs * t.scaler.scale + t.scaler.shift
-    x = jnp.expm1(v) if config.synth_log1p else v
+    x = jnp.expm1(v) if config.synth.log1p else v
     return jnp.clip(x, t.lo, t.hi)
 
 
@@ -123,7 +130,7 @@ def init_synth_state(config: Config, data, run: RunSpec) -> GANState:
     x, y = data
     nets = build_synth_networks(config, x.shape[1])
     k_g, k_d = jax.random.split(engine.init_and_step_keys(run.key)[0])
-    z, c = jnp.zeros((1, config.synth_noise_dim)), jnp.zeros((1,), jnp.int32)
+    z, c = jnp.zeros((1, config.synth.noise_dim)), jnp.zeros((1,), jnp.int32)
     gen = nets.gen.init(k_g, z, c)["params"]
     disc = nets.disc.init(k_d, jnp.zeros((1, x.shape[1])), c)["params"]
     lab = run.labeled_mask.astype(bool)
@@ -151,13 +158,13 @@ def synth_step(
     """One conditional-GAN step on scaled training rows xs [N, F]: discriminator, then generator.
     Fakes are conditioned on labels drawn from the run's labelled class prior."""
     k_lab, k_real, k_zd, k_yd, k_zg, k_yg = jax.random.split(key, 6)
-    b = config.synth_batch_size
+    b = config.synth.batch_size
     lab = draw_labeled(k_lab, b)
     x_lab, y_lab = xs[lab], y[lab]
     x_real = xs[draw_train(k_real, b)]  # AC-GAN's real/fake term: labels never read
-    acgan = config.synth_model == "acgan"
+    acgan = config.synth.model == "acgan"
     labels = lambda k: jax.random.categorical(k, jnp.log(state.fitted.prior), shape=(b,))
-    noise = lambda k: jax.random.normal(k, (b, config.synth_noise_dim))
+    noise = lambda k: jax.random.normal(k, (b, config.synth.noise_dim))
     gen = lambda p, z, c: nets.gen.apply({"params": p}, z, c)
     disc = lambda p, v, c: nets.disc.apply({"params": p}, v, c)
     y_fd = labels(k_yd)
@@ -211,7 +218,7 @@ def train_synth_runs(
     config: Config, x: np.ndarray, y: np.ndarray, runs: RunSpec, **kwargs
 ) -> engine.TrainResult:
     """Trains the class-conditional generator of R runs in one fused, run-vmapped call
-    (`engine.train_runs`; `kwargs`: mesh, block_runs, on_chunk), `config.synth_steps` steps in
+    (`engine.train_runs`; `kwargs`: mesh, block_runs, on_chunk), `config.synth.steps` steps in
     chunks of `log_every`.
 
     Raises:

@@ -47,22 +47,24 @@ class Networks(NamedTuple):
 
 
 def build_networks(config: Config, n_features: int) -> Networks:
-    classifier_dim = config.latent_dim if config.use_autoencoder else n_features
+    classifier_dim = config.model.latent_dim if config.model.use_autoencoder else n_features
     return Networks(
-        ae=AutoEncoder(config.ae_hidden, config.latent_dim, n_features),
-        disc=DiscriminatorClassifier(config.disc_hidden, num_classes=2),
-        gen=Generator(config.gen_hidden, classifier_dim, bounded=config.use_autoencoder),
+        ae=AutoEncoder(config.model.ae_hidden, config.model.latent_dim, n_features),
+        disc=DiscriminatorClassifier(config.model.disc_hidden, num_classes=2),
+        gen=Generator(config.model.gen_hidden, classifier_dim, bounded=config.model.use_autoencoder),
     )
 
 
 def hparams_of(config: Config, n_runs: int) -> HParams:
     """The config's numeric hyperparameters, one copy per run: [R] float32 each."""
-    return HParams(*(np.full(n_runs, getattr(config, f), np.float32) for f in HParams._fields))
+    return HParams(*(np.full(n_runs, getattr(config.schedule, f), np.float32) for f in HParams._fields))
 
 
 def schedule(config: Config) -> engine.Schedule:
     """Autoencoder pretraining (none without an autoencoder), then the GAN."""
-    return engine.Schedule((("ae", config.ae_phase_steps), ("gan", config.gan_steps)), config.log_every)
+    return engine.Schedule(
+        (("ae", config.ae_phase_steps), ("gan", config.schedule.gan_steps)), config.schedule.log_every
+    )
 
 
 def init_state(config: Config, data: tuple[jax.Array, jax.Array], run: RunSpec) -> GANState:
@@ -70,13 +72,13 @@ def init_state(config: Config, data: tuple[jax.Array, jax.Array], run: RunSpec) 
     x = data[0]
     nets = build_networks(config, x.shape[1])
     k_ae, k_d, k_g = jax.random.split(engine.init_and_step_keys(run.key)[0], 3)
-    classifier_dim = config.latent_dim if config.use_autoencoder else x.shape[1]
+    classifier_dim = config.model.latent_dim if config.model.use_autoencoder else x.shape[1]
     ae = nets.ae.init(k_ae, jnp.zeros((1, x.shape[1])))["params"]
     disc = nets.disc.init(k_d, jnp.zeros((1, classifier_dim)))["params"]
-    gen = nets.gen.init(k_g, jnp.zeros((1, config.noise_dim)))["params"]
+    gen = nets.gen.init(k_g, jnp.zeros((1, config.model.noise_dim)))["params"]
     return GANState(
         step=jnp.zeros((), jnp.int32),
-        fitted=preprocess.fit(config.scaler, x, run.train_mask),
+        fitted=preprocess.fit(config.data.scaler, x, run.train_mask),
         ae=Network(ae, AE_ADAM.init(ae)),
         disc=Network(disc, GAN_ADAM.init(disc)),
         gen=Network(gen, GAN_ADAM.init(gen)),
@@ -109,7 +111,7 @@ def model_params(state: GANState) -> ModelParams:
 def classifier_inputs(config: Config, model: ModelParams, x: jax.Array) -> jax.Array:
     """Raw features [N, F] → what the classifier sees: latent codes [N, L] or scaled features."""
     xs = preprocess.apply(model.scaler, x)
-    if not config.use_autoencoder:
+    if not config.model.use_autoencoder:
         return xs
     ae = build_networks(config, x.shape[1]).ae
     return ae.apply({"params": model.ae}, xs, method=AutoEncoder.encode)
@@ -126,7 +128,7 @@ def predict_proba(config: Config, model: ModelParams, x: jax.Array) -> jax.Array
 def ae_step(nets: Networks, config: Config, state: GANState, key, hp: HParams, xs, draw_train):
     """One autoencoder step on a batch of the run's scaled training rows (eq. 4): unsupervised,
     so every training row is used, labelled or not."""
-    batch = xs[draw_train(key, config.batch_size)]  # [B, F]
+    batch = xs[draw_train(key, config.schedule.batch_size)]  # [B, F]
 
     def loss_fn(params):
         return losses.reconstruction_loss_eq4(nets.ae.apply({"params": params}, batch), batch)
@@ -143,20 +145,20 @@ def gan_step(
 
     The supervised cross-entropy sees a batch of *labelled* rows (`draw_labeled`); the
     real/fake term and feature matching see a batch of *all* training rows (`draw_train`), whose
-    labels are never read. With `config.use_gan` False only the supervised term is trained: the
+    labels are never read. With `config.model.use_gan` False only the supervised term is trained: the
     same classifier as a plain supervised MLP on the labelled rows.
     """
     k_lab, k_real, k_zd, k_zg = jax.random.split(key, 4)
-    b = config.batch_size
+    b = config.schedule.batch_size
     lab = draw_labeled(k_lab, b)
     x_lab, y_lab = features[lab], y[lab]
     x_real = features[draw_train(k_real, b)]
     disc = lambda p, v: nets.disc.apply({"params": p}, v)
     gen = lambda p, z: nets.gen.apply({"params": p}, z)
-    noise = lambda k: jax.random.normal(k, (b, config.noise_dim))
+    noise = lambda k: jax.random.normal(k, (b, config.model.noise_dim))
 
     def d_loss_fn(dp):
-        if not config.use_gan:
+        if not config.model.use_gan:
             return losses.supervised_loss(disc(dp, x_lab)[0], y_lab)
         fake = jax.lax.stop_gradient(gen(state.gen.params, noise(k_zd)))
         return losses.sgan_discriminator_loss(
@@ -165,9 +167,9 @@ def gan_step(
 
     d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc.params)
     state = state._replace(disc=adam_update(GAN_ADAM, state.disc, d_grads, hp.d_lr))
-    if not config.use_gan:
+    if not config.model.use_gan:
         return state, {"d": d_loss}
-    state, g_loss = generator_update(state, disc, gen, noise(k_zg), x_real, config.gen_loss, hp.g_lr)
+    state, g_loss = generator_update(state, disc, gen, noise(k_zg), x_real, config.schedule.gen_loss, hp.g_lr)
     return state, {"d": d_loss, "g": g_loss}
 
 
@@ -226,16 +228,18 @@ def make_runs(
     Args:
       train_masks: [R, N] bool training rows.
       labeled_masks: [R, N] bool labelled rows, each within its run's training rows and holding
-        both classes (default: `evaluate.labeled_masks` at `config.labeled_fraction`).
+        both classes (default: `evaluate.labeled_masks` at `config.cv.labeled_fraction`).
       run_ids: [R] indices that seed each run (default 0..R-1).
       hparams: [R] arrays (default: the config's values for every run).
     """
     train_masks = np.asarray(train_masks, bool)
     run_ids = np.arange(len(train_masks)) if run_ids is None else np.asarray(run_ids)
     if labeled_masks is None:
-        labeled_masks = evaluate.labeled_masks(y, train_masks, config.labeled_fraction, config.seed, run_ids)
+        labeled_masks = evaluate.labeled_masks(
+            y, train_masks, config.cv.labeled_fraction, config.cv.seed, run_ids
+        )
     hparams = hparams_of(config, len(train_masks)) if hparams is None else hparams
-    return engine.make_runs(y, train_masks, labeled_masks, HParams(*hparams), config.seed, run_ids)
+    return engine.make_runs(y, train_masks, labeled_masks, HParams(*hparams), config.cv.seed, run_ids)
 
 
 def table_data(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
