@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from benchmarks import load_test as load_test_module
-
 from gan_jax.artifacts import records
 
 
