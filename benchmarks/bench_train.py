@@ -126,7 +126,7 @@ def loop_trainer(config: Config, x, y, masks: np.ndarray):
     runs = table.make_runs(config, y, masks)
     xd, yd = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)
 
-    def step(phase, state, step_key, hp: engine.HParams, inputs, rows):
+    def step(phase, state, step_key, hp: table.HParams, inputs, rows):
         key = jax.random.fold_in(step_key, state.step)
         draw_train, draw_lab = _sampler(*rows[:2]), _sampler(*rows[2:])
         if phase == "ae":

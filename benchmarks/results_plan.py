@@ -93,6 +93,14 @@ STEPS: tuple[Step, ...] = (
         note='needs the ctgan extra (pip install ".[ctgan]"); reads augmentation.json (step study)',
     ),
     Step(
+        "tuned_study",
+        "python -m benchmarks.tuned_study --experiment tuned --no-progress --out results",
+        ("tuned_study.json", "tuned_study.md"),
+        35,
+        note="the headline of README.md and results/README.md (step report draws them); "
+        "estimated from one fraction timed alone, see the record's load",
+    ),
+    Step(
         "bench_train",
         "python -m benchmarks.bench_train --out results",
         ("bench_train.json", "bench_train.md"),

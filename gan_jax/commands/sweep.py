@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME=SPEC",
-        help="a searched hyperparameter (ae_lr, d_lr, g_lr, unsupervised_weight, "
-        "labeled_fraction, seed): V1,V2,... (choices), LOW:HIGH or "
+        help="a searched hyperparameter (ae_lr, d_lr, g_lr, unsupervised_weight, the "
+        "ssl_extras weights, labeled_fraction, seed): V1,V2,... (choices), LOW:HIGH or "
         "LOW:HIGH:log (ranges, random search only)",
     )
     parser.add_argument("--random", type=int, metavar="N", help="random search of N settings (default: grid)")

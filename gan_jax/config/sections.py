@@ -147,12 +147,31 @@ class ScheduleConfig(Section):
     g_lr: PerRun[float] = 1e-3
     unsupervised_weight: PerRun[float] = 1.0
     gen_loss: str = "feature_matching"  # or "eq7"
+    # Semi-supervised extras of the table trainer (issue 22); every one off by default, so the
+    # paper config's numbers are unchanged. `ssl_extras` (a structure: one more compiled
+    # program) keeps an EMA "teacher" copy of the discriminator-classifier and adds the terms
+    # below, on a batch of the run's training rows whose labels are never read, to the
+    # discriminator's loss. A weight of 0 switches its term off without a recompile (PerRun
+    # data), so a sweep turns the terms on and off per run. Prediction uses the student.
+    ssl_extras: bool = False
+    entropy_weight: PerRun[float] = 0.0  # entropy minimisation of p(y|x) (Grandvalet & Bengio 2005)
+    # Consistency ‖p_student(x + ε) − p_teacher(x + ε')‖², ε, ε' ~ N(0, σ²) on classifier inputs:
+    # the Π-model (Laine & Aila 2017) with ema_decay 0, mean teacher (Tarvainen & Valpola 2017)
+    # with ema_decay near 1.
+    consistency_weight: PerRun[float] = 0.0
+    consistency_noise: PerRun[float] = 0.1  # σ
+    ema_decay: PerRun[float] = 0.0  # teacher ← decay · teacher + (1 − decay) · student, each step
 
     def __post_init__(self):
         _check(
             "schedule",
             [
                 (self.gen_loss in GEN_LOSSES, f"gen_loss must be one of {GEN_LOSSES}"),
+                (
+                    min(self.entropy_weight, self.consistency_weight, self.consistency_noise) >= 0
+                    and 0.0 <= self.ema_decay < 1.0,
+                    "entropy_weight, consistency_weight, consistency_noise must be >= 0, ema_decay in [0, 1)",
+                ),
                 (self.ae_steps >= 0 and self.gan_steps > 0, "need ae_steps >= 0 and gan_steps > 0"),
                 (self.batch_size > 0 and self.log_every > 0, "batch_size, log_every must be > 0"),
             ],

@@ -1,7 +1,7 @@
 """Hyperparameter sweeps in one compiled call: settings × folds as one batch of runs.
 
 A *setting* is a dict of the numeric hyperparameters that are per-run data in the trainer
-(`SWEEPABLE`: learning rates, unsupervised weight, labelled fraction, seed). A sweep expands
+(`SWEEPABLE`: learning rates, loss weights, labelled fraction, seed). A sweep expands
 settings × training masks into one `engine.RunSpec`, config-major: run `s * M + m` is setting
 `s` on mask `m`. Every setting sees the same masks under the same run ids, so settings compare
 paired: with equal seeds they share initial parameters and labelled rows and differ only in
@@ -29,9 +29,11 @@ from gan_jax.config import Config
 from gan_jax.evaluation import evaluate
 from gan_jax.training import engine, table
 
-SWEEPABLE = ("ae_lr", "d_lr", "g_lr", "unsupervised_weight", "labeled_fraction", "seed")
+SWEEPABLE = (*table.HParams._fields, "labeled_fraction", "seed")
 # Where each sweepable hyperparameter lives in a `Config`.
 PATHS = {name: f"{'cv' if name in ('labeled_fraction', 'seed') else 'schedule'}.{name}" for name in SWEEPABLE}
+# Hyperparameters that must be >= 0 (`check_settings`); ema_decay must also be < 1.
+NON_NEGATIVE = tuple(f for f in table.HParams._fields if f != "ema_decay")
 Setting = dict[str, float | int]
 
 
@@ -129,15 +131,20 @@ def check_settings(settings: list[Setting]) -> None:
     if not settings:
         raise ValueError("a sweep needs at least one setting")
     for i, s in enumerate(settings):
-        bad = [k for k in ("ae_lr", "d_lr", "g_lr", "unsupervised_weight") if not s[k] >= 0]
-        if bad or not 0.0 < s["labeled_fraction"] <= 1.0:
+        bad = [k for k in NON_NEGATIVE if not s[k] >= 0]
+        if bad or not 0.0 < s["labeled_fraction"] <= 1.0 or not 0.0 <= s["ema_decay"] < 1.0:
             raise ValueError(
-                f"setting {i} {s}: need learning rates and weight >= 0 and labeled_fraction in (0, 1]"
+                f"setting {i} {s}: need {', '.join(NON_NEGATIVE)} >= 0, ema_decay in [0, 1) and "
+                "labeled_fraction in (0, 1]"
             )
 
 
 def sweep_runs(
-    y: np.ndarray, settings: list[Setting], train_masks: np.ndarray, run_ids: np.ndarray | None = None
+    y: np.ndarray,
+    settings: list[Setting],
+    train_masks: np.ndarray,
+    run_ids: np.ndarray | None = None,
+    labeled_masks: np.ndarray | None = None,
 ) -> engine.RunSpec:
     """Host-side RunSpec of len(settings) × M runs: run s * M + m is setting s on mask m.
 
@@ -146,6 +153,8 @@ def sweep_runs(
       settings: hyperparameters per setting (all of `SWEEPABLE`).
       train_masks: [M, N] bool training rows shared by every setting.
       run_ids: [M] ids that seed mask m's runs (default 0..M-1), the same for every setting.
+      labeled_masks: [M, N] the labelled rows of mask m's runs, given (e.g. nested CV inside a
+        labelled subset); default: drawn at each setting's labelled fraction.
     Returns:
       RunSpec with leaves [S * M, ...].
     """
@@ -157,17 +166,19 @@ def sweep_runs(
         seed, frac = int(s["seed"]), float(s["labeled_fraction"])
         if seed not in keys:
             keys[seed] = np.asarray(engine.run_keys(seed, run_ids))
-        if (seed, frac) not in labeled:
+        if labeled_masks is not None:
+            labeled[seed, frac] = np.asarray(labeled_masks, bool)
+        elif (seed, frac) not in labeled:
             labeled[seed, frac] = evaluate.labeled_masks(y, train_masks, frac, seed, run_ids)
     m = len(train_masks)
-    hp = {f: np.repeat(np.asarray([s[f] for s in settings], np.float32), m) for f in engine.HParams._fields}
+    hp = {f: np.repeat(np.asarray([s[f] for s in settings], np.float32), m) for f in table.HParams._fields}
     return engine.RunSpec(
         key=np.concatenate([keys[int(s["seed"])] for s in settings]),
         train_mask=np.tile(train_masks, (len(settings), 1)),
         labeled_mask=np.concatenate(
             [labeled[int(s["seed"]), float(s["labeled_fraction"])] for s in settings]
         ),
-        hparams=engine.HParams(**hp),
+        hparams=table.HParams(**hp),
     )
 
 

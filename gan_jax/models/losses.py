@@ -58,6 +58,20 @@ def feature_matching_loss(real_features: jax.Array, fake_features: jax.Array) ->
     return jnp.sum((jnp.mean(real_features, 0) - jnp.mean(fake_features, 0)) ** 2)
 
 
+def entropy_loss(logits: jax.Array) -> jax.Array:
+    """Mean entropy of the class prediction p(y|x) (Grandvalet & Bengio 2005): minimised on
+    unlabelled rows, it pushes the decision boundary away from them."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.mean(jnp.sum(jnp.exp(logp) * logp, axis=-1))
+
+
+def consistency_loss(student_logits: jax.Array, target_logits: jax.Array) -> jax.Array:
+    """Mean squared distance of class probabilities (Laine & Aila 2017; Tarvainen & Valpola
+    2017); the target is a constant (no gradient flows into it)."""
+    target = jax.lax.stop_gradient(jax.nn.softmax(target_logits, axis=-1))
+    return jnp.mean(jnp.sum((jax.nn.softmax(student_logits, axis=-1) - target) ** 2, axis=-1))
+
+
 # Class-conditional GANs for synthetic rows (gan_jax.studies.synth). Single-logit D(x) = σ(logit).
 
 

@@ -124,7 +124,7 @@ def write_outputs(study: dict[str, Any], out: str) -> None:
 def markdown(study: dict[str, Any]) -> list[str]:
     """The results/README.md section: what the method is, table per fraction, tests, verdict."""
     lines = [
-        "## Label scarcity: when does the semi-supervised GAN help?",
+        "## Label scarcity at fixed settings (untuned; see the tuned headline at the top)",
         "",
         f"Written by `gan-jax reproduce` into `label_study.json` ({study['wall_seconds']:.0f} s wall for "
         f"the whole study, all families fused: one compiled program per phase for all "

@@ -58,6 +58,7 @@ class GANState(NamedTuple):
     ae: Network | None  # the autoencoder (None: the synthesiser has none)
     disc: Network
     gen: Network
+    teacher: Params = None  # the table trainer's EMA copy of disc params (`schedule.ssl_extras`)
 
 
 class HParams(NamedTuple):

@@ -25,7 +25,7 @@ from gan_jax.config import Config
 from gan_jax.evaluation import evaluate
 from gan_jax.models import AutoEncoder, DiscriminatorClassifier, Generator, losses, preprocess
 from gan_jax.training import blocks, engine
-from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, HParams, Network, RunSpec, adam_update
+from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, Network, RunSpec, adam_update
 from gan_jax.training.generator_step import generator_update
 
 Params = Any
@@ -38,6 +38,20 @@ class ModelParams(NamedTuple):
     ae: Params
     disc: Params
     gen: Params
+
+
+class HParams(NamedTuple):
+    """The table trainer's numeric hyperparameters of one run ([] float32 each; `PerRun`
+    settings of `Config`): data, not compile-time constants."""
+
+    ae_lr: jax.Array
+    d_lr: jax.Array
+    g_lr: jax.Array
+    unsupervised_weight: jax.Array
+    entropy_weight: jax.Array
+    consistency_weight: jax.Array
+    consistency_noise: jax.Array
+    ema_decay: jax.Array
 
 
 class Networks(NamedTuple):
@@ -82,6 +96,7 @@ def init_state(config: Config, data: tuple[jax.Array, jax.Array], run: RunSpec) 
         ae=Network(ae, AE_ADAM.init(ae)),
         disc=Network(disc, GAN_ADAM.init(disc)),
         gen=Network(gen, GAN_ADAM.init(gen)),
+        teacher=disc if config.schedule.ssl_extras else None,
     )
 
 
@@ -145,8 +160,10 @@ def gan_step(
 
     The supervised cross-entropy sees a batch of *labelled* rows (`draw_labeled`); the
     real/fake term and feature matching see a batch of *all* training rows (`draw_train`), whose
-    labels are never read. With `config.model.use_gan` False only the supervised term is trained: the
-    same classifier as a plain supervised MLP on the labelled rows.
+    labels are never read. With `config.model.use_gan` False only the supervised term is
+    trained: the same classifier as a plain supervised MLP on the labelled rows. With
+    `config.schedule.ssl_extras` the discriminator's loss gains `unlabeled_terms` and the
+    teacher follows the student.
     """
     k_lab, k_real, k_zd, k_zg = jax.random.split(key, 4)
     b = config.schedule.batch_size
@@ -159,18 +176,39 @@ def gan_step(
 
     def d_loss_fn(dp):
         if not config.model.use_gan:
-            return losses.supervised_loss(disc(dp, x_lab)[0], y_lab)
-        fake = jax.lax.stop_gradient(gen(state.gen.params, noise(k_zd)))
-        return losses.sgan_discriminator_loss(
-            disc(dp, x_lab)[0], y_lab, disc(dp, x_real)[0], disc(dp, fake)[0], hp.unsupervised_weight
-        )
+            loss = losses.supervised_loss(disc(dp, x_lab)[0], y_lab)
+        else:
+            fake = jax.lax.stop_gradient(gen(state.gen.params, noise(k_zd)))
+            loss = losses.sgan_discriminator_loss(
+                disc(dp, x_lab)[0], y_lab, disc(dp, x_real)[0], disc(dp, fake)[0], hp.unsupervised_weight
+            )
+        if config.schedule.ssl_extras:
+            loss = loss + unlabeled_terms(disc, dp, state.teacher, x_real, hp, key)
+        return loss
 
     d_loss, d_grads = jax.value_and_grad(d_loss_fn)(state.disc.params)
     state = state._replace(disc=adam_update(GAN_ADAM, state.disc, d_grads, hp.d_lr))
+    if config.schedule.ssl_extras:
+        ema = lambda t, p: hp.ema_decay * t + (1.0 - hp.ema_decay) * p
+        state = state._replace(teacher=jax.tree.map(ema, state.teacher, state.disc.params))
     if not config.model.use_gan:
         return state, {"d": d_loss}
     state, g_loss = generator_update(state, disc, gen, noise(k_zg), x_real, config.schedule.gen_loss, hp.g_lr)
     return state, {"d": d_loss, "g": g_loss}
+
+
+def unlabeled_terms(disc, params, teacher, x_real, hp: HParams, key) -> jax.Array:
+    """The semi-supervised extras (`schedule.ssl_extras`) on rows x_real [B, D] whose labels are
+    never read: entropy minimisation of the student's predictions, and consistency between the
+    student and the EMA teacher under independent input noise. Their keys are folded from the
+    step key, so the draws of every other term are those of a run without the extras."""
+    k_student, k_teacher = jax.random.fold_in(key, 1), jax.random.fold_in(key, 2)
+    noisy = lambda k: x_real + hp.consistency_noise * jax.random.normal(k, x_real.shape)
+    student = disc(params, noisy(k_student))[0]
+    target = disc(teacher, noisy(k_teacher))[0]
+    return hp.entropy_weight * losses.entropy_loss(disc(params, x_real)[0]) + (
+        hp.consistency_weight * losses.consistency_loss(student, target)
+    )
 
 
 class Inputs(NamedTuple):
