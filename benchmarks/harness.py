@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -22,6 +23,29 @@ from gan_jax.artifacts import records, storage
 def command_line(argv: Sequence[str], module: str) -> str:
     """The command that reruns this benchmark: `python -m <module> <argv...>`."""
     return " ".join(["python -m", module, *argv])
+
+
+# Benchmarks that moved from scripts/ into this package; results recorded before the move name
+# the old file, and the README shows the command that runs the same benchmark today.
+MOVED = (
+    "bench_train",
+    "bench_scale",
+    "bench_images",
+    "bench_checkpoint",
+    "energy_bench",
+    "ctgan_bench",
+    "load_test",
+    "bench_load_test_client",
+    "bench_naive_fastapi",
+)
+_OLD_SCRIPT = re.compile(r"^(?:python )?scripts/(" + "|".join(MOVED) + r")\.py\b")
+
+
+def current_command(command: str) -> str:
+    """A results file's recorded command, as a reader would type it today (the README and
+    the benchmarks' own Markdown show it)."""
+    command = _OLD_SCRIPT.sub(r"python -m benchmarks.\1", command)
+    return command if command.startswith("python ") else f"python {command}"
 
 
 def _calling_module(depth: int = 2) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks import lockfile
+from benchmarks.harness import current_command
 from gan_jax.artifacts import storage
 from gan_jax.studies.report import README_BEGIN, README_END, readme_results
 
@@ -91,18 +92,6 @@ def wrap(text: str, width: int = WIDTH) -> str:
                 row.append(word)
         out += [" ".join(r) for r in rows]
     return "\n".join(out)
-
-
-# Benchmarks that moved from scripts/ into this package; results recorded before the move name
-# the old file, and the README shows the command that runs the same benchmark today.
-MOVED = ("bench_train", "bench_scale", "bench_images", "bench_checkpoint", "energy_bench", "ctgan_bench")
-_OLD_SCRIPT = re.compile(r"^(?:python )?scripts/(" + "|".join(MOVED) + r")\.py\b")
-
-
-def _cmd(command: str) -> str:
-    """A results file's recorded command, as a reader would type it today."""
-    command = _OLD_SCRIPT.sub(r"python -m benchmarks.\1", command)
-    return command if command.startswith("python ") else f"python {command}"
 
 
 def _range(lo: float, hi: float, fmt: str) -> str:
@@ -215,7 +204,7 @@ def load_test_client(out: str) -> str:
     lines = [
         ("That soak's client (before the histogram) kept" if old_soak else "The load test's old client kept")
         + f" every latency in growing Python lists. What that cost, measured without a server over "
-        f"the soak's {cost['responses'] / 1e6:.2f} M responses (`{_cmd(cost['command'])}` → "
+        f"the soak's {cost['responses'] / 1e6:.2f} M responses (`{current_command(cost['command'])}` → "
         f"`results/load_test_client_cost.json`, CPU time per response in {cost['blocks']} blocks): the "
         f"lists {_range(*us(lists), '.2f')} µs per response and {lists['rss_growth_mb']:.0f} MiB more "
         f"memory by the end; the histogram {_range(*us(hist), '.2f')} µs and "
@@ -223,7 +212,7 @@ def load_test_client(out: str) -> str:
         f"{share:.2f} % of the soak's "
         f"{soak['p50_ms']:.2f} ms median request, so the lists' CPU time cannot explain a "
         f"{abs(p50_rise):.2f} ms {'rise' if p50_rise > 0 else 'fall'} in p50. A "
-        f"{m['duration_s']:.0f} s soak with the histogram client (`{_cmd(s180['command'])}` → "
+        f"{m['duration_s']:.0f} s soak with the histogram client (`{current_command(s180['command'])}` → "
         f"`results/latency_soak180.json`) ran "
         + (
             f"while other jobs shared the {cores} cores (1-minute load average "
@@ -262,7 +251,7 @@ def naive_fastapi(out: str) -> str:
     return (
         "For scale, a naive FastAPI server (pydantic request model, synchronous handler calling the same "
         "bundle's jitted predict per request, one uvicorn worker) and `gan-jax serve`, driven in turn by "
-        f"the same client for {d['config']['duration_s']:.0f} s each (`{_cmd(d['command'])}` → "
+        f"the same client for {d['config']['duration_s']:.0f} s each (`{current_command(d['command'])}` → "
         f"`results/naive_fastapi.json`): {run(naive)} against {run(ours)}. "
         + (
             "Both ran on the shared VM at a 1-minute load average of "
@@ -289,7 +278,7 @@ def checkpoint_timings(out: str) -> str:
         f"Save and restore times of the `{d['experiment']}` config's state ({state['runs']} runs, "
         f"{state['leaves']} arrays, {state['bytes'] / 1e6:.1f} MB), medians of "
         f"{'/'.join(map(str, sorted(n)))}, "
-        f"from `{_cmd(d['command'])}` → `results/checkpoint_timings.json`, measured on the "
+        f"from `{current_command(d['command'])}` → `results/checkpoint_timings.json`, measured on the "
         f"{d['machine']['cpu_count']}-core VM "
         + (
             f"while other jobs loaded it (1-minute load average {load:.0f}, so expect less on a quiet "
@@ -329,7 +318,7 @@ def energy(out: str) -> str:
     return "\n".join(
         [
             head,
-            f"From `{_cmd(d['command'])}` → `results/energy.json`:",
+            f"From `{current_command(d['command'])}` → `results/energy.json`:",
             "",
             "| task | unit | J per task (slope) | r² | windows |",
             "|---|---|---|---|---|",

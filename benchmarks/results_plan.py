@@ -34,11 +34,11 @@ class Step:
 
 
 def _load_test(tag: str, flags: str, minutes: float, figure: bool = True) -> Step:
-    """A scripts/load_test.py run; `tag` is the name suffix its flags give (--tag, or the
+    """A `python -m benchmarks.load_test` run; `tag` is the name suffix its flags give (--tag, or the
     protocol's default: grpc, http_vs_grpc)."""
     stem = f"latency_{tag}" if tag else "latency"
     outputs = (f"{stem}.json", f"{stem}.md") + ((f"figure4_{stem}.png",) if figure else ())
-    command = f"python scripts/load_test.py --bundle {BUNDLE} {flags} --out results"
+    command = f"python -m benchmarks.load_test --bundle {BUNDLE} {flags} --out results"
     return Step(stem, command, outputs, minutes, note=f"needs {BUNDLE} (step bundle)")
 
 
@@ -148,13 +148,13 @@ STEPS: tuple[Step, ...] = (
     _load_test("soak180", "--duration 180 --echo-duration 0 --tag soak180", 4),
     Step(
         "load_test_client",
-        "python scripts/bench_load_test_client.py --out results",
+        "python -m benchmarks.bench_load_test_client --out results",
         ("load_test_client_cost.json",),
         1,
     ),
     Step(
         "naive_fastapi",
-        f"python scripts/bench_naive_fastapi.py --bundle {BUNDLE} --out results",
+        f"python -m benchmarks.bench_naive_fastapi --bundle {BUNDLE} --out results",
         ("naive_fastapi.json",),
         2,
         note=f"needs {BUNDLE} (step bundle)",

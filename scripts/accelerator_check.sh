@@ -101,7 +101,7 @@ else
   # Image path: fit vs a per-step loop, MFU against a measured matmul, the input pipeline, f32 and bf16.
   step bench_images "$PY" -m benchmarks.bench_images --out "$OUT/bench_images"
   step export "$PY" -m gan_jax.cli export "$OUT/bundle" --force
-  step load_test "$PY" scripts/load_test.py --bundle "$OUT/bundle" --out "$OUT/load_test"
+  step load_test "$PY" -m benchmarks.load_test --bundle "$OUT/bundle" --out "$OUT/load_test"
 fi
 
 "$PY" - "$OUT" "$CARD" "$DRY_RUN" <<'EOF'

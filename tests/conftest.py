@@ -1,11 +1,16 @@
 """Test-session set-up: 8 simulated CPU devices (to test sharding) and the persistent
 compilation cache (to keep the suite fast). Both must happen before JAX starts. Expensive
 results several test files read (a trained bundle, the accelerator script's dry run) are
-session fixtures, made once."""
+session fixtures, made once; the dry run, a subprocess, starts when collection ends."""
 
 import os
+import pathlib
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -71,21 +76,77 @@ def tiny_image_bundle_export(tmp_path_factory):
     return path, b, jax.device_get(state), config
 
 
-@pytest.fixture(scope="session")
-def accelerator_dry_run(tmp_path_factory):
-    """(results folder, finished process) of `scripts/accelerator_check.sh --dry-run`, run once
-    per session: every step of the GPU script, tiny, on CPU. Its bench_images step is also the
-    quick run tests/test_bench_images.py reads (same arguments), so that benchmark runs once."""
-    out = tmp_path_factory.mktemp("accelerator")
+DRY_RUN_TIMEOUT_S = 900
+_dry_run: dict = {}  # the accelerator script's dry run, once started: out, proc, log, deadline
+
+
+def _reads_dry_run(item) -> bool:
+    return "accelerator_dry_run" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests that read the accelerator script's dry run go last (in their order), so the
+    dry run, started when collection ends, runs beside the rest of the suite."""
+    items[:] = [i for i in items if not _reads_dry_run(i)] + [i for i in items if _reads_dry_run(i)]
+
+
+def pytest_collection_finish(session):
+    """Starts the accelerator script's dry run as soon as the collected tests are known to need
+    it, so it runs beside the tests before them (the test process mostly keeps one of 2 cores
+    busy) instead of stalling the first test that reads it."""
+    if session.config.option.collectonly:
+        return
+    if any(_reads_dry_run(item) for item in session.items):
+        _start_dry_run()
+
+
+def _start_dry_run() -> None:
+    out = pathlib.Path(tempfile.mkdtemp(prefix="gan_jax_accelerator_"))
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": ROOT}
-    proc = subprocess.run(
+    log = open(out / "dry_run.log", "w")  # noqa: SIM115 - closed at the session's end
+    proc = subprocess.Popen(
         ["bash", os.path.join(ROOT, "scripts", "accelerator_check.sh"), "--dry-run", "--out", str(out)],
         env=env,
-        capture_output=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=900,
+        start_new_session=True,  # its own process group: a kill reaches the step it is running
     )
-    return out / "dry-run-cpu", proc
+    _dry_run.update(out=out, proc=proc, log=log, deadline=time.monotonic() + DRY_RUN_TIMEOUT_S)
+
+
+def _stop_dry_run() -> None:
+    """Kills the dry run's process group (the script and its current step), if still running."""
+    proc = _dry_run["proc"]
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)  # the group this session started, nothing else
+        proc.wait()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _dry_run:
+        _stop_dry_run()
+        _dry_run["log"].close()
+        shutil.rmtree(_dry_run["out"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def accelerator_dry_run():
+    """(results folder, finished process with its output as stdout) of
+    `scripts/accelerator_check.sh --dry-run`, run once per session from the end of collection
+    (`pytest_collection_finish`): every step of the GPU script, tiny, on CPU. Its bench_images
+    step is also the quick run tests/test_bench_images.py reads (same arguments), so that
+    benchmark runs once."""
+    if not _dry_run:
+        _start_dry_run()
+    proc = _dry_run["proc"]
+    try:
+        proc.wait(timeout=max(_dry_run["deadline"] - time.monotonic(), 1))
+    finally:
+        _stop_dry_run()
+    out = _dry_run["out"]
+    stdout = (out / "dry_run.log").read_text()
+    return out / "dry-run-cpu", subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "")
 
 
 # gcsfs >= 2026 probes each bucket's type over gRPC when GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT is on

@@ -6,21 +6,16 @@ import os
 import sys
 
 import pytest
-from script_loader import load_script
 
+from benchmarks import bench_naive_fastapi, load_test
 from gan_jax.artifacts import records
-
-
-def script(name):
-    return load_script(name)
 
 
 def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, tmp_path, monkeypatch):
     """Both servers answer every request with 200 (the naive app once answered 422 to all, and
     a throughput of errors was written as a result)."""
-    monkeypatch.setattr(sys, "argv", ["scripts/bench_naive_fastapi.py"])
-    bench = script("bench_naive_fastapi")
-    record = bench.main(
+    monkeypatch.setattr(sys, "argv", ["benchmarks/bench_naive_fastapi.py"])
+    record = bench_naive_fastapi.main(
         [
             "--bundle",
             str(tiny_bundle_export[0]),
@@ -41,18 +36,17 @@ def test_naive_fastapi_benchmark_serves_both_without_errors(tiny_bundle_export, 
     for run in written["runs"].values():
         assert run["requests"] > 0 and run["failed"] == 0 and run["p50_ms"] > 0
         assert len(run["load_average_before_after"]) == 2
-    assert written["command"].startswith("python scripts/bench_naive_fastapi.py --bundle")
+    assert written["command"].startswith("python -m benchmarks.bench_naive_fastapi --bundle")
+    assert written["load_average"]["before"] and written["versions"]["jax"]  # the harness's record
+    assert (tmp_path / "naive_fastapi.md").read_text().count("| 0 |") == 2  # no failed request
 
 
 def test_naive_fastapi_benchmark_refuses_failed_requests(tiny_bundle_export, tmp_path, monkeypatch):
     """Requests the server rejects (here: a case without features) stop the benchmark instead
     of being timed as if they were predictions."""
-    load_test = script("load_test")
     monkeypatch.setattr(load_test, "sample_body", lambda: b'{"features": {}}')
-    monkeypatch.setitem(sys.modules, "load_test", load_test)  # what the benchmark imports
-    bench = script("bench_naive_fastapi")
     with pytest.raises(RuntimeError, match="failed requests"):
-        bench.main(
+        bench_naive_fastapi.main(
             [
                 "--bundle",
                 str(tiny_bundle_export[0]),

@@ -37,7 +37,8 @@ TINY_SET = {
     "schedule.d_lr": 0.03,
 }
 PARAMS = ["g_lr=1e-3,3e-3"]
-WORKER_TIMEOUT_S = 360  # a worker (all three steps) that takes longer is killed: the suite never hangs here
+# A worker (all four steps, beside the references) that takes longer is killed: the suite never hangs here.
+WORKER_TIMEOUT_S = 480
 
 
 def _free_port() -> int:
@@ -156,8 +157,10 @@ def _steps(text: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """(out folder, [each process's {step: output}]) of the one pair of worker processes."""
+def started_pair(tmp_path_factory):
+    """(out folder, the two worker processes), started and left running: the one-process
+    references (`references`) are computed while they work, so the suite waits for the slower
+    of the two instead of their sum. Any worker still running at the end is killed."""
     out = tmp_path_factory.mktemp("two_processes")
     env = {
         **os.environ,
@@ -175,21 +178,60 @@ def pair(tmp_path_factory):
         str(out / "proba.npy"),
         str(out / "synth.npz"),
     ]
+    # Output to files, not pipes: nobody reads a pipe while the references run, and a worker
+    # blocked on a full one would stall its partner at the next collective.
+    logs = [open(out / f"worker{i}.log", "w") for i in range(2)]  # noqa: SIM115 - closed below
     procs = [
-        subprocess.Popen(
-            argv(i), env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        subprocess.Popen(argv(i), env=env, cwd=ROOT, text=True, stdout=logs[i], stderr=subprocess.STDOUT)
         for i in range(2)
     ]
-    outputs = []
     try:
-        for p in procs:
-            outputs.append(p.communicate(timeout=WORKER_TIMEOUT_S)[0])
+        yield out, procs
     finally:
         for p in procs:  # only the processes this fixture started
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for f in logs:
+            f.close()
+
+
+@pytest.fixture(scope="module")
+def references(started_pair):
+    """What one process with two devices computes for the sweep, the image training and the
+    synthesiser (the checkpoint's reference resumes from the pair's own checkpoints, later)."""
+    mesh = engine.runs_mesh(jax.devices()[:2])
+    config = load_experiment("paper", quick=True).replace(**TINY_SET)
+    ds = load_bundled()
+    settings = sweep.grid(config, sweep.parse_space(PARAMS))
+    sweep_one = sweep.run_sweep(
+        config, ds.x, ds.y, settings, evaluate.cv_folds(ds.y, 3, 1, config.cv.seed), mesh=mesh
+    )
+
+    images, labels = nuclei.generate(64, seed=0, size=8)
+    state, _ = image_fit.fit(
+        image.TINY,
+        ArraySource(images, labels),
+        ae_steps=4,
+        gan_steps=4,
+        log_every=4,
+        mesh=image_fit.data_mesh(jax.devices()[:2]),
+    )
+    proba_one = np.asarray(image.predict_proba(image.TINY, state, images))
+
+    config, x, y, runs = synth_config_and_runs()
+    synth_one = synth_trainer.train_synth_runs(config, x, y, runs, mesh=mesh)
+    return {"sweep": sweep_one, "proba": proba_one, "synth": synth_one}
+
+
+@pytest.fixture(scope="module")
+def pair(started_pair, references):
+    """(out folder, [each process's {step: output}]) of the one pair of worker processes, once
+    both have finished (after the references: see `started_pair`)."""
+    out, procs = started_pair
+    for p in procs:
+        p.wait(timeout=WORKER_TIMEOUT_S)
+    outputs = [(out / f"worker{i}.log").read_text() for i in range(2)]
     for i, (p, text) in enumerate(zip(procs, outputs)):
         assert p.returncode == 0, f"process {i} failed:\n{text[-3000:]}"
     return out, [_steps(text) for text in outputs]
@@ -201,7 +243,7 @@ def test_the_worker_output_splits_into_steps():
 
 
 @pytest.mark.timeout(WORKER_TIMEOUT_S + 180)  # workers are killed first; then the reference
-def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(pair):
+def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(pair, references):
     """Bugs caught: processes that each train every run (or only their own and report those),
     arrays not assembled across hosts, or results written by every process."""
     out, outputs = pair
@@ -211,11 +253,7 @@ def test_two_processes_train_one_sweep_with_the_metrics_of_one_process(pair):
         "results:" in outputs[0]["sweep"] and "results:" not in outputs[1]["sweep"]
     )  # only process 0 reports
 
-    config = load_experiment("paper", quick=True).replace(**TINY_SET)
-    ds = load_bundled()
-    masks = evaluate.cv_folds(ds.y, 3, 1, config.cv.seed)
-    settings = sweep.grid(config, sweep.parse_space(PARAMS))
-    one = sweep.run_sweep(config, ds.x, ds.y, settings, masks, mesh=engine.runs_mesh(jax.devices()[:2]))
+    one = references["sweep"]
     for k in evaluate.METRICS:
         np.testing.assert_allclose(result["metrics_per_run"][k], one["metrics_per_run"][k], rtol=0, atol=1e-6)
 
@@ -250,17 +288,11 @@ def test_two_processes_write_one_checkpoint_that_one_process_resumes_to_the_same
 
 
 @pytest.mark.timeout(WORKER_TIMEOUT_S + 180)
-def test_two_processes_train_images_data_parallel_like_one_process(pair):
+def test_two_processes_train_images_data_parallel_like_one_process(pair, references):
     """Bugs caught: batches placed whole on every process (or only on process 0), replicated
     inputs that cannot span processes, and gradients not reduced across hosts."""
     out, _ = pair
-    images, labels = nuclei.generate(64, seed=0, size=8)
-    mesh = image_fit.data_mesh(jax.devices()[:2])
-    state, _ = image_fit.fit(
-        image.TINY, ArraySource(images, labels), ae_steps=4, gan_steps=4, log_every=4, mesh=mesh
-    )
-    one = np.asarray(image.predict_proba(image.TINY, state, images))
-    np.testing.assert_allclose(np.load(out / "proba.npy"), one, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(np.load(out / "proba.npy"), references["proba"], rtol=0, atol=1e-5)
 
 
 def test_a_coordinator_without_process_count_is_refused(monkeypatch):
@@ -278,12 +310,11 @@ def test_without_a_coordinator_nothing_is_initialised(monkeypatch):
 
 
 @pytest.mark.timeout(WORKER_TIMEOUT_S + 180)
-def test_two_processes_train_the_synthesiser_like_one_process(pair):
+def test_two_processes_train_the_synthesiser_like_one_process(pair, references):
     """Bugs caught: the synthesiser's state gathered with jax.device_get (which fails on arrays
     spanning processes), runs not assembled across hosts, padding copies returned as runs."""
     out, _ = pair
-    config, x, y, runs = synth_config_and_runs()
-    one = synth_trainer.train_synth_runs(config, x, y, runs, mesh=engine.runs_mesh(jax.devices()[:2]))
+    one = references["synth"]
     saved = np.load(out / "synth.npz")
     leaves = jax.tree.leaves(one.state)
     assert len(saved.files) == len(leaves) + 1

@@ -54,3 +54,18 @@ def test_rewrite_markdown_rebuilds_the_summary_from_the_json_alone(tmp_path):
     back = harness.rewrite_markdown(json_uri, lambda r: f"made by {r['command']}\n")
     assert back["command"] == "python -m m"
     assert pathlib.Path(md_uri).read_text() == "made by python -m m\n"
+
+
+def test_a_recorded_command_of_a_moved_script_reads_as_today_s_command():
+    """Results recorded before a benchmark moved from scripts/ name the old file; the README and
+    the load test's Markdown must show the command that runs it now."""
+    old = "scripts/load_test.py --bundle runs/bundle --tag soak"
+    assert harness.current_command(old) == "python -m benchmarks.load_test --bundle runs/bundle --tag soak"
+    assert harness.current_command("python scripts/bench_naive_fastapi.py --bundle b") == (
+        "python -m benchmarks.bench_naive_fastapi --bundle b"
+    )
+    assert (
+        harness.current_command("python -m benchmarks.bench_train --quick")
+        == "python -m benchmarks.bench_train --quick"
+    )
+    assert harness.current_command("scripts/other.py") == "python scripts/other.py"  # not moved: kept

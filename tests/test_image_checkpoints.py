@@ -14,14 +14,16 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from gan_jax import cli
 from gan_jax.studies import image_checkpoints, image_study
 from gan_jax.training import checkpoint
 
 TINY = os.path.join(os.path.dirname(__file__), "tiny_image_experiment.py")
-# 8×8 nuclei, chunks of 5 steps, a checkpoint every chunk: long enough to be killed mid-run.
-ARGS = ["image-study", "-e", TINY, "--quick", "--set", "schedule.gan_steps=100", "--checkpoint-every", "5"]
+# 8×8 nuclei, chunks of 5 steps, a checkpoint every chunk: long enough to be killed mid-run (the
+# kill lands at step 20 or soon after, 6 chunks and saves before the end).
+ARGS = ["image-study", "-e", TINY, "--quick", "--set", "schedule.gan_steps=50", "--checkpoint-every", "5"]
 SGAN_DIR = image_checkpoints.slug(image_study.SGAN)
-TOTAL = 2 + 100  # quick: ae_steps 2
+TOTAL = 2 + 50  # quick: ae_steps 2
 
 
 def env():
@@ -66,6 +68,9 @@ def wait_for_checkpoint(proc, folder, min_step):
     raise AssertionError(f"no checkpoint >= {min_step} appeared: {proc.communicate()}")
 
 
+# Three studies one after another (the reference is set up inside this test's time): 184 s at
+# load 14 on 2 cores, over pytest-timeout's default 300 s at load 17.
+@pytest.mark.timeout(900)
 def test_sigkill_mid_run_then_resume_gives_identical_per_run_metrics(tmp_path, reference):
     # Catches a resume that restarts the schedule, redraws keys or batches, loses the optimizer
     # state or the history: any of them changes the runs' metrics or the final parameters.
@@ -92,17 +97,14 @@ def test_sigkill_mid_run_then_resume_gives_identical_per_run_metrics(tmp_path, r
         np.testing.assert_array_equal(a, b)  # every parameter and optimizer moment
 
 
-def test_checkpoints_are_not_overwritten_nor_resumed_by_another_config(tmp_path, reference):
+def test_checkpoints_are_not_overwritten_nor_resumed_by_another_config(tmp_path, reference, capsys):
+    # In this process (`cli.main`, as the subprocess runs it): both are refused before any
+    # training, so a second interpreter would only add its start-up.
     done = reference[-1]  # the reference's checkpoints, complete
-    again = study(done, "ref")  # the same folder without --resume
-    _, err = again.communicate(timeout=600)
-    assert again.returncode == 2 and "already holds checkpoints" in err and "--resume" in err
-    other = subprocess.run(
-        [sys.executable, "-m", "gan_jax.cli", *ARGS, "--set", "cv.seed=5", "--resume"]
-        + ["--checkpoint-dir", str(done / "ref_ckpt"), "--out", str(tmp_path / "other")],
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert other.returncode == 2 and "written with another config (seed: 0 -> 5)" in other.stderr
+    again = [*ARGS, "--checkpoint-dir", str(done / "ref_ckpt"), "--out", str(tmp_path / "again")]
+    assert cli.main(again) == 2  # the same folder without --resume
+    err = capsys.readouterr().err
+    assert "already holds checkpoints" in err and "--resume" in err
+    other = [*ARGS, "--set", "cv.seed=5", "--resume", "--checkpoint-dir", str(done / "ref_ckpt")]
+    assert cli.main([*other, "--out", str(tmp_path / "other")]) == 2
+    assert "written with another config (seed: 0 -> 5)" in capsys.readouterr().err

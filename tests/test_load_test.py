@@ -1,4 +1,4 @@
-"""scripts/load_test.py: the latency histogram against numpy, per-window summaries and the
+"""benchmarks/load_test.py: the latency histogram against numpy, per-window summaries and the
 soak's first/last-minute check from known latencies, the Markdown fragment and Figure 4 written
 from them, and a short real run against a tiny bundle served by `gan-jax serve`."""
 
@@ -8,14 +8,14 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from script_loader import load_script
 
+from benchmarks import load_test as load_test_module
 from gan_jax.artifacts import records
 
 
 @pytest.fixture(scope="module")
 def load_test():
-    return load_script("load_test")
+    return load_test_module
 
 
 def recorded(load_test, times, latencies, statuses, duration, window):
@@ -155,7 +155,7 @@ def test_markdown_and_figure_from_a_summary(load_test, tmp_path):
 
 
 def test_short_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
+    monkeypatch.setattr(sys, "argv", ["benchmarks/load_test.py"])
     args = [
         "--bundle",
         str(tiny_bundle_export[0]),

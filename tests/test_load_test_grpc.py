@@ -1,4 +1,4 @@
-"""scripts/load_test.py --grpc / --protocol both (issue 15 §4): short real runs against
+"""benchmarks/load_test.py --grpc / --protocol both (issue 15 §4): short real runs against
 `gan-jax serve --grpc-port` with a tiny bundle, failures counted (a wrong token fails every
 call), and the side-by-side table written from known summaries."""
 
@@ -9,12 +9,13 @@ import time
 
 import numpy as np
 import pytest
-from script_loader import load_script
+
+from benchmarks import load_test as load_test_module
 
 
 @pytest.fixture(scope="module")
 def load_test():
-    return load_script("load_test")
+    return load_test_module
 
 
 def check_run(run):
@@ -26,7 +27,7 @@ def check_run(run):
 
 
 def test_short_grpc_run_against_a_real_server(load_test, tiny_bundle_export, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
+    monkeypatch.setattr(sys, "argv", ["benchmarks/load_test.py"])
     out = tmp_path / "out"
     args = [
         "--bundle",
@@ -56,7 +57,7 @@ def test_short_grpc_run_against_a_real_server(load_test, tiny_bundle_export, tmp
 
 
 def test_side_by_side_run(load_test, tiny_bundle_export, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["scripts/load_test.py"])
+    monkeypatch.setattr(sys, "argv", ["benchmarks/load_test.py"])
     out = tmp_path / "out"
     args = [
         "--bundle",

@@ -198,11 +198,12 @@ def verdict(summary: dict, comparisons: list[dict]) -> list[str]:
 def to_markdown(record: dict[str, Any]) -> str:
     """The study as Markdown; every number is read from `record` (results/augmentation.json)."""
     pct = lambda v: f"{100 * v:.2f}"
+    generator = Config.from_dict(record["generator"]).synth.model
     lines = [
         "# GAN augmentation study",
         "",
         f"{record['n_runs']} runs ({record['n_repeats']} × stratified {record['n_folds']}-fold, seed "
-        f"{record['seed']}), the paper study's folds. Generator: `{Config.from_dict(record['generator']).synth.model}` "
+        f"{record['seed']}), the paper study's folds. Generator: `{generator}` "
         f"(`experiments/synth.py`), trained on each run's training rows only; ratio = synthetic rows / "
         "real training rows. Scored on each run's real test rows. Means with 95 % CI "
         f"({evaluate.CI_METHOD}). Command: `{record['command']}`.",

@@ -170,7 +170,7 @@ def figures_section(study: dict[str, Any], out: str) -> list[str]:
         + f" | mean [95 % CI] % over {ours['accuracy']['n']} CV runs: {fig3} (`figure3_metrics.png`) "
         "| `gan-jax reproduce` |",
         "| 4: latency over time | rises roughly linearly from ~150 ms to over 200 ms "
-        f"| {fig4} (`figure4_latency*.png`) | `python scripts/load_test.py --bundle runs/bundle` "
+        f"| {fig4} (`figure4_latency*.png`) | `python -m benchmarks.load_test --bundle runs/bundle` "
         "(soak: `--duration 600 --tag soak`) |",
         f"| 5: energy vs number of tasks | energy against 10-100 tasks | {fig5} "
         "(`figure5_energy.png`) | `python -m benchmarks.energy_bench --bundle runs/bundle` |",

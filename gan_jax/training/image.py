@@ -27,6 +27,7 @@ from gan_jax.config import IMAGES, Config, ConvConfig
 from gan_jax.models import conv, losses
 from gan_jax.training import augment, engine
 from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, HParams, Network, RunSpec, adam_update
+from gan_jax.training.generator_step import generator_update
 
 Params = Any
 Batch = dict[str, jax.Array]  # {"image": [B, H, W, C] uint8, "label": [B] int32, "labeled": [B] bool}
@@ -150,17 +151,7 @@ def gan_step(
     state = state._replace(disc=adam_update(GAN_ADAM, state.disc, d_grads, hp.d_lr))
     if not config.model.use_gan:
         return state, {"d": d_loss}
-    disc_params = state.disc.params
-
-    def g_loss_fn(gp):
-        fake_logits, fake_features = disc(disc_params, gen(gp, noise(k_zg)))
-        if config.schedule.gen_loss == "eq7":
-            return losses.generator_loss_eq7(fake_logits)
-        real_features = jax.lax.stop_gradient(disc(disc_params, x)[1])
-        return losses.feature_matching_loss(real_features, fake_features)
-
-    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.gen.params)
-    state = state._replace(gen=adam_update(GAN_ADAM, state.gen, g_grads, hp.g_lr))
+    state, g_loss = generator_update(state, disc, gen, noise(k_zg), x, config.schedule.gen_loss, hp.g_lr)
     return state, {"d": d_loss, "g": g_loss}
 
 

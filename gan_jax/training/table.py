@@ -26,6 +26,7 @@ from gan_jax.evaluation import evaluate
 from gan_jax.models import AutoEncoder, DiscriminatorClassifier, Generator, losses, preprocess
 from gan_jax.training import blocks, engine
 from gan_jax.training.engine import AE_ADAM, GAN_ADAM, GANState, Network, RunSpec, adam_update
+from gan_jax.training.generator_step import generator_update
 
 Params = Any
 
@@ -192,17 +193,7 @@ def gan_step(
         state = state._replace(teacher=jax.tree.map(ema, state.teacher, state.disc.params))
     if not config.model.use_gan:
         return state, {"d": d_loss}
-    disc_params = state.disc.params
-
-    def g_loss_fn(gp):
-        fake_logits, fake_features = disc(disc_params, gen(gp, noise(k_zg)))
-        if config.schedule.gen_loss == "eq7":
-            return losses.generator_loss_eq7(fake_logits)
-        real_features = jax.lax.stop_gradient(disc(disc_params, x_real)[1])
-        return losses.feature_matching_loss(real_features, fake_features)
-
-    g_loss, g_grads = jax.value_and_grad(g_loss_fn)(state.gen.params)
-    state = state._replace(gen=adam_update(GAN_ADAM, state.gen, g_grads, hp.g_lr))
+    state, g_loss = generator_update(state, disc, gen, noise(k_zg), x_real, config.schedule.gen_loss, hp.g_lr)
     return state, {"d": d_loss, "g": g_loss}
 
 

@@ -9,8 +9,8 @@ on a shared machine count less than in wall time) and the memory each holds at t
 per response that rises from the first block to the last would be a client-made latency drift.
 Writes results/load_test_client_cost.json.
 
-    python scripts/bench_load_test_client.py                 # 4.34 M responses, as the soak
-    python scripts/bench_load_test_client.py --responses 200000 --blocks 4   # smoke
+    python -m benchmarks.bench_load_test_client                 # 4.34 M responses, as the soak
+    python -m benchmarks.bench_load_test_client --responses 200000 --blocks 4   # smoke
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import argparse
 import gc
 import os
 import platform
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from benchmarks import harness, load_test
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,8 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 class ListRecorder:
-    """The client before: every response appended to three lists (scripts/load_test.py at
-    commit 6da86a1)."""
+    """The client before: every response appended to three lists (load_test.py at commit
+    6da86a1, then in scripts/)."""
 
     def __init__(self):
         self.times, self.latencies, self.statuses = [], [], []
@@ -68,16 +68,27 @@ def cost_per_block(record, n: int, blocks: int, rate: float) -> list[float]:
     return out
 
 
+def markdown(record: dict) -> str:
+    """CPU time per response in each block, and the memory each recorder grew by."""
+    lines = [
+        "| recorder | µs per response, block by block | last / first | memory growth MiB |",
+        "|---|---|---:|---:|",
+    ]
+    for name, r in record["recorders"].items():
+        blocks = " ".join(f"{b:.2f}" for b in r["cpu_us_per_response_by_block"])
+        lines.append(f"| {name} | {blocks} | {r['last_vs_first_block']:.2f} | {r['rss_growth_mb']:.1f} |")
+    lines += [
+        "",
+        f"{record['responses']:,} synthetic responses in {record['blocks']} blocks; "
+        f"{record['machine']['note']}.",
+        f"- Regenerate: `{record['command']}` (commit `{record['git_commit'][:12]}`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    sys.path[:0] = [ROOT, HERE]
-    import load_test
-
-    from gan_jax.artifacts import records
-
-    rec = records.run_record(
-        " ".join(["python", "scripts/bench_load_test_client.py", *(sys.argv[1:] if argv is None else argv)])
-    )
+    rec = harness.record(argv, module="benchmarks.bench_load_test_client")
     duration = args.responses / args.rate
     results = {}
     load_before = os.getloadavg()[0]
@@ -99,23 +110,20 @@ def main(argv=None) -> dict:
             f"{blocks[-1] / blocks[0]:.2f}; memory +{results[name]['rss_growth_mb']:.0f} MiB"
         )
         del recorder
-    record = {
-        **records.finish_record(rec),
-        "responses": args.responses,
-        "blocks": args.blocks,
-        "recorders": results,
-        "machine": {
+    record = harness.finish(rec)
+    record.update(
+        responses=args.responses,
+        blocks=args.blocks,
+        recorders=results,
+        machine={
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
             "load_average_1m_before_after": [load_before, os.getloadavg()[0]],
             "note": "CPU time of this process; a shared machine still adds cache and scheduling noise",
         },
-    }
-    path = os.path.join(args.out, "load_test_client_cost.json")
-    from gan_jax.artifacts.records import write_json
-
-    write_json(path, record)
+    )
+    path, _ = harness.write(args.out, "load_test_client_cost", record, markdown(record))
     print(f"wrote {path}")
     return record
 

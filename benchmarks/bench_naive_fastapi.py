@@ -3,12 +3,12 @@
 The naive server is what one writes first: a pydantic request model and a synchronous handler
 (FastAPI runs it in its thread pool) that calls the bundle's jitted predict for each case, under
 uvicorn with one worker. `gan-jax serve` loads the same bundle. Each is driven in turn by the
-load test's client (scripts/load_test.py: --connections closed-loop keep-alive connections,
+load test's client (benchmarks/load_test.py: --connections closed-loop keep-alive connections,
 single-case `POST /predict` with the same body) for --duration seconds after --warmup. Writes
 results/naive_fastapi.json with both runs and the load average (the machine may be shared).
 
-    python scripts/bench_naive_fastapi.py --bundle runs/bundle             # 30 s each
-    python scripts/bench_naive_fastapi.py --bundle runs/bundle --duration 5    # smoke
+    python -m benchmarks.bench_naive_fastapi --bundle runs/bundle             # 30 s each
+    python -m benchmarks.bench_naive_fastapi --bundle runs/bundle --duration 5    # smoke
 """
 
 # No `from __future__ import annotations`: FastAPI must see the request model itself, not the
@@ -21,8 +21,9 @@ import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from benchmarks import harness, load_test
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,22 +96,42 @@ def measure(load_test, cmd: list[str], port: int, args) -> dict:
     return result
 
 
+def markdown(record: dict) -> str:
+    """Each server's throughput and latency, with the load average that qualifies them."""
+    lines = [
+        "| server | requests/s | p50 ms | p99 ms | failed | load average before, after |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, r in record["runs"].items():
+        before, after = r["load_average_before_after"]
+        lines.append(
+            f"| {name} | {r['req_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} | "
+            f"{before:.1f}, {after:.1f} |"
+        )
+    cfg = record["config"]
+    lines += [
+        "",
+        f"{cfg['connections']} closed-loop connections, {cfg['duration_s']:.0f} s per server after "
+        f"{cfg['warmup_s']:.0f} s of warm-up; client and servers share "
+        f"{record['machine']['cpu_count']} cores.",
+        f"- Regenerate: `{record['command']}` (commit `{record['git_commit'][:12]}`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    sys.path[:0] = [ROOT, HERE]
     if args.serve_naive:
         import uvicorn
 
         uvicorn.run(naive_app(args.bundle), host="127.0.0.1", port=args.serve_naive, log_level="warning")
         return {}
-    import load_test
-
-    from gan_jax.artifacts import records
-
+    rec = harness.record(argv, module="benchmarks.bench_naive_fastapi")
     servers = {
         "naive FastAPI (sync handler, pydantic)": [
             sys.executable,
-            os.path.abspath(__file__),
+            "-m",
+            "benchmarks.bench_naive_fastapi",
             "--bundle",
             args.bundle,
             "--serve-naive",
@@ -126,9 +147,6 @@ def main(argv=None) -> dict:
             "--port",
         ],
     }
-    rec = records.run_record(
-        " ".join(["python", "scripts/bench_naive_fastapi.py", *(sys.argv[1:] if argv is None else argv)])
-    )
     runs = {}
     for name, cmd in servers.items():
         port = load_test.free_port()
@@ -138,26 +156,23 @@ def main(argv=None) -> dict:
             f"{name}: {r['req_per_s']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
             f"{r['failed']} failed, load average {r['load_average_before_after']}"
         )
-    record = {
-        **records.finish_record(rec),
-        "config": {
+    record = harness.finish(rec, [load for r in runs.values() for load in r["load_average_before_after"]])
+    record.update(
+        config={
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "request": "single case, POST /predict {'features': {name: value}}",
         },
-        "runs": runs,
-        "machine": {
+        runs=runs,
+        machine={
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "note": "client and server share the CPU cores; the 1-min load average of each run "
             "says whether other jobs shared them too",
         },
-    }
-    path = os.path.join(args.out, "naive_fastapi.json")
-    from gan_jax.artifacts.records import write_json
-
-    write_json(path, record)
+    )
+    path, _ = harness.write(args.out, "naive_fastapi", record, markdown(record))
     print(f"wrote {path}")
     return record
 

@@ -18,11 +18,11 @@ after another, serialized once beforehand as HTTP's request bytes are, into the 
 and windows; writes latency_grpc.*. --protocol both runs HTTP, then gRPC, with the same bundle,
 duration and connections, and writes the side-by-side results/latency_http_vs_grpc.json/.md.
 
-    python scripts/load_test.py --bundle runs/bundle                    # 60 s + 20 s echo
-    python scripts/load_test.py --bundle runs/bundle --duration 600 --tag soak   # the soak
-    python scripts/load_test.py --bundle runs/bundle --duration 10 --echo-duration 5   # smoke
-    python scripts/load_test.py --bundle runs/bundle --grpc                            # gRPC
-    python scripts/load_test.py --bundle runs/bundle --protocol both --echo-duration 0  # side by side
+    python -m benchmarks.load_test --bundle runs/bundle                    # 60 s + 20 s echo
+    python -m benchmarks.load_test --bundle runs/bundle --duration 600 --tag soak   # the soak
+    python -m benchmarks.load_test --bundle runs/bundle --duration 10 --echo-duration 5   # smoke
+    python -m benchmarks.load_test --bundle runs/bundle --grpc                            # gRPC
+    python -m benchmarks.load_test --bundle runs/bundle --protocol both --echo-duration 0  # side by side
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ import time
 from urllib.parse import urlsplit
 
 import numpy as np
+
+from benchmarks import harness
+from benchmarks.harness import current_command
+from gan_jax import runtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -725,7 +729,7 @@ def markdown_side_by_side(results: dict) -> str:
             "itself can do; a client on another machine would separate the two."
         )
     lines += [
-        f"- Regenerate: `{results['command']}` (commit `{results['git_commit'][:12]}`).",
+        f"- Regenerate: `{current_command(results['command'])}` (commit `{results['git_commit'][:12]}`).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -765,7 +769,7 @@ def markdown(results: dict, figure_name: str) -> str:
     lines += [
         f"- 1-min load average before / after: {before:.2f} / {after:.2f} (client and server keep about "
         "2 busy; more means other jobs shared the machine).",
-        f"- Regenerate: `{results['command']}` (commit `{results['git_commit'][:12]}`).",
+        f"- Regenerate: `{current_command(results['command'])}` (commit `{results['git_commit'][:12]}`).",
         "",
         f"![Figure 4]({figure_name})",
     ]
@@ -826,37 +830,27 @@ def serving_versions(runtime) -> dict[str, str]:
     return versions
 
 
-def write_report(results: dict, out: str, json_name: str) -> list[str]:
-    """The Markdown fragment (and, for one protocol, Figure 4) beside `json_name` in `out`."""
-    stem = json_name.removesuffix(".json")
-    md_name, figure_name = f"{stem}.md", "figure4_" + stem + ".png"
+def write_report(results: dict, out: str, stem: str) -> str:
+    """The Markdown fragment for `<stem>.json`; with one protocol, also draws Figure 4
+    (`figure4_<stem>.png` in `out`)."""
     if "http" in results["runs"]:  # --protocol both
-        text, names = markdown_side_by_side(results), [md_name]
-    else:
-        figure(results, os.path.join(out, figure_name))
-        text, names = markdown(results, figure_name), [figure_name, md_name]
-    with open(os.path.join(out, md_name), "w") as f:
-        f.write(text)
-    return names
+        return markdown_side_by_side(results)
+    figure(results, os.path.join(out, f"figure4_{stem}.png"))
+    return markdown(results, f"figure4_{stem}.png")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.report_only:
-        with open(args.report_only) as f:
-            results = json.load(f)
-        out = os.path.dirname(os.path.abspath(args.report_only))
-        names = write_report(results, out, os.path.basename(args.report_only))
-        print(f"wrote {', '.join(os.path.join(out, n) for n in names)}")
+        out, name = os.path.split(os.path.abspath(args.report_only))
+        harness.rewrite_markdown(
+            args.report_only, lambda rec: write_report(rec, out, name.removesuffix(".json"))
+        )
+        print(f"rewrote the report beside {args.report_only}")
         return 0
     if not (args.bundle or args.url):
         raise SystemExit("pass --bundle (start a server) or --url (use a running one)")
-    sys.path.insert(0, ROOT)
-    from gan_jax import runtime
-    from gan_jax.artifacts import records
-
-    script = os.path.relpath(sys.argv[0], ROOT)
-    rec = records.run_record(" ".join(["python", script, *(argv or sys.argv[1:])]))
+    rec = harness.record(argv, module="benchmarks.load_test")
     os.makedirs(args.out, exist_ok=True)
     if args.protocol == "both":
         runs = {}
@@ -869,21 +863,21 @@ def main(argv=None) -> int:
         runs = {"model": run_one(args, "model", args.duration, echo=False, protocol=args.protocol)}
         if args.echo_duration > 0 and not args.url:
             runs["echo"] = run_one(args, "echo model", args.echo_duration, echo=True, protocol=args.protocol)
-    results = {
-        **records.finish_record(rec),
-        "config": {k: v for k, v in vars(args).items() if k != "token"},
-        "machine": {
+    results = harness.finish(rec, [load for r in runs.values() for load in r["load_average_before_after"]])
+    results.update(
+        config={k: v for k, v in vars(args).items() if k != "token"},
+        machine={
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "versions": serving_versions(runtime),
-        "runs": runs,
-    }
-    json_name = f"latency_{args.tag}.json" if args.tag else "latency.json"
-    records.write_json(os.path.join(args.out, json_name), results)
-    names = [json_name, *write_report(results, args.out, json_name)]
-    print(f"wrote {', '.join(os.path.join(args.out, n) for n in names)}")
+        versions=serving_versions(runtime),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        runs=runs,
+    )
+    stem = f"latency_{args.tag}" if args.tag else "latency"
+    written = harness.write(args.out, stem, results, write_report(results, args.out, stem))
+    print(f"wrote {', '.join(written)}")
     return 0
 
 
