@@ -107,4 +107,4 @@ def test_checkpoints_are_not_overwritten_nor_resumed_by_another_config(tmp_path,
     assert "already holds checkpoints" in err and "--resume" in err
     other = [*ARGS, "--set", "cv.seed=5", "--resume", "--checkpoint-dir", str(done / "ref_ckpt")]
     assert cli.main([*other, "--out", str(tmp_path / "other")]) == 2
-    assert "written with another config (seed: 0 -> 5)" in capsys.readouterr().err
+    assert "written with another config (cv.seed: 0 -> 5)" in capsys.readouterr().err
