@@ -149,13 +149,13 @@ STEPS: tuple[Step, ...] = (
     Step(
         "load_test_client",
         "python -m benchmarks.bench_load_test_client --out results",
-        ("load_test_client_cost.json",),
+        ("load_test_client_cost.json", "load_test_client_cost.md"),
         1,
     ),
     Step(
         "naive_fastapi",
         f"python -m benchmarks.bench_naive_fastapi --bundle {BUNDLE} --out results",
-        ("naive_fastapi.json",),
+        ("naive_fastapi.json", "naive_fastapi.md"),
         2,
         note=f"needs {BUNDLE} (step bundle)",
     ),
