@@ -23,7 +23,8 @@ EXPERIMENTS = ["paper", "ablations:no_gan", "synth", "images", "breastmnist:cpu"
 
 
 def stored(name: str) -> dict:
-    with open(os.path.join(ROOT, "results", name)) as f:
+    """The layout-1 configs that results/<name> held before it was remade (tests/fixtures/config_v1)."""
+    with open(os.path.join(ROOT, "tests", "fixtures", "config_v1", name)) as f:
         return json.load(f)
 
 
