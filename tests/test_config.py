@@ -126,3 +126,12 @@ def test_differences_name_dotted_paths_across_layouts():
     assert differences(v1, paper.to_dict()) == []
     changed = paper.replace(**{"schedule.d_lr": 5e-4}).to_dict()
     assert differences(paper.to_dict(), changed) == ["schedule.d_lr: 0.001 -> 0.0005"]
+
+
+def test_an_experiment_of_another_config_type_is_refused_by_name():
+    from gan_jax.studies import tuned_study
+
+    with pytest.raises(ValueError, match="returned Config, not a TunedStudyConfig"):
+        tuned_study.load_study("paper")
+    with pytest.raises(ValueError, match="returned TunedStudyConfig, not a Config"):
+        load_experiment("tuned")

@@ -306,20 +306,25 @@ def split_quick(arg: str) -> tuple[str, bool]:
     return ",".join(p for p in parts if p != QUICK), QUICK in parts
 
 
-def load_experiment(spec: str, quick: bool = False) -> Config:
+def load_experiment(spec: str, quick: bool = False, kind: type = None) -> Any:
     """What an experiment's `get_config(arg)` returns: "name", "path/to/file.py", or with an
     argument "name:variant" (→ get_config("variant")); `quick` adds "quick" to the argument
     (→ get_config("quick") or get_config("variant,quick")).
 
+    Args:
+      kind: the config type expected (default `Config`; a study may define its own).
     Raises:
       ValueError: no such experiment, no get_config, or a config of another type.
     """
+    kind = kind or Config
     name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
     module = load_module(name)
     if not callable(getattr(module, "get_config", None)):
         raise ValueError(f"experiment {name!r} has no get_config() function")
     arg = ",".join(p for p in (arg, QUICK if quick else "") if p)
     config = module.get_config(arg) if arg else module.get_config()
-    if not isinstance(config, Config):
-        raise ValueError(f"experiment {spec!r}: get_config() returned {type(config).__name__}, not a Config")
+    if not isinstance(config, kind):
+        raise ValueError(
+            f"experiment {spec!r}: get_config() returned {type(config).__name__}, not a {kind.__name__}"
+        )
     return config

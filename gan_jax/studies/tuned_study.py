@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gan_jax.artifacts.records import masks_digest
-from gan_jax.config import QUICK, Config, load_module
+from gan_jax.config import Config, load_experiment
 from gan_jax.data import Dataset
 from gan_jax.evaluation import evaluate, nested_scarce, stats, sweep
 from gan_jax.studies.formats import pct
@@ -84,17 +84,7 @@ def load_study(spec: str, quick: bool = False) -> TunedStudyConfig:
     Raises:
       ValueError: no get_config, or it returned another type.
     """
-    name, _, arg = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
-    module = load_module(name)
-    if not callable(getattr(module, "get_config", None)):
-        raise ValueError(f"experiment {name!r} has no get_config() function")
-    arg = ",".join(p for p in (arg, QUICK if quick else "") if p)
-    cfg = module.get_config(arg) if arg else module.get_config()
-    if not isinstance(cfg, TunedStudyConfig):
-        raise ValueError(
-            f"experiment {spec!r}: get_config() returned {type(cfg).__name__}, not a TunedStudyConfig"
-        )
-    return cfg
+    return load_experiment(spec, quick, kind=TunedStudyConfig)
 
 
 def run_tuned_study(
