@@ -7,8 +7,8 @@ depends on, changed between the commit in its record and HEAD.
 A file's code is the entry module of its recorded command (`gan-jax <sub>` → gan_jax/commands/<sub>.py,
 `python -m X`, `python path.py`, a shell script and the commands it runs) and everything that
 module imports, statically (every `import` in the file, function-local ones too), inside the
-repository; experiments/ whenever gan_jax/config.py (which loads them by path) is in it; and the
-dependency files (pyproject.toml, requirements/). A record without a clean commit is `incomplete`.
+repository; experiments/ whenever the experiment loader (gan_jax/config/__init__.py, which loads
+them by path) is in it; and the dependency files (pyproject.toml, requirements/). A record without a clean commit is `incomplete`.
 Markdown, PNG and CSV files follow the JSON whose record covers them (benchmarks/results_plan.py).
 """
 
@@ -28,6 +28,7 @@ from benchmarks import results_plan
 from gan_jax.artifacts import records
 
 DEPENDENCY_FILES = ("pyproject.toml", "requirements")
+EXPERIMENT_LOADER = "gan_jax/config/__init__.py"  # loads experiments/*.py by path, not by import
 _SHELL_COMMANDS = re.compile(r"gan-jax\s+[\w-]+|python3?\s+-m\s+[\w.]+|[\w./-]+\.py\b")
 
 
@@ -106,7 +107,7 @@ def import_closure(entries: list[str], root: str) -> set[str]:
                 found = module_file(".".join(parts[:i]), root, near=path)
                 if found and found not in seen:
                     todo.append(found)
-        if path == "gan_jax/config.py" and os.path.isdir(os.path.join(root, "experiments")):
+        if path == EXPERIMENT_LOADER and os.path.isdir(os.path.join(root, "experiments")):
             todo += [f"experiments/{f}" for f in sorted(os.listdir(os.path.join(root, "experiments")))]
     return seen | {p for p in entries if not p.endswith(".py")}
 

@@ -12,7 +12,9 @@ from benchmarks import stale_results
 FILES = {
     "pyproject.toml": "[project]\nname = 'demo'\n",
     "gan_jax/__init__.py": "",
-    "gan_jax/core.py": "from gan_jax import helpers\n",
+    "gan_jax/core.py": "from gan_jax import config, helpers\n",
+    "gan_jax/config/__init__.py": "",
+    "experiments/paper.py": "",
     "gan_jax/helpers.py": "X = 1\n",
     "gan_jax/unrelated.py": "Y = 1\n",
     "gan_jax/commands/__init__.py": "",
@@ -113,6 +115,7 @@ def test_a_changed_dependency_makes_its_results_stale(repo):
         ("benchmarks/shared.py", "bench.json"),
         ("scripts/sibling.py", "tool.json"),
         ("pyproject.toml", "tool.json"),
+        ("experiments/paper.py", "train.json"),  # loaded by path through gan_jax/config
     ],
 )
 def test_relative_sibling_and_dependency_file_changes_count(repo, path, stale):
