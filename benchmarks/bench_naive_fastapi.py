@@ -66,7 +66,7 @@ def naive_app(bundle_uri: str):
     return app
 
 
-def measure(load_test, cmd: list[str], port: int, args) -> dict:
+def measure(cmd: list[str], port: int, args) -> dict:
     proc = load_test.start_process(cmd, port, {**os.environ, "GAN_JAX_API_TOKEN": "bench"})
     try:
         request = load_test.http_request("127.0.0.1", port, "/predict", load_test.sample_body(), "bench")
@@ -150,7 +150,7 @@ def main(argv=None) -> dict:
     runs = {}
     for name, cmd in servers.items():
         port = load_test.free_port()
-        runs[name] = measure(load_test, [*cmd, str(port)], port, args)
+        runs[name] = measure([*cmd, str(port)], port, args)
         r = runs[name]
         print(
             f"{name}: {r['req_per_s']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "

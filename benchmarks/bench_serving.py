@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from benchmarks import harness
+from benchmarks import harness, load_test
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "bench-token"
@@ -66,11 +66,6 @@ def proc_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class Cell:
@@ -111,65 +106,25 @@ class Cell:
             "max_ms": float(lat.max()) if n else None,
             "server_cpu_us_per_req": per_request(server1 - server0),
             "client_cpu_us_per_req": per_request(client1 - client0),
-            "server_rss_mb": rss_mb(self.server_pid),
+            "server_rss_mb": load_test.rss_mb(self.server_pid),
             "load_average": [load0, load1],
         }
-
-
-class HttpClient(asyncio.Protocol):
-    """One keep-alive connection sending `request` again as soon as each answer is complete."""
-
-    def __init__(self, request: bytes, cell: Cell):
-        self.request, self.cell = request, cell
-        self.buffer, self.need, self.t0, self.ok = b"", None, 0.0, False
-        self.stopping = False
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self._send()
-
-    def _send(self):
-        self.t0 = time.perf_counter()
-        self.transport.write(self.request)
-
-    def data_received(self, data: bytes):
-        self.buffer += data
-        if self.need is None:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].lower()
-            self.ok = head[9:12] == b"200"
-            at = head.find(b"content-length:")
-            self.need = (
-                end + 4 + int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
-            )
-        if len(self.buffer) < self.need:
-            return
-        now = time.perf_counter()
-        self.cell.record(now, now - self.t0, self.ok)
-        self.buffer, self.need = self.buffer[self.need :], None
-        if self.stopping:
-            self.transport.close()
-        else:
-            self._send()
-
-    def connection_lost(self, exc):
-        if not self.closed.done():
-            self.closed.set_result(exc)
 
 
 async def drive_http(port: int, request: bytes, connections: int, cell: Cell) -> None:
     loop = asyncio.get_running_loop()
     clients = []
     for _ in range(connections):
-        _, client = await loop.create_connection(lambda: HttpClient(request, cell), "127.0.0.1", port)
+        _, client = await loop.create_connection(
+            lambda: load_test.Client(request, lambda now, t, status: cell.record(now, t, status == 200)),
+            "127.0.0.1",
+            port,
+        )
         clients.append(client)
     await cell.window()
     for c in clients:
         c.stopping = True
-    await asyncio.wait([c.closed for c in clients], timeout=5)
+    await asyncio.wait([c.done for c in clients], timeout=5)
 
 
 async def drive_grpc(target: str, request: bytes, connections: int, cell: Cell) -> None:

@@ -8,7 +8,8 @@ A file's code is the entry module of its recorded command (`gan-jax <sub>` → g
 `python -m X`, `python path.py`, a shell script and the commands it runs) and everything that
 module imports, statically (every `import` in the file, function-local ones too), inside the
 repository; experiments/ whenever the experiment loader (gan_jax/config/__init__.py, which loads
-them by path) is in it; and the dependency files (pyproject.toml, requirements/). A record without a clean commit is `incomplete`.
+them by path) is in it; and the dependency files (pyproject.toml, requirements/). A record
+without a clean commit is `incomplete`.
 Markdown, PNG and CSV files follow the JSON whose record covers them (benchmarks/results_plan.py).
 """
 
