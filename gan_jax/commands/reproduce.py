@@ -19,6 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only the ablations and baselines, not the label-scarcity study",
     )
+    parser.add_argument(
+        "--skip-augmentation-study",
+        action="store_true",
+        help="not the synthetic-augmentation study (augmentation.json), the slowest part",
+    )
     parser.add_argument("--quick", action="store_true", help="2×2-fold, few steps: a smoke run")
     parser.add_argument("--seed", type=int, help="override the study seed")
     parser.add_argument("--folds", type=int, help="k of the k-fold CV (default 10)")
