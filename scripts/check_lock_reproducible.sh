@@ -32,6 +32,9 @@ for v in a b; do
     echo "$(date +%s.%N) - $start" | bc >"$WORK/$v.install_s"
     echo "venv $v installed in $(cat "$WORK/$v.install_s") s"
 done
+# Experiments are not installed with the wheel (gan_jax looks them up in ./experiments): the runs
+# below use this checkout's, copied beside them.
+cp -r "$ROOT/experiments" "$WORK/experiments"
 for cfg in $CONFIGS; do
     for v in a b; do
         flag=$([ "$cfg" = quick ] && echo --quick || echo --experiment "$cfg")
