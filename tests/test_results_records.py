@@ -71,7 +71,6 @@ def test_every_non_json_file_traces_to_a_json_record_in_results():
 # step and expected minutes: benchmarks/results_plan.py). Empty it as they are regenerated.
 PENDING_REGENERATION: frozenset[str] = frozenset(
     {
-        "ctgan_bench.json",  # ~30-80 min on 2 cores; needs the ctgan extra
         "bench_scale.json",  # ~61 min
         "bench_scale_devices_blocks/bench_scale.json",  # ~21 min
         "bench_images.json",  # ~16 min
