@@ -72,8 +72,7 @@ def test_every_non_json_file_traces_to_a_json_record_in_results():
 PENDING_REGENERATION: frozenset[str] = frozenset(
     {
         "bench_scale.json",  # ~61 min
-        "bench_images.json",  # ~16 min
-        "latency_soak.json",  # ~11 min
+        "bench_images.json",  # unfinished after 34 min on a quiet machine: see results_plan
     }
 )
 
