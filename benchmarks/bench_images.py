@@ -322,23 +322,30 @@ def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
     """First call of (a) (compilation), (b) compiled ahead of time, a first call of (c) (its
     chunk compiled for the timed length), then rounds of (b), (a), (c). (c) runs
     steps ÷ runs steps per round (at least --min-steps): about (a)'s images per round."""
-    first = timed(lambda: fit_steps(config, source, mesh, phase, None, 1))
+    say = _progress(f"{config.model.compute_dtype} {phase}")
+    first = say("(a) first call", timed(lambda: fit_steps(config, source, mesh, phase, None, 1)))
     state = first["result"]
     run_loop, loop_compile = loop_trainer(config, source, mesh, phase, state)
+    say("(b) compiled", loop_compile)
     per_step = max(first["wall"] - first["compile"], 1e-9)
     steps = int(min(args.max_steps, max(args.min_steps, args.budget_s // per_step)))
     flops = step_flops(config, source, mesh, phase, state)
     runs = fused_runs(config, data["label"])
     run_fused = fused_trainer(config, data["image"], data["label"], runs, phase)
     fused_steps = max(args.min_steps, steps // len(runs.train_mask))
-    fused_first = timed(lambda: run_fused(None, fused_steps))
+    fused_first = say("(c) first call", timed(lambda: run_fused(None, fused_steps)))
     fused_state = fused_first["result"]
     fused_flops = fused_step_flops(config, data["image"], data["label"], runs, phase, fused_state)
     rounds = []
-    for _ in range(args.rounds):
-        loop = timed(lambda s=state: run_loop(s, steps))  # (b) does not donate: `state` stays valid
-        fit = timed(lambda s=state: fit_steps(config, source, mesh, phase, s, steps))
-        fused = timed(lambda s=fused_state: run_fused(s, fused_steps))  # donates `fused_state`
+    for i in range(args.rounds):
+        # (b) does not donate: `state` stays valid for (a); (c) donates `fused_state`
+        loop = say(f"round {i + 1} (b) {steps} steps", timed(lambda s=state: run_loop(s, steps)))
+        fit = say(
+            f"round {i + 1} (a)", timed(lambda s=state: fit_steps(config, source, mesh, phase, s, steps))
+        )
+        fused = say(
+            f"round {i + 1} (c) {fused_steps} steps", timed(lambda s=fused_state: run_fused(s, fused_steps))
+        )
         diff = _max_abs_diff(fit["result"], loop["result"])
         rounds.append({"fit": fit, "loop": loop, "fused": fused, "max_abs_diff_state": diff})
         state, fused_state = fit["result"], fused["result"]
@@ -351,6 +358,22 @@ def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
         "rounds": rounds,
         "fused": fused,
     }
+
+
+def _progress(prefix: str):
+    """say(what, timing) -> timing: one stderr line per timed call, so a long run shows where its
+    time goes (the GAN step on a 2-core CPU takes tens of seconds)."""
+
+    def say(what: str, timing: dict) -> dict:
+        print(
+            f"bench_images: {prefix} {what}: {timing['wall']:.1f} s (compile {timing['compile']:.1f} s), "
+            f"load {timing['load_1min']:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return timing
+
+    return say
 
 
 def _max_abs_diff(a, b) -> float:

@@ -153,3 +153,16 @@ def test_unsupported_dtype_or_step_bounds_are_refused():
     for argv in (["--dtypes", "float16"], ["--min-steps", "5", "--max-steps", "2"], ["--rounds", "0"]):
         with pytest.raises(SystemExit):
             bench.parse_args(argv)
+
+
+def test_progress_names_every_timed_call(quick_run):
+    """A long run (tens of seconds a GAN step on 2 cores) says where its time goes: one stderr
+    line per timed call of every dtype and phase: the first calls, (b)'s compilation and each
+    round of (b), (a), (c). The dry run keeps each step's output in <out>/<step>.log."""
+    _, folder = quick_run
+    log = (folder.parent / "bench_images.log").read_text()
+    whats = ("(a) first call", "(b) compiled", "(c) first call", "round 1 (b)", "round 1 (a)", "round 1 (c)")
+    for dtype in ("float32", "bfloat16"):
+        for phase in ("ae", "gan"):
+            for what in whats:
+                assert f"bench_images: {dtype} {phase} {what}" in log, (dtype, phase, what)
