@@ -85,6 +85,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-steps", type=int, default=1, help="steps per round at least")
     p.add_argument("--max-steps", type=int, help="steps per round at most (default 500; quick 2)")
     p.add_argument(
+        "--fused-steps",
+        type=int,
+        help="steps per round of (c) (default: (a)'s steps ÷ runs, at least --min-steps)",
+    )
+    p.add_argument(
+        "--fused-phases",
+        default="ae,gan",
+        help="phases that time (c), comma-separated (default ae,gan); the others record it as not measured",
+    )
+    p.add_argument(
         "--matmul-size",
         type=int,
         help="side of the ceiling matmul (default 8192 on GPU/TPU, 2048 on CPU; quick 128)",
@@ -115,6 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.matmul_size is None:
         args.matmul_size = 128 if args.quick else 2048 if jax.default_backend() == "cpu" else 8192
     args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    args.fused_phases = [f.strip() for f in args.fused_phases.split(",") if f.strip()]
+    if not set(args.fused_phases) <= set(PHASES):
+        p.error(f"--fused-phases: {args.fused_phases} not all in {list(PHASES)}")
+    if args.fused_steps is not None and args.fused_steps < 1:
+        p.error(f"--fused-steps must be >= 1, got {args.fused_steps}")
     bad = [d for d in args.dtypes if d not in ("float32", "bfloat16")]
     if bad:
         p.error(f"--dtypes: {bad} not supported; expected float32 and/or bfloat16")
@@ -224,11 +239,21 @@ def fused_trainer(config, images: np.ndarray, labels: np.ndarray, runs, phase: s
     return run
 
 
-def fused_step_flops(config, images: np.ndarray, labels: np.ndarray, runs, phase: str, state) -> float:
-    """FLOPs of one fused step of all runs: XLA's cost analysis of the whole (unpartitioned)
-    one-step chunk (lowered, not compiled; one step, so a loop counted once is still exact)."""
+def fused_step_facts(config, images: np.ndarray, labels: np.ndarray, runs, phase: str, state) -> dict:
+    """One fused step of all runs: its FLOPs (XLA's cost analysis of the whole, unpartitioned
+    one-step chunk: one step, so a loop counted once is still exact) and, from the compiled
+    per-device program, how many convolutions vmap over the runs made grouped
+    (feature_group_count > 1) and how many all-gathers the partitioner added."""
     chunk = engine.fused_chunk_fn(image.TRAINER, image.program(config.structure(), phase), phase, 1)
-    return _cost(chunk.lower(state, runs, (images, np.asarray(labels, np.int32))).cost_analysis())
+    lowered = chunk.lower(state, runs, (images, np.asarray(labels, np.int32)))
+    compiled = lowered.compile().as_text()
+    groups = [int(n) for n in re.findall(r"feature_group_count=(\d+)", compiled)]
+    return {
+        "flops": _cost(lowered.cost_analysis()),
+        "convolutions": compiled.count(" convolution("),
+        "grouped_convolutions": sum(n > 1 for n in groups),
+        "all_gathers": compiled.count(" all-gather("),
+    }
 
 
 # --- FLOPs, the matmul ceiling, vendor peaks -----------------------------------------------
@@ -321,7 +346,8 @@ def pipeline_rate(source, batch_size: int, mesh, n_batches: int) -> dict:
 def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
     """First call of (a) (compilation), (b) compiled ahead of time, a first call of (c) (its
     chunk compiled for the timed length), then rounds of (b), (a), (c). (c) runs
-    steps ÷ runs steps per round (at least --min-steps): about (a)'s images per round."""
+    steps ÷ runs steps per round (at least --min-steps; or --fused-steps): about (a)'s images per
+    round. A phase not in --fused-phases runs rounds of (b), (a) only."""
     say = _progress(f"{config.model.compute_dtype} {phase}")
     first = say("(a) first call", timed(lambda: fit_steps(config, source, mesh, phase, None, 1)))
     state = first["result"]
@@ -332,10 +358,12 @@ def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
     flops = step_flops(config, source, mesh, phase, state)
     runs = fused_runs(config, data["label"])
     run_fused = fused_trainer(config, data["image"], data["label"], runs, phase)
-    fused_steps = max(args.min_steps, steps // len(runs.train_mask))
-    fused_first = say("(c) first call", timed(lambda: run_fused(None, fused_steps)))
-    fused_state = fused_first["result"]
-    fused_flops = fused_step_flops(config, data["image"], data["label"], runs, phase, fused_state)
+    fused_steps = args.fused_steps or max(args.min_steps, steps // len(runs.train_mask))
+    with_fused = phase in args.fused_phases
+    if with_fused:
+        fused_first = say("(c) first call", timed(lambda: run_fused(None, fused_steps)))
+        fused_state = fused_first["result"]
+        fused_facts = fused_step_facts(config, data["image"], data["label"], runs, phase, fused_state)
     rounds = []
     for i in range(args.rounds):
         # (b) does not donate: `state` stays valid for (a); (c) donates `fused_state`
@@ -343,13 +371,21 @@ def bench_phase(config, source, mesh, phase: str, args, data: dict) -> dict:
         fit = say(
             f"round {i + 1} (a)", timed(lambda s=state: fit_steps(config, source, mesh, phase, s, steps))
         )
-        fused = say(
-            f"round {i + 1} (c) {fused_steps} steps", timed(lambda s=fused_state: run_fused(s, fused_steps))
+        fused = (
+            say(
+                f"round {i + 1} (c) {fused_steps} steps",
+                timed(lambda s=fused_state: run_fused(s, fused_steps)),
+            )
+            if with_fused
+            else None
         )
         diff = _max_abs_diff(fit["result"], loop["result"])
         rounds.append({"fit": fit, "loop": loop, "fused": fused, "max_abs_diff_state": diff})
-        state, fused_state = fit["result"], fused["result"]
-    fused = {"runs": len(runs.train_mask), "steps": fused_steps, "first": fused_first, "flops": fused_flops}
+        state = fit["result"]
+        fused_state = fused["result"] if with_fused else None
+    fused = {"runs": len(runs.train_mask), "steps": fused_steps}
+    if with_fused:
+        fused.update(first=fused_first, **fused_facts)
     return {
         "first": first,
         "loop_compile": loop_compile,
@@ -423,9 +459,9 @@ def summarize_phase(raw: dict, batch_size: int, ceiling: float, peak: float | No
         "executed_utilisation": flops["executed"] * fit["steps_per_s"] / ceiling,
         "mfu_vs_vendor_peak": None if peak is None else achieved / peak,
         "fused": fused,
-        "fused_vs_loop": fused["images_per_s"] / loop["images_per_s"],
-        "fused_vs_fit": fused["images_per_s"] / fit["images_per_s"],
-        "load_1min": [c["load_1min"] for r in rounds for c in (r["loop"], r["fit"], r["fused"])],
+        "fused_vs_loop": fused["images_per_s"] / loop["images_per_s"] if fused["measured"] else None,
+        "fused_vs_fit": fused["images_per_s"] / fit["images_per_s"] if fused["measured"] else None,
+        "load_1min": [c["load_1min"] for r in rounds for c in (r["loop"], r["fit"], r["fused"]) if c],
     }
 
 
@@ -433,19 +469,39 @@ def summarize_fused(raw: dict, batch_size: int, ceiling: float) -> dict:
     """(c)'s rates: images/s summed over its runs (runs × batch × steps ÷ s); its steps are fused
     steps (every run one step); MFU from the fused step's FLOPs (all runs)."""
     f = raw["fused"]
+    if "first" not in f:
+        return {"measured": False, "why": "its phase is not in --fused-phases", "runs": f["runs"]}
     rate = _rate([r["fused"] for r in raw["rounds"]], f["runs"] * batch_size * f["steps"], f["steps"])
     achieved = f["flops"] * rate["steps_per_s"]
     rate.update(
+        measured=True,
         runs=f["runs"],
         steps_per_round=f["steps"],
         first_call_s=f["first"]["wall"],
         compile_s=f["first"]["compile"],
         flops_per_fused_step=f["flops"],
         flops_vs_runs_times_fit_step=f["flops"] / (f["runs"] * raw["flops"]["model"]),
+        convolutions_per_device=f["convolutions"],
+        grouped_convolutions_per_device=f["grouped_convolutions"],
+        all_gathers_per_device=f["all_gathers"],
         achieved_model_flops_per_s=achieved,
         mfu=achieved / ceiling,
     )
     return rate
+
+
+def _hlo(fused: dict) -> str:
+    if not fused["measured"]:
+        return ""
+    return (
+        f"; (c)'s compiled step per device: {fused['grouped_convolutions_per_device']} of "
+        f"{fused['convolutions_per_device']} convolutions grouped, "
+        f"{fused['all_gathers_per_device']} all-gathers"
+    )
+
+
+def _measured(fused: dict, key: str) -> str:
+    return f"{fused[key]:.2f}" if fused["measured"] else "not measured"
 
 
 def cpu_info() -> dict:
@@ -493,7 +549,7 @@ def run_benchmark(args, source) -> dict:
             r = phases[phase]
             print(
                 f"bench_images: {dtype} {phase}: (a) {r['fit']['images_per_s']:.2f} images/s, (b) "
-                f"{r['loop']['images_per_s']:.2f}, (c) {r['fused']['images_per_s']:.2f} "
+                f"{r['loop']['images_per_s']:.2f}, (c) {_measured(r['fused'], 'images_per_s')} "
                 f"({r['fused']['runs']} runs), MFU {100 * r['mfu']:.2f} %, load "
                 f"{os.getloadavg()[0]:.1f}",
                 file=sys.stderr,
@@ -537,6 +593,13 @@ def notes() -> list[str]:
         "(c) advances R models by steps ÷ R steps each, a round of (a) one model by `steps` steps. "
         "(c)'s images/s = runs × batch × steps ÷ s; its MFU is from XLA's cost analysis of its "
         "one-step chunk (all runs), like (a)'s.",
+        "vmap over the runs' weights turns each convolution of (c) into a grouped convolution "
+        "(feature_group_count = runs per call); the counts of grouped convolutions and all-gathers "
+        "are read from (c)'s compiled one-step program. XLA's SPMD partitioner does not keep the "
+        "runs sharding through grouped convolutions but gathers their operands (openxla/xla "
+        "issue 47945), so (c)/(a) measures grouped, gathered convolutions as well as what scan and "
+        "vmap cost. --fused-phases limits (c) to the phases named, where it would not finish in "
+        "the time at hand.",
         "MFU = the step's FLOPs (XLA cost analysis of the whole, unpartitioned step) × steps/s of (a) ÷ "
         "the ceiling measured here (a sharded square matmul in the same dtype on the same devices). "
         "`replicated_work_factor` = FLOPs the devices execute (compiled per-device program × devices) "
@@ -600,6 +663,9 @@ def markdown(rec: dict) -> str:
     for dtype, d in rec["dtypes"].items():
         for phase, r in d["phases"].items():
             c = r["fused"]
+            if not c["measured"]:
+                lines.append(f"| {dtype} | {phase} | {c['runs']} | not measured: {c['why']} |" + " – |" * 7)
+                continue
             lines.append(
                 f"| {dtype} | {phase} | {c['runs']} | {c['images_per_s']:.2f} | {r['fused_vs_loop']:.2f} | "
                 f"{r['fused_vs_fit']:.2f} | {c['steps_per_round']} × {r['rounds']} | {c['compile_s']:.1f} | "
@@ -623,9 +689,9 @@ def markdown(rec: dict) -> str:
             )
             lines.append(
                 f"- {dtype} {phase}: cores busy (a) {r['fit']['cores_busy']:.2f}, "
-                f"(b) {r['loop']['cores_busy']:.2f}, (c) {r['fused']['cores_busy']:.2f}; "
+                f"(b) {r['loop']['cores_busy']:.2f}, (c) {_measured(r['fused'], 'cores_busy')}; "
                 f"executed/step FLOPs {r['replicated_work_factor']:.2f}; "
-                f"max |state (a) − (b)| {r['max_abs_diff_state_fit_vs_loop']:.2g}{vendor}."
+                f"max |state (a) − (b)| {r['max_abs_diff_state_fit_vs_loop']:.2g}{vendor}{_hlo(r['fused'])}."
             )
     pipe = rec["pipeline"]
     lines += [
