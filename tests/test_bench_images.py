@@ -3,6 +3,7 @@ accelerator script's dry-run step, run once per session in conftest.py) writes
 JSON and Markdown whose rates and ratios are computed from the measured times, whose baseline
 trains exactly the same model, and whose Markdown numbers are the JSON's. No speed is asserted."""
 
+import copy
 import json
 
 import pytest
@@ -48,7 +49,9 @@ def test_every_trainer_dtype_and_phase_is_measured(quick_run):
         c = r["fused"]
         assert c["runs"] == 8 and c["steps_per_round"] == 1 and len(c["wall_s"]) == 1, (dtype, phase)
         assert c["images_per_s"] > 0 and c["compile_s"] > 0 and c["compile_in_timed_s"] == 0, (dtype, phase)
-        assert c["flops_per_fused_step"] > 0
+        assert c["flops_per_fused_step"] > 0 and c["measured"]
+        # vmap over the runs' weights makes (c)'s convolutions grouped (read from its compiled step)
+        assert 0 < c["grouped_convolutions_per_device"] <= c["convolutions_per_device"], (dtype, phase)
     assert rec["device"]["count"] == 8 and rec["device"]["platform"] == "cpu"
     assert rec["data"] == {
         "source": "nuclei:train:seed0",
@@ -121,6 +124,10 @@ def test_markdown_is_the_json_and_says_what_it_compares(quick_run):
             f"| {dtype} | {phase} | {c['runs']} | {c['images_per_s']:.2f} | {r['fused_vs_loop']:.2f} | "
             f"{r['fused_vs_fit']:.2f} |"
         ) in md
+        grouped = (
+            f"{c['grouped_convolutions_per_device']} of {c['convolutions_per_device']} convolutions grouped"
+        )
+        assert f"{grouped}, {c['all_gathers_per_device']} all-gathers" in md
     assert "not measured, ASSUMED 'NVIDIA H200'" in md
     ratio = rec["bfloat16_vs_float32"]
     f32, bf16 = rec["dtypes"]["float32"], rec["dtypes"]["bfloat16"]
@@ -150,7 +157,13 @@ def test_vendor_peaks_match_only_their_own_card():
 
 
 def test_unsupported_dtype_or_step_bounds_are_refused():
-    for argv in (["--dtypes", "float16"], ["--min-steps", "5", "--max-steps", "2"], ["--rounds", "0"]):
+    for argv in (
+        ["--dtypes", "float16"],
+        ["--min-steps", "5", "--max-steps", "2"],
+        ["--rounds", "0"],
+        ["--fused-phases", "ae,disc"],
+        ["--fused-steps", "0"],
+    ):
         with pytest.raises(SystemExit):
             bench.parse_args(argv)
 
@@ -166,3 +179,18 @@ def test_progress_names_every_timed_call(quick_run):
         for phase in ("ae", "gan"):
             for what in whats:
                 assert f"bench_images: {dtype} {phase} {what}" in log, (dtype, phase, what)
+
+
+def test_a_phase_left_out_of_c_is_said_not_measured(quick_run):
+    """Catches (c) rates made up (or a crash) for a phase that --fused-phases left out: its row
+    and the JSON say "not measured" and why, and no (c) ratio is computed."""
+    rec, _ = quick_run
+    raw = {"fused": {"runs": 8, "steps": 1}, "rounds": [{"fused": None}], "flops": {"model": 1.0}}
+    fused = bench.summarize_fused(raw, batch_size=8, ceiling=1.0)
+    assert fused == {"measured": False, "why": "its phase is not in --fused-phases", "runs": 8}
+    rec = copy.deepcopy(rec)
+    gan = rec["dtypes"]["float32"]["phases"]["gan"]
+    gan.update(fused=fused, fused_vs_loop=None, fused_vs_fit=None)
+    md = bench.markdown(rec)
+    assert "| float32 | gan | 8 | not measured: its phase is not in --fused-phases |" in md
+    assert "- float32 gan: cores busy" in md and "(c) not measured;" in md
