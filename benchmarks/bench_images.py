@@ -593,13 +593,14 @@ def notes() -> list[str]:
         "(c) advances R models by steps ÷ R steps each, a round of (a) one model by `steps` steps. "
         "(c)'s images/s = runs × batch × steps ÷ s; its MFU is from XLA's cost analysis of its "
         "one-step chunk (all runs), like (a)'s.",
-        "vmap over the runs' weights turns each convolution of (c) into a grouped convolution "
-        "(feature_group_count = runs per call); the counts of grouped convolutions and all-gathers "
-        "are read from (c)'s compiled one-step program. XLA's SPMD partitioner does not keep the "
-        "runs sharding through grouped convolutions but gathers their operands (openxla/xla "
-        "issue 47945), so (c)/(a) measures grouped, gathered convolutions as well as what scan and "
-        "vmap cost. --fused-phases limits (c) to the phases named, where it would not finish in "
-        "the time at hand.",
+        "Two things make (c) slow on a CPU. First, (c)'s steps run inside lax.scan, an XLA While "
+        "loop, and XLA:CPU runs convolutions inside a loop body much slower (jax-ml/jax issue "
+        "12868); results/bench_conv_scan.md times the same steps alone, in a scan and in an "
+        "unrolled scan. Second, vmap over the runs' weights turns each convolution into a grouped "
+        "convolution (feature_group_count = runs per call), whose operands XLA's SPMD partitioner "
+        "gathers instead of keeping the runs sharding (openxla/xla issue 47945); the counts of "
+        "grouped convolutions and all-gathers are read from (c)'s compiled one-step program. "
+        "--fused-phases limits (c) to the phases named, where it would not finish in the time at hand.",
         "MFU = the step's FLOPs (XLA cost analysis of the whole, unpartitioned step) × steps/s of (a) ÷ "
         "the ceiling measured here (a sharded square matmul in the same dtype on the same devices). "
         "`replicated_work_factor` = FLOPs the devices execute (compiled per-device program × devices) "

@@ -121,11 +121,17 @@ STEPS: tuple[Step, ...] = (
         "bench_images",
         "python -m benchmarks.bench_images --fused-phases ae --fused-steps 1 --out results",
         ("bench_images.json", "bench_images.md"),
-        30,
+        16,
         "(c), the fused run-vmapped trainer, on the autoencoder only and 1 step a round: at the "
-        "default 10 steps its first autoencoder call had not finished after 10 min at 6eb33de, "
-        "its convolutions being grouped and gathered (the file counts them); the GAN's (a) step "
-        "takes tens of seconds on 2 cores",
+        "default 10 steps its first autoencoder call had not finished after 10 min at 6eb33de "
+        "(why: step bench_conv_scan, and the file's notes)",
+    ),
+    Step(
+        "bench_conv_scan",
+        "python -m benchmarks.bench_conv_scan --out results",
+        ("bench_conv_scan.json", "bench_conv_scan.md"),
+        5,
+        "the image path's steps alone, in lax.scan and unrolled: why (c) of bench_images is slow on a CPU",
     ),
     Step(
         "bench_checkpoint",
