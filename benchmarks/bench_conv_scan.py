@@ -1,7 +1,7 @@
 """Why the fused image trainer is slow on a CPU: the same training steps of the image path's own
 step function (`image.TRAINER.step`, the body of `engine.train_chunk`), for one run on one device,
 
-(a) alone: one step jitted by itself, called `--steps` times from Python;
+(a) alone: one step jitted by itself (no loop in its program), called `--steps` times from Python;
 (b) scan: `lax.scan` over `--steps` steps, as the engine fuses a training (an XLA While loop);
 (c) unrolled: the same scan with `unroll=True` (no loop left in the program).
 
@@ -44,25 +44,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def trainers(config, phase: str, steps: int) -> dict:
-    """{variant: jitted (state, run, data) -> state} for `steps` steps of `phase` ("alone": one)."""
+    """{variant: (jitted function, its calls per timed call)}: (state, run, data) -> state."""
 
-    def run_steps(state, run, data, n, unroll=False):
+    def one_step(state, run, data):
         inputs = image.TRAINER.prepare(config, phase, state, run, data)
-        step_key = engine.init_and_step_keys(run.key)[1]
+        key = jax.random.fold_in(engine.init_and_step_keys(run.key)[1], state.step)
+        state, _ = image.TRAINER.step(config, phase, state, key, run, inputs)
+        return state._replace(step=state.step + 1)
 
-        def body(s, _):
-            s, losses = image.TRAINER.step(
-                config, phase, s, jax.random.fold_in(step_key, s.step), run, inputs
-            )
-            return s._replace(step=s.step + 1), losses
+    def scanned(state, run, data, unroll=False):
+        return jax.lax.scan(
+            lambda s, _: (one_step(s, run, data), None), state, None, length=steps, unroll=unroll
+        )[0]
 
-        return jax.lax.scan(body, state, None, length=n, unroll=unroll)[0]
-
-    one = jax.jit(lambda s, r, d: run_steps(s, r, d, 1, unroll=True))
     return {
-        "alone": lambda s, r, d: _repeat(one, s, r, d, steps),
-        "scan": jax.jit(lambda s, r, d: run_steps(s, r, d, steps)),
-        "unrolled": jax.jit(lambda s, r, d: run_steps(s, r, d, steps, unroll=True)),
+        "alone": (jax.jit(one_step), steps),
+        "scan": (jax.jit(scanned), 1),
+        "unrolled": (jax.jit(functools.partial(scanned, unroll=True)), 1),
     }
 
 
@@ -74,14 +72,21 @@ def _repeat(fn, state, run, data, n: int):
 
 def bench_phase(config, phase: str, state, run, data, steps: int) -> dict:
     out = {}
-    for variant, train in trainers(config, phase, steps).items():
+    for variant, (fn, calls) in trainers(config, phase, steps).items():
         t0 = time.perf_counter()
-        jax.block_until_ready(train(state, run, data))  # compiles
+        jax.block_until_ready(_repeat(fn, state, run, data, calls))  # compiles
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
-        final = jax.block_until_ready(train(state, run, data))
+        final = jax.block_until_ready(_repeat(fn, state, run, data, calls))
         wall = time.perf_counter() - t0
-        out[variant] = {"first_call_s": first, "wall_s": wall, "s_per_step": wall / steps, "final": final}
+        loops = fn.lower(state, run, data).compile().as_text().count(" while(")
+        out[variant] = {
+            "first_call_s": first,
+            "wall_s": wall,
+            "s_per_step": wall / steps,
+            "while_loops": loops,
+            "final": final,
+        }
         print(f"bench_conv_scan: {phase} {variant}: {wall / steps:.3f} s a step", file=sys.stderr, flush=True)
     alone = out["alone"]["s_per_step"]
     for variant in VARIANTS:
@@ -120,22 +125,23 @@ def markdown(rec: dict) -> str:
         f"{rec['steps']} steps per timed call.",
         "",
         "| phase | (a) alone s/step | (b) scan s/step | (c) unrolled s/step | (b)/(a) | (c)/(a) "
-        "| max Δparam (b) | max Δparam (c) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| max Δparam (b) | max Δparam (c) | While loops (a)/(b)/(c) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for phase, r in rec["phases"].items():
         d = r["max_abs_param_diff_vs_alone"]
         lines.append(
             f"| {phase} | {r['alone']['s_per_step']:.3f} | {r['scan']['s_per_step']:.3f} | "
             f"{r['unrolled']['s_per_step']:.3f} | {r['scan']['vs_alone']:.2f} | "
-            f"{r['unrolled']['vs_alone']:.2f} | {d['scan']:.2g} | {d['unrolled']:.2g} |"
+            f"{r['unrolled']['vs_alone']:.2f} | {d['scan']:.2g} | {d['unrolled']:.2g} | "
+            f"{'/'.join(str(r[v]['while_loops']) for v in VARIANTS)} |"
         )
     lines += [
         "",
         "(a) is one step jitted alone and called from Python; (b) is `lax.scan` over the steps, the "
-        "way `engine.train_chunk` fuses a training; (c) is that scan unrolled. A (b)/(a) far above 1 "
-        "is the loop, not the math: XLA:CPU runs convolutions inside a While loop body much slower "
-        "(jax-ml/jax issue 12868).",
+        "way `engine.train_chunk` fuses a training; (c) is that scan unrolled. While loops are counted "
+        "in each compiled program (the step has its own, e.g. in augmentation; (b) adds the scan's). "
+        "jax-ml/jax issue 12868 reports convolutions running much slower inside an XLA:CPU loop body.",
         f"- Machine load (1-min load average): {rec['load_average']['before'][0]:.2f} before, "
         f"{rec['load_average']['after'][0]:.2f} after, on {rec['load_average']['cores']} cores.",
     ]

@@ -28,6 +28,7 @@ def test_every_phase_and_variant_is_timed_and_trains_the_same_parameters(quick_r
             assert v["wall_s"] > 0 and v["first_call_s"] > 0, (phase, variant)
             assert v["s_per_step"] == pytest.approx(v["wall_s"] / rec["steps"])
             assert v["vs_alone"] == pytest.approx(v["s_per_step"] / alone)
+        assert r["scan"]["while_loops"] > r["alone"]["while_loops"], phase  # the scan's own loop
         for variant, diff in r["max_abs_param_diff_vs_alone"].items():
             assert diff < 1e-5, (phase, variant, diff)
 
