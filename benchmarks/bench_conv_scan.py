@@ -2,8 +2,8 @@
 step function (`image.TRAINER.step`, the body of `engine.train_chunk`), for one run on one device,
 
 (a) alone: one step jitted by itself (no loop in its program), called `--steps` times from Python;
-(b) scan: `lax.scan` over `--steps` steps, as the engine fuses a training (an XLA While loop);
-(c) unrolled: the same scan with `unroll=True` (no loop left in the program).
+(b) scan: `engine.train_chunk` itself: `lax.scan` over `--steps` steps (an XLA While loop);
+(c) unrolled: (a)'s step in a `lax.scan` with `unroll=True`.
 
 Same math, same keys: the final parameters are compared. Each is timed after a first call that
 compiles it. Images are random uint8 (speed does not depend on their content).
@@ -57,9 +57,12 @@ def trainers(config, phase: str, steps: int) -> dict:
             lambda s, _: (one_step(s, run, data), None), state, None, length=steps, unroll=unroll
         )[0]
 
+    def engine_chunk(state, run, data):  # what the engine runs: its own fused chunk, one run
+        return engine.train_chunk(image.TRAINER, config, phase, steps, state, run, data)[0]
+
     return {
         "alone": (jax.jit(one_step), steps),
-        "scan": (jax.jit(scanned), 1),
+        "scan": (jax.jit(engine_chunk), 1),
         "unrolled": (jax.jit(functools.partial(scanned, unroll=True)), 1),
     }
 
