@@ -6,6 +6,7 @@ trains exactly the same model, and whose Markdown numbers are the JSON's. No spe
 import copy
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import bench_images as bench
@@ -194,3 +195,31 @@ def test_a_phase_left_out_of_c_is_said_not_measured(quick_run):
     md = bench.markdown(rec)
     assert "| float32 | gan | 8 | not measured: its phase is not in --fused-phases |" in md
     assert "- float32 gan: cores busy" in md and "(c) not measured;" in md
+
+
+def test_fused_steps_and_phases_decide_what_c_runs(monkeypatch):
+    """Catches --fused-steps ignored (c would run steps ÷ runs) or a phase left out of
+    --fused-phases still timed: the trainers are stand-ins that record what (c) was asked to run."""
+    import types
+
+    import jax.numpy as jnp
+
+    fused_calls = []
+    timing = {"wall": 1.0, "compile": 0.0, "load_1min": 0.0}
+    monkeypatch.setattr(bench, "fit_steps", lambda *a: jnp.zeros(()))
+    monkeypatch.setattr(bench, "loop_trainer", lambda *a: (lambda s, n: jnp.zeros(()), timing))
+    monkeypatch.setattr(bench, "step_flops", lambda *a: {})
+    monkeypatch.setattr(bench, "fused_runs", lambda *a: types.SimpleNamespace(train_mask=np.ones((2, 4))))
+    monkeypatch.setattr(
+        bench, "fused_trainer", lambda *a: lambda s, n: fused_calls.append(n) or jnp.zeros(())
+    )
+    monkeypatch.setattr(bench, "fused_step_facts", lambda *a: {"flops": 1.0})
+    config = types.SimpleNamespace(model=types.SimpleNamespace(compute_dtype="float32"))
+    args = bench.parse_args(["--quick", "--rounds", "2", "--fused-phases", "ae", "--fused-steps", "3"])
+    data = {"image": None, "label": None}
+    raw = bench.bench_phase(config, None, None, "ae", args, data)
+    assert fused_calls == [3, 3, 3] and raw["fused"]["steps"] == 3 and "first" in raw["fused"]
+    fused_calls.clear()
+    raw = bench.bench_phase(config, None, None, "gan", args, data)
+    assert fused_calls == [] and "first" not in raw["fused"]
+    assert all(r["fused"] is None for r in raw["rounds"])
